@@ -1,0 +1,179 @@
+"""The Parquet lake: layout, atomic writes, identity lookups and read access for DuckDB.
+
+Layout (hive partitioning, readable by DuckDB, Polars, Spark, pandas)::
+
+    <lake>/evlog-lake.json                               marker: the directory is an evlog lake
+    <lake>/<table>/date=YYYY-MM-DD/part-*.parquet         raw_* and *_events tables
+    <lake>/<table>/source=<src>/date=YYYY-MM-DD/*.parquet quarantine, coverage
+
+Every file is written under a temporary name (``.*.tmp``, never matched by ``*.parquet``),
+fsynced, renamed into place and its directory fsynced: a reader sees a whole file or none.
+Appending only adds files, so recorders can append while reports read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from evlog.errors import LakeNotFoundError
+from evlog.schema import DATE_COLUMN, SCHEMAS, SOURCE_PARTITIONED, Table
+
+MARKER = "evlog-lake.json"
+LAKE_FORMAT = 1
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_parquet(table: pa.Table, path: Path) -> None:
+    """Write `table` to `path` so that the file appears whole or not at all."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    fsync_dir(path.parent)
+
+
+def _new_file_name() -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    return f"part-{stamp}-{uuid.uuid4().hex[:12]}.parquet"
+
+
+@dataclass(frozen=True)
+class Lake:
+    """A lake directory. Create with `Lake.create` (recorders) or `Lake.open` (readers)."""
+
+    root: Path
+
+    @classmethod
+    def create(cls, root: str | os.PathLike[str]) -> Lake:
+        """Open the lake at `root`, creating the directory and its marker if needed."""
+        path = Path(root)
+        path.mkdir(parents=True, exist_ok=True)
+        marker = path / MARKER
+        if not marker.exists():
+            body = json.dumps({"format": LAKE_FORMAT, "created_at": datetime.now(UTC).isoformat()})
+            tmp = marker.with_name(f".{MARKER}.tmp")
+            tmp.write_text(body + "\n")
+            os.replace(tmp, marker)
+        return cls(path)
+
+    @classmethod
+    def open(cls, root: str | os.PathLike[str]) -> Lake:
+        """Open an existing lake; raise `LakeNotFoundError` if `root` is not one."""
+        path = Path(root)
+        if not path.is_dir():
+            raise LakeNotFoundError(f"lake not found: {path} does not exist")
+        if not (path / MARKER).exists():
+            raise LakeNotFoundError(f"not an evlog lake: {path} has no {MARKER}")
+        return cls(path)
+
+    def table_dir(self, table: Table) -> Path:
+        return self.root / table.value
+
+    def files(self, table: Table) -> list[Path]:
+        """The table's data files, in a stable order."""
+        base = self.table_dir(table)
+        if not base.is_dir():
+            return []
+        return sorted(base.glob("**/*.parquet"))
+
+    def write(self, table: Table, rows: pa.Table, source: str | None = None) -> list[Path]:
+        """Append `rows` (in the table's schema) as new files, one per date partition."""
+        if rows.num_rows == 0:
+            return []
+        schema = SCHEMAS[table]
+        rows = rows.select(schema.names).cast(schema)
+        base = self.table_dir(table)
+        if table in SOURCE_PARTITIONED:
+            if source is None:
+                raise ValueError(f"table {table} needs a source")
+            base = base / f"source={source}"
+        written = []
+        for day, part in _split_by_date(rows, DATE_COLUMN[table]):
+            path = base / f"date={day}" / _new_file_name()
+            atomic_write_parquet(part, path)
+            written.append(path)
+        return written
+
+    def write_rows(
+        self, table: Table, rows: list[dict[str, Any]], source: str | None = None
+    ) -> list[Path]:
+        """Append rows given as dicts keyed by column name."""
+        return self.write(table, pa.Table.from_pylist(rows, schema=SCHEMAS[table]), source)
+
+    def read(self, table: Table) -> pa.Table:
+        """The whole table (data columns only, no partition columns), for small tables and tests."""
+        files = self.files(table)
+        schema = SCHEMAS[table]
+        if not files:
+            return schema.empty_table()
+        return pa.concat_tables(pq.read_table(f, schema=schema) for f in files)
+
+    def relation(self, con: duckdb.DuckDBPyConnection, table: Table) -> duckdb.DuckDBPyRelation:
+        """A DuckDB relation over the table, hive partition columns included; empty if no files."""
+        files = self.files(table)
+        if files:
+            return con.read_parquet(
+                [str(f) for f in files], hive_partitioning=True, union_by_name=True
+            )
+        empty = SCHEMAS[table].empty_table()
+        if table in SOURCE_PARTITIONED:
+            empty = empty.append_column("source", pa.array([], pa.string()))
+        empty = empty.append_column("date", pa.array([], pa.date32()))
+        return con.from_arrow(empty)
+
+    def register(self, con: duckdb.DuckDBPyConnection, *tables: Table) -> None:
+        """Make `tables` (all by default) queryable in `con` under their own names."""
+        for table in tables or tuple(Table):
+            self.relation(con, table).create_view(table.value, replace=True)
+
+    def existing_keys(self, table: Table) -> set[str]:
+        """Every `record_key` already in a raw table: a record's identity for deduplication."""
+        files = self.files(table)
+        if not files:
+            return set()
+        keys = pq.ParquetDataset([str(f) for f in files]).read(columns=["record_key"])
+        return {key for key in keys.column("record_key").to_pylist() if key is not None}
+
+    def replace_tables(self, staged: Lake, tables: Iterable[Table]) -> None:
+        """Swap each table directory of `staged` into this lake (used by rebuild)."""
+        for table in tables:
+            target = self.table_dir(table)
+            new = staged.table_dir(table)
+            old = self.root / f".{table.value}.old-{uuid.uuid4().hex[:8]}"
+            if target.exists():
+                os.replace(target, old)
+            if new.exists():
+                os.replace(new, target)
+            fsync_dir(self.root)
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _split_by_date(rows: pa.Table, column: str) -> Iterator[tuple[str, pa.Table]]:
+    days = pc.strftime(rows.column(column), format="%Y-%m-%d")
+    for day in sorted({d for d in days.to_pylist() if d is not None}):
+        yield day, rows.filter(pc.equal(days, pa.scalar(day)))

@@ -1,0 +1,136 @@
+"""Raw records → normalized events and quarantine rows, the one derivation used by every recorder
+and by `evlog lake rebuild` (so a parser fix never needs the feed again)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from evlog.errors import RecordError
+from evlog.lake import Lake
+from evlog.schema import Source, Table
+from evlog.sources import edrv, here
+from evlog.sources._common import DEFAULT_SKEW_TOLERANCE
+
+Row = dict[str, Any]
+
+
+@dataclass
+class Derived:
+    events: list[Row] = field(default_factory=list)
+    quarantine: list[Row] = field(default_factory=list)
+
+    def write(self, lake: Lake, feed: Feed) -> None:
+        lake.write_rows(feed.event_table, self.events)
+        lake.write_rows(Table.QUARANTINE, self.quarantine, source=feed.source.value)
+
+    @property
+    def quarantined_records(self) -> int:
+        return len({row["record_key"] for row in self.quarantine})
+
+    def reject(self, raw: Row, problem: RecordError) -> None:
+        self.quarantine.append(
+            {
+                "record_key": raw["record_key"],
+                "reason": problem.reason,
+                "detail": problem.detail,
+                "payload": raw["payload"],
+                "received_at": raw["received_at"],
+                "capture": raw["capture"],
+                "arrival_index": raw["arrival_index"],
+                "session_id": raw["session_id"],
+            }
+        )
+
+
+def derive_status(raws: Iterable[Row], skew_tolerance: timedelta) -> Derived:
+    derived = Derived()
+    for raw in raws:
+        try:
+            if raw["defect"]:
+                raise RecordError(raw["defect"])
+            text = here.decode_payload(raw["payload"])
+        except RecordError as problem:
+            derived.reject(raw, problem)
+            continue
+        parsed = here.parse_message(text, raw["received_at"], skew_tolerance)
+        for obs in parsed.observations:
+            derived.events.append(
+                {
+                    "location_id": obs.location_id,
+                    "evse_id": obs.evse_id,
+                    "status": obs.status.value,
+                    "status_raw": obs.status_raw,
+                    "event_time": obs.event_time,
+                    "received_at": raw["received_at"],
+                    "time_clamped": obs.time_clamped,
+                    "record_key": raw["record_key"],
+                    "arrival_index": raw["arrival_index"],
+                    "evse_index": obs.evse_index,
+                }
+            )
+        if parsed.problem is not None:
+            derived.reject(raw, parsed.problem)
+    return derived
+
+
+def _derive_connectivity(
+    raws: Iterable[Row],
+    skew_tolerance: timedelta,
+    parse: Callable[[bytes, Any, timedelta], edrv.ConnectivityObservation | None],
+    source: Source,
+) -> Derived:
+    derived = Derived()
+    for raw in raws:
+        try:
+            obs = parse(raw["payload"], raw["received_at"], skew_tolerance)
+        except RecordError as problem:
+            derived.reject(raw, problem)
+            continue
+        if obs is None:  # a valid webhook of another type: kept raw, not an observation
+            continue
+        derived.events.append(
+            {
+                "station_id": obs.station_id,
+                "online": obs.online,
+                "event": obs.event,
+                "event_time": obs.event_time,
+                "received_at": raw["received_at"],
+                "time_clamped": obs.time_clamped,
+                "webhook_id": raw.get("webhook_id"),
+                "record_key": raw["record_key"],
+                "arrival_index": raw["arrival_index"],
+                "source": source.value,
+            }
+        )
+    return derived
+
+
+def derive_webhooks(raws: Iterable[Row], skew_tolerance: timedelta) -> Derived:
+    return _derive_connectivity(raws, skew_tolerance, edrv.parse_webhook, Source.EDRV_WEBHOOKS)
+
+
+def derive_polls(raws: Iterable[Row], skew_tolerance: timedelta) -> Derived:
+    return _derive_connectivity(raws, skew_tolerance, edrv.parse_snapshot, Source.EDRV_POLL)
+
+
+@dataclass(frozen=True)
+class Feed:
+    """How one source's raw table turns into its normalized table."""
+
+    source: Source
+    raw_table: Table
+    event_table: Table
+    derive: Callable[[Iterable[Row], timedelta], Derived]
+
+
+STATUS_FEED = Feed(Source.HERE_STREAM, Table.RAW_STATUS, Table.STATUS_EVENTS, derive_status)
+WEBHOOK_FEED = Feed(
+    Source.EDRV_WEBHOOKS, Table.RAW_WEBHOOKS, Table.CONNECTIVITY_EVENTS, derive_webhooks
+)
+POLL_FEED = Feed(Source.EDRV_POLL, Table.RAW_POLLS, Table.CONNECTIVITY_EVENTS, derive_polls)
+FEEDS = (STATUS_FEED, WEBHOOK_FEED, POLL_FEED)
+
+__all__ = ["DEFAULT_SKEW_TOLERANCE", "FEEDS", "Derived", "Feed"]

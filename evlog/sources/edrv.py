@@ -1,0 +1,180 @@
+"""eDRV webhooks: body parsing, connectivity observations, signatures, saved-body files.
+
+A webhook body::
+
+    {"_id": "<webhook id>", "event": "chargestation.online", "object": "chargestation",
+     "data": {"_id": "<station id>", "online": true, "lastConnectAt": "...",
+              "lastDisconnectAt": "...", "connectors": [...], ...}}
+
+The event-name key is not documented for sure: `event` is read, else `type`. Signatures follow
+Stripe's scheme: header ``edrv-signature: t=<unix s>,v1=<hex HMAC-SHA256("<t>.<raw body>")>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+
+from evlog.errors import RecordError
+from evlog.schema import QuarantineReason
+from evlog.sources._common import (
+    DEFAULT_SKEW_TOLERANCE,
+    clamp_event_time,
+    content_key,
+    decode_json_object,
+    parse_timestamp,
+)
+
+ONLINE_EVENT = "chargestation.online"
+OFFLINE_EVENT = "chargestation.offline"
+SIGNATURE_HEADER = "edrv-signature"
+
+# Which station field holds the source time of each connectivity event.
+_TIME_FIELD = {ONLINE_EVENT: "lastConnectAt", OFFLINE_EVENT: "lastDisconnectAt"}
+
+
+@dataclass(frozen=True)
+class ConnectivityObservation:
+    station_id: str
+    online: bool
+    event: str
+    event_time: datetime
+    time_clamped: bool
+
+
+def webhook_identity(payload: bytes) -> tuple[str, str | None]:
+    """(record_key, webhook_id) of a raw body: its `_id` when it has one, else its content hash."""
+    try:
+        body = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        body = None
+    webhook_id = body.get("_id") if isinstance(body, dict) else None
+    if isinstance(webhook_id, str) and webhook_id:
+        return f"webhook:{webhook_id}", webhook_id
+    return content_key(payload), None
+
+
+def parse_webhook(
+    payload: bytes,
+    received_at: datetime,
+    skew_tolerance: timedelta = DEFAULT_SKEW_TOLERANCE,
+) -> ConnectivityObservation | None:
+    """The connectivity observation a webhook body carries; None for other (valid) event types."""
+    body = decode_json_object(payload)
+    event = body.get("event") or body.get("type")
+    if not isinstance(event, str) or not event:
+        raise RecordError(QuarantineReason.MISSING_EVENT)
+    if event not in _TIME_FIELD:
+        return None
+    station = body.get("data")
+    if not isinstance(station, dict):
+        raise RecordError(QuarantineReason.MISSING_STATION, "no data object")
+    station_id = station.get("_id") or station.get("id")
+    if not isinstance(station_id, str) or not station_id:
+        raise RecordError(QuarantineReason.MISSING_STATION)
+    field = _TIME_FIELD[event]
+    source_time = station.get(field)
+    if source_time is None:
+        event_time, clamped = received_at, False
+    else:
+        event_time, clamped = clamp_event_time(
+            parse_timestamp(source_time, field), received_at, skew_tolerance
+        )
+    return ConnectivityObservation(station_id, event == ONLINE_EVENT, event, event_time, clamped)
+
+
+def parse_snapshot(
+    payload: bytes, received_at: datetime, skew_tolerance: timedelta = DEFAULT_SKEW_TOLERANCE
+) -> ConnectivityObservation:
+    """A polled `GET /chargestations/{id}` body as an observation of `online` at receive time."""
+    body = decode_json_object(payload)
+    station = body.get("result", body) if isinstance(body.get("result"), dict) else body
+    station_id = station.get("_id") or station.get("id")
+    if not isinstance(station_id, str) or not station_id:
+        raise RecordError(QuarantineReason.MISSING_STATION)
+    online = station.get("online")
+    if not isinstance(online, bool):
+        raise RecordError(QuarantineReason.MISSING_STATUS, "online flag")
+    return ConnectivityObservation(station_id, online, "poll", received_at, False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Signatures
+
+
+def sign(secret: str, body: bytes, timestamp: int) -> str:
+    """The `edrv-signature` header value for `body` at unix time `timestamp`."""
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={digest.hexdigest()}"
+
+
+def verify_signature(
+    secret: str,
+    header: str | None,
+    body: bytes,
+    now: float,
+    tolerance: timedelta = DEFAULT_SKEW_TOLERANCE,
+) -> bool:
+    """True if `header` signs `body` with `secret` at a time within `tolerance` of `now`."""
+    if not header:
+        return False
+    parts: dict[str, list[str]] = {}
+    for item in header.split(","):
+        key, _, value = item.strip().partition("=")
+        parts.setdefault(key, []).append(value)
+    try:
+        timestamp = int(parts["t"][0])
+    except (KeyError, ValueError):
+        return False
+    if abs(now - timestamp) > tolerance.total_seconds():
+        return False
+    expected = sign(secret, body, timestamp).partition("v1=")[2]
+    return any(hmac.compare_digest(expected, candidate) for candidate in parts.get("v1", []))
+
+
+# ---------------------------------------------------------------------------------------------
+# Saved webhook files (JSONL)
+
+
+@dataclass(frozen=True)
+class SavedWebhook:
+    """One line of a saved-webhooks file: the body, and its receive time and headers if saved."""
+
+    body: bytes
+    received_at: datetime | None
+    headers: dict[str, Any] | None
+
+
+def read_saved_webhooks(data: bytes) -> Iterator[SavedWebhook]:
+    """Lines of a JSONL file: each a bare webhook body or an envelope
+    ``{"received_at": ISO, "headers": {...}, "body": {...} | "<raw body>"}`` (what `evlog` and its
+    simulator write, keeping the receive time). A line that is not JSON is still a record."""
+    for line in data.splitlines():
+        line = line.strip()
+        if line:
+            yield _saved_webhook(line)
+
+
+def _saved_webhook(line: bytes) -> SavedWebhook:
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return SavedWebhook(line, None, None)
+    if not (isinstance(value, dict) and "body" in value and "object" not in value):
+        return SavedWebhook(line, None, None)
+    body = value["body"]
+    raw = body.encode() if isinstance(body, str) else orjson.dumps(body)
+    received_at = None
+    if value.get("received_at") is not None:
+        try:
+            received_at = parse_timestamp(value["received_at"], "received_at")
+        except RecordError:
+            received_at = None
+    headers = value.get("headers")
+    return SavedWebhook(raw, received_at, headers if isinstance(headers, dict) else None)

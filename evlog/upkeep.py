@@ -1,0 +1,118 @@
+"""Lake upkeep: `evlog lake info` (what the lake holds), `evlog lake rebuild` (re-derive events)."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import duckdb
+import pyarrow.parquet as pq
+
+from evlog.lake import Lake
+from evlog.record.derive import DEFAULT_SKEW_TOLERANCE, FEEDS
+from evlog.record.recorder import RecordSummary
+from evlog.schema import DATE_COLUMN, Table
+
+DERIVED_TABLES = (Table.STATUS_EVENTS, Table.CONNECTIVITY_EVENTS, Table.QUARANTINE)
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    table: str
+    rows: int
+    files: int
+    bytes: int
+    first: datetime | None  # earliest value of the column that dates the table
+    last: datetime | None
+
+
+@dataclass(frozen=True)
+class CoverageInfo:
+    source: str
+    sessions: int
+    intervals: int  # disjoint covered intervals after merging sessions
+    first: datetime
+    last: datetime
+    covered_s: float
+
+
+@dataclass(frozen=True)
+class LakeInfo:
+    root: str
+    tables: list[TableInfo] = field(default_factory=list)
+    coverage: list[CoverageInfo] = field(default_factory=list)
+    quarantine: list[tuple[str, str, int]] = field(default_factory=list)  # source, reason, count
+
+
+def lake_info(lake: Lake) -> LakeInfo:
+    con = duckdb.connect()
+    lake.register(con)
+    info = LakeInfo(str(lake.root))
+    for table in Table:
+        files = lake.files(table)
+        column = DATE_COLUMN[table]
+        rows, first, last = con.execute(  # table and column names come from our own enum
+            f"SELECT count(*), min({column}), max({column}) FROM {table.value}"
+        ).fetchone() or (0, None, None)
+        size = sum(f.stat().st_size for f in files)
+        info.tables.append(TableInfo(table.value, rows, len(files), size, first, last))
+    info.coverage.extend(_coverage(con))
+    info.quarantine.extend(
+        con.execute(
+            "SELECT source, reason, count(DISTINCT record_key) FROM quarantine "
+            "GROUP BY ALL ORDER BY source, 3 DESC, reason"
+        ).fetchall()
+    )
+    return info
+
+
+_COVERAGE_SQL = """
+WITH sessions AS (  -- each recorder session covers [first start, last heartbeat or stop]
+    SELECT source, session_id, min(covered_from) AS s, max(covered_to) AS e
+    FROM coverage GROUP BY source, session_id
+), ordered AS (     -- merge overlapping sessions: a new interval starts past every earlier end
+    SELECT *, max(e) OVER (PARTITION BY source ORDER BY s, e
+                           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach
+    FROM sessions
+), numbered AS (
+    SELECT *, sum(CASE WHEN reach IS NULL OR s > reach THEN 1 ELSE 0 END)
+              OVER (PARTITION BY source ORDER BY s, e) AS interval_no
+    FROM ordered
+), merged AS (
+    SELECT source, interval_no, min(s) AS s, max(e) AS e, count(*) AS sessions
+    FROM numbered GROUP BY source, interval_no
+)
+SELECT source, sum(sessions)::BIGINT, count(*), min(s), max(e),
+       sum(epoch_us(e) - epoch_us(s)) / 1e6
+FROM merged GROUP BY source ORDER BY source
+"""
+
+
+def _coverage(con: duckdb.DuckDBPyConnection) -> list[CoverageInfo]:
+    return [CoverageInfo(*row) for row in con.execute(_COVERAGE_SQL).fetchall()]
+
+
+def rebuild(lake: Lake, skew_tolerance: timedelta = DEFAULT_SKEW_TOLERANCE) -> RecordSummary:
+    """Re-derive the event and quarantine tables from the raw tables, then swap them in.
+
+    The new tables are built beside the lake and moved into place table by table, so a failure
+    part-way leaves the old tables untouched. Raw tables are only read.
+    """
+    staged = Lake(lake.root / f".rebuild-{uuid.uuid4().hex[:8]}")
+    summary = RecordSummary()
+    try:
+        for feed in FEEDS:
+            for path in lake.files(feed.raw_table):
+                for batch in pq.ParquetFile(path).iter_batches(batch_size=50_000):
+                    raws = batch.to_pylist()
+                    derived = feed.derive(raws, skew_tolerance)
+                    derived.write(staged, feed)
+                    summary.recorded += len(raws)
+                    summary.events += len(derived.events)
+                    summary.quarantined += derived.quarantined_records
+        lake.replace_tables(staged, DERIVED_TABLES)
+    finally:
+        shutil.rmtree(staged.root, ignore_errors=True)
+    return summary
