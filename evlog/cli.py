@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -190,7 +190,7 @@ def _print_info(info: LakeInfo) -> None:
 
 
 def _when(value: datetime | None) -> str:
-    return "" if value is None else value.isoformat(sep=" ")
+    return "" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 # ---------------------------------------------------------------------------------------------
