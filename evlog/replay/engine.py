@@ -1,0 +1,128 @@
+"""The replay engine: a lake, a DuckDB connection over it, and the report window defaults.
+
+`ReplayEngine.relation` returns lazy DuckDB relations; the report modules (`evlog.reports.*`) name the
+SQL and the parameters, and `evlog.api` turns relations into Polars DataFrames.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import duckdb
+
+from evlog.errors import LakeError
+from evlog.lake import Lake
+from evlog.replay import runner
+from evlog.replay.options import Period, Window, parse_tz
+from evlog.replay.runner import EntityKind
+
+# Tables and coverage source read by each entity kind: they decide the default window.
+_EVENT_TABLE = {EntityKind.EVSE: "status_events", EntityKind.STATION: "connectivity_events"}
+
+
+@dataclass(frozen=True)
+class EventSpan:
+    """First event time and the last thing recorded, in microseconds since the epoch."""
+
+    first_us: int | None
+    last_us: int | None
+
+
+class ReplayEngine:
+    """Replays one lake. Holds one DuckDB connection whose views (`status_events`, ...) are the lake's."""
+
+    def __init__(self, lake: Lake, con: duckdb.DuckDBPyConnection | None = None) -> None:
+        self.lake = lake
+        self.con = con if con is not None else duckdb.connect()
+        # Timestamps leave DuckDB in UTC whatever the machine's zone; the API converts to the report's.
+        self.con.execute("SET TimeZone = 'UTC'")
+        lake.register(self.con)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> ReplayEngine:
+        return cls(Lake.open(path))
+
+    def refresh(self) -> None:
+        """Re-register the lake's views so that files written since opening are read too."""
+        self.lake.register(self.con)
+
+    def ensure_not_empty(self) -> None:
+        """Raise `LakeError` for a lake without a single event: nothing to replay."""
+        counts = self.con.execute(
+            "SELECT (SELECT count(*) FROM status_events) + (SELECT count(*) FROM connectivity_events)"
+        ).fetchone()
+        if counts is None or counts[0] == 0:
+            raise LakeError(f"lake {self.lake.root} holds no events yet: record or import some first")
+
+    def event_span(self, kind: EntityKind) -> EventSpan:
+        """The span a report covers by default for `kind`: from the first event to the last record.
+
+        The end is the latest of: the last event time (plus one microsecond, so that it falls inside
+        the window), the last `received_at`, and the end of the governing source's coverage.
+        """
+        table = _EVENT_TABLE[kind]
+        source = runner.KINDS[kind].coverage_source.value
+        # `table` comes from the fixed mapping above, never from user input.
+        row = self.con.execute(
+            f"""
+            SELECT
+                epoch_us(min(event_time)),
+                greatest(
+                    epoch_us(max(event_time)) + 1,
+                    epoch_us(max(received_at)),
+                    (SELECT epoch_us(max(covered_to)) FROM coverage WHERE source = $source)
+                )
+            FROM {table}
+            """,
+            {"source": source},
+        ).fetchone()
+        if row is None:
+            return EventSpan(None, None)
+        return EventSpan(row[0], row[1])
+
+    def window(
+        self,
+        kind: EntityKind,
+        start: str | datetime | None,
+        end: str | datetime | None,
+        by: str | Period,
+        tz: str,
+    ) -> Window:
+        """Validate the window options, filling a missing start or end from the lake's event span.
+
+        If the report's own table has no events, the other table's span is used, so that an omitted
+        window still makes sense (the report is then empty, not an error).
+        """
+        self.ensure_not_empty()
+        if start is None or end is None:
+            span = self.event_span(kind)
+            if span.first_us is None:
+                other = EntityKind.STATION if kind is EntityKind.EVSE else EntityKind.EVSE
+                span = self.event_span(other)
+            assert span.first_us is not None and span.last_us is not None  # not an empty lake
+            if start is None:
+                start = _from_micros(span.first_us)
+            if end is None:
+                end = _from_micros(span.last_us)
+        return Window.parse(start, end, by, parse_tz(tz))
+
+    def relation(
+        self, kind: EntityKind, report: str, window: Window, **params: Any
+    ) -> duckdb.DuckDBPyRelation:
+        """The lazy relation of SQL report `report` over `window`; `params` are bound by name."""
+        base: dict[str, Any] = {
+            "window_start_us": window.start_us,
+            "window_end_us": window.end_us,
+            "period_bounds": window.boundaries_us(),
+            "entity_ids": [],
+            "location_ids": [],
+            "hold_after_gap": False,
+        }
+        return runner.run(self.con, kind, report, {**base, **params})
+
+
+def _from_micros(micros: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)

@@ -1,0 +1,17 @@
+-- The single scan of status_events: every EVSE observation that can matter for the window, i.e. every one
+-- before its end however old (rule 5: the state at the window start is the last one before it).
+-- Shape shared by all entity kinds; the arrival columns only serve the tie rule (rule 3).
+SELECT
+    evse_id AS entity_id,
+    status AS state,
+    epoch_us(event_time) AS t,
+    location_id,
+    received_at,
+    arrival_index,
+    evse_index,
+    record_key
+FROM status_events
+WHERE event_time < make_timestamptz($window_end_us)
+    AND evse_id IS NOT NULL
+    AND status IS NOT NULL
+    AND (len($entity_ids::VARCHAR[]) = 0 OR list_contains($entity_ids::VARCHAR[], evse_id))
