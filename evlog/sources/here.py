@@ -157,13 +157,16 @@ class RawStatusRecord:
 
 def split_capture(data: bytes, capture: str, received_at: datetime) -> Iterator[RawStatusRecord]:
     """Split a capture of any supported shape into raw records, recognising the shape by content."""
-    stripped = data.lstrip()
     if data.startswith(GZIP_MAGIC):
         yield from _split_gzip_capture(data, capture, received_at)
-    elif stripped.startswith(b"{") and (response := _as_data_api_response(stripped)) is not None:
-        yield from _split_data_api_response(response, capture, received_at)
-    else:
+        return
+    document = _as_json_object(data) if data.lstrip().startswith(b"{") else None
+    if document is None:
         yield from _keyed(_ndjson_lines(data), capture, received_at)
+    elif isinstance(document.get("messages"), list):
+        yield from _split_data_api_response(document, capture, received_at)
+    else:  # one message per file, possibly pretty-printed
+        yield from _keyed(iter([data.strip()]), capture, received_at)
 
 
 def _split_gzip_capture(
@@ -179,9 +182,9 @@ def _split_gzip_capture(
     if _is_multi_line_json(first_text) or capture.endswith((".ndjson.gz", ".jsonl.gz")):
         yield from _keyed(_ndjson_lines(_gunzip_all(data)), capture, received_at)
         return
-    if first_text.lstrip().startswith(b"{"):
-        response = _as_data_api_response(first_text)
-        if response is not None and len(members) == 1:
+    if len(members) == 1 and first_text.lstrip().startswith(b"{"):
+        response = _as_json_object(first_text)
+        if response is not None and isinstance(response.get("messages"), list):
             yield from _split_data_api_response(response, capture, received_at)
             return
     yield from _keyed((data[start:end] for start, end in members), capture, received_at)
@@ -267,14 +270,12 @@ def _keyed(
         yield RawStatusRecord(key, payload, received_at, index, capture)
 
 
-def _as_data_api_response(text: bytes) -> dict[str, Any] | None:
+def _as_json_object(text: bytes) -> dict[str, Any] | None:
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError:
         return None
-    if isinstance(value, dict) and isinstance(value.get("messages"), list):
-        return value
-    return None
+    return value if isinstance(value, dict) else None
 
 
 def _split_data_api_response(

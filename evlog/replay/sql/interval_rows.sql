@@ -9,6 +9,7 @@ WITH split AS (
     JOIN periods AS p ON i.interval_start < p.period_end AND i.interval_end > p.period_start
 )
 SELECT
+    $entity_kind AS entity_kind,
     s.entity_id,
     e.location_id,
     s.state,

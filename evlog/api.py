@@ -1,0 +1,281 @@
+"""The Python API: replay a lake from a notebook or a script, no shelling out.
+
+    >>> import evlog
+    >>> lake = evlog.open_lake("build/demo-lake")
+    >>> lake.uptime("2024-04-01", "2024-05-01", by="day", tz="Europe/Berlin")   # a Polars DataFrame
+    >>> lake.uptime_relation("2024-04-01", "2024-05-01").filter("uptime_pct < 97")  # a DuckDB relation
+
+Every report exists twice: `<report>(...)` returns a Polars DataFrame whose period columns are in the
+report's time zone, and `<report>_relation(...)` returns the lazy DuckDB relation (timestamps in UTC)
+on `lake.connection`, for those who want to go on in SQL. The lake's tables are views on that
+connection too (`status_events`, `connectivity_events`, `coverage`, ...).
+
+Window: `start` and `end` accept ISO 8601 strings or datetimes; a value without a UTC offset is UTC.
+When omitted, the window is the lake's span for the report's entities: from the first event to the
+last thing recorded (the latest event time, `received_at` or coverage end). The window is [start, end);
+the first and last periods are clipped to it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+import duckdb
+import polars as pl
+
+from evlog.replay.engine import ReplayEngine
+from evlog.replay.options import Period, Window
+from evlog.replay.runner import EntityKind
+from evlog.reports import availability as availability_report
+from evlog.reports import flaps as flaps_report
+from evlog.reports import intervals as intervals_report
+from evlog.reports import uptime as uptime_report
+
+Instant = str | datetime | None
+TIME_COLUMNS = ("period_start", "period_end", "start", "end")
+
+
+def open_lake(path: str | os.PathLike[str]) -> EvlogLake:
+    """Open the lake at `path` for replay; raises `LakeNotFoundError` if it is not a lake."""
+    return EvlogLake(ReplayEngine.open(path))
+
+
+def to_frame(relation: duckdb.DuckDBPyRelation, window: Window) -> pl.DataFrame:
+    """Materialize a report relation; timestamps are shown in the report's time zone."""
+    frame = relation.pl()
+    zone = window.tz.key
+    return frame.with_columns(
+        pl.col(name).dt.convert_time_zone(zone) for name in TIME_COLUMNS if name in frame.columns
+    )
+
+
+class EvlogLake:
+    """Reports over one lake. See the module docstring for windows, time zones and relations."""
+
+    def __init__(self, engine: ReplayEngine) -> None:
+        self.engine = engine
+
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """The DuckDB connection the relations live on, with the lake's tables as views."""
+        return self.engine.con
+
+    def refresh(self) -> None:
+        """See files written since the lake was opened (recorders append while you read)."""
+        self.engine.refresh()
+
+    def window(
+        self,
+        start: Instant = None,
+        end: Instant = None,
+        *,
+        by: str | Period = Period.DAY,
+        tz: str = "UTC",
+        kind: EntityKind = EntityKind.EVSE,
+    ) -> Window:
+        """The validated window a report with these options would cover."""
+        return self.engine.window(kind, start, end, by, tz)
+
+    # availability ------------------------------------------------------------------------------
+
+    def availability_relation(
+        self,
+        start: Instant = None,
+        end: Instant = None,
+        *,
+        by: str | Period = Period.DAY,
+        tz: str = "UTC",
+        evse: Iterable[str] = (),
+        location: Iterable[str] = (),
+        by_location: bool = False,
+        hold_after_gap: bool = False,
+    ) -> duckdb.DuckDBPyRelation:
+        """Per EVSE and period (or per location with `by_location`), as a DuckDB relation."""
+        window = self.window(start, end, by=by, tz=tz, kind=EntityKind.EVSE)
+        return availability_report.availability(
+            self.engine,
+            window,
+            evse=evse,
+            location=location,
+            by_location=by_location,
+            hold_after_gap=hold_after_gap,
+        )
+
+    def availability(
+        self,
+        start: Instant = None,
+        end: Instant = None,
+        *,
+        by: str | Period = Period.DAY,
+        tz: str = "UTC",
+        evse: Iterable[str] = (),
+        location: Iterable[str] = (),
+        by_location: bool = False,
+        hold_after_gap: bool = False,
+    ) -> pl.DataFrame:
+        """Time per OCPI status for each EVSE and period, `available_pct`, `in_service_pct`.
+
+        With `by_location`, one row per location and period: the time at least one EVSE was AVAILABLE
+        (`available_s`) out of the time at least one had a known status (`known_s`).
+        """
+        window = self.window(start, end, by=by, tz=tz, kind=EntityKind.EVSE)
+        relation = availability_report.availability(
+            self.engine,
+            window,
+            evse=evse,
+            location=location,
+            by_location=by_location,
+            hold_after_gap=hold_after_gap,
+        )
+        return to_frame(relation, window)
+
+    # uptime ------------------------------------------------------------------------------------
+
+    def uptime_relation(
+        self,
+        start: Instant = None,
+        end: Instant = None,
+        *,
+        by: str | Period = Period.DAY,
+        tz: str = "UTC",
+        station: Iterable[str] = (),
+        hold_after_gap: bool = False,
+    ) -> duckdb.DuckDBPyRelation:
+        """Per station and period, as a DuckDB relation."""
+        window = self.window(start, end, by=by, tz=tz, kind=EntityKind.STATION)
+        return uptime_report.uptime(
+            self.engine, window, station=station, hold_after_gap=hold_after_gap
+        )
+
+    def uptime(
+        self,
+        start: Instant = None,
+        end: Instant = None,
+        *,
+        by: str | Period = Period.DAY,
+        tz: str = "UTC",
+        station: Iterable[str] = (),
+        hold_after_gap: bool = False,
+    ) -> pl.DataFrame:
+        """Online/offline time, `uptime_pct`, outages, longest outage, MTTR and MTBF per station."""
+        window = self.window(start, end, by=by, tz=tz, kind=EntityKind.STATION)
+        relation = uptime_report.uptime(
+            self.engine, window, station=station, hold_after_gap=hold_after_gap
+        )
+        return to_frame(relation, window)
+
+    # flaps -------------------------------------------------------------------------------------
+
+    def flaps_relation(
+        self,
+        start: Instant = None,
+        end: Instant = None,
+        *,
+        by: str | Period = Period.DAY,
+        tz: str = "UTC",
+        station: Iterable[str] = (),
+        flap_threshold: str | timedelta = "5m",
+        flap_count: int = 3,
+        flap_window: str | timedelta = "1h",
+        flap_low_pct: float = 5.0,
+        flap_high_pct: float = 20.0,
+        hold_after_gap: bool = False,
+    ) -> duckdb.DuckDBPyRelation:
+        """Per station and period, worst flappers first, as a DuckDB relation."""
+        settings = flaps_report.FlapSettings.parse(
+            flap_threshold, flap_count, flap_window, flap_low_pct, flap_high_pct
+        )
+        window = self.window(start, end, by=by, tz=tz, kind=EntityKind.STATION)
+        return flaps_report.flaps(
+            self.engine, window, settings, station=station, hold_after_gap=hold_after_gap
+        )
+
+    def flaps(
+        self,
+        start: Instant = None,
+        end: Instant = None,
+        *,
+        by: str | Period = Period.DAY,
+        tz: str = "UTC",
+        station: Iterable[str] = (),
+        flap_threshold: str | timedelta = "5m",
+        flap_count: int = 3,
+        flap_window: str | timedelta = "1h",
+        flap_low_pct: float = 5.0,
+        flap_high_pct: float = 20.0,
+        hold_after_gap: bool = False,
+    ) -> pl.DataFrame:
+        """Disconnects, short disconnects, flapping episodes and Nagios-style percent state change."""
+        settings = flaps_report.FlapSettings.parse(
+            flap_threshold, flap_count, flap_window, flap_low_pct, flap_high_pct
+        )
+        window = self.window(start, end, by=by, tz=tz, kind=EntityKind.STATION)
+        relation = flaps_report.flaps(
+            self.engine, window, settings, station=station, hold_after_gap=hold_after_gap
+        )
+        return to_frame(relation, window)
+
+    # intervals ---------------------------------------------------------------------------------
+
+    def intervals_relation(
+        self,
+        start: Instant = None,
+        end: Instant = None,
+        *,
+        by: str | Period = Period.NONE,
+        tz: str = "UTC",
+        evse: Iterable[str] = (),
+        location: Iterable[str] = (),
+        station: Iterable[str] = (),
+        hold_after_gap: bool = False,
+    ) -> duckdb.DuckDBPyRelation:
+        """The state intervals (entity_kind, entity_id, location_id, state, start, end, duration_s)."""
+        window = self._intervals_window(start, end, by, tz, evse, location, station)
+        return intervals_report.intervals(
+            self.engine,
+            window,
+            evse=evse,
+            location=location,
+            station=station,
+            hold_after_gap=hold_after_gap,
+        )
+
+    def intervals(
+        self,
+        start: Instant = None,
+        end: Instant = None,
+        *,
+        by: str | Period = Period.NONE,
+        tz: str = "UTC",
+        evse: Iterable[str] = (),
+        location: Iterable[str] = (),
+        station: Iterable[str] = (),
+        hold_after_gap: bool = False,
+    ) -> pl.DataFrame:
+        """The replayed state intervals of EVSEs and/or stations (both unless filters pick one)."""
+        window = self._intervals_window(start, end, by, tz, evse, location, station)
+        relation = intervals_report.intervals(
+            self.engine,
+            window,
+            evse=evse,
+            location=location,
+            station=station,
+            hold_after_gap=hold_after_gap,
+        )
+        return to_frame(relation, window)
+
+    def _intervals_window(
+        self,
+        start: Instant,
+        end: Instant,
+        by: str | Period,
+        tz: str,
+        evse: Iterable[str],
+        location: Iterable[str],
+        station: Iterable[str],
+    ) -> Window:
+        only_stations = bool(station) and not (evse or location)
+        kind = EntityKind.STATION if only_stations else EntityKind.EVSE
+        return self.window(start, end, by=by, tz=tz, kind=kind)
