@@ -19,7 +19,7 @@ import shutil
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from evlog.errors import LakeNotFoundError
 from evlog.schema import DATE_COLUMN, SCHEMAS, SOURCE_PARTITIONED, Table
 
 MARKER = "evlog-lake.json"
+_DAY_US = 86_400_000_000
 LAKE_FORMAT = 1
 
 
@@ -123,7 +124,9 @@ class Lake:
         self, table: Table, rows: list[dict[str, Any]], source: str | None = None
     ) -> list[Path]:
         """Append rows given as dicts keyed by column name."""
-        return self.write(table, pa.Table.from_pylist(rows, schema=SCHEMAS[table]), source)
+        schema = SCHEMAS[table]
+        columns = {name: [row.get(name) for row in rows] for name in schema.names}
+        return self.write(table, pa.Table.from_pydict(columns, schema=schema), source)
 
     def read(self, table: Table) -> pa.Table:
         """The whole table (data columns only, no partition columns), for small tables and tests."""
@@ -174,6 +177,8 @@ class Lake:
 
 
 def _split_by_date(rows: pa.Table, column: str) -> Iterator[tuple[str, pa.Table]]:
-    days = pc.strftime(rows.column(column), format="%Y-%m-%d")
-    for day in sorted({d for d in days.to_pylist() if d is not None}):
-        yield day, rows.filter(pc.equal(days, pa.scalar(day)))
+    micros = rows.column(column).cast(pa.int64())
+    days = pc.divide(micros, pa.scalar(_DAY_US))  # integer division: days since the epoch
+    for day in sorted(d for d in pc.unique(days).to_pylist() if d is not None):
+        name = (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=day)).strftime("%Y-%m-%d")
+        yield name, rows.filter(pc.equal(days, pa.scalar(day, pa.int64())))

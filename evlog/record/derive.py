@@ -51,7 +51,7 @@ def derive_status(raws: Iterable[Row], skew_tolerance: timedelta) -> Derived:
         try:
             if raw["defect"]:
                 raise RecordError(raw["defect"])
-            text = here.decode_payload(raw["payload"])
+            text = raw.get("text") or here.decode_payload(raw["payload"])
         except RecordError as problem:
             derived.reject(raw, problem)
             continue

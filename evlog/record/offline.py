@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from os import PathLike
 from pathlib import Path
@@ -103,7 +102,7 @@ def _status_rows(captures: list[str], stdin: BinaryIO | None) -> Iterator[Row]:
     for capture in captures:
         data, received_at = _read(capture, stdin)
         for record in here.split_capture(data, capture, received_at):
-            yield asdict(record)
+            yield record.as_row()
 
 
 def _webhook_rows(captures: list[str], stdin: BinaryIO | None) -> Iterator[Row]:

@@ -13,6 +13,7 @@ API `partitions` response, or a single message per file.
 from __future__ import annotations
 
 import base64
+import functools
 import binascii
 import gzip
 import re
@@ -39,6 +40,7 @@ _STATUS_BY_KEY = {s.value.replace("_", ""): s for s in Status}
 _SEPARATORS = re.compile(r"[^A-Z]")
 
 
+@functools.lru_cache(maxsize=4096)
 def normalize_status(raw: str) -> Status:
     """The OCPI status for a source spelling; unknown spellings are UNKNOWN (not an error)."""
     return _STATUS_BY_KEY.get(_SEPARATORS.sub("", raw.upper()), Status.UNKNOWN)
@@ -153,6 +155,13 @@ class RawStatusRecord:
     kafka_partition: int | None = None
     kafka_offset: int | None = None
     defect: str | None = None
+    # The decoded JSON text when splitting already decompressed it (saves a second gunzip); not
+    # stored: the lake keeps `payload` as received.
+    text: bytes | None = field(default=None, repr=False, compare=False)
+
+    def as_row(self) -> dict[str, Any]:
+        """The record as a raw_status row (a shallow copy: dataclasses.asdict deep-copies)."""
+        return dict(vars(self))
 
 
 def split_capture(data: bytes, capture: str, received_at: datetime) -> Iterator[RawStatusRecord]:
@@ -162,36 +171,33 @@ def split_capture(data: bytes, capture: str, received_at: datetime) -> Iterator[
         return
     document = _as_json_object(data) if data.lstrip().startswith(b"{") else None
     if document is None:
-        yield from _keyed(_ndjson_lines(data), capture, received_at)
+        yield from _keyed(((line, line) for line in _ndjson_lines(data)), capture, received_at)
     elif isinstance(document.get("messages"), list):
         yield from _split_data_api_response(document, capture, received_at)
     else:  # one message per file, possibly pretty-printed
-        yield from _keyed(iter([data.strip()]), capture, received_at)
+        yield from _keyed(iter([(data.strip(), data.strip())]), capture, received_at)
 
 
 def _split_gzip_capture(
     data: bytes, capture: str, received_at: datetime
 ) -> Iterator[RawStatusRecord]:
     """Concatenated gzip members, unless the first member turns out to hold NDJSON or a response."""
-    members = list(_gzip_member_spans(data))
-    first_start, first_end = members[0]
-    try:
-        first_text = gunzip_member(data[first_start:first_end])
-    except RecordError:
-        first_text = b""
+    members = list(_gzip_members(data))
+    first_text = members[0][2] or b""
     if _is_multi_line_json(first_text) or capture.endswith((".ndjson.gz", ".jsonl.gz")):
-        yield from _keyed(_ndjson_lines(_gunzip_all(data)), capture, received_at)
+        lines = _ndjson_lines(_gunzip_all(data))
+        yield from _keyed(((line, line) for line in lines), capture, received_at)
         return
     if len(members) == 1 and first_text.lstrip().startswith(b"{"):
         response = _as_json_object(first_text)
         if response is not None and isinstance(response.get("messages"), list):
             yield from _split_data_api_response(response, capture, received_at)
             return
-    yield from _keyed((data[start:end] for start, end in members), capture, received_at)
+    yield from _keyed(((data[s:e], text) for s, e, text in members), capture, received_at)
 
 
-def _gzip_member_spans(data: bytes) -> Iterator[tuple[int, int]]:
-    """(start, end) byte spans of the gzip members in `data`.
+def _gzip_members(data: bytes) -> Iterator[tuple[int, int, bytes | None]]:
+    """(start, end, decoded text or None if corrupt) of the gzip members in `data`.
 
     A corrupt stretch becomes one span reaching to the next place a member can start, so a bad
     member costs only itself. Whitespace between members (newline-separated captures) is skipped.
@@ -202,27 +208,31 @@ def _gzip_member_spans(data: bytes) -> Iterator[tuple[int, int]]:
         if data[pos : pos + 1].isspace():
             pos += 1
             continue
-        end = _member_end(view, pos)
-        if end is None:  # corrupt or truncated: resynchronise at the next member header
+        member = _decode_member(view, pos)
+        if member is None:  # corrupt or truncated: resynchronise at the next member header
             following = data.find(_MEMBER_START, pos + 1)
             end = size if following < 0 else following
-        yield pos, end
+            yield pos, end, None
+        else:
+            end, text = member
+            yield pos, end, text
         pos = end
 
 
-def _member_end(view: memoryview, start: int) -> int | None:
+def _decode_member(view: memoryview, start: int) -> tuple[int, bytes] | None:
+    """(end, decoded text) of the member starting at `start`, None if it is corrupt or cut."""
     decompressor = zlib.decompressobj(wbits=31)
-    fed = start
+    fed, pieces = start, []
     try:
         while not decompressor.eof and fed < len(view):
             chunk = view[fed : fed + _FEED_CHUNK]
-            decompressor.decompress(chunk)
+            pieces.append(decompressor.decompress(chunk))
             fed += len(chunk)
     except zlib.error:
         return None
     if not decompressor.eof:
         return None
-    return fed - len(decompressor.unused_data)
+    return fed - len(decompressor.unused_data), b"".join(pieces)
 
 
 def _gunzip_all(data: bytes) -> bytes:
@@ -255,7 +265,7 @@ def _ndjson_lines(data: bytes) -> Iterator[bytes]:
 
 
 def _keyed(
-    payloads: Iterator[bytes], capture: str, received_at: datetime
+    payloads: Iterator[tuple[bytes, bytes | None]], capture: str, received_at: datetime
 ) -> Iterator[RawStatusRecord]:
     """Give each record of a file capture its identity: content hash plus occurrence number.
 
@@ -263,11 +273,11 @@ def _keyed(
     inside one capture keeps both copies (`#0`, `#1`), as received.
     """
     seen: Counter[str] = Counter()
-    for index, payload in enumerate(payloads):
+    for index, (payload, text) in enumerate(payloads):
         digest = content_key(payload)
         key = f"{digest}#{seen[digest]}"
         seen[digest] += 1
-        yield RawStatusRecord(key, payload, received_at, index, capture)
+        yield RawStatusRecord(key, payload, received_at, index, capture, text=text)
 
 
 def _as_json_object(text: bytes) -> dict[str, Any] | None:
