@@ -26,7 +26,7 @@ import duckdb
 import polars as pl
 
 from evlog.replay.engine import ReplayEngine
-from evlog.replay.options import Period, Window
+from evlog.replay.options import Period, Window, parse_ids
 from evlog.replay.runner import EntityKind
 from evlog.reports import availability as availability_report
 from evlog.reports import flaps as flaps_report
@@ -232,6 +232,7 @@ class EvlogLake:
         hold_after_gap: bool = False,
     ) -> duckdb.DuckDBPyRelation:
         """The state intervals (entity_kind, entity_id, location_id, state, start, end, duration_s)."""
+        evse, location, station = parse_ids(evse), parse_ids(location), parse_ids(station)
         window = self._intervals_window(start, end, by, tz, evse, location, station)
         return intervals_report.intervals(
             self.engine,
@@ -255,6 +256,7 @@ class EvlogLake:
         hold_after_gap: bool = False,
     ) -> pl.DataFrame:
         """The replayed state intervals of EVSEs and/or stations (both unless filters pick one)."""
+        evse, location, station = parse_ids(evse), parse_ids(location), parse_ids(station)
         window = self._intervals_window(start, end, by, tz, evse, location, station)
         relation = intervals_report.intervals(
             self.engine,
@@ -272,9 +274,9 @@ class EvlogLake:
         end: Instant,
         by: str | Period,
         tz: str,
-        evse: Iterable[str],
-        location: Iterable[str],
-        station: Iterable[str],
+        evse: tuple[str, ...],
+        location: tuple[str, ...],
+        station: tuple[str, ...],
     ) -> Window:
         only_stations = bool(station) and not (evse or location)
         kind = EntityKind.STATION if only_stations else EntityKind.EVSE

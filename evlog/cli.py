@@ -195,6 +195,173 @@ def _when(value: datetime | None) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # report commands are added below this line (see evlog/reports/).
+# They only parse options: validation (dates, --tz, --by, durations) and errors live in the library.
+
+StartOption = Annotated[
+    str | None,
+    typer.Option("--start", help="Window start, ISO 8601 (no offset = UTC). Default: first event."),
+]
+EndOption = Annotated[
+    str | None,
+    typer.Option("--end", help="Window end, exclusive, ISO 8601. Default: last thing recorded."),
+]
+ByOption = Annotated[str, typer.Option("--by", help="Period per row: hour|day|week|month|none.")]
+TzOption = Annotated[str, typer.Option("--tz", help="Time zone of period boundaries (IANA name).")]
+FormatOption = Annotated[
+    str, typer.Option("--format", help="Output format: table|csv|json|parquet|markdown.")
+]
+OutputOption = Annotated[
+    Path | None, typer.Option("--output", help="Write to FILE instead of stdout (parquet needs it).")
+]
+HoldOption = Annotated[
+    bool,
+    typer.Option(
+        "--hold-after-gap",
+        help="After a coverage gap, keep the last state instead of counting no_data until the next "
+        "event.",
+    ),
+]
+EvseOption = Annotated[list[str] | None, typer.Option("--evse", help="Only this EVSE (repeatable).")]
+LocationOption = Annotated[
+    list[str] | None, typer.Option("--location", help="Only EVSEs of this location (repeatable).")
+]
+StationOption = Annotated[
+    list[str] | None, typer.Option("--station", help="Only this station (repeatable).")
+]
+
+
+def _open_reports(lake: Path):  # type: ignore[no-untyped-def]
+    from evlog.api import open_lake  # imported here: the recorders need not load the replay engine
+
+    return open_lake(lake)
+
+
+def _write_report(frame: object, fmt: str, output: Path | None, title: str) -> None:
+    from evlog.reports.render import render
+
+    render(frame, fmt, output, title=title)  # type: ignore[arg-type]
+
+
+@report_app.command("availability")
+def report_availability_command(
+    lake: LakeOption,
+    start: StartOption = None,
+    end: EndOption = None,
+    by: ByOption = "day",
+    tz: TzOption = "UTC",
+    evse: EvseOption = None,
+    location: LocationOption = None,
+    by_location: Annotated[
+        bool,
+        typer.Option("--by-location", help="One row per location: time with an EVSE AVAILABLE."),
+    ] = False,
+    hold_after_gap: HoldOption = False,
+    fmt: FormatOption = "table",
+    output: OutputOption = None,
+) -> None:
+    """Time per OCPI status for each EVSE and period, available_pct and in_service_pct."""
+    frame = _open_reports(lake).availability(
+        start,
+        end,
+        by=by,
+        tz=tz,
+        evse=evse or (),
+        location=location or (),
+        by_location=by_location,
+        hold_after_gap=hold_after_gap,
+    )
+    _write_report(frame, fmt, output, "availability by location" if by_location else "availability")
+
+
+@report_app.command("uptime")
+def report_uptime_command(
+    lake: LakeOption,
+    start: StartOption = None,
+    end: EndOption = None,
+    by: ByOption = "day",
+    tz: TzOption = "UTC",
+    station: StationOption = None,
+    hold_after_gap: HoldOption = False,
+    fmt: FormatOption = "table",
+    output: OutputOption = None,
+) -> None:
+    """Online and offline time per station and period, outages, MTTR and MTBF."""
+    frame = _open_reports(lake).uptime(
+        start, end, by=by, tz=tz, station=station or (), hold_after_gap=hold_after_gap
+    )
+    _write_report(frame, fmt, output, "uptime")
+
+
+@report_app.command("flaps")
+def report_flaps_command(
+    lake: LakeOption,
+    start: StartOption = None,
+    end: EndOption = None,
+    by: ByOption = "day",
+    tz: TzOption = "UTC",
+    station: StationOption = None,
+    flap_threshold: Annotated[
+        str, typer.Option("--flap-threshold", help="A disconnect shorter than this is short.")
+    ] = "5m",
+    flap_count: Annotated[
+        int, typer.Option("--flap-count", help="Disconnects in a run that makes an episode.")
+    ] = 3,
+    flap_window: Annotated[
+        str, typer.Option("--flap-window", help="Time within which a run's disconnects lie.")
+    ] = "1h",
+    flap_low: Annotated[
+        float, typer.Option("--flap-low", help="Percent state change below which flapping stops.")
+    ] = 5.0,
+    flap_high: Annotated[
+        float, typer.Option("--flap-high", help="Percent state change above which it starts.")
+    ] = 20.0,
+    hold_after_gap: HoldOption = False,
+    fmt: FormatOption = "table",
+    output: OutputOption = None,
+) -> None:
+    """Disconnects, short disconnects and flapping episodes per station, worst first."""
+    frame = _open_reports(lake).flaps(
+        start,
+        end,
+        by=by,
+        tz=tz,
+        station=station or (),
+        flap_threshold=flap_threshold,
+        flap_count=flap_count,
+        flap_window=flap_window,
+        flap_low_pct=flap_low,
+        flap_high_pct=flap_high,
+        hold_after_gap=hold_after_gap,
+    )
+    _write_report(frame, fmt, output, "flaps (worst first)")
+
+
+@report_app.command("intervals")
+def report_intervals_command(
+    lake: LakeOption,
+    start: StartOption = None,
+    end: EndOption = None,
+    by: ByOption = "none",
+    tz: TzOption = "UTC",
+    evse: EvseOption = None,
+    location: LocationOption = None,
+    station: StationOption = None,
+    hold_after_gap: HoldOption = False,
+    fmt: FormatOption = "table",
+    output: OutputOption = None,
+) -> None:
+    """The replayed state intervals (entity, state, start, end) of EVSEs and stations."""
+    frame = _open_reports(lake).intervals(
+        start,
+        end,
+        by=by,
+        tz=tz,
+        evse=evse or (),
+        location=location or (),
+        station=station or (),
+        hold_after_gap=hold_after_gap,
+    )
+    _write_report(frame, fmt, output, "intervals")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

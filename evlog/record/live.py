@@ -67,7 +67,7 @@ def stop_on_signals(stop: threading.Event) -> Iterator[threading.Event]:
     if threading.current_thread() is not threading.main_thread():
         yield stop
         return
-    previous: dict[int, Any] = {}
+    previous: dict[signal.Signals, Any] = {}
 
     def handler(signum: int, frame: FrameType | None) -> None:
         if stop.is_set():
@@ -80,8 +80,8 @@ def stop_on_signals(stop: threading.Event) -> Iterator[threading.Event]:
     try:
         yield stop
     finally:
-        for signum, old in previous.items():
-            signal.signal(signum, old)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 class Heartbeat:

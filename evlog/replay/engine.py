@@ -38,7 +38,7 @@ class ReplayEngine:
         self.lake = lake
         self.con = con if con is not None else duckdb.connect()
         # Timestamps leave DuckDB in UTC whatever the machine's zone; the API converts to the report's.
-        self.con.execute("SET TimeZone = 'UTC'")
+        self.con.sql("SET TimeZone = 'UTC'")
         lake.register(self.con)
 
     @classmethod
@@ -51,11 +51,13 @@ class ReplayEngine:
 
     def ensure_not_empty(self) -> None:
         """Raise `LakeError` for a lake without a single event: nothing to replay."""
-        counts = self.con.execute(
+        counts = self.con.sql(
             "SELECT (SELECT count(*) FROM status_events) + (SELECT count(*) FROM connectivity_events)"
-        ).fetchone()
-        if counts is None or counts[0] == 0:
-            raise LakeError(f"lake {self.lake.root} holds no events yet: record or import some first")
+        ).fetchall()
+        if counts[0][0] == 0:
+            raise LakeError(
+                f"lake {self.lake.root} holds no events yet: record or import some first"
+            )
 
     def event_span(self, kind: EntityKind) -> EventSpan:
         """The span a report covers by default for `kind`: from the first event to the last record.
@@ -66,7 +68,7 @@ class ReplayEngine:
         table = _EVENT_TABLE[kind]
         source = runner.KINDS[kind].coverage_source.value
         # `table` comes from the fixed mapping above, never from user input.
-        row = self.con.execute(
+        rows = self.con.sql(
             f"""
             SELECT
                 epoch_us(min(event_time)),
@@ -77,11 +79,9 @@ class ReplayEngine:
                 )
             FROM {table}
             """,
-            {"source": source},
-        ).fetchone()
-        if row is None:
-            return EventSpan(None, None)
-        return EventSpan(row[0], row[1])
+            params={"source": source},
+        ).fetchall()
+        return EventSpan(rows[0][0], rows[0][1])
 
     def window(
         self,

@@ -110,10 +110,14 @@ class Window:
 
     def boundaries(self) -> list[datetime]:
         """Period boundaries from start to end, both included; inner ones fall on local period starts."""
-        inner = [b for b in _period_starts(self.start, self.end, self.by, self.tz) if b > self.start]
+        inner = [
+            b for b in _period_starts(self.start, self.end, self.by, self.tz) if b > self.start
+        ]
         bounds = [self.start, *inner, self.end]
         if len(bounds) > MAX_PERIODS:
-            raise UsageError(f"--by: {self.by} makes more than {MAX_PERIODS} periods in this window")
+            raise UsageError(
+                f"--by: {self.by} makes more than {MAX_PERIODS} periods in this window"
+            )
         return bounds
 
     def boundaries_us(self) -> list[int]:

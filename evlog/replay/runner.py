@@ -99,4 +99,7 @@ def run(
     missing = used - available.keys()
     if missing:
         raise ValueError(f"report {report} needs parameters {sorted(missing)}")
-    return con.sql(query, params={name: available[name] for name in used})
+    # Parameters are named per kind so that relations of both kinds can be combined (DuckDB refuses
+    # a union of relations that bind the same parameter name).
+    query = _PARAMETER.sub(lambda match: f"${match.group(1)}_{kind.value}", query)
+    return con.sql(query, params={f"{name}_{kind.value}": available[name] for name in used})

@@ -203,6 +203,7 @@ class StationSim:
         self.last_disconnect = self.last_connect - int(rng.uniform(2, 600) * SECOND)
         self.last_conn_t = self.last_connect
         self.last_pub = [start - SECOND] * n
+        self.last_msg_t = start
         self._lam_max = SESSIONS_PER_HOUR * MAX_WEIGHT * info.popularity / HOUR
         for k in range(n):
             if rng.random() < 0.02:  # a fault already going on at the start
@@ -278,17 +279,17 @@ class StationSim:
         return self.activity[k] or "AVAILABLE"
 
     def _publish(self, t: int, items: list[tuple[int, str]]) -> None:
-        base = _ceil_second(t)
-        evses = []
+        # One `last_updated` for the whole message, never earlier than the station's previous
+        # message (so sorting a station's events by time keeps each EVSE's order) and strictly
+        # later than each of its EVSEs' previous ones.
+        tm = max(_ceil_second(t), self.last_msg_t, *(self.last_pub[k] + SECOND for k, _ in items))
+        if tm >= self.end:
+            return
+        self.last_msg_t = tm
         for k, status in items:
-            tk = max(base, self.last_pub[k] + SECOND)
-            if tk >= self.end:
-                continue
-            self.last_pub[k] = tk
+            self.last_pub[k] = tm
             self.published[k] = status
-            evses.append((k, status, tk))
-        if evses:
-            self.out.append(StatusEvent(max(e[2] for e in evses), self.info.index, evses))
+        self.out.append(StatusEvent(tm, self.info.index, [(k, s, tm) for k, s in items]))
 
     def _changed(self, t: int, ks: range | list[int]) -> None:
         if not self.reporting:

@@ -20,7 +20,7 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 class ApiError(EvlogError):
-    """An API call that failed for good (retries exhausted, or a status that retrying cannot fix)."""
+    """An API call that failed for good: retries exhausted, or a status retrying cannot fix."""
 
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)

@@ -13,8 +13,8 @@ API `partitions` response, or a single message per file.
 from __future__ import annotations
 
 import base64
-import functools
 import binascii
+import functools
 import gzip
 import re
 import zlib

@@ -12,26 +12,26 @@ WITH located AS (
     JOIN entities AS e USING (entity_id)
 ),
 edges AS (
-    SELECT location_id, interval_start AS at, is_available AS available_delta, is_known AS known_delta
+    SELECT location_id, interval_start AS edge_at, is_available AS available_delta, is_known AS known_delta
     FROM located
     UNION ALL
     SELECT location_id, interval_end, -is_available, -is_known
     FROM located
 ),
 deltas AS (
-    SELECT location_id, at, sum(available_delta) AS available_delta, sum(known_delta) AS known_delta
+    SELECT location_id, edge_at, sum(available_delta) AS available_delta, sum(known_delta) AS known_delta
     FROM edges
-    GROUP BY location_id, at
+    GROUP BY location_id, edge_at
 ),
 levels AS (
     SELECT
         location_id,
-        at AS level_start,
-        lead(at) OVER by_time AS level_end,
+        edge_at AS level_start,
+        lead(edge_at) OVER by_time AS level_end,
         sum(available_delta) OVER (by_time ROWS UNBOUNDED PRECEDING) AS available_evses,
         sum(known_delta) OVER (by_time ROWS UNBOUNDED PRECEDING) AS known_evses
     FROM deltas
-    WINDOW by_time AS (PARTITION BY location_id ORDER BY at)
+    WINDOW by_time AS (PARTITION BY location_id ORDER BY edge_at)
 ),
 level_time AS (
     SELECT
