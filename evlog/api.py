@@ -2,18 +2,18 @@
 
     >>> import evlog
     >>> lake = evlog.open_lake("build/demo-lake")
-    >>> lake.uptime("2024-04-01", "2024-05-01", by="day", tz="Europe/Berlin")   # a Polars DataFrame
-    >>> lake.uptime_relation("2024-04-01", "2024-05-01").filter("uptime_pct < 97")  # a DuckDB relation
+    >>> lake.uptime("2024-04-01", "2024-05-01", by="day", tz="Europe/Berlin")  # Polars
+    >>> lake.uptime_relation("2024-04-01", "2024-05-01").filter("uptime_pct < 97")  # DuckDB
 
-Every report exists twice: `<report>(...)` returns a Polars DataFrame whose period columns are in the
-report's time zone, and `<report>_relation(...)` returns the lazy DuckDB relation (timestamps in UTC)
-on `lake.connection`, for those who want to go on in SQL. The lake's tables are views on that
-connection too (`status_events`, `connectivity_events`, `coverage`, ...).
+Every report exists twice: `<report>(...)` returns a Polars DataFrame whose period columns are in
+the report's time zone, and `<report>_relation(...)` returns the lazy DuckDB relation (timestamps
+in UTC) on `lake.connection`, for those who want to go on in SQL. The lake's tables are views
+on that connection too (`status_events`, `connectivity_events`, `coverage`, ...).
 
 Window: `start` and `end` accept ISO 8601 strings or datetimes; a value without a UTC offset is UTC.
 When omitted, the window is the lake's span for the report's entities: from the first event to the
-last thing recorded (the latest event time, `received_at` or coverage end). The window is [start, end);
-the first and last periods are clipped to it.
+last thing recorded (the latest event time, `received_at` or coverage end). The window is
+[start, end); the first and last periods are clipped to it.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def open_lake(path: str | os.PathLike[str]) -> EvlogLake:
 
 def to_frame(relation: duckdb.DuckDBPyRelation, window: Window) -> pl.DataFrame:
     """Materialize a report relation; timestamps are shown in the report's time zone."""
-    frame = relation.pl()
+    frame: pl.DataFrame = relation.pl()
     zone = window.tz.key
     return frame.with_columns(
         pl.col(name).dt.convert_time_zone(zone) for name in TIME_COLUMNS if name in frame.columns
@@ -117,8 +117,8 @@ class EvlogLake:
     ) -> pl.DataFrame:
         """Time per OCPI status for each EVSE and period, `available_pct`, `in_service_pct`.
 
-        With `by_location`, one row per location and period: the time at least one EVSE was AVAILABLE
-        (`available_s`) out of the time at least one had a known status (`known_s`).
+        With `by_location`, one row per location and period: the time at least one EVSE was
+        AVAILABLE (`available_s`) out of the time at least one had a known status (`known_s`).
         """
         window = self.window(start, end, by=by, tz=tz, kind=EntityKind.EVSE)
         relation = availability_report.availability(
@@ -207,7 +207,7 @@ class EvlogLake:
         flap_high_pct: float = 20.0,
         hold_after_gap: bool = False,
     ) -> pl.DataFrame:
-        """Disconnects, short disconnects, flapping episodes and Nagios-style percent state change."""
+        """Disconnects, short disconnects, flapping episodes, Nagios-style percent state change."""
         settings = flaps_report.FlapSettings.parse(
             flap_threshold, flap_count, flap_window, flap_low_pct, flap_high_pct
         )
@@ -231,7 +231,7 @@ class EvlogLake:
         station: Iterable[str] = (),
         hold_after_gap: bool = False,
     ) -> duckdb.DuckDBPyRelation:
-        """The state intervals (entity_kind, entity_id, location_id, state, start, end, duration_s)."""
+        """The intervals (entity_kind, entity_id, location_id, state, start, end, duration_s)."""
         evse, location, station = parse_ids(evse), parse_ids(location), parse_ids(station)
         window = self._intervals_window(start, end, by, tz, evse, location, station)
         return intervals_report.intervals(

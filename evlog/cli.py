@@ -16,6 +16,13 @@ from rich.table import Table as RichTable
 from evlog.errors import EvlogError, UsageError
 from evlog.lake import Lake
 from evlog.record.offline import record_stream, record_webhook_files
+from evlog.record.receiver import (
+    ReceiverConfig,
+    parse_listen,
+    parse_size,
+    run_receiver,
+    secret_from_env,
+)
 from evlog.record.recorder import RecordSummary
 from evlog.timeopts import parse_duration, parse_window
 from evlog.upkeep import LakeInfo, lake_info, rebuild
@@ -114,19 +121,272 @@ def record_webhooks_command(
             "stdin). Repeat for several files.",
         ),
     ] = None,
+    listen: Annotated[
+        str | None,
+        typer.Option(
+            "--listen",
+            metavar="HOST:PORT",
+            help="Run the live receiver on HOST:PORT (':PORT' or 'PORT' alone binds "
+            "127.0.0.1). Stop it with Ctrl-C or SIGTERM: it then writes everything to Parquet.",
+            show_default=False,
+        ),
+    ] = None,
+    secret_env: Annotated[
+        str | None,
+        typer.Option(
+            "--secret-env",
+            metavar="VAR",
+            help="Environment variable holding the eDRV endpoint secret: requests without a "
+            "valid edrv-signature get 401. Without it, unsigned webhooks are accepted.",
+            show_default=False,
+        ),
+    ] = None,
+    path: Annotated[
+        str, typer.Option("--path", help="URL path eDRV posts webhooks to (--listen).")
+    ] = "/webhooks/edrv",
+    max_body: Annotated[
+        str, typer.Option("--max-body", help="Larger request bodies get 413 (--listen).")
+    ] = "1MiB",
+    signature_tolerance: Annotated[
+        str,
+        typer.Option(
+            "--signature-tolerance",
+            help="Signature timestamps older or newer than this get 401 (--listen).",
+        ),
+    ] = "5m",
+    rotate_every: Annotated[
+        str,
+        typer.Option(
+            "--rotate-every",
+            help="How often the write-ahead log is turned into Parquet (--listen): the delay "
+            "before received webhooks show in reports.",
+        ),
+    ] = "30s",
+    rotate_size: Annotated[
+        str,
+        typer.Option("--rotate-size", help="Also turn the log into Parquet at this size."),
+    ] = "64MiB",
+    heartbeat: Annotated[
+        str,
+        typer.Option(
+            "--heartbeat", help="How often coverage is written while listening (at most 30s)."
+        ),
+    ] = "30s",
     coverage: CoverageOption = None,
     skew_tolerance: SkewOption = "5m",
 ) -> None:
-    """Record eDRV chargestation.online/offline webhooks into the lake."""
-    if not from_files:
-        raise UsageError("--from: give saved webhook files to import (or --listen, coming)")
-    summary = record_webhook_files(
-        lake,
-        from_files,
-        coverage=_windows(coverage),
-        skew_tolerance=parse_duration(skew_tolerance, "--skew-tolerance"),
+    """Record eDRV chargestation.online/offline webhooks into the lake.
+
+    With --from, import saved webhook bodies. With --listen, run the live receiver: each POST
+    is written to a write-ahead log and fsynced before the 200 (empty body) is sent; the log is
+    turned into Parquet every --rotate-every and on stop, and recovered after a crash. Coverage
+    (start, heartbeats, stop) tells replay when the receiver was listening. GET /healthz reports
+    its state as JSON.
+    """
+    if bool(from_files) == (listen is not None):
+        raise UsageError("give either --from FILE... (import) or --listen HOST:PORT (live)")
+    skew = parse_duration(skew_tolerance, "--skew-tolerance")
+    if listen is None:
+        summary = record_webhook_files(
+            lake,
+            from_files or [],
+            coverage=_windows(coverage),
+            skew_tolerance=skew,
+        )
+        _print_summary(summary)
+        return
+    if coverage:
+        raise UsageError("--coverage: only for --from imports (--listen writes its own coverage)")
+    host, port = parse_listen(listen)
+    config = ReceiverConfig(
+        lake=lake,
+        host=host,
+        port=port,
+        path=path,
+        secret=None if secret_env is None else secret_from_env(secret_env),
+        signature_tolerance=parse_duration(signature_tolerance, "--signature-tolerance"),
+        max_body=parse_size(max_body, "--max-body"),
+        rotate_every=parse_duration(rotate_every, "--rotate-every"),
+        rotate_bytes=parse_size(rotate_size, "--rotate-size"),
+        heartbeat_every=parse_duration(heartbeat, "--heartbeat"),
+        skew_tolerance=skew,
     )
-    _print_summary(summary)
+    for line in run_receiver(config).lines():
+        out.print(line, highlight=False)
+
+
+@record_app.command("here")
+def record_here_command(
+    lake: LakeOption,
+    hrn: Annotated[
+        str,
+        typer.Option("--hrn", help="Catalog HRN of the status stream (HERE EVCP2 Updates)."),
+    ] = "hrn:here:data::olp-here:evcp2-updates-prd",
+    layer: Annotated[str, typer.Option("--layer", help="Stream layer id.")] = "evse-update-stream",
+    credentials: Annotated[
+        Path | None,
+        typer.Option(
+            "--credentials",
+            metavar="FILE",
+            help="HERE credentials.properties (here.access.key.id, here.access.key.secret, "
+            "here.token.endpoint.url), exchanged for OAuth 2.0 tokens that are renewed before "
+            "they expire. Default: ~/.here/credentials.properties.",
+            show_default=False,
+        ),
+    ] = None,
+    token_env: Annotated[
+        str | None,
+        typer.Option(
+            "--token-env",
+            metavar="VAR",
+            help="Use the ready bearer token in environment variable VAR instead of a "
+            "credentials file (it is not renewed).",
+            show_default=False,
+        ),
+    ] = None,
+    group: Annotated[
+        str,
+        typer.Option(
+            "--group",
+            help="Consumer group: a restart with the same group resumes after its last "
+            "committed offsets.",
+        ),
+    ] = "evlog",
+    lookup_url: Annotated[
+        str,
+        typer.Option("--lookup-url", help="HERE API lookup service (override for testing)."),
+    ] = "https://api-lookup.data.api.platform.here.com/lookup/v1",
+    max_messages: Annotated[
+        int | None,
+        typer.Option("--max-messages", metavar="N", help="Stop after N messages.", min=1),
+    ] = None,
+    duration: Annotated[
+        str | None,
+        typer.Option(
+            "--duration", help="Stop after this long (like 30s, 10m, 2h).", show_default=False
+        ),
+    ] = None,
+    until_idle: Annotated[
+        bool,
+        typer.Option("--until-idle", help="Stop once caught up (the stream returns no messages)."),
+    ] = False,
+    progress: Annotated[
+        bool | None,
+        typer.Option(
+            "--progress/--no-progress",
+            help="Live progress line (default: only when stdout is a terminal).",
+            show_default=False,
+        ),
+    ] = None,
+    skew_tolerance: SkewOption = "5m",
+) -> None:
+    """Consume the HERE EVSE status stream (Data API stream v2) into the lake, live.
+
+    Each message is stored as received (gzip bytes, Kafka partition and offset) and normalized;
+    offsets are committed only once the Parquet files holding the messages are on disk, so a
+    restart (same --group) resumes where the last run left off, losing and duplicating nothing.
+    Runs until Ctrl-C or SIGTERM (or --max-messages / --duration / --until-idle), then commits,
+    writes its final coverage row and unsubscribes. Logs go to stderr as key=value lines.
+    """
+    from evlog.record.consumer import record_here
+    from evlog.record.live import setup_logging
+
+    setup_logging()
+    stats = record_here(
+        lake,
+        hrn=hrn,
+        layer=layer,
+        credentials=credentials,
+        token_env=token_env,
+        lookup_url=lookup_url,
+        consumer_group=group,
+        max_messages=max_messages,
+        duration=None if duration is None else parse_duration(duration, "--duration"),
+        until_idle=until_idle,
+        skew_tolerance=parse_duration(skew_tolerance, "--skew-tolerance"),
+        progress=progress,
+    )
+    out.print(stats.line(), highlight=False)
+
+
+@record_app.command("poll")
+def record_poll_command(
+    lake: LakeOption,
+    api_base: Annotated[
+        str,
+        typer.Option(
+            "--api-base",
+            metavar="URL",
+            help="eDRV REST API base URL (the part before /chargestations).",
+            show_default=False,
+        ),
+    ],
+    token_env: Annotated[
+        str,
+        typer.Option(
+            "--token-env",
+            metavar="VAR",
+            help="Environment variable holding the eDRV API bearer token.",
+            show_default=False,
+        ),
+    ],
+    every: Annotated[
+        str, typer.Option("--every", help="Time between polling rounds (like 30s, 5m, 1h).")
+    ] = "5m",
+    station: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--station",
+            metavar="ID",
+            help="Poll GET /chargestations/ID (repeatable). Default: every station of the "
+            "paged list GET /chargestations.",
+        ),
+    ] = None,
+    page_size: Annotated[
+        int, typer.Option("--page-size", help="Stations per page of the list endpoint.", min=1)
+    ] = 100,
+    rounds: Annotated[
+        int | None,
+        typer.Option("--rounds", metavar="N", help="Stop after N polling rounds.", min=1),
+    ] = None,
+    duration: Annotated[
+        str | None,
+        typer.Option("--duration", help="Stop after this long (like 1h).", show_default=False),
+    ] = None,
+    progress: Annotated[
+        bool | None,
+        typer.Option(
+            "--progress/--no-progress",
+            help="Live progress line (default: only when stdout is a terminal).",
+            show_default=False,
+        ),
+    ] = None,
+    skew_tolerance: SkewOption = "5m",
+) -> None:
+    """Poll eDRV station snapshots at intervals to double-check webhook state.
+
+    Every --every, fetches the stations (the paged list, or each --station) and stores each
+    snapshot as received; each becomes an observation of the station's `online` flag at receive
+    time (source edrv_poll). `evlog report reconcile` then lists snapshots that contradict the
+    webhooks: missed webhooks. Runs until Ctrl-C or SIGTERM (or --rounds / --duration).
+    """
+    from evlog.record.live import setup_logging
+    from evlog.record.poller import record_poll
+
+    setup_logging()
+    stats = record_poll(
+        lake,
+        api_base=api_base,
+        token_env=token_env,
+        every=parse_duration(every, "--every"),
+        stations=station or (),
+        page_size=page_size,
+        max_rounds=rounds,
+        duration=None if duration is None else parse_duration(duration, "--duration"),
+        skew_tolerance=parse_duration(skew_tolerance, "--skew-tolerance"),
+        progress=progress,
+    )
+    out.print(stats.line(), highlight=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -211,7 +471,8 @@ FormatOption = Annotated[
     str, typer.Option("--format", help="Output format: table|csv|json|parquet|markdown.")
 ]
 OutputOption = Annotated[
-    Path | None, typer.Option("--output", help="Write to FILE instead of stdout (parquet needs it).")
+    Path | None,
+    typer.Option("--output", help="Write to FILE instead of stdout (parquet needs it)."),
 ]
 HoldOption = Annotated[
     bool,
@@ -221,25 +482,15 @@ HoldOption = Annotated[
         "event.",
     ),
 ]
-EvseOption = Annotated[list[str] | None, typer.Option("--evse", help="Only this EVSE (repeatable).")]
+EvseOption = Annotated[
+    list[str] | None, typer.Option("--evse", help="Only this EVSE (repeatable).")
+]
 LocationOption = Annotated[
     list[str] | None, typer.Option("--location", help="Only EVSEs of this location (repeatable).")
 ]
 StationOption = Annotated[
     list[str] | None, typer.Option("--station", help="Only this station (repeatable).")
 ]
-
-
-def _open_reports(lake: Path):  # type: ignore[no-untyped-def]
-    from evlog.api import open_lake  # imported here: the recorders need not load the replay engine
-
-    return open_lake(lake)
-
-
-def _write_report(frame: object, fmt: str, output: Path | None, title: str) -> None:
-    from evlog.reports.render import render
-
-    render(frame, fmt, output, title=title)  # type: ignore[arg-type]
 
 
 @report_app.command("availability")
@@ -260,7 +511,10 @@ def report_availability_command(
     output: OutputOption = None,
 ) -> None:
     """Time per OCPI status for each EVSE and period, available_pct and in_service_pct."""
-    frame = _open_reports(lake).availability(
+    from evlog.api import open_lake  # lazily: recording needs no replay engine
+    from evlog.reports.render import render
+
+    frame = open_lake(lake).availability(
         start,
         end,
         by=by,
@@ -270,7 +524,8 @@ def report_availability_command(
         by_location=by_location,
         hold_after_gap=hold_after_gap,
     )
-    _write_report(frame, fmt, output, "availability by location" if by_location else "availability")
+    title = "availability by location" if by_location else "availability"
+    render(frame, fmt, output, title=title)
 
 
 @report_app.command("uptime")
@@ -286,10 +541,13 @@ def report_uptime_command(
     output: OutputOption = None,
 ) -> None:
     """Online and offline time per station and period, outages, MTTR and MTBF."""
-    frame = _open_reports(lake).uptime(
+    from evlog.api import open_lake  # lazily: recording needs no replay engine
+    from evlog.reports.render import render
+
+    frame = open_lake(lake).uptime(
         start, end, by=by, tz=tz, station=station or (), hold_after_gap=hold_after_gap
     )
-    _write_report(frame, fmt, output, "uptime")
+    render(frame, fmt, output, title="uptime")
 
 
 @report_app.command("flaps")
@@ -320,7 +578,10 @@ def report_flaps_command(
     output: OutputOption = None,
 ) -> None:
     """Disconnects, short disconnects and flapping episodes per station, worst first."""
-    frame = _open_reports(lake).flaps(
+    from evlog.api import open_lake  # lazily: recording needs no replay engine
+    from evlog.reports.render import render
+
+    frame = open_lake(lake).flaps(
         start,
         end,
         by=by,
@@ -333,7 +594,7 @@ def report_flaps_command(
         flap_high_pct=flap_high,
         hold_after_gap=hold_after_gap,
     )
-    _write_report(frame, fmt, output, "flaps (worst first)")
+    render(frame, fmt, output, title="flaps (worst first)")
 
 
 @report_app.command("intervals")
@@ -351,7 +612,10 @@ def report_intervals_command(
     output: OutputOption = None,
 ) -> None:
     """The replayed state intervals (entity, state, start, end) of EVSEs and stations."""
-    frame = _open_reports(lake).intervals(
+    from evlog.api import open_lake  # lazily: recording needs no replay engine
+    from evlog.reports.render import render
+
+    frame = open_lake(lake).intervals(
         start,
         end,
         by=by,
@@ -361,7 +625,89 @@ def report_intervals_command(
         station=station or (),
         hold_after_gap=hold_after_gap,
     )
-    _write_report(frame, fmt, output, "intervals")
+    render(frame, fmt, output, title="intervals")
+
+
+# ---------------------------------------------------------------------------------------------
+# simulate
+
+
+@app.command("simulate")
+def simulate_command(
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Directory to write feeds, truth and manifest into.")
+    ],
+    stations: Annotated[int, typer.Option("--stations", help="Number of stations.")] = 20,
+    days: Annotated[int, typer.Option("--days", help="Length of the span in days.")] = 7,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (same args, same bytes).")] = 0,
+    start: Annotated[
+        str | None,
+        typer.Option("--start", help="Span start, ISO 8601 (no offset = UTC). Default 2026-11-02."),
+    ] = None,
+    faults: Annotated[
+        bool,
+        typer.Option(
+            "--faults/--no-faults",
+            help="Inject delivery faults (duplicates, late and skewed records, recorder outages, "
+            "malformed records).",
+        ),
+    ] = True,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace earlier simulator output in --out.")
+    ] = False,
+) -> None:
+    """Write realistic raw feeds (HERE stream, eDRV webhooks) with their ground truth."""
+    import time
+
+    from evlog.simulate import simulate  # lazily: other commands do not need it
+
+    began = time.perf_counter()
+    manifest = simulate(
+        out_dir,
+        stations=stations,
+        days=days,
+        seed=seed,
+        start=start,
+        faults=faults,
+        overwrite=overwrite,
+    )
+    elapsed = time.perf_counter() - began
+    counts = manifest["counts"]
+    records = counts["delivered_records"]
+    out.print(
+        f"simulated {manifest['stations']} stations ({manifest['evses']} EVSEs), "
+        f"{manifest['start']} to {manifest['end']}: {counts['here_messages']} HERE messages, "
+        f"{counts['webhooks']} webhooks in {elapsed:.1f}s ({records / max(elapsed, 1e-9):,.0f} "
+        f"records/s) -> {out_dir}",
+        highlight=False,
+    )
+
+
+@report_app.command("reconcile")
+def report_reconcile_command(
+    lake: LakeOption,
+    start: Annotated[
+        str | None, typer.Option("--start", help="Only snapshots from this time (ISO 8601).")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--end", help="Only snapshots before this time (ISO 8601).")
+    ] = None,
+    station: StationOption = None,
+    fmt: FormatOption = "table",
+    output: OutputOption = None,
+) -> None:
+    """Poll snapshots that contradict the webhook state at their instant: missed webhooks.
+
+    For each `record poll` snapshot, the webhook state is the station's last online/offline
+    webhook at or before it. One row per disagreeing snapshot: station_id, snapshot_time,
+    snapshot_online, webhook_online, webhook_event_time, webhook_event, webhook_id, missed (the
+    webhook that never came) and since_webhook_s.
+    """
+    from evlog.reports.reconcile import reconcile
+    from evlog.reports.render import render
+
+    frame = reconcile(lake, start, end, stations=station or ())
+    render(frame, fmt, output, title="reconcile: snapshots contradicting webhooks")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

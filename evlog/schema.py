@@ -133,6 +133,8 @@ QUARANTINE: Final = _schema(
     ("session_id", pa.string()),
 )
 
+# Each row is a covered interval [covered_from, covered_to]; a source's coverage is their union.
+# Live recorders write [session start, now] at start, every heartbeat and at stop.
 COVERAGE: Final = _schema(
     ("session_id", pa.string()),
     ("covered_from", TIMESTAMP),

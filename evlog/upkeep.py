@@ -69,24 +69,23 @@ def lake_info(lake: Lake) -> LakeInfo:
 
 
 _COVERAGE_SQL = """
-WITH sessions AS (  -- each recorder session covers [first start, last heartbeat or stop]
-    SELECT source, session_id, min(covered_from) AS s, max(covered_to) AS e
-    FROM coverage GROUP BY source, session_id
-), ordered AS (     -- merge overlapping sessions: a new interval starts past every earlier end
+WITH spans AS (     -- every row is a covered interval (live rows reach back to session start)
+    SELECT source, session_id, covered_from AS s, covered_to AS e FROM coverage
+), ordered AS (     -- merge overlapping rows: a new interval starts past every earlier end
     SELECT *, max(e) OVER (PARTITION BY source ORDER BY s, e
                            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach
-    FROM sessions
+    FROM spans
 ), numbered AS (
     SELECT *, sum(CASE WHEN reach IS NULL OR s > reach THEN 1 ELSE 0 END)
               OVER (PARTITION BY source ORDER BY s, e) AS interval_no
     FROM ordered
 ), merged AS (
-    SELECT source, interval_no, min(s) AS s, max(e) AS e, count(*) AS sessions
-    FROM numbered GROUP BY source, interval_no
+    SELECT source, interval_no, min(s) AS s, max(e) AS e FROM numbered GROUP BY ALL
 )
-SELECT source, sum(sessions)::BIGINT, count(*), min(s), max(e),
-       sum(epoch_us(e) - epoch_us(s)) / 1e6
-FROM merged GROUP BY source ORDER BY source
+SELECT source,
+       (SELECT count(DISTINCT session_id) FROM coverage c WHERE c.source = m.source),
+       count(*), min(s), max(e), sum(epoch_us(e) - epoch_us(s)) / 1e6
+FROM merged m GROUP BY source ORDER BY source
 """
 
 

@@ -151,3 +151,15 @@ def test_rebuild_applies_a_new_skew_tolerance(tmp_path: Path) -> None:
     assert lake.read(Table.STATUS_EVENTS).column("time_clamped").to_pylist() == [False]
     rebuild(lake, skew_tolerance=timedelta(minutes=1))
     assert lake.read(Table.STATUS_EVENTS).column("time_clamped").to_pylist() == [True]
+
+
+def test_declared_windows_of_one_import_stay_separate(tmp_path: Path) -> None:
+    lake = Lake.create(tmp_path / "lake")
+    hooks = tmp_path / "h.jsonl"
+    hooks.write_bytes(feeds.jsonl(feeds.webhook("w1", "s", True, None)))
+    day1, day2, day4 = (datetime(2024, 4, d, tzinfo=UTC) for d in (1, 2, 4))
+    record_webhook_files(
+        lake, [str(hooks)], coverage=[(day1, day2), (day2 + timedelta(days=1), day4)]
+    )
+    (coverage,) = lake_info(lake).coverage
+    assert (coverage.sessions, coverage.intervals, coverage.covered_s) == (1, 2, 2 * 86400)

@@ -1,7 +1,7 @@
 """The replay engine: a lake, a DuckDB connection over it, and the report window defaults.
 
-`ReplayEngine.relation` returns lazy DuckDB relations; the report modules (`evlog.reports.*`) name the
-SQL and the parameters, and `evlog.api` turns relations into Polars DataFrames.
+`ReplayEngine.relation` returns lazy DuckDB relations; the report modules (`evlog.reports.*`) name
+the SQL and the parameters, and `evlog.api` turns relations into Polars DataFrames.
 """
 
 from __future__ import annotations
@@ -32,12 +32,12 @@ class EventSpan:
 
 
 class ReplayEngine:
-    """Replays one lake. Holds one DuckDB connection whose views (`status_events`, ...) are the lake's."""
+    """Replays one lake through one DuckDB connection whose views (`status_events`, ...) read it."""
 
     def __init__(self, lake: Lake, con: duckdb.DuckDBPyConnection | None = None) -> None:
         self.lake = lake
         self.con = con if con is not None else duckdb.connect()
-        # Timestamps leave DuckDB in UTC whatever the machine's zone; the API converts to the report's.
+        # Timestamps leave DuckDB in UTC whatever the machine's zone; the API converts them.
         self.con.sql("SET TimeZone = 'UTC'")
         lake.register(self.con)
 
@@ -52,7 +52,8 @@ class ReplayEngine:
     def ensure_not_empty(self) -> None:
         """Raise `LakeError` for a lake without a single event: nothing to replay."""
         counts = self.con.sql(
-            "SELECT (SELECT count(*) FROM status_events) + (SELECT count(*) FROM connectivity_events)"
+            "SELECT (SELECT count(*) FROM status_events)"
+            " + (SELECT count(*) FROM connectivity_events)"
         ).fetchall()
         if counts[0][0] == 0:
             raise LakeError(

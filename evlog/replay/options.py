@@ -1,9 +1,9 @@
 """Report options shared by the CLI and the Python API: window, period size, time zone, filters.
 
-Every parser raises `UsageError` with a message that names the option, so the CLI can print it on one
-line. Period boundaries are computed here, in Python, because there are few of them (one per period,
-not per entity) and `zoneinfo` gets DST right: a local day in Europe/Berlin is 23 or 25 hours long on
-the days the clocks change.
+Every parser raises `UsageError` with a message that names the option, so the CLI can print it on
+one line. Period boundaries are computed here, in Python, because there are few of them (one per
+period, not per entity) and `zoneinfo` gets DST right: a local day in Europe/Berlin is 23 or 25
+hours long on the days the clocks change.
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ class Window:
         return to_micros(self.end)
 
     def boundaries(self) -> list[datetime]:
-        """Period boundaries from start to end, both included; inner ones fall on local period starts."""
+        """Boundaries from start to end, both included; inner ones are local period starts."""
         inner = [
             b for b in _period_starts(self.start, self.end, self.by, self.tz) if b > self.start
         ]
@@ -125,12 +125,12 @@ class Window:
 
 
 def _period_starts(start: datetime, end: datetime, by: Period, tz: ZoneInfo) -> Iterator[datetime]:
-    """Local period starts (as UTC instants) before `end`, beginning with the one containing `start`."""
+    """Local period starts (UTC instants) before `end`, from the one containing `start`."""
     if by is Period.NONE:
         return
     if by is Period.HOUR:
-        # Whole-hour offsets (all but a handful of zones) keep local hours aligned with UTC steps, and
-        # stepping in UTC gives the 23 or 25 hours of DST days for free.
+        # Whole-hour offsets (all but a handful of zones) keep local hours aligned with UTC steps,
+        # and stepping in UTC gives the 23 or 25 hours of DST days for free.
         local = start.astimezone(tz)
         instant = local.replace(minute=0, second=0, microsecond=0).astimezone(UTC)
         if instant > start:  # a zone whose hour starts at a fold: fall back one hour

@@ -43,8 +43,8 @@ KINDS: dict[EntityKind, KindSpec] = {
     EntityKind.STATION: KindSpec("connectivity_event_rows", Source.EDRV_WEBHOOKS),
 }
 
-# Concepts every report is built on, in dependency order. Materialized ones are read more than once and
-# must not be recomputed (the events are scanned and sorted once).
+# Concepts every report is built on, in dependency order. Materialized ones are read more than once
+# and must not be recomputed (the events are scanned and sorted once).
 SHARED_CONCEPTS: tuple[tuple[str, bool], ...] = (
     ("entities", False),
     ("observations", True),

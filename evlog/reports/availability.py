@@ -1,4 +1,4 @@
-"""availability: per EVSE and period, time in every OCPI status, with AVAILABLE and in-service ratios.
+"""availability: per EVSE and period, time in every OCPI status, AVAILABLE and in-service ratios.
 
 Optional roll-up per location: the time at least one of its EVSEs was AVAILABLE.
 """

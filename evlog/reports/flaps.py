@@ -1,11 +1,11 @@
 """flaps: per charging station and period, disconnects, short disconnects and flapping episodes.
 
 Besides the design's figures, the report carries a monitoring-style percent state change so that
-operators used to Nagios or Icinga recognise it: over the last 21 observations (20 possible changes),
-each change weighs from 0.75 (oldest) rising linearly to 1.25 (newest); the weighted sum over 20, in
-percent, is the percent state change. A station starts flapping when it rises above the high threshold
-and stops when it falls below the low one (hysteresis: in between, it keeps its previous flag). The
-defaults, 5 % and 20 %, are Nagios's host and service defaults.
+operators used to Nagios or Icinga recognise it: over the last 21 observations (20 possible
+changes), each change weighs from 0.75 (oldest) rising linearly to 1.25 (newest); the weighted sum
+over 20, in percent, is the percent state change. A station starts flapping when it rises above the
+high threshold and stops when it falls below the low one (hysteresis: in between, it keeps its
+previous flag). The defaults, 5 % and 20 %, are Nagios's host and service defaults.
 """
 
 from __future__ import annotations
@@ -62,7 +62,8 @@ class FlapSettings:
             raise UsageError(f"--flap-count: needs at least 2 disconnects, got {count}")
         if not 0 <= low_pct <= high_pct <= 100:
             raise UsageError(
-                f"--flap-low/--flap-high: need 0 <= low <= high <= 100, got {low_pct} and {high_pct}"
+                "--flap-low/--flap-high: need 0 <= low <= high <= 100,"
+                f" got {low_pct} and {high_pct}"
             )
         return cls(
             threshold=parse_positive_duration(threshold, "--flap-threshold"),
@@ -85,7 +86,7 @@ def flaps(
     station: Iterable[str] = (),
     hold_after_gap: bool = False,
 ) -> duckdb.DuckDBPyRelation:
-    """Per station and period, worst flappers first (most time flapping, then most short disconnects)."""
+    """Per station and period, worst first (most time flapping, then most short disconnects)."""
     settings = settings or FlapSettings()
     return engine.relation(
         EntityKind.STATION,

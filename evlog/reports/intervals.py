@@ -1,8 +1,8 @@
 """intervals: the replayed state intervals themselves (entity, state, start, end), for analysts.
 
 EVSE intervals carry OCPI statuses, station intervals `online`/`offline`; both kinds also have
-`no_data` and `unobserved`. Adjacent intervals of the same state are merged; intervals are clipped to
-the window and split at period boundaries when `--by` asks for it.
+`no_data` and `unobserved`. Adjacent intervals of the same state are merged; intervals are clipped
+to the window and split at period boundaries when `--by` asks for it.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ COLUMNS: tuple[str, ...] = (
 def selected_kinds(
     evse: tuple[str, ...], location: tuple[str, ...], station: tuple[str, ...]
 ) -> list[EntityKind]:
-    """Both kinds unless the filters name only one: `--evse X` alone should not list every station."""
+    """Both kinds unless the filters name only one: `--evse X` alone lists no station."""
     wants_evses = bool(evse or location)
     wants_stations = bool(station)
     if wants_evses == wants_stations:

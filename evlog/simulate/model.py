@@ -59,7 +59,8 @@ VENDORS: Final = (
 )
 STREETS: Final = (
     "Harbour Road", "Station Square", "Market Street", "Mill Lane", "Park Avenue", "Church Road",
-    "High Street", "Bridge Street", "Retail Park", "Airport Parkway", "Library Car Park", "Quayside",
+    "High Street", "Bridge Street", "Retail Park", "Airport Parkway", "Library Car Park",
+    "Quayside",
 )  # fmt: skip
 EVSE_COUNT_WEIGHTS: Final = (0.15, 0.4, 0.1, 0.2, 0.05, 0.1)  # 1..6 EVSEs per location
 
@@ -254,7 +255,7 @@ class StationSim:
             long = rng.random() < 0.5
             dur = rng.uniform(1, 36) * HOUR if long else rng.uniform(2, 60) * SECOND
         else:
-            gap = rng.expovariate(1 / (30 * HOUR))
+            gap = rng.expovariate(1 / (20 * HOUR))
             r = rng.random()
             if r < 0.85:
                 dur = rng.uniform(2, 60) * SECOND

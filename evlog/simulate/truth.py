@@ -44,14 +44,30 @@ UPTIME_COLUMNS: Final = (
 )  # fmt: skip
 
 
+_DATES: dict[int, str] = {}
+
+
+def _clock(t: int) -> tuple[str, int, int, int, int]:
+    day, rem = divmod(t, DAY)
+    date = _DATES.get(day)
+    if date is None:
+        date = _DATES[day] = time.strftime("%Y-%m-%d", time.gmtime(day * 86_400))
+    sec, milli = divmod(rem, 1000)
+    hour, sec = divmod(sec, 3600)
+    minute, sec = divmod(sec, 60)
+    return date, hour, minute, sec, milli
+
+
 def iso_ms(t: int) -> str:
     """`2026-11-02T00:00:01.234Z`."""
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t // 1000)) + f".{t % 1000:03d}Z"
+    date, h, m, s, milli = _clock(t)
+    return f"{date}T{h:02d}:{m:02d}:{s:02d}.{milli:03d}Z"
 
 
 def iso_s(t: int) -> str:
-    """`2026-11-02T00:00:01Z` (the time must be a whole second)."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t // 1000))
+    """`2026-11-02T00:00:01Z` (milliseconds are dropped)."""
+    date, h, m, s, _ = _clock(t)
+    return f"{date}T{h:02d}:{m:02d}:{s:02d}Z"
 
 
 def seconds(ms: int) -> str:

@@ -1,13 +1,13 @@
 -- Rule 5: when the source governing these entities was listening, as disjoint spans [span_start, span_end).
--- A recorder session covers [first covered_from, last covered_to]; the source's coverage is the union of its
--- sessions, merged here (overlapping or touching sessions join: gaps-and-islands over a running maximum).
+-- Each coverage row is a covered interval: a declared window, or a live session's [start, heartbeat]
+-- (heartbeats always reach back to the session start, so the union of a session's rows is its whole
+-- span). The source's coverage is the union of all rows, merged here (overlapping or touching rows
+-- join: gaps-and-islands over a running maximum).
 -- A source with no coverage rows at all counts as observed throughout: one unbounded span.
 WITH sessions AS (
-    SELECT epoch_us(min(covered_from)) AS span_start, epoch_us(max(covered_to)) AS span_end
+    SELECT epoch_us(covered_from) AS span_start, epoch_us(covered_to) AS span_end
     FROM coverage
-    WHERE source = $coverage_source
-    GROUP BY session_id
-    HAVING max(covered_to) > min(covered_from)
+    WHERE source = $coverage_source AND covered_to > covered_from
 ),
 reach AS (
     SELECT

@@ -1,0 +1,775 @@
+"""`evlog record webhooks --listen`: the live eDRV webhook receiver.
+
+A Starlette app served by uvicorn. A POST on the webhook path is checked (size, signature) and
+appended to a write-ahead log (`evlog.record.wal`); the 200 (empty body, as eDRV requires) is
+sent only after the fsync that covers the record. Concurrent requests share one fsync.
+
+The log is turned into Parquet through the shared `Recorder` (raw, events, quarantine; dedupe on
+``webhook:<_id>``) when a segment is sealed: every `rotate_every`, at `rotate_bytes`, and on a
+clean stop. A segment file is deleted only after its Parquet files are durable. On start,
+segments left by a crash are converted first; converting one twice adds nothing (the recorder's
+dedupe), so a crash between the Parquet write and the delete is harmless.
+
+Coverage (``source=edrv_webhooks``): a ``start`` row once the socket listens, a ``heartbeat``
+row every `heartbeat_every` (at most 30 s) covering [session start, now], and a ``stop`` row after
+the last segment is in Parquet. After a crash the last durable heartbeat is the end of the
+session's coverage; recovery never extends it. If the log fails (disk full, I/O error), requests
+get 503, no heartbeat claims that time, and coverage starts anew once writes succeed again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import re
+import signal
+import sys
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+import orjson
+import uvicorn
+from rich.live import Live
+from rich.table import Table as RichTable
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from evlog.errors import LakeError, RecordError, UsageError
+from evlog.lake import Lake, fsync_dir
+from evlog.record.derive import DEFAULT_SKEW_TOLERANCE, WEBHOOK_FEED, Row
+from evlog.record.recorder import Recorder, RecordSummary
+from evlog.record.wal import GroupCommitLog, Segment, WalError, read_segment, segments
+from evlog.schema import Table
+from evlog.sources import edrv
+
+log = logging.getLogger("evlog.receiver")
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PATH = "/webhooks/edrv"
+DEFAULT_MAX_BODY = 1 << 20
+MAX_HEARTBEAT = timedelta(seconds=30)
+WAL_DIR = Path("_wal") / "edrv_webhooks"
+CONVERT_RETRY_S = 5.0
+RATE_WINDOW_S = 10.0
+
+
+@dataclass(frozen=True)
+class ReceiverConfig:
+    """Everything `evlog record webhooks --listen` can be told."""
+
+    lake: Path
+    host: str = DEFAULT_HOST
+    port: int = 8080
+    path: str = DEFAULT_PATH
+    secret: str | None = None
+    signature_tolerance: timedelta = timedelta(minutes=5)
+    max_body: int = DEFAULT_MAX_BODY
+    rotate_every: timedelta = timedelta(seconds=30)
+    rotate_bytes: int = 64 << 20
+    heartbeat_every: timedelta = MAX_HEARTBEAT
+    skew_tolerance: timedelta = DEFAULT_SKEW_TOLERANCE
+    wal_dir: Path | None = None  # default: <lake>/_wal/edrv_webhooks
+    fsync: bool = True  # False only for benchmarks: acknowledgements are then not durable
+    status: bool | None = None  # rich status on stdout; None: only when stdout is a terminal
+    graceful_timeout_s: int = 10
+
+    def __post_init__(self) -> None:
+        if not self.path.startswith("/"):
+            raise UsageError(f"--path: must start with '/': {self.path!r}")
+        if self.max_body <= 0:
+            raise UsageError("--max-body: must be positive")
+        if self.heartbeat_every <= timedelta(0) or self.heartbeat_every > MAX_HEARTBEAT:
+            raise UsageError("--heartbeat: must be positive and at most 30s")
+        if self.rotate_every <= timedelta(0):
+            raise UsageError("--rotate-every: must be positive")
+        if self.signature_tolerance <= timedelta(0):
+            raise UsageError("--signature-tolerance: must be positive")
+
+    @property
+    def capture(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}{self.path}"
+
+    def wal_directory(self) -> Path:
+        return self.wal_dir if self.wal_dir is not None else self.lake / WAL_DIR
+
+
+# ---------------------------------------------------------------------------------------------
+# Option parsing (the CLI calls these; errors name the option)
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|kib|k|mb|mib|m|gb|gib|g)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {
+    "b": 1,
+    "kb": 1000,
+    "k": 1024,
+    "kib": 1024,
+    "mb": 1000**2,
+    "m": 1024**2,
+    "mib": 1024**2,
+    "gb": 1000**3,
+    "g": 1024**3,
+    "gib": 1024**3,
+}
+
+
+def parse_size(value: str, option: str) -> int:
+    """A byte size like `1MiB`, `512KiB`, `64M` (binary), `1MB` (decimal) or plain bytes."""
+    match = _SIZE.match(value)
+    if match is None:
+        raise UsageError(f"{option}: not a size like 1MiB, 512KiB or 65536: {value!r}")
+    size = float(match.group(1)) * _SIZE_UNITS[(match.group(2) or "b").lower()]
+    if size < 1:
+        raise UsageError(f"{option}: must be at least one byte: {value!r}")
+    return int(size)
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """`HOST:PORT`, `[IPv6]:PORT`, `:PORT` or `PORT` (host 127.0.0.1) as (host, port)."""
+    text = value.strip()
+    host, port_text = DEFAULT_HOST, text
+    if text.startswith("["):
+        inner, sep, rest = text[1:].partition("]")
+        if not sep or not rest.startswith(":") or not inner:
+            raise UsageError(f"--listen: expected HOST:PORT or [IPv6]:PORT, got {value!r}")
+        host, port_text = inner, rest[1:]
+    elif ":" in text:
+        host, _, port_text = text.rpartition(":")
+        host = host or DEFAULT_HOST
+        if ":" in host:
+            raise UsageError(f"--listen: write an IPv6 address in brackets: {value!r}")
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise UsageError(f"--listen: not a port number (0-65535): {value!r}")
+    return host, int(port_text)
+
+
+def secret_from_env(name: str) -> str:
+    """The webhook secret held by environment variable `name`."""
+    secret = os.environ.get(name)
+    if not secret:
+        raise UsageError(f"--secret-env: environment variable {name} is not set or empty")
+    return secret
+
+
+# ---------------------------------------------------------------------------------------------
+# Structured logs
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, msg and the record's `fields`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            entry.update(fields)
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return orjson.dumps(entry, default=str).decode()
+
+
+class _Stderr:
+    """Whatever `sys.stderr` is at the time of writing (rich's live status redirects it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+def configure_logging(stream: TextIO | None = None, level: int = logging.INFO) -> None:
+    """Send evlog's and uvicorn's logs to `stream` (stderr) as JSON lines."""
+    handler = logging.StreamHandler(stream or _Stderr())
+    handler.setFormatter(JsonFormatter())
+    for name in ("evlog", "uvicorn", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler] if name != "uvicorn.error" else []
+        logger.setLevel(level)
+        logger.propagate = name == "uvicorn.error"
+
+
+def _fields(**values: Any) -> dict[str, Any]:
+    return {"fields": values}
+
+
+# ---------------------------------------------------------------------------------------------
+# Log segments → Parquet
+
+
+def segment_rows(segment: Segment) -> list[Row]:
+    """The RAW_WEBHOOKS rows (without session_id) of a log segment's records."""
+    rows = []
+    for record in segment.records:
+        record_key, webhook_id = edrv.webhook_identity(record.body)
+        rows.append(
+            {
+                "record_key": record_key,
+                "webhook_id": webhook_id,
+                "payload": record.body,
+                "headers": record.headers.decode("utf-8", errors="replace"),
+                "received_at": record.received_at,
+                "arrival_index": record.seq,
+                "capture": segment.meta.capture,
+            }
+        )
+    return rows
+
+
+def convert_segment(recorder: Recorder, path: Path) -> RecordSummary:
+    """Append a sealed segment's records to the lake, then delete it. Idempotent: converting a
+    segment again (after a crash before the delete) adds nothing."""
+    segment = read_segment(path)
+    summary = RecordSummary()
+    if segment is not None:
+        if segment.dropped_bytes:
+            log.warning(
+                "dropped a torn tail of a log segment",
+                extra=_fields(
+                    segment=path.name,
+                    dropped_bytes=segment.dropped_bytes,
+                    kept_records=len(segment.records),
+                ),
+            )
+        own_session = recorder.session_id
+        recorder.session_id = segment.meta.session_id  # raw rows keep the receiving session
+        try:
+            summary = recorder.append(segment_rows(segment))
+        finally:
+            recorder.session_id = own_session
+    path.unlink(missing_ok=True)  # only now: the Parquet files above are fsynced
+    fsync_dir(path.parent)
+    return summary
+
+
+def recover(recorder: Recorder, wal_dir: Path) -> RecordSummary:
+    """Convert the segments a previous run left behind (a crash, or a failed conversion)."""
+    total = RecordSummary()
+    for path in segments(wal_dir):
+        batch = convert_segment(recorder, path)
+        log.info(
+            "recovered a log segment",
+            extra=_fields(
+                segment=path.name,
+                recorded=batch.recorded,
+                duplicates=batch.duplicates,
+                quarantined=batch.quarantined,
+                events=batch.events,
+            ),
+        )
+        _add(total, batch)
+    return total
+
+
+def _add(total: RecordSummary, batch: RecordSummary) -> None:
+    total.recorded += batch.recorded
+    total.duplicates += batch.duplicates
+    total.quarantined += batch.quarantined
+    total.events += batch.events
+
+
+@contextlib.contextmanager
+def wal_lock(wal_dir: Path) -> Iterator[None]:
+    """Hold the log directory for this process: two receivers must not share (or recover) it."""
+    wal_dir.mkdir(parents=True, exist_ok=True)
+    with open(wal_dir / "lock", "a+") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LakeError(
+                f"another receiver is recording into this lake (lock held on {wal_dir / 'lock'})"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+# ---------------------------------------------------------------------------------------------
+# The receiver
+
+
+@dataclass
+class ReceiverSummary:
+    """What one receiver run did."""
+
+    received: int = 0  # requests acknowledged with 200 (durable)
+    rejected: dict[int, int] = field(default_factory=dict)  # status → requests
+    recovered: RecordSummary = field(default_factory=RecordSummary)  # from an earlier run's log
+    recorded: RecordSummary = field(default_factory=RecordSummary)  # this run's log → Parquet
+
+    def lines(self) -> list[str]:
+        rejected = ", ".join(f"{n} x {code}" for code, n in sorted(self.rejected.items()))
+        first = f"received {self.received} webhooks"
+        lines = [first + (f"; rejected {rejected}" if rejected else "")]
+        if self.recovered.recorded or self.recovered.duplicates:
+            lines.append("recovered from an earlier run: " + self.recovered.line())
+        lines.append(self.recorded.line())
+        return lines
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, but a SIGTERM/SIGINT is only a request to stop: after the graceful
+    shutdown the process exits normally (uvicorn would re-raise the signal)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        signals = (signal.SIGINT, signal.SIGTERM)
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in signals}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
+
+
+class Receiver:
+    """The app, its write-ahead log, the conversion to Parquet, coverage and status."""
+
+    def __init__(self, config: ReceiverConfig, lake: Lake, recorder: Recorder) -> None:
+        self.config = config
+        self.lake = lake
+        self.recorder = recorder
+        self.session_id = recorder.session_id
+        self.summary = ReceiverSummary()
+        self.server: _Server | None = None
+        self.last_received_at: datetime | None = None
+        self.last_body: bytes | None = None
+        self.conversion_error: str | None = None
+        self.stopping = False
+        self._wal: GroupCommitLog | None = None
+        self._sealed: asyncio.Queue[Path | None] = asyncio.Queue()
+        self._sealed_bytes = 0
+        self._lake_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evlog-lake")
+        # Coverage has its own thread: a long conversion must not delay a heartbeat.
+        self._coverage_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evlog-cov")
+        self._tasks: list[asyncio.Task[None]] = []
+        self._started_at = time.monotonic()
+        self._rate: deque[tuple[float, int]] = deque(maxlen=256)
+        self._coverage_session = self.session_id
+        self._coverage_from: datetime | None = None
+        self._failed_seen = 0
+        self._live: Live | None = None
+        self.app = Starlette(
+            routes=[
+                Route(config.path, self._webhook, methods=["POST"]),
+                Route("/healthz", self._healthz, methods=["GET"]),
+            ],
+            lifespan=self._lifespan,
+        )
+
+    # -- server ---------------------------------------------------------------------------
+
+    def make_server(self) -> _Server:
+        config = uvicorn.Config(
+            self.app,
+            host=self.config.host,
+            port=self.config.port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            server_header=False,
+            timeout_graceful_shutdown=self.config.graceful_timeout_s,
+        )
+        self.server = _Server(config)
+        return self.server
+
+    # -- requests -------------------------------------------------------------------------
+
+    async def _webhook(self, request: Request) -> Response:
+        received_us = time.time_ns() // 1000
+        limit = self.config.max_body
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            return self._reject(413 if declared.isdigit() else 400)
+        chunks = bytearray()
+        async for chunk in request.stream():
+            chunks += chunk
+            if len(chunks) > limit:
+                return self._reject(413)
+        body = bytes(chunks)
+        if self.config.secret is not None and not edrv.verify_signature(
+            self.config.secret,
+            request.headers.get(edrv.SIGNATURE_HEADER),
+            body,
+            received_us / 1e6,
+            self.config.signature_tolerance,
+        ):
+            return self._reject(401)
+        if self._wal is None:
+            return self._reject(503)
+        headers = orjson.dumps(dict(request.headers))
+        try:
+            await self._wal.append(received_us, headers, body)
+        except WalError:
+            return self._reject(503)
+        self.summary.received += 1
+        self.last_received_at = _from_micros(received_us)
+        self.last_body = body
+        return Response(status_code=200)  # empty body: eDRV's contract
+
+    def _reject(self, status: int) -> Response:
+        self.summary.rejected[status] = self.summary.rejected.get(status, 0) + 1
+        return Response(status_code=status)
+
+    async def _healthz(self, request: Request) -> Response:
+        return Response(
+            orjson.dumps(self.health()),
+            status_code=200 if self._healthy() else 503,
+            media_type="application/json",
+        )
+
+    def _healthy(self) -> bool:
+        return self._wal is not None and self._wal.healthy and not self.stopping
+
+    def health(self) -> dict[str, Any]:
+        status = "ok"
+        if self.stopping:
+            status = "stopping"
+        elif self._wal is None or not self._wal.healthy:
+            status = "failing"
+        elif self.conversion_error is not None:
+            status = "degraded"
+        return {
+            "status": status,
+            "session_id": self.session_id,
+            "records": self.summary.received,
+            "stored": self.recorder.summary.recorded,
+            "rejected": {str(k): v for k, v in sorted(self.summary.rejected.items())},
+            "last_received_at": _iso(self.last_received_at),
+            "wal_bytes": self.wal_bytes,
+            "wal_error": None if self._wal is None else self._wal.last_error,
+            "conversion_error": self.conversion_error,
+            "uptime_s": round(time.monotonic() - self._started_at, 3),
+        }
+
+    @property
+    def wal_bytes(self) -> int:
+        """Bytes of log not yet in Parquet (open segment and sealed ones waiting)."""
+        return self._sealed_bytes + (0 if self._wal is None else self._wal.segment_bytes)
+
+    # -- lifespan -------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        self._wal = GroupCommitLog(
+            self.config.wal_directory(),
+            session_id=self.session_id,
+            capture=self.config.capture,
+            on_sealed=self._on_sealed,
+            rotate_bytes=self.config.rotate_bytes,
+            fsync=self.config.fsync,
+        )
+        self._wal.start()
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._converter(), name="evlog-convert"),
+            loop.create_task(self._coverage_loop(), name="evlog-coverage"),
+            loop.create_task(self._rotate_loop(), name="evlog-rotate"),
+        ]
+        if self._status_wanted():
+            self._live = Live(self._render(), refresh_per_second=2, transient=False)
+            self._live.start()
+            self._tasks.append(loop.create_task(self._status_loop(), name="evlog-status"))
+        try:
+            yield
+        finally:
+            await self._shutdown()
+
+    async def _shutdown(self) -> None:
+        self.stopping = True
+        stopped_at = datetime.now(UTC)
+        log.info("stopping: writing the log to Parquet", extra=_fields(wal_bytes=self.wal_bytes))
+        converter, *others = self._tasks
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
+        if self._wal is not None:
+            await self._wal.close()
+        await self._sealed.put(None)
+        await converter
+        wal_failed = self._wal is not None and self._wal.failed > self._failed_seen
+        if self._coverage_from is not None and not wal_failed:
+            await self._in_coverage(self._coverage_from, stopped_at, "stop")
+        self._lake_executor.shutdown(wait=True)
+        self._coverage_executor.shutdown(wait=True)
+        if self._live is not None:
+            self._live.update(self._render())
+            self._live.stop()
+        log.info(
+            "stopped",
+            extra=_fields(
+                received=self.summary.received,
+                recorded=self.recorder.summary.recorded,
+                duplicates=self.recorder.summary.duplicates,
+                quarantined=self.recorder.summary.quarantined,
+                events=self.recorder.summary.events,
+                left_in_wal=len(segments(self.config.wal_directory())),
+            ),
+        )
+
+    async def _in_lake(self, job: Callable[..., Any], *args: Any) -> Any:
+        """Run a conversion on the single lake thread (they run one at a time, in order)."""
+        return await asyncio.get_running_loop().run_in_executor(self._lake_executor, job, *args)
+
+    async def _in_coverage(
+        self, covered_from: datetime, covered_to: datetime | None, kind: str
+    ) -> None:
+        await asyncio.get_running_loop().run_in_executor(
+            self._coverage_executor, self._write_coverage, covered_from, covered_to, kind
+        )
+
+    # -- log → Parquet --------------------------------------------------------------------
+
+    def _on_sealed(self, path: Path) -> None:
+        with contextlib.suppress(OSError):
+            self._sealed_bytes += path.stat().st_size
+        self._sealed.put_nowait(path)
+
+    async def _converter(self) -> None:
+        while (path := await self._sealed.get()) is not None:
+            size = path.stat().st_size if path.exists() else 0
+            while True:
+                try:
+                    batch = await self._in_lake(convert_segment, self.recorder, path)
+                except Exception as exc:  # disk full, permissions: keep the log, retry
+                    self.conversion_error = f"{type(exc).__name__}: {exc}"
+                    log.exception(
+                        "writing a log segment to Parquet failed; it is kept and retried",
+                        extra=_fields(segment=path.name),
+                    )
+                    if self.stopping:
+                        break  # left on disk: recovered at the next start
+                    await asyncio.sleep(CONVERT_RETRY_S)
+                    continue
+                self.conversion_error = None
+                _add(self.summary.recorded, batch)
+                log.info(
+                    "log segment written to Parquet",
+                    extra=_fields(
+                        segment=path.name,
+                        recorded=batch.recorded,
+                        duplicates=batch.duplicates,
+                        quarantined=batch.quarantined,
+                        events=batch.events,
+                    ),
+                )
+                break
+            self._sealed_bytes = max(0, self._sealed_bytes - size)
+
+    async def _rotate_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.rotate_every.total_seconds())
+            if self._wal is not None:
+                self._wal.rotate()
+
+    # -- coverage -------------------------------------------------------------------------
+
+    async def _coverage_loop(self) -> None:
+        await self._listening()
+        every = self.config.heartbeat_every.total_seconds()
+        while True:
+            await self._heartbeat()
+            await asyncio.sleep(every)
+
+    async def _listening(self) -> None:
+        """Return once the socket accepts connections (bounded wait)."""
+        for _ in range(3000):
+            if self.server is None or self.server.started:
+                return
+            await asyncio.sleep(0.01)
+
+    async def _heartbeat(self) -> None:
+        wal = self._wal
+        if wal is not None and wal.failed > self._failed_seen:
+            # Requests were refused since the last heartbeat: claim nothing for that time; a new
+            # coverage interval starts at the first heartbeat with no failure before it.
+            self._failed_seen = wal.failed
+            self._coverage_from = None
+            self._coverage_session = f"{self.session_id}-{uuid.uuid4().hex[:6]}"
+            log.warning("coverage interrupted: the log refused writes", extra=_fields())
+            return
+        now = datetime.now(UTC)
+        try:
+            if self._coverage_from is None:
+                self._coverage_from = now
+                await self._in_coverage(now, now, "start")
+            else:
+                await self._in_coverage(self._coverage_from, None, "heartbeat")
+        except Exception:
+            log.exception("writing coverage failed")
+        if not self._status_wanted():
+            log.info("progress", extra=_fields(**self._progress()))
+
+    def _write_coverage(
+        self, covered_from: datetime, covered_to: datetime | None, kind: str
+    ) -> None:
+        # covered_to is taken here, on the lake thread, right before the durable write.
+        row = {
+            "session_id": self._coverage_session,
+            "covered_from": covered_from,
+            "covered_to": covered_to or datetime.now(UTC),
+            "kind": kind,
+        }
+        self.lake.write_rows(Table.COVERAGE, [row], source=WEBHOOK_FEED.source.value)
+
+    # -- console --------------------------------------------------------------------------
+
+    def _status_wanted(self) -> bool:
+        return sys.stdout.isatty() if self.config.status is None else self.config.status
+
+    def _progress(self) -> dict[str, Any]:
+        now = time.monotonic()
+        self._rate.append((now, self.summary.received))
+        while len(self._rate) > 2 and now - self._rate[1][0] >= RATE_WINDOW_S:
+            self._rate.popleft()  # the rate over about the last RATE_WINDOW_S seconds
+        first_t, first_n = self._rate[0]
+        rate = (self.summary.received - first_n) / (now - first_t) if now > first_t else 0.0
+        event_time = self._last_event_time()
+        lag = None
+        if event_time is not None and self.last_received_at is not None:
+            lag = (self.last_received_at - event_time).total_seconds()
+        return {
+            "records": self.summary.received,
+            "records_per_s": round(rate, 1),
+            "stored": self.recorder.summary.recorded,
+            "quarantined": self.recorder.summary.quarantined,
+            "last_received_at": _iso(self.last_received_at),
+            "last_event_time": _iso(event_time),
+            "lag_s": None if lag is None else round(lag, 3),
+            "wal_bytes": self.wal_bytes,
+            "rejected": sum(self.summary.rejected.values()),
+        }
+
+    def _last_event_time(self) -> datetime | None:
+        if self.last_body is None or self.last_received_at is None:
+            return None
+        try:
+            obs = edrv.parse_webhook(self.last_body, self.last_received_at)
+        except RecordError:
+            return None
+        return None if obs is None else obs.event_time
+
+    def _render(self) -> RichTable:
+        p = self._progress()
+        table = RichTable(
+            title=f"evlog webhooks · {self.config.capture} · session {self.session_id[:12]}",
+            title_justify="left",
+            show_header=False,
+        )
+        table.add_column("what")
+        table.add_column("value", justify="right")
+        for label, key in (
+            ("received (durable)", "records"),
+            ("records/s", "records_per_s"),
+            ("in Parquet", "stored"),
+            ("quarantined", "quarantined"),
+            ("rejected", "rejected"),
+            ("last received", "last_received_at"),
+            ("last event time", "last_event_time"),
+            ("lag (received - event) s", "lag_s"),
+            ("log bytes not in Parquet", "wal_bytes"),
+        ):
+            value = p[key]
+            table.add_row(label, "-" if value is None else str(value))
+        table.add_row("state", self.health()["status"])
+        return table
+
+    async def _status_loop(self) -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            if self._live is not None:
+                self._live.update(self._render())
+
+
+def _from_micros(micros: int) -> datetime:
+    seconds, rest = divmod(micros, 1_000_000)
+    return datetime.fromtimestamp(seconds, UTC).replace(microsecond=rest)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry point
+
+
+def open_receiver(config: ReceiverConfig) -> tuple[Receiver, RecordSummary]:
+    """Recover leftover log segments into the lake, then build the receiver (not yet serving).
+    The caller holds `wal_lock(config.wal_directory())` around this and the serving."""
+    lake = Lake.create(config.lake)
+    recorder = Recorder(lake, WEBHOOK_FEED, skew_tolerance=config.skew_tolerance)
+    recovered = recover(recorder, config.wal_directory())
+    recorder.summary = RecordSummary()  # count this session's own records from here on
+    receiver = Receiver(config, lake, recorder)
+    receiver.summary.recovered = recovered
+    return receiver, recovered
+
+
+def run_receiver(config: ReceiverConfig) -> ReceiverSummary:
+    """Serve until SIGTERM/SIGINT, then write everything to Parquet; returns what was done."""
+    configure_logging()
+    with wal_lock(config.wal_directory()):
+        receiver, _ = open_receiver(config)
+        server = receiver.make_server()
+        if config.secret is None:
+            log.warning(
+                "NO SECRET: unsigned webhooks are accepted from anyone who can reach "
+                f"{config.capture}; pass --secret-env VAR to verify edrv-signature",
+                extra=_fields(signed=False),
+            )
+        log.info(
+            "listening",
+            extra=_fields(
+                url=config.capture,
+                session_id=receiver.session_id,
+                lake=str(config.lake),
+                wal_dir=str(config.wal_directory()),
+                signed=config.secret is not None,
+                max_body=config.max_body,
+                fsync=config.fsync,
+            ),
+        )
+        try:
+            server.run()
+        except SystemExit:  # uvicorn exits when it cannot bind
+            server.started = False
+    if not server.started:
+        raise UsageError(
+            f"--listen: cannot listen on {config.capture} (address in use or not available)"
+        )
+    return receiver.summary
+
+
+__all__ = [
+    "ReceiverConfig",
+    "ReceiverSummary",
+    "convert_segment",
+    "open_receiver",
+    "parse_listen",
+    "parse_size",
+    "recover",
+    "run_receiver",
+    "secret_from_env",
+]
