@@ -118,6 +118,7 @@ def reconcile(
         relation = reconcile_relation(
             con, start=window_start, end=window_end, stations=list(stations)
         )
-        return relation.pl().select(COLUMNS)
+        frame: pl.DataFrame = relation.pl()
+        return frame.select(COLUMNS)
     finally:
         con.close()

@@ -198,6 +198,8 @@ def test_reconcile_lists_contradicting_snapshots(tmp_path: Path) -> None:
     assert windowed["station_id"].to_list() == ["A", "B"]
     with pytest.raises(UsageError, match="--end"):
         reconcile(lake, "2026-11-21", "2026-11-20")
+    empty = reconcile(Lake.create(tmp_path / "empty"))
+    assert empty.is_empty() and tuple(empty.columns) == COLUMNS
 
 
 def test_poller_then_reconcile_finds_missed_webhook(
