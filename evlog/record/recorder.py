@@ -65,10 +65,13 @@ class Recorder:
             fresh.append(raw)
         batch = RecordSummary(recorded=len(fresh), duplicates=len(raws) - len(fresh))
         if fresh:
-            # Raw first: if we stop between the writes, `evlog lake rebuild` re-derives the rest.
-            self.lake.write_rows(self.feed.raw_table, fresh)
+            # Derived tables first, raw last: the raw record_key is what marks a record as
+            # stored, so a crash between the writes leaves it unmarked and the next delivery
+            # (a re-import, WAL recovery, Kafka redelivery) writes it again. The worst case is
+            # a repeated event row, which replay counts once (exact duplicate).
             derived = self.feed.derive(fresh, self.skew_tolerance)
             derived.write(self.lake, self.feed)
+            self.lake.write_rows(self.feed.raw_table, fresh)
             batch.events = len(derived.events)
             batch.quarantined = derived.quarantined_records
         self._add(batch)

@@ -1,4 +1,4 @@
-"""Build real lakes for replay tests: Parquet files written through `Lake.write`, rows spread over files."""
+"""Real lakes for replay tests: Parquet files written by `Lake.write`, rows spread over files."""
 
 from __future__ import annotations
 
@@ -59,7 +59,9 @@ def connectivity_table(events: Sequence[Connectivity]) -> pa.Table:
         {
             "station_id": [e.station_id for e in events],
             "online": [e.online for e in events],
-            "event": ["chargestation.online" if e.online else "chargestation.offline" for e in events],
+            "event": [
+                "chargestation.online" if e.online else "chargestation.offline" for e in events
+            ],
             "event_time": [e.event_time for e in events],
             "received_at": [e.received_at or e.event_time for e in events],
             "time_clamped": [False for _ in events],
@@ -104,7 +106,7 @@ def write_in_files(
 def write_coverage(
     lake: Lake, source: str, sessions: dict[str, Sequence[tuple[datetime, datetime]]]
 ) -> None:
-    """Coverage rows per session id; a session covers [min(from), max(to)] of its rows."""
+    """Coverage rows per session id; every row is a covered interval, coverage is their union."""
     rows = [(sid, f, t) for sid, spans in sessions.items() for f, t in spans]
     lake.write(
         Table.COVERAGE,
@@ -129,7 +131,9 @@ def make_lake(
 ) -> Lake:
     lake = Lake.create(root)
     if connectivity:
-        write_in_files(lake, Table.CONNECTIVITY_EVENTS, connectivity_table(connectivity), files, seed)
+        write_in_files(
+            lake, Table.CONNECTIVITY_EVENTS, connectivity_table(connectivity), files, seed
+        )
     if status:
         write_in_files(lake, Table.STATUS_EVENTS, status_table(status), files, seed)
     return lake

@@ -1,9 +1,9 @@
 """A plain-Python replay, written from DESIGN.md's rules and nothing else, to check the SQL against.
 
-It works on a time grid: every event time, coverage bound and window bound the tests generate is a
-multiple of `STEP`, and so are the period boundaries of the zones used (whole or half hours). The state
-of every step is then evaluated on its own, straight from the rules, and steps are summed per period.
-Slow, but obviously right.
+It works on a time grid: every event time, coverage bound and window bound the tests generate is
+a multiple of `STEP`, and so are the period boundaries of the zones used (whole or half hours).
+The state of every step is then evaluated on its own, straight from the rules, and steps are
+summed per period. Slow, but obviously right.
 """
 
 from __future__ import annotations

@@ -5,6 +5,6 @@ FROM event_rows
 WHERE entity_id IN (SELECT entity_id FROM entities)
 QUALIFY row_number() OVER (
     PARTITION BY entity_id, t
-    ORDER BY received_at ASC, arrival_index DESC NULLS FIRST,
+    ORDER BY received_at DESC NULLS FIRST, arrival_index DESC NULLS FIRST,
         evse_index DESC NULLS FIRST, record_key DESC NULLS FIRST
 ) = 1
