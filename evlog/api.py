@@ -10,7 +10,8 @@ the report's time zone, and `<report>_relation(...)` returns the lazy DuckDB rel
 in UTC) on `lake.connection`, for those who want to go on in SQL. The lake's tables are views
 on that connection too (`status_events`, `connectivity_events`, `coverage`, ...).
 
-Window: `start` and `end` accept ISO 8601 strings or datetimes; a value without a UTC offset is UTC.
+Window: `start` and `end` accept ISO 8601 strings or datetimes; a value without a UTC offset is
+local time in the report's `tz` (UTC by default).
 When omitted, the window is the lake's span for the report's entities: from the first event to the
 last thing recorded (the latest event time, `received_at` or coverage end). The window is
 [start, end); the first and last periods are clipped to it.

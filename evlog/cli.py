@@ -459,7 +459,9 @@ def _when(value: datetime | None) -> str:
 
 StartOption = Annotated[
     str | None,
-    typer.Option("--start", help="Window start, ISO 8601 (no offset = UTC). Default: first event."),
+    typer.Option(
+        "--start", help="Window start, ISO 8601 (no offset = local time in --tz). Default: first event."
+    ),
 ]
 EndOption = Annotated[
     str | None,

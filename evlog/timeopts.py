@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from evlog.errors import UsageError
 
@@ -19,8 +19,8 @@ _UNIT_SECONDS = {
 }
 
 
-def parse_instant(value: str | datetime, option: str) -> datetime:
-    """An ISO 8601 date or time as an aware datetime; a value without offset is UTC."""
+def parse_instant(value: str | datetime, option: str, tz: tzinfo = UTC) -> datetime:
+    """An ISO 8601 date or time as an aware datetime; a value without offset is in `tz`."""
     if isinstance(value, datetime):
         parsed = value
     else:
@@ -28,7 +28,7 @@ def parse_instant(value: str | datetime, option: str) -> datetime:
             parsed = datetime.fromisoformat(value.strip())
         except ValueError:
             raise UsageError(f"{option}: not an ISO 8601 date or time: {value!r}") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+    return parsed.replace(tzinfo=tz) if parsed.tzinfo is None else parsed
 
 
 def parse_window(value: str, option: str) -> tuple[datetime, datetime]:

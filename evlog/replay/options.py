@@ -87,12 +87,14 @@ class Window:
         by: str | Period = Period.DAY,
         tz: str | ZoneInfo = "UTC",
     ) -> Window:
-        """Validate the options; a start or end without an offset is UTC."""
+        """Validate the options; a start or end without an offset is local time in `tz`
+        (`--start 2024-03-31 --tz Europe/Berlin` is Berlin's midnight)."""
+        zone = parse_tz(tz)
         window = cls(
-            start=parse_instant(start, "--start").astimezone(UTC),
-            end=parse_instant(end, "--end").astimezone(UTC),
+            start=parse_instant(start, "--start", zone).astimezone(UTC),
+            end=parse_instant(end, "--end", zone).astimezone(UTC),
             by=parse_period(by),
-            tz=parse_tz(tz),
+            tz=zone,
         )
         if window.end <= window.start:
             raise UsageError(
