@@ -32,6 +32,7 @@ from evlog.replay.runner import EntityKind
 from evlog.reports import availability as availability_report
 from evlog.reports import flaps as flaps_report
 from evlog.reports import intervals as intervals_report
+from evlog.reports import reliability as reliability_module
 from evlog.reports import uptime as uptime_report
 
 Instant = str | datetime | None
@@ -217,6 +218,80 @@ class EvlogLake:
             self.engine, window, settings, station=station, hold_after_gap=hold_after_gap
         )
         return to_frame(relation, window)
+
+    # reliability -------------------------------------------------------------------------------
+
+    def reliability(
+        self,
+        standard: str,
+        start: Instant = None,
+        end: Instant = None,
+        *,
+        month: str | None = None,
+        quarter: str | None = None,
+        tz: str = "UTC",
+        evse: Iterable[str] = (),
+        location: Iterable[str] = (),
+        exclusions: str | os.PathLike[str] | None = None,
+        outage_states: str | Iterable[str] | None = None,
+        station_map: str | os.PathLike[str] | Iterable[tuple[str, str]] | None = None,
+        hold_after_gap: bool = False,
+        outages: bool = False,
+    ) -> pl.DataFrame:
+        """Regulatory uptime per port and month, plus network rows (`standard`: nevi|cec|uk-pcpr).
+
+        With `outages=True`, the outages of the report months instead (one row per outage). See
+        `evlog.reports.reliability` and docs/reliability.md; `reliability_report(...)` returns both
+        frames and the rule at once.
+        """
+        result = self.reliability_report(
+            standard,
+            start,
+            end,
+            month=month,
+            quarter=quarter,
+            tz=tz,
+            evse=evse,
+            location=location,
+            exclusions=exclusions,
+            outage_states=outage_states,
+            station_map=station_map,
+            hold_after_gap=hold_after_gap,
+        )
+        return result.outages if outages else result.frame
+
+    def reliability_report(
+        self,
+        standard: str,
+        start: Instant = None,
+        end: Instant = None,
+        *,
+        month: str | None = None,
+        quarter: str | None = None,
+        tz: str = "UTC",
+        evse: Iterable[str] = (),
+        location: Iterable[str] = (),
+        exclusions: str | os.PathLike[str] | None = None,
+        outage_states: str | Iterable[str] | None = None,
+        station_map: str | os.PathLike[str] | Iterable[tuple[str, str]] | None = None,
+        hold_after_gap: bool = False,
+    ) -> reliability_module.ReliabilityResult:
+        """The reliability frame, the outages and the rule used (for exports and plots)."""
+        return reliability_module.compute_reliability(
+            self.engine,
+            standard,
+            start=start,
+            end=end,
+            month=month,
+            quarter=quarter,
+            tz=tz,
+            evse=evse,
+            location=location,
+            exclusions=exclusions,
+            outage_states=outage_states,
+            station_map=station_map,
+            hold_after_gap=hold_after_gap,
+        )
 
     # intervals ---------------------------------------------------------------------------------
 

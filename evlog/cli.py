@@ -630,6 +630,104 @@ def report_intervals_command(
     render(frame, fmt, output, title="intervals")
 
 
+@report_app.command("reliability")
+def report_reliability_command(
+    lake: LakeOption,
+    standard: Annotated[
+        str, typer.Option("--standard", help="Rule to apply: nevi|cec|uk-pcpr.", show_default=False)
+    ],
+    start: StartOption = None,
+    end: EndOption = None,
+    month: Annotated[
+        str | None, typer.Option("--month", help="Report this month only (YYYY-MM).")
+    ] = None,
+    quarter: Annotated[
+        str | None,
+        typer.Option("--quarter", help="Report the three months of a quarter (YYYY-Qn)."),
+    ] = None,
+    tz: TzOption = "UTC",
+    evse: EvseOption = None,
+    location: LocationOption = None,
+    exclusions: Annotated[
+        Path | None,
+        typer.Option("--exclusions", help="CSV entity_id,start,end,cause of excluded downtime."),
+    ] = None,
+    outage_states: Annotated[
+        str | None,
+        typer.Option(
+            "--outage-states",
+            help="Comma-separated states that count as outage (default: the standard's).",
+        ),
+    ] = None,
+    station_map: Annotated[
+        Path | None,
+        typer.Option(
+            "--station-map",
+            help="CSV station_id,evse_id: a station offline is an outage of its ports.",
+        ),
+    ] = None,
+    export: Annotated[
+        tuple[str, Path] | None,
+        typer.Option(
+            "--export",
+            metavar="charging-use-spec DIR",
+            help="Also write uptime.csv and outages.csv in DIR (public charging-use data spec).",
+        ),
+    ] = None,
+    outages: Annotated[
+        bool, typer.Option("--outages", help="Report one row per outage instead of per port.")
+    ] = False,
+    plot: Annotated[
+        Path | None,
+        typer.Option("--plot", help="Draw ports against the target, worst first (.png or .svg)."),
+    ] = None,
+    hold_after_gap: HoldOption = False,
+    fmt: FormatOption = "table",
+    output: OutputOption = None,
+) -> None:
+    """Regulatory uptime per port and month (NEVI 680.116(b), California CEC, UK PCPR 2023
+    reg. 7) with exclusions, a network summary, and the charging-use data spec export."""
+    from evlog.api import open_lake  # lazily: recording needs no replay engine
+    from evlog.reports import reliability as rel
+    from evlog.reports.plots import check_plot_path
+    from evlog.reports.render import parse_format, render
+
+    parse_format(fmt)
+    export_dir = rel.parse_export(export)
+    if plot is not None:
+        check_plot_path(plot)
+    result = open_lake(lake).reliability_report(
+        standard,
+        start,
+        end,
+        month=month,
+        quarter=quarter,
+        tz=tz,
+        evse=evse or (),
+        location=location or (),
+        exclusions=exclusions,
+        outage_states=outage_states,
+        station_map=station_map,
+        hold_after_gap=hold_after_gap,
+    )
+    if export_dir is not None:
+        rel.export_charging_use_spec(result, export_dir)
+    if plot is not None:
+        rel.plot_reliability(result.frame, plot)
+    rule = result.rule
+    states = ",".join(result.outage_states)
+    if outages:
+        title = f"{rule.standard} outages ({rule.citation}; outage states {states})"
+        render(result.outages, fmt, output, title=title)
+    else:
+        target = f"{'>' if rule.strict else '>='} {rule.target_pct:g} %"
+        title = (
+            f"{rule.standard} reliability ({rule.citation}; target {target}; "
+            f"outage states {states})"
+        )
+        render(result.frame, fmt, output, title=title)
+
+
 # ---------------------------------------------------------------------------------------------
 # simulate
 

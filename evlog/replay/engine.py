@@ -104,8 +104,9 @@ class ReplayEngine:
                 other = EntityKind.STATION if kind is EntityKind.EVSE else EntityKind.EVSE
                 span = self.event_span(other)
             assert span.first_us is not None and span.last_us is not None  # not an empty lake
-            if start is None:
-                start = _from_micros(span.first_us)
+            if start is None:  # whole periods: from the local midnight before the first event
+                first = _from_micros(span.first_us).astimezone(parse_tz(tz))
+                start = first.replace(hour=0, minute=0, second=0, microsecond=0)
             if end is None:
                 end = _from_micros(span.last_us)
         return Window.parse(start, end, by, parse_tz(tz))

@@ -33,7 +33,7 @@ def parse_format(value: str | OutputFormat) -> OutputFormat:
 
 
 def format_cell(value: object) -> str:
-    """Human-readable cell: empty for null, ISO times, floats to 3 decimals (seconds)."""
+    """Machine-faithful cell (Markdown): empty for null, ISO times, floats to 3 decimals."""
     if value is None:
         return ""
     if isinstance(value, datetime):
@@ -41,6 +41,33 @@ def format_cell(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.3f}"
     return str(value)
+
+
+def format_duration(seconds: float) -> str:
+    """Seconds for a person: `42.5s`, `12:31` (m:ss), `3:02:07`, `2d 04:00:00`."""
+    if seconds == 0:
+        return "0"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    whole = round(seconds)
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    clock = f"{hours}:{minutes:02d}:{secs:02d}" if hours or days else f"{minutes}:{secs:02d}"
+    return f"{days}d {clock:0>8}" if days else clock
+
+
+def format_table_cell(name: str, value: object) -> str:
+    """Terminal cell: durations as d h:mm:ss, percentages to 2 decimals, times to the minute."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and name.endswith("_s"):
+        return format_duration(value)
+    if isinstance(value, float) and name.endswith("_pct"):
+        return f"{value:.2f}"
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ", timespec="seconds" if value.second else "minutes")
+    return format_cell(value)
 
 
 def to_markdown(frame: pl.DataFrame) -> str:
@@ -58,9 +85,9 @@ def to_markdown(frame: pl.DataFrame) -> str:
 def to_rich_table(frame: pl.DataFrame, title: str | None = None) -> RichTable:
     table = RichTable(title=title, title_justify="left")
     for name, dtype in zip(frame.columns, frame.dtypes, strict=True):
-        table.add_column(name, justify="right" if dtype.is_numeric() else "left")
+        table.add_column(name, justify="right" if dtype.is_numeric() else "left", overflow="fold")
     for row in frame.iter_rows():
-        table.add_row(*(format_cell(cell) for cell in row))
+        table.add_row(*(format_table_cell(n, c) for n, c in zip(frame.columns, row, strict=True)))
     if frame.is_empty():
         table.caption = "no rows: nothing matched the window and filters"
     return table
@@ -83,7 +110,7 @@ def render(
         return
     if fmt is OutputFormat.TABLE and output is None and stdout is None:
         # Straight to the terminal, colours and all; wide enough not to elide columns when piped.
-        width = None if sys.stdout.isatty() else max(80, 12 * frame.width)
+        width = None if sys.stdout.isatty() else _natural_width(frame)
         Console(width=width).print(to_rich_table(frame, title))
         return
     text = _as_text(frame, fmt, title)
@@ -101,5 +128,14 @@ def _as_text(frame: pl.DataFrame, fmt: OutputFormat, title: str | None) -> str:
     if fmt is OutputFormat.MARKDOWN:
         return to_markdown(frame)
     buffer = io.StringIO()
-    Console(file=buffer, width=max(80, 12 * frame.width)).print(to_rich_table(frame, title))
+    Console(file=buffer, width=_natural_width(frame)).print(to_rich_table(frame, title))
     return buffer.getvalue()
+
+
+def _natural_width(frame: pl.DataFrame) -> int:
+    """The width at which no column has to wrap: each column's widest cell or header + borders."""
+    widths = [
+        max([len(name)] + [len(format_table_cell(name, v)) for v in frame.get_column(name)])
+        for name in frame.columns
+    ]
+    return max(80, sum(w + 3 for w in widths) + 1)
