@@ -17,13 +17,20 @@ $(VENV)/.installed-dev: $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.installed
 
-DEMO_LAKE := build/demo-lake
+DEMO_LAKE := build/demo/lake
+# The recorder coverage the simulator declared for the samples (data/samples/manifest.json).
+HERE_COVERAGE := --coverage 2026-11-02T00:00:00Z/2026-11-05T03:38:56Z \
+                 --coverage 2026-11-05T08:35:02Z/2026-11-09T00:00:00Z
+EDRV_COVERAGE := --coverage 2026-11-02T00:00:00Z/2026-11-06T21:12:51Z \
+                 --coverage 2026-11-06T23:41:04Z/2026-11-09T00:00:00Z
 
 demo: $(VENV)/.installed
-	rm -rf $(DEMO_LAKE)
-	$(BIN)/evlog record stream data/samples/here --lake $(DEMO_LAKE)
-	$(BIN)/evlog record webhooks --from data/samples/edrv --lake $(DEMO_LAKE)
+	rm -rf build/demo
+	$(BIN)/evlog record stream data/samples/here --lake $(DEMO_LAKE) $(HERE_COVERAGE)
+	$(BIN)/evlog record webhooks --from data/samples/edrv --lake $(DEMO_LAKE) $(EDRV_COVERAGE)
 	$(BIN)/evlog lake info --lake $(DEMO_LAKE)
+	$(BIN)/evlog report uptime --lake $(DEMO_LAKE) --by none --plot build/demo/uptime-by-day.png
+	@echo "plot written to build/demo/uptime-by-day.png"
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
