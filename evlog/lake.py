@@ -17,7 +17,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -124,9 +124,16 @@ class Lake:
         self, table: Table, rows: list[dict[str, Any]], source: str | None = None
     ) -> list[Path]:
         """Append rows given as dicts keyed by column name."""
+        names = SCHEMAS[table].names
+        return self.write_columns(table, {n: [row.get(n) for row in rows] for n in names}, source)
+
+    def write_columns(
+        self, table: Table, columns: Mapping[str, list[Any]], source: str | None = None
+    ) -> list[Path]:
+        """Append rows given as one list per column (every column of the table's schema)."""
         schema = SCHEMAS[table]
-        columns = {name: [row.get(name) for row in rows] for name in schema.names}
-        return self.write(table, pa.Table.from_pydict(columns, schema=schema), source)
+        data = {name: columns[name] for name in schema.names}
+        return self.write(table, pa.Table.from_pydict(data, schema=schema), source)
 
     def read(self, table: Table) -> pa.Table:
         """The whole table (data columns only, no partition columns), for small tables and tests."""

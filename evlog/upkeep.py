@@ -109,7 +109,7 @@ def rebuild(lake: Lake, skew_tolerance: timedelta = DEFAULT_SKEW_TOLERANCE) -> R
                     derived = feed.derive(raws, skew_tolerance)
                     derived.write(staged, feed)
                     summary.recorded += len(raws)
-                    summary.events += len(derived.events)
+                    summary.events += derived.event_count
                     summary.quarantined += derived.quarantined_records
         lake.replace_tables(staged, DERIVED_TABLES)
     finally:

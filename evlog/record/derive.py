@@ -10,7 +10,7 @@ from typing import Any
 
 from evlog.errors import RecordError
 from evlog.lake import Lake
-from evlog.schema import Source, Table
+from evlog.schema import SCHEMAS, Source, Table
 from evlog.sources import edrv, here
 from evlog.sources._common import DEFAULT_SKEW_TOLERANCE
 
@@ -19,11 +19,22 @@ Row = dict[str, Any]
 
 @dataclass
 class Derived:
-    events: list[Row] = field(default_factory=list)
+    """Events as one list per column of their table (built column-wise: the hot path), and the
+    quarantine rows."""
+
+    events: dict[str, list[Any]]
     quarantine: list[Row] = field(default_factory=list)
 
+    @classmethod
+    def empty(cls, event_table: Table) -> Derived:
+        return cls({name: [] for name in SCHEMAS[event_table].names})
+
+    @property
+    def event_count(self) -> int:
+        return len(next(iter(self.events.values())))
+
     def write(self, lake: Lake, feed: Feed) -> None:
-        lake.write_rows(feed.event_table, self.events)
+        lake.write_columns(feed.event_table, self.events)
         lake.write_rows(Table.QUARANTINE, self.quarantine, source=feed.source.value)
 
     @property
@@ -46,7 +57,17 @@ class Derived:
 
 
 def derive_status(raws: Iterable[Row], skew_tolerance: timedelta) -> Derived:
-    derived = Derived()
+    derived = Derived.empty(Table.STATUS_EVENTS)
+    columns = derived.events
+    locations, evses, statuses, statuses_raw = (
+        columns[n] for n in ("location_id", "evse_id", "status", "status_raw")
+    )
+    event_times, received, clamped = (
+        columns[n] for n in ("event_time", "received_at", "time_clamped")
+    )
+    keys, arrivals, evse_indexes = (
+        columns[n] for n in ("record_key", "arrival_index", "evse_index")
+    )
     for raw in raws:
         try:
             if raw["defect"]:
@@ -57,20 +78,16 @@ def derive_status(raws: Iterable[Row], skew_tolerance: timedelta) -> Derived:
             continue
         parsed = here.parse_message(text, raw["received_at"], skew_tolerance)
         for obs in parsed.observations:
-            derived.events.append(
-                {
-                    "location_id": obs.location_id,
-                    "evse_id": obs.evse_id,
-                    "status": obs.status.value,
-                    "status_raw": obs.status_raw,
-                    "event_time": obs.event_time,
-                    "received_at": raw["received_at"],
-                    "time_clamped": obs.time_clamped,
-                    "record_key": raw["record_key"],
-                    "arrival_index": raw["arrival_index"],
-                    "evse_index": obs.evse_index,
-                }
-            )
+            locations.append(obs.location_id)
+            evses.append(obs.evse_id)
+            statuses.append(obs.status.value)
+            statuses_raw.append(obs.status_raw)
+            event_times.append(obs.event_time)
+            received.append(raw["received_at"])
+            clamped.append(obs.time_clamped)
+            keys.append(raw["record_key"])
+            arrivals.append(raw["arrival_index"])
+            evse_indexes.append(obs.evse_index)
         if parsed.problem is not None:
             derived.reject(raw, parsed.problem)
     return derived
@@ -82,7 +99,7 @@ def _derive_connectivity(
     parse: Callable[[bytes, Any, timedelta], edrv.ConnectivityObservation | None],
     source: Source,
 ) -> Derived:
-    derived = Derived()
+    derived = Derived.empty(Table.CONNECTIVITY_EVENTS)
     for raw in raws:
         try:
             obs = parse(raw["payload"], raw["received_at"], skew_tolerance)
@@ -91,20 +108,16 @@ def _derive_connectivity(
             continue
         if obs is None:  # a valid webhook of another type: kept raw, not an observation
             continue
-        derived.events.append(
-            {
-                "station_id": obs.station_id,
-                "online": obs.online,
-                "event": obs.event,
-                "event_time": obs.event_time,
-                "received_at": raw["received_at"],
-                "time_clamped": obs.time_clamped,
-                "webhook_id": raw.get("webhook_id"),
-                "record_key": raw["record_key"],
-                "arrival_index": raw["arrival_index"],
-                "source": source.value,
-            }
-        )
+        row = {
+            **obs._asdict(),
+            "received_at": raw["received_at"],
+            "webhook_id": raw.get("webhook_id"),
+            "record_key": raw["record_key"],
+            "arrival_index": raw["arrival_index"],
+            "source": source.value,
+        }
+        for name, values in derived.events.items():
+            values.append(row[name])
     return derived
 
 

@@ -72,7 +72,7 @@ class Recorder:
             derived = self.feed.derive(fresh, self.skew_tolerance)
             derived.write(self.lake, self.feed)
             self.lake.write_rows(self.feed.raw_table, fresh)
-            batch.events = len(derived.events)
+            batch.events = derived.event_count
             batch.quarantined = derived.quarantined_records
         self._add(batch)
         return batch

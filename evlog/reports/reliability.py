@@ -371,9 +371,13 @@ def compute_reliability(
         location_ids=list(location_ids),
         hold_after_gap=hold_after_gap,
     )
-    evse_intervals = evse_rel.select(
-        'entity_id AS port_id, location_id, state, epoch_us("start") AS s, epoch_us("end") AS e'
-    ).fetch_arrow_table()
+    evse_intervals = (
+        evse_rel.select(
+            'entity_id AS port_id, location_id, state, epoch_us("start") AS s, epoch_us("end") AS e'
+        )
+        .pl()
+        .to_arrow()
+    )
     station_offline = _station_offline(engine, window, pairs, hold_after_gap)
 
     all_months = [query_start_day.replace(day=1)]
@@ -484,7 +488,8 @@ def _station_offline(
     table: pa.Table = (
         relation.filter("state = 'offline'")
         .select('entity_id AS station_id, epoch_us("start") AS s, epoch_us("end") AS e')
-        .fetch_arrow_table()
+        .pl()
+        .to_arrow()
     )
     return table if table.num_rows else empty
 

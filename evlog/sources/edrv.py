@@ -17,7 +17,7 @@ import hmac
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -39,8 +39,7 @@ SIGNATURE_HEADER = "edrv-signature"
 _TIME_FIELD = {ONLINE_EVENT: "lastConnectAt", OFFLINE_EVENT: "lastDisconnectAt"}
 
 
-@dataclass(frozen=True)
-class ConnectivityObservation:
+class ConnectivityObservation(NamedTuple):
     station_id: str
     online: bool
     event: str
