@@ -460,7 +460,8 @@ def _when(value: datetime | None) -> str:
 StartOption = Annotated[
     str | None,
     typer.Option(
-        "--start", help="Window start, ISO 8601 (no offset = local time in --tz). Default: first event."
+        "--start",
+        help="Window start, ISO 8601 (no offset = local time in --tz). Default: first event's day.",
     ),
 ]
 EndOption = Annotated[
