@@ -27,7 +27,7 @@ import duckdb
 import polars as pl
 
 from evlog.replay.engine import ReplayEngine
-from evlog.replay.options import Period, Window, parse_ids
+from evlog.replay.options import Period, Window, parse_ids, parse_tz
 from evlog.replay.runner import EntityKind
 from evlog.reports import availability as availability_report
 from evlog.reports import flaps as flaps_report
@@ -44,10 +44,10 @@ def open_lake(path: str | os.PathLike[str]) -> EvlogLake:
     return EvlogLake(ReplayEngine.open(path))
 
 
-def to_frame(relation: duckdb.DuckDBPyRelation, window: Window) -> pl.DataFrame:
+def to_frame(relation: duckdb.DuckDBPyRelation, tz: str) -> pl.DataFrame:
     """Materialize a report relation; timestamps are shown in the report's time zone."""
     frame: pl.DataFrame = relation.pl()
-    zone = window.tz.key
+    zone = parse_tz(tz).key
     return frame.with_columns(
         pl.col(name).dt.convert_time_zone(zone) for name in TIME_COLUMNS if name in frame.columns
     )
@@ -122,16 +122,17 @@ class EvlogLake:
         With `by_location`, one row per location and period: the time at least one EVSE was
         AVAILABLE (`available_s`) out of the time at least one had a known status (`known_s`).
         """
-        window = self.window(start, end, by=by, tz=tz, kind=EntityKind.EVSE)
-        relation = availability_report.availability(
-            self.engine,
-            window,
+        relation = self.availability_relation(
+            start,
+            end,
+            by=by,
+            tz=tz,
             evse=evse,
             location=location,
             by_location=by_location,
             hold_after_gap=hold_after_gap,
         )
-        return to_frame(relation, window)
+        return to_frame(relation, tz)
 
     # uptime ------------------------------------------------------------------------------------
 
@@ -162,11 +163,10 @@ class EvlogLake:
         hold_after_gap: bool = False,
     ) -> pl.DataFrame:
         """Online/offline time, `uptime_pct`, outages, longest outage, MTTR and MTBF per station."""
-        window = self.window(start, end, by=by, tz=tz, kind=EntityKind.STATION)
-        relation = uptime_report.uptime(
-            self.engine, window, station=station, hold_after_gap=hold_after_gap
+        relation = self.uptime_relation(
+            start, end, by=by, tz=tz, station=station, hold_after_gap=hold_after_gap
         )
-        return to_frame(relation, window)
+        return to_frame(relation, tz)
 
     # flaps -------------------------------------------------------------------------------------
 
@@ -210,14 +210,20 @@ class EvlogLake:
         hold_after_gap: bool = False,
     ) -> pl.DataFrame:
         """Disconnects, short disconnects, flapping episodes, Nagios-style percent state change."""
-        settings = flaps_report.FlapSettings.parse(
-            flap_threshold, flap_count, flap_window, flap_low_pct, flap_high_pct
+        relation = self.flaps_relation(
+            start,
+            end,
+            by=by,
+            tz=tz,
+            station=station,
+            flap_threshold=flap_threshold,
+            flap_count=flap_count,
+            flap_window=flap_window,
+            flap_low_pct=flap_low_pct,
+            flap_high_pct=flap_high_pct,
+            hold_after_gap=hold_after_gap,
         )
-        window = self.window(start, end, by=by, tz=tz, kind=EntityKind.STATION)
-        relation = flaps_report.flaps(
-            self.engine, window, settings, station=station, hold_after_gap=hold_after_gap
-        )
-        return to_frame(relation, window)
+        return to_frame(relation, tz)
 
     # reliability -------------------------------------------------------------------------------
 
@@ -332,17 +338,17 @@ class EvlogLake:
         hold_after_gap: bool = False,
     ) -> pl.DataFrame:
         """The replayed state intervals of EVSEs and/or stations (both unless filters pick one)."""
-        evse, location, station = parse_ids(evse), parse_ids(location), parse_ids(station)
-        window = self._intervals_window(start, end, by, tz, evse, location, station)
-        relation = intervals_report.intervals(
-            self.engine,
-            window,
+        relation = self.intervals_relation(
+            start,
+            end,
+            by=by,
+            tz=tz,
             evse=evse,
             location=location,
             station=station,
             hold_after_gap=hold_after_gap,
         )
-        return to_frame(relation, window)
+        return to_frame(relation, tz)
 
     def _intervals_window(
         self,
