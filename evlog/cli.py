@@ -46,7 +46,8 @@ app.add_typer(record_app, name="record")
 app.add_typer(lake_app, name="lake")
 app.add_typer(report_app, name="report")
 
-out = Console()
+# Piped output gets a fixed, generous width so tables do not wrap at 80 columns.
+out = Console(width=None if sys.stdout.isatty() else 120)
 err = Console(stderr=True)
 
 LakeOption = Annotated[Path, typer.Option("--lake", help="Lake directory.", show_default=False)]
