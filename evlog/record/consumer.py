@@ -28,7 +28,7 @@ from evlog.errors import RecordError, UsageError
 from evlog.lake import Lake
 from evlog.record.derive import DEFAULT_SKEW_TOLERANCE, STATUS_FEED, Row
 from evlog.record.live import HEARTBEAT_EVERY, Heartbeat, Progress, logfmt, stop_on_signals
-from evlog.record.recorder import Recorder, utc_now
+from evlog.record.recorder import Recorder, RecordSummary, utc_now
 from evlog.sources import here
 from evlog.sources._http import ApiError, AuthError
 from evlog.sources.here_api import (
@@ -47,15 +47,12 @@ MAX_CONSECUTIVE_FAILURES = 10  # failed batches in a row (after each call's own 
 
 
 @dataclass
-class ConsumerStats:
-    """Counters of one consumer session; `fields()` is what progress and logs show."""
+class ConsumerStats(RecordSummary):
+    """Counters of one consumer session (the recorder's counts and the stream's own);
+    `fields()` is what progress and logs show."""
 
     session_id: str = ""
     messages: int = 0  # messages received
-    recorded: int = 0  # new raw records stored
-    duplicates: int = 0  # re-deliveries already in the lake
-    quarantined: int = 0
-    events: int = 0
     batches: int = 0
     blobs: int = 0  # payloads fetched by data handle
     commits: int = 0
@@ -215,10 +212,7 @@ def _one_batch(
     stats.commits += 1 if offsets else 0
     stats.batches += 1
     stats.messages += len(messages)
-    stats.recorded += batch.recorded
-    stats.duplicates += batch.duplicates
-    stats.quarantined += batch.quarantined
-    stats.events += batch.events
+    stats.add(batch)
     _note_times(stats, rows)
     return len(messages)
 

@@ -274,15 +274,8 @@ def recover(recorder: Recorder, wal_dir: Path) -> RecordSummary:
                 events=batch.events,
             ),
         )
-        _add(total, batch)
+        total.add(batch)
     return total
-
-
-def _add(total: RecordSummary, batch: RecordSummary) -> None:
-    total.recorded += batch.recorded
-    total.duplicates += batch.duplicates
-    total.quarantined += batch.quarantined
-    total.events += batch.events
 
 
 @contextlib.contextmanager
@@ -563,7 +556,7 @@ class Receiver:
                     await asyncio.sleep(CONVERT_RETRY_S)
                     continue
                 self.conversion_error = None
-                _add(self.summary.recorded, batch)
+                self.summary.recorded.add(batch)
                 log.info(
                     "log segment written to Parquet",
                     extra=_fields(

@@ -26,6 +26,13 @@ class RecordSummary:
     quarantined: int = 0  # stored records that could not (wholly) be parsed
     events: int = 0  # normalized observations written
 
+    def add(self, other: RecordSummary) -> None:
+        """Accumulate another run's or batch's counts into this one."""
+        self.recorded += other.recorded
+        self.duplicates += other.duplicates
+        self.quarantined += other.quarantined
+        self.events += other.events
+
     def line(self) -> str:
         return (
             f"recorded {self.recorded} records ({self.events} events), "
@@ -74,7 +81,7 @@ class Recorder:
             self.lake.write_rows(self.feed.raw_table, fresh)
             batch.events = derived.event_count
             batch.quarantined = derived.quarantined_records
-        self._add(batch)
+        self.summary.add(batch)
         return batch
 
     def append_all(self, raws: Iterable[Row], batch_size: int = DEFAULT_BATCH) -> RecordSummary:
@@ -93,11 +100,6 @@ class Recorder:
         }
         self.lake.write_rows(Table.COVERAGE, [row], source=self.feed.source.value)
 
-    def _add(self, batch: RecordSummary) -> None:
-        self.summary.recorded += batch.recorded
-        self.summary.duplicates += batch.duplicates
-        self.summary.quarantined += batch.quarantined
-        self.summary.events += batch.events
 
 
 def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
