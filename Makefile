@@ -17,6 +17,10 @@ $(VENV)/.installed-dev: $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.installed
 
+$(VENV)/.installed-bench: $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $@ $(VENV)/.installed-dev $(VENV)/.installed
+
 DEMO_LAKE := build/demo/lake
 # The recorder coverage the simulator declared for the samples (data/samples/manifest.json).
 HERE_COVERAGE := --coverage 2026-11-02T00:00:00Z/2026-11-05T03:38:56Z \
@@ -42,8 +46,10 @@ typecheck: $(VENV)/.installed-dev
 test: lint typecheck
 	$(BIN)/python -m pytest -q
 
-bench: $(VENV)/.installed-dev
-	$(BIN)/python benchmarks/run.py
+# Replay benchmark (docs/benchmarks.md): BENCH_EVENTS=1M|10M|100M, BENCH_ARGS for more options.
+BENCH_EVENTS ?= 10M
+bench: $(VENV)/.installed-bench
+	$(BIN)/python benchmarks/replay.py --events $(BENCH_EVENTS) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build

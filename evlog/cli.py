@@ -411,6 +411,30 @@ def lake_rebuild_command(lake: LakeOption, skew_tolerance: SkewOption = "5m") ->
     )
 
 
+@lake_app.command("compact")
+def lake_compact_command(
+    lake: LakeOption,
+    checkpoints: Annotated[
+        bool,
+        typer.Option(help="Also bring the per-day state checkpoints up to date."),
+    ] = True,
+) -> None:
+    """Merge small files into sorted, well-sized ones; keep the per-day state checkpoints.
+
+    Safe while a recorder appends: only files listed at the start are merged, and they are
+    removed only after the merged file is in place.
+    """
+    from evlog.compact import compact  # lazily: only this command needs it
+
+    summary = compact(Lake.open(lake), checkpoints=checkpoints)
+    out.print(
+        f"compacted {summary.files_before} files into {summary.files_after} "
+        f"({summary.partitions} partitions, {summary.rows} rows); "
+        f"{summary.checkpoints} checkpoints updated",
+        highlight=False,
+    )
+
+
 def _print_info(info: LakeInfo) -> None:
     tables = RichTable(title=f"lake {info.root}", title_justify="left")
     for column in ("table", "rows", "files", "MB", "first", "last"):

@@ -8,19 +8,34 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
+from evlog import compact
 from evlog.errors import LakeError
 from evlog.lake import Lake
 from evlog.replay import runner
-from evlog.replay.options import Period, Window, parse_tz
+from evlog.replay.options import Period, Window, parse_tz, to_micros
 from evlog.replay.runner import EntityKind
+from evlog.schema import STATUS_EVENTS
 
 # Tables and coverage source read by each entity kind: they decide the default window.
 _EVENT_TABLE = {EntityKind.EVSE: "status_events", EntityKind.STATION: "connectivity_events"}
+
+# "No checkpoint": a time before any event, and a date before any partition.
+_NO_CHECKPOINT_US = -4611686018427387904
+_NO_CHECKPOINT_DATE = date(1, 1, 1)
+
+# DuckDB settings that users may need on big lakes, from the environment (or `ReplayEngine(...)`):
+# e.g. EVLOG_DUCKDB_MEMORY_LIMIT=4GB EVLOG_DUCKDB_TEMP_DIRECTORY=/scratch EVLOG_DUCKDB_THREADS=2.
+SETTINGS_ENV = {
+    "memory_limit": "EVLOG_DUCKDB_MEMORY_LIMIT",
+    "temp_directory": "EVLOG_DUCKDB_TEMP_DIRECTORY",
+    "threads": "EVLOG_DUCKDB_THREADS",
+}
 
 
 @dataclass(frozen=True)
@@ -34,12 +49,31 @@ class EventSpan:
 class ReplayEngine:
     """Replays one lake through one DuckDB connection whose views (`status_events`, ...) read it."""
 
-    def __init__(self, lake: Lake, con: duckdb.DuckDBPyConnection | None = None) -> None:
+    def __init__(
+        self,
+        lake: Lake,
+        con: duckdb.DuckDBPyConnection | None = None,
+        *,
+        memory_limit: str | None = None,
+        temp_directory: str | None = None,
+        threads: int | None = None,
+    ) -> None:
         self.lake = lake
-        self.con = con if con is not None else duckdb.connect()
+        if con is None:
+            con = duckdb.connect()
+            # Every report ends with its own ORDER BY: intermediate order need not be kept, which
+            # lets DuckDB stream and spill more freely.
+            con.sql("SET preserve_insertion_order = false")
+        self.con = con
         # Timestamps leave DuckDB in UTC whatever the machine's zone; the API converts them.
         self.con.sql("SET TimeZone = 'UTC'")
-        lake.register(self.con)
+        given = {"memory_limit": memory_limit, "temp_directory": temp_directory, "threads": threads}
+        for name, env in SETTINGS_ENV.items():
+            value = given[name] if given[name] is not None else os.environ.get(env)
+            if value is not None and str(value).strip():
+                # names come from SETTINGS_ENV; the value is a bound parameter
+                self.con.execute(f"SET {name} = ?", [str(value).strip()])
+        self.refresh()
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> ReplayEngine:
@@ -48,14 +82,38 @@ class ReplayEngine:
     def refresh(self) -> None:
         """Re-register the lake's views so that files written since opening are read too."""
         self.lake.register(self.con)
+        self._register_checkpoints()
+
+    def _register_checkpoints(self) -> None:
+        """View `status_checkpoints` over `evlog lake compact`'s per-day states (maybe empty)."""
+        files = sorted((self.lake.root / compact.CHECKPOINT_DIR).glob("date=*/*.parquet"))
+        if files:
+            rel = self.con.read_parquet([str(f) for f in files], hive_partitioning=True)
+        else:
+            empty = STATUS_EVENTS.empty_table()
+            rel = self.con.from_arrow(empty.append_column("date", pa.array([], pa.date32())))
+        rel.create_view("status_checkpoints", replace=True)
+
+    def checkpoint_params(self, kind: EntityKind, window: Window) -> dict[str, Any]:
+        """Where an EVSE replay may start reading: the latest valid checkpoint at or before the
+        window start (its day's first instant and date), or no checkpoint at all."""
+        day = None
+        # EVLOG_NO_CHECKPOINTS=1 replays from the whole history (benchmarks, diagnosis)
+        if kind is EntityKind.EVSE and not os.environ.get("EVLOG_NO_CHECKPOINTS"):
+            day = compact.usable_checkpoint(self.lake, window.start_us)
+        if day is None:
+            return {"checkpoint_us": _NO_CHECKPOINT_US, "checkpoint_date": _NO_CHECKPOINT_DATE}
+        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        return {"checkpoint_us": to_micros(start), "checkpoint_date": day}
 
     def ensure_not_empty(self) -> None:
         """Raise `LakeError` for a lake without a single event: nothing to replay."""
-        counts = self.con.sql(
-            "SELECT (SELECT count(*) FROM status_events)"
-            " + (SELECT count(*) FROM connectivity_events)"
+        # EXISTS stops at the first row: no need to open every file's footer of a long history
+        found = self.con.sql(
+            "SELECT EXISTS (SELECT 1 FROM status_events)"
+            " OR EXISTS (SELECT 1 FROM connectivity_events)"
         ).fetchall()
-        if counts[0][0] == 0:
+        if not found[0][0]:
             raise LakeError(
                 f"lake {self.lake.root} holds no events yet: record or import some first"
             )
@@ -122,6 +180,8 @@ class ReplayEngine:
             "entity_ids": [],
             "location_ids": [],
             "hold_after_gap": False,
+            "last_date": _from_micros(window.end_us - 1).date(),
+            **self.checkpoint_params(kind, window),
         }
         return runner.run(self.con, kind, report, {**base, **params})
 

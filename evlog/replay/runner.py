@@ -53,7 +53,7 @@ SHARED_CONCEPTS: tuple[tuple[str, bool], ...] = (
     ("pieces", False),
     ("intervals", True),
     ("periods", True),
-    ("period_pieces", True),
+    ("period_pieces", False),  # read once per report: streamed, never stored
 )
 
 _PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -76,7 +76,7 @@ def _body(name: str) -> str:
 
 def build_query(kind: EntityKind, report: str) -> str:
     """The full query of `report` (a file name in `sql/`) for entities of `kind`."""
-    concepts = [("event_rows", KINDS[kind].event_rows_file, True)]
+    concepts = [("event_rows", KINDS[kind].event_rows_file, False)]
     concepts += [(name, name, materialized) for name, materialized in SHARED_CONCEPTS]
     ctes = [
         f"{name} AS {'MATERIALIZED ' if materialized else ''}(\n{_body(file)}\n)"

@@ -2,9 +2,16 @@
 --   available_pct  = AVAILABLE / observed time with a known status (observed minus UNKNOWN)
 --   in_service_pct = observed time neither INOPERATIVE nor OUT_OF_ORDER / observed time
 -- Sums stay in integer microseconds until the end so that the parts add up exactly.
-WITH state_time AS (
+WITH state_totals AS (
+    -- one row per entity, period and state: a narrow integer-keyed aggregation over every piece
+    SELECT entity_key, period_start, period_end, state, sum(duration_us) AS duration_us
+    FROM period_pieces
+    GROUP BY entity_key, period_start, period_end, state
+),
+state_time AS (
+    -- ... pivoted into one column per state (few rows: entities x periods)
     SELECT
-        entity_id,
+        entity_key,
         period_start,
         period_end,
         period_end - period_start AS period_us,
@@ -19,8 +26,8 @@ WITH state_time AS (
         coalesce(sum(duration_us) FILTER (WHERE state = 'PLANNED'), 0) AS planned_us,
         coalesce(sum(duration_us) FILTER (WHERE state = 'REMOVED'), 0) AS removed_us,
         coalesce(sum(duration_us) FILTER (WHERE state = 'UNKNOWN'), 0) AS unknown_us
-    FROM period_pieces
-    GROUP BY entity_id, period_start, period_end
+    FROM state_totals
+    GROUP BY entity_key, period_start, period_end
 ),
 with_observed AS (
     SELECT *, period_us - no_data_us - unobserved_us AS observed_us
@@ -28,7 +35,7 @@ with_observed AS (
 )
 SELECT
     e.location_id,
-    s.entity_id AS evse_id,
+    e.entity_id AS evse_id,
     make_timestamptz(s.period_start) AS period_start,
     make_timestamptz(s.period_end) AS period_end,
     s.no_data_us / 1e6 AS no_data_s,
@@ -47,5 +54,5 @@ SELECT
     100.0 * (s.observed_us - s.inoperative_us - s.out_of_order_us) / nullif(s.observed_us, 0)
         AS in_service_pct
 FROM with_observed AS s
-JOIN entities AS e USING (entity_id)
+JOIN entities AS e USING (entity_key)
 ORDER BY e.location_id, evse_id, s.period_start

@@ -1,10 +1,50 @@
 -- Rule 3: one observation per entity and event_time. Exact duplicates count once; where one entity has
 -- different states at the same event_time, the latest-arriving one holds (the only use of arrival order).
-SELECT entity_id, state, t
-FROM event_rows
-WHERE entity_id IN (SELECT entity_id FROM entities)
-QUALIFY row_number() OVER (
-    PARTITION BY entity_id, t
-    ORDER BY received_at DESC NULLS FIRST, arrival_index DESC NULLS FIRST,
-        evse_index DESC NULLS FIRST, record_key DESC NULLS FIRST
-) = 1
+-- This is the replay's one big sort: each entity's events by time (on the integer `entity_key`). From
+-- the neighbours in that order come
+--   * `next_t`, where an observation's segment ends (read by `pieces`: no second sort there);
+--   * `is_first`, the entity's first observation (before it, the time is no_data).
+-- Rows sharing (entity, t) with another are rare; only they are sorted again, by arrival, to find the
+-- one that holds, with their arrival columns fetched again from `event_rows` (sorting every row by all
+-- the arrival columns, or carrying them through the sort, would cost about twice as much).
+WITH by_time AS MATERIALIZED (
+    SELECT
+        e.entity_key,
+        r.entity_id,
+        r.state,
+        r.t,
+        lead(r.t) OVER entity_timeline AS following_t,
+        lag(r.t) OVER entity_timeline AS preceding_t
+    FROM event_rows AS r
+    JOIN entities AS e USING (entity_id)
+    WINDOW entity_timeline AS (PARTITION BY e.entity_key ORDER BY r.t)
+),
+tie_groups AS (
+    -- Within a group of rows at one (entity, t), the row after the group's last has the next time
+    -- (none when the group ends the entity's history).
+    SELECT
+        entity_key,
+        entity_id,
+        t,
+        max(following_t) FILTER (WHERE following_t <> t) AS next_t,
+        bool_or(preceding_t IS NULL) AS is_first
+    FROM by_time
+    WHERE following_t = t OR preceding_t = t
+    GROUP BY entity_key, entity_id, t
+),
+ties AS (
+    SELECT g.entity_key, g.entity_id, r.state, g.t, g.next_t, g.is_first
+    FROM tie_groups AS g
+    JOIN event_rows AS r ON r.entity_id = g.entity_id AND r.t = g.t
+    QUALIFY row_number() OVER (
+        PARTITION BY g.entity_key, g.t
+        ORDER BY r.received_at DESC NULLS FIRST, r.arrival_index DESC NULLS FIRST,
+            r.evse_index DESC NULLS FIRST, r.record_key DESC NULLS FIRST
+    ) = 1
+)
+SELECT entity_key, entity_id, state, t, following_t AS next_t, preceding_t IS NULL AS is_first
+FROM by_time
+WHERE following_t IS DISTINCT FROM t AND preceding_t IS DISTINCT FROM t
+UNION ALL
+SELECT entity_key, entity_id, state, t, next_t, is_first
+FROM ties

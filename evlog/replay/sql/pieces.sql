@@ -6,17 +6,19 @@
 --   * inside a covered span, a state carried in from before the span started is no_data (we were not
 --     listening, so it may have changed), unless the caller asked to hold states across gaps.
 WITH segments AS (
+    -- `next_t` is the next observation of the entity (observations.sql): no second sort here
     SELECT
+        entity_key,
         entity_id,
         state,
         t AS segment_start,
-        coalesce(lead(t) OVER (PARTITION BY entity_id ORDER BY t), $window_end_us) AS segment_end,
+        coalesce(next_t, $window_end_us) AS segment_end,
         FALSE AS before_first_observation
     FROM observations
     UNION ALL
-    SELECT entity_id, 'no_data', -4611686018427387904, min(t), TRUE
+    SELECT entity_key, entity_id, 'no_data', -4611686018427387904, t, TRUE
     FROM observations
-    GROUP BY entity_id
+    WHERE is_first
 ),
 segments_in_window AS (
     SELECT *
@@ -25,6 +27,7 @@ segments_in_window AS (
 ),
 observed_pieces AS (
     SELECT
+        s.entity_key,
         s.entity_id,
         CASE
             WHEN s.before_first_observation THEN 'no_data'
@@ -37,7 +40,7 @@ observed_pieces AS (
     JOIN coverage_spans AS c ON s.segment_start < c.span_end AND s.segment_end > c.span_start
 ),
 unobserved_pieces AS (
-    SELECT e.entity_id, 'unobserved' AS state, g.gap_start AS piece_start, g.gap_end AS piece_end
+    SELECT e.entity_key, e.entity_id, 'unobserved' AS state, g.gap_start AS piece_start, g.gap_end AS piece_end
     FROM entities AS e
     CROSS JOIN coverage_gaps AS g
 )

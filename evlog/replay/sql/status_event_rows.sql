@@ -1,6 +1,9 @@
 -- The single scan of status_events: every EVSE observation that can matter for the window, i.e. every one
 -- before its end however old (rule 5: the state at the window start is the last one before it).
 -- Shape shared by all entity kinds; the arrival columns only serve the tie rule (rule 3).
+-- With a checkpoint (`evlog lake compact`) at or before the window start, "however old" is one row per
+-- EVSE: its state at the checkpoint, then only the events from the checkpoint day on. The filters on
+-- the `date` partition column let DuckDB skip the other days' files without opening them.
 SELECT
     evse_id AS entity_id,
     status AS state,
@@ -11,7 +14,23 @@ SELECT
     evse_index,
     record_key
 FROM status_events
-WHERE event_time < make_timestamptz($window_end_us)
+WHERE date >= $checkpoint_date
+    AND date <= $last_date
+    AND epoch_us(event_time) >= $checkpoint_us
+    AND event_time < make_timestamptz($window_end_us)
     AND evse_id IS NOT NULL
     AND status IS NOT NULL
+    AND (len($entity_ids::VARCHAR[]) = 0 OR list_contains($entity_ids::VARCHAR[], evse_id))
+UNION ALL
+SELECT
+    evse_id AS entity_id,
+    status AS state,
+    epoch_us(event_time) AS t,
+    location_id,
+    received_at,
+    arrival_index,
+    evse_index,
+    record_key
+FROM status_checkpoints
+WHERE date = $checkpoint_date
     AND (len($entity_ids::VARCHAR[]) = 0 OR list_contains($entity_ids::VARCHAR[], evse_id))
