@@ -147,9 +147,9 @@ class Lake:
         """A DuckDB relation over the table, hive partition columns included; empty if no files."""
         files = self.files(table)
         if files:
-            return con.read_parquet(
-                [str(f) for f in files], hive_partitioning=True, union_by_name=True
-            )
+            # Every writer casts to the one declared schema, so the first footer describes all
+            # files: no union_by_name (which would read every footer before each query).
+            return con.read_parquet([str(f) for f in files], hive_partitioning=True)
         empty = SCHEMAS[table].empty_table()
         if table in SOURCE_PARTITIONED:
             empty = empty.append_column("source", pa.array([], pa.string()))

@@ -101,7 +101,6 @@ class Recorder:
         self.lake.write_rows(Table.COVERAGE, [row], source=self.feed.source.value)
 
 
-
 def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
     iterator = iter(items)
     while batch := list(islice(iterator, size)):

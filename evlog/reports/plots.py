@@ -121,7 +121,9 @@ def check_plot_path(path: str | os.PathLike[str]) -> Path:
     suffix = target.suffix.lower()
     if suffix not in PLOT_SUFFIXES:
         shown = suffix or "no suffix"
-        raise UsageError(f"--plot: expected a file ending in .png or .svg, got {str(path)!r} ({shown})")
+        raise UsageError(
+            f"--plot: expected a file ending in .png or .svg, got {str(path)!r} ({shown})"
+        )
     if not target.parent.is_dir():
         raise UsageError(f"--plot: directory {str(target.parent)!r} does not exist")
     return target
@@ -257,7 +259,11 @@ def flapping_episodes(
     interval; overlapping or touching spans merge into one episode.
     """
     settings = settings or FlapSettings()
-    stations = intervals.filter(pl.col("entity_kind") == "station") if "entity_kind" in intervals.columns else intervals
+    stations = (
+        intervals.filter(pl.col("entity_kind") == "station")
+        if "entity_kind" in intervals.columns
+        else intervals
+    )
     stations = merge_adjacent(stations) if not stations.is_empty() else stations
     episodes: list[Episode] = []
     for (entity_id,), rows in stations.group_by("entity_id", maintain_order=True):
@@ -305,7 +311,9 @@ def rank_entities(intervals: pl.DataFrame) -> pl.DataFrame:
         )
         .with_columns(
             score=pl.col("bad_share")
-            + 0.5 * pl.col("changes") / pl.col("changes").max().over("entity_kind").clip(lower_bound=1)
+            + 0.5
+            * pl.col("changes")
+            / pl.col("changes").max().over("entity_kind").clip(lower_bound=1)
         )
         .sort(["score", "entity_id"], descending=[True, False])
         .select("entity_kind", "entity_id", "bad_share", "changes", "score")
@@ -354,11 +362,7 @@ def timeline_figure(
     all_entities = intervals.select("entity_kind", "entity_id").unique().height
     if entities:
         wanted = set(entities)
-        chosen = [
-            (k, e)
-            for k, e in _pick_entities(intervals, all_entities)
-            if e in wanted
-        ]
+        chosen = [(k, e) for k, e in _pick_entities(intervals, all_entities) if e in wanted]
     else:
         chosen = _pick_entities(intervals, max_entities)
     rows = {entity: i for i, (_, entity) in enumerate(chosen)}
@@ -470,9 +474,7 @@ def _duration_text(duration: timedelta) -> str:
     return f"{seconds} s"
 
 
-def plot_timeline(
-    intervals: pl.DataFrame, path: str | os.PathLike[str], **options: Any
-) -> Path:
+def plot_timeline(intervals: pl.DataFrame, path: str | os.PathLike[str], **options: Any) -> Path:
     """Write `timeline_figure(intervals, **options)` to `path` (.png or .svg)."""
     check_plot_path(path)
     return save_figure(timeline_figure(intervals, **options), path)
@@ -553,7 +555,9 @@ def heatmap_figure(
     more = f"; worst {len(names)} of {total} shown" if total > len(names) else ""
     ax.set_title(f"{title} — {window} ({zone}){more}", fontsize=11, loc="left")
     figure.legend(
-        handles=[Patch(facecolor=NO_DATA_GREY, edgecolor="#777777", label="no data (nothing observed)")],
+        handles=[
+            Patch(facecolor=NO_DATA_GREY, edgecolor="#777777", label="no data (nothing observed)")
+        ],
         loc="outside lower right",
         fontsize=8,
         frameon=False,
@@ -800,7 +804,11 @@ def hour_of_week_figure(
         ax.axvspan(day * 24, day * 24 + 24, color="#000000", alpha=0.04, linewidth=0)
     ax.set_xticks([d * 24 + h for d in range(7) for h in (0, 6, 12, 18)])
     ax.set_xticklabels(
-        [f"{WEEKDAYS[d]}\n00:00" if h == 0 else f"{h:02d}" for d in range(7) for h in (0, 6, 12, 18)],
+        [
+            f"{WEEKDAYS[d]}\n00:00" if h == 0 else f"{h:02d}"
+            for d in range(7)
+            for h in (0, 6, 12, 18)
+        ],
         fontsize=8,
     )
     ax.set_xlim(0, 168)
