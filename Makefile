@@ -14,11 +14,11 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	touch $@
 
 $(VENV)/.installed-dev: $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
 	touch $@ $(VENV)/.installed
 
 $(VENV)/.installed-bench: $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,spark,bench]'
 	touch $@ $(VENV)/.installed-dev $(VENV)/.installed
 
 DEMO_LAKE := build/demo/lake
@@ -33,8 +33,10 @@ demo: $(VENV)/.installed
 	$(BIN)/evlog record stream data/samples/here --lake $(DEMO_LAKE) $(HERE_COVERAGE)
 	$(BIN)/evlog record webhooks --from data/samples/edrv --lake $(DEMO_LAKE) $(EDRV_COVERAGE)
 	$(BIN)/evlog lake info --lake $(DEMO_LAKE)
-	$(BIN)/evlog report uptime --lake $(DEMO_LAKE) --by none --plot build/demo/uptime-by-day.png
-	@echo "plot written to build/demo/uptime-by-day.png"
+	$(BIN)/evlog report uptime --lake $(DEMO_LAKE) --by none
+	$(BIN)/evlog report flaps --lake $(DEMO_LAKE) --by none --station 9f4b1f296311699ff1d766b1
+	$(BIN)/evlog report uptime --lake $(DEMO_LAKE) --by day --format csv \
+		--output build/demo/uptime-by-day.csv --plot build/demo/uptime-by-day.png
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

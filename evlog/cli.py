@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -26,6 +26,9 @@ from evlog.record.receiver import (
 from evlog.record.recorder import RecordSummary
 from evlog.timeopts import parse_duration, parse_window
 from evlog.upkeep import LakeInfo, lake_info, rebuild
+
+if TYPE_CHECKING:
+    import polars as pl
 
 app = typer.Typer(
     name="evlog",
@@ -519,11 +522,57 @@ LocationOption = Annotated[
 StationOption = Annotated[
     list[str] | None, typer.Option("--station", help="Only this station (repeatable).")
 ]
+ReportLakeOption = Annotated[
+    str,
+    typer.Option(
+        "--lake",
+        help="Lake directory (with --engine spark: any URI Spark reads, s3a://, hdfs://, file://).",
+        show_default=False,
+    ),
+]
+EngineOption = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="Replay engine: duckdb (embedded) or spark (pip install 'evlog[spark]', Java 17+; "
+        "SPARK_REMOTE=sc://host:15002 for Spark Connect).",
+    ),
+]
+SparkMasterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--spark-master",
+        help="Spark master with --engine spark, e.g. local[*] (default) or spark://host:7077.",
+    ),
+]
+PlotOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--plot",
+        help="Also draw the report to FILE (.png or .svg): availability: hour-of-week profile or "
+        "status share; uptime: heat map per period; flaps: worst flappers; intervals: timeline.",
+    ),
+]
+
+
+def _check_plot(plot: Path | None) -> None:
+    """Refuse a bad --plot suffix before any replay work is done."""
+    if plot is not None:
+        from evlog.reports.plots import check_plot_path
+
+        check_plot_path(plot)
+
+
+def _draw(report: str, frame: pl.DataFrame, plot: Path | None, tz: str) -> None:
+    if plot is not None:
+        from evlog.reports.plots import plot_report
+
+        err.print(f"plot written to {plot_report(report, frame, plot, tz=tz)}", highlight=False)
 
 
 @report_app.command("availability")
 def report_availability_command(
-    lake: LakeOption,
+    lake: ReportLakeOption,
     start: StartOption = None,
     end: EndOption = None,
     by: ByOption = "day",
@@ -535,14 +584,18 @@ def report_availability_command(
         typer.Option("--by-location", help="One row per location: time with an EVSE AVAILABLE."),
     ] = False,
     hold_after_gap: HoldOption = False,
+    engine: EngineOption = "duckdb",
+    spark_master: SparkMasterOption = None,
     fmt: FormatOption = "table",
     output: OutputOption = None,
+    plot: PlotOption = None,
 ) -> None:
     """Time per OCPI status for each EVSE and period, available_pct and in_service_pct."""
+    _check_plot(plot)
     from evlog.api import open_lake  # lazily: recording needs no replay engine
     from evlog.reports.render import render
 
-    frame = open_lake(lake).availability(
+    frame = open_lake(lake, engine=engine, spark_master=spark_master).availability(
         start,
         end,
         by=by,
@@ -554,33 +607,39 @@ def report_availability_command(
     )
     title = "availability by location" if by_location else "availability"
     render(frame, fmt, output, title=title)
+    _draw("availability", frame, plot, tz)
 
 
 @report_app.command("uptime")
 def report_uptime_command(
-    lake: LakeOption,
+    lake: ReportLakeOption,
     start: StartOption = None,
     end: EndOption = None,
     by: ByOption = "day",
     tz: TzOption = "UTC",
     station: StationOption = None,
     hold_after_gap: HoldOption = False,
+    engine: EngineOption = "duckdb",
+    spark_master: SparkMasterOption = None,
     fmt: FormatOption = "table",
     output: OutputOption = None,
+    plot: PlotOption = None,
 ) -> None:
     """Online and offline time per station and period, outages, MTTR and MTBF."""
+    _check_plot(plot)
     from evlog.api import open_lake  # lazily: recording needs no replay engine
     from evlog.reports.render import render
 
-    frame = open_lake(lake).uptime(
+    frame = open_lake(lake, engine=engine, spark_master=spark_master).uptime(
         start, end, by=by, tz=tz, station=station or (), hold_after_gap=hold_after_gap
     )
     render(frame, fmt, output, title="uptime")
+    _draw("uptime", frame, plot, tz)
 
 
 @report_app.command("flaps")
 def report_flaps_command(
-    lake: LakeOption,
+    lake: ReportLakeOption,
     start: StartOption = None,
     end: EndOption = None,
     by: ByOption = "day",
@@ -602,14 +661,18 @@ def report_flaps_command(
         float, typer.Option("--flap-high", help="Percent state change above which it starts.")
     ] = 20.0,
     hold_after_gap: HoldOption = False,
+    engine: EngineOption = "duckdb",
+    spark_master: SparkMasterOption = None,
     fmt: FormatOption = "table",
     output: OutputOption = None,
+    plot: PlotOption = None,
 ) -> None:
     """Disconnects, short disconnects and flapping episodes per station, worst first."""
+    _check_plot(plot)
     from evlog.api import open_lake  # lazily: recording needs no replay engine
     from evlog.reports.render import render
 
-    frame = open_lake(lake).flaps(
+    frame = open_lake(lake, engine=engine, spark_master=spark_master).flaps(
         start,
         end,
         by=by,
@@ -623,11 +686,12 @@ def report_flaps_command(
         hold_after_gap=hold_after_gap,
     )
     render(frame, fmt, output, title="flaps (worst first)")
+    _draw("flaps", frame, plot, tz)
 
 
 @report_app.command("intervals")
 def report_intervals_command(
-    lake: LakeOption,
+    lake: ReportLakeOption,
     start: StartOption = None,
     end: EndOption = None,
     by: ByOption = "none",
@@ -636,14 +700,18 @@ def report_intervals_command(
     location: LocationOption = None,
     station: StationOption = None,
     hold_after_gap: HoldOption = False,
+    engine: EngineOption = "duckdb",
+    spark_master: SparkMasterOption = None,
     fmt: FormatOption = "table",
     output: OutputOption = None,
+    plot: PlotOption = None,
 ) -> None:
     """The replayed state intervals (entity, state, start, end) of EVSEs and stations."""
+    _check_plot(plot)
     from evlog.api import open_lake  # lazily: recording needs no replay engine
     from evlog.reports.render import render
 
-    frame = open_lake(lake).intervals(
+    frame = open_lake(lake, engine=engine, spark_master=spark_master).intervals(
         start,
         end,
         by=by,
@@ -654,11 +722,12 @@ def report_intervals_command(
         hold_after_gap=hold_after_gap,
     )
     render(frame, fmt, output, title="intervals")
+    _draw("intervals", frame, plot, tz)
 
 
 @report_app.command("reliability")
 def report_reliability_command(
-    lake: LakeOption,
+    lake: ReportLakeOption,
     standard: Annotated[
         str, typer.Option("--standard", help="Rule to apply: nevi|cec|uk-pcpr.", show_default=False)
     ],
@@ -708,6 +777,8 @@ def report_reliability_command(
         typer.Option("--plot", help="Draw ports against the target, worst first (.png or .svg)."),
     ] = None,
     hold_after_gap: HoldOption = False,
+    engine: EngineOption = "duckdb",
+    spark_master: SparkMasterOption = None,
     fmt: FormatOption = "table",
     output: OutputOption = None,
 ) -> None:
@@ -722,7 +793,7 @@ def report_reliability_command(
     export_dir = rel.parse_export(export)
     if plot is not None:
         check_plot_path(plot)
-    result = open_lake(lake).reliability_report(
+    result = open_lake(lake, engine=engine, spark_master=spark_master).reliability_report(
         standard,
         start,
         end,
