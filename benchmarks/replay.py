@@ -15,7 +15,11 @@ nor writing the result for the cross-check. Contenders:
 - polars: the same in Polars (sort, shift over evse, day split);
 - traces: the `traces` library (TimeSeries + distribution per EVSE and day), on a subsample of
   EVSEs because it is slow; its events/s are extrapolated from the subsample (labelled);
-- floor:  one grouped scan (count per EVSE, day and status): no replay can read faster.
+- floor:  one grouped scan (count per EVSE, day and status): no replay can read faster;
+- spark:  the same `availability` call with `engine="spark"` on a local Spark (`local[2]`, the
+  evlog[spark] extra and Java 17+): the same SQL transpiled, a ratio rather than a race (Spark's
+  place is a cluster); session start-up is not timed. Not in the default list: ask for it with
+  `--contenders evlog,spark`.
 
 Afterwards every contender's figures are compared with evlog's (within 1e-6 s).
 """
@@ -62,23 +66,27 @@ def count(text: str) -> int:
 
 
 def run_evlog(lake: Path, start: str, end: str) -> object:
-    import polars as pl
 
     import evlog
 
     frame = evlog.open_lake(lake).availability(start, end, by="day")
+    return frame, availability_figures
+
+
+def availability_figures(f: object) -> object:
+    """An availability frame as (evse_id, day_us, status, seconds) rows, for the cross-check."""
+    import polars as pl
+
+    assert isinstance(f, pl.DataFrame)
     return (
-        frame,
-        lambda f: (
-            f.unpivot(index=["evse_id", "period_start"], on=STATUS_COLUMNS, variable_name="status")
-            .filter(pl.col("value") > 0)
-            .select(
-                "evse_id",
-                pl.col("period_start").dt.epoch("us").alias("day_us"),
-                pl.col("status").str.strip_suffix("_s").str.to_uppercase(),
-                pl.col("value").alias("seconds"),
-            )
-        ),
+        f.unpivot(index=["evse_id", "period_start"], on=STATUS_COLUMNS, variable_name="status")
+        .filter(pl.col("value") > 0)
+        .select(
+            "evse_id",
+            pl.col("period_start").dt.epoch("us").alias("day_us"),
+            pl.col("status").str.strip_suffix("_s").str.to_uppercase(),
+            pl.col("value").alias("seconds"),
+        )
     )
 
 
@@ -102,6 +110,13 @@ SELECT evse_id, day_start AS day_us, status, sum(least(e, day_end) - greatest(s,
 FROM segments JOIN days ON s < day_end AND e > day_start
 GROUP BY ALL
 """
+
+
+def run_spark(lake: Path, start: str, end: str) -> object:
+    import evlog
+
+    frame = evlog.open_lake(lake, engine="spark").availability(start, end, by="day")
+    return frame, availability_figures
 
 
 def _files(lake: Path) -> list[str]:
@@ -195,10 +210,24 @@ def child(args: argparse.Namespace) -> None:
     import evlog  # noqa: F401
 
     del duckdb
+    if args.run == "spark":  # start-up (the JVM) is not what is measured
+        from pyspark.sql import SparkSession
+
+        session = (
+            SparkSession.builder.master("local[2]")
+            .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
+            .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.driver.memory", "2g")
+            .getOrCreate()
+        )
+        session.sparkContext.setLogLevel("ERROR")
     began = time.perf_counter()
     extra: object = None
     if args.run == "evlog" or args.run == "evlog-day":
         frame, extra = run_evlog(lake, start.isoformat(), end.isoformat())
+    elif args.run == "spark":
+        frame, extra = run_spark(lake, start.isoformat(), end.isoformat())
     elif args.run == "duckdb":
         frame, extra = run_duckdb(lake, start_us, end_us)
     elif args.run == "polars":

@@ -4,6 +4,7 @@
     ├── UsageError              a bad option value (date, duration, time zone, window)
     ├── LakeError               a lake that is missing, empty where data is needed, or not a lake
     │   └── LakeNotFoundError
+    ├── EngineError             a replay engine that cannot run here (Spark without pyspark or Java)
     ├── InputError              an input path that does not exist or cannot be read
     └── RecordError             a record that cannot be parsed; carries a quarantine `reason`
 
@@ -27,6 +28,10 @@ class LakeError(EvlogError):
 
 class LakeNotFoundError(LakeError):
     """The `--lake` directory does not exist or holds no evlog lake."""
+
+
+class EngineError(EvlogError):
+    """The chosen replay engine cannot run (a missing optional dependency, no Java, ...)."""
 
 
 class InputError(EvlogError):

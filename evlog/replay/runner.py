@@ -89,17 +89,23 @@ def build_query(kind: EntityKind, report: str) -> str:
     return "WITH " + ",\n".join(ctes) + "\n" + report_sql
 
 
-def run(
-    con: duckdb.DuckDBPyConnection, kind: EntityKind, report: str, params: dict[str, Any]
-) -> duckdb.DuckDBPyRelation:
-    """A lazy relation over `report`; only the parameters the query uses are bound."""
+def bind(kind: EntityKind, report: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The query of `report` (DuckDB SQL, `$name` parameters) and the parameters it uses."""
     query = build_query(kind, report)
     available = {**params, "coverage_source": KINDS[kind].coverage_source.value}
     used = set(_PARAMETER.findall(query))
     missing = used - available.keys()
     if missing:
         raise ValueError(f"report {report} needs parameters {sorted(missing)}")
+    return query, {name: available[name] for name in used}
+
+
+def run(
+    con: duckdb.DuckDBPyConnection, kind: EntityKind, report: str, params: dict[str, Any]
+) -> duckdb.DuckDBPyRelation:
+    """A lazy relation over `report`; only the parameters the query uses are bound."""
+    query, bound = bind(kind, report, params)
     # Parameters are named per kind so that relations of both kinds can be combined (DuckDB refuses
     # a union of relations that bind the same parameter name).
     query = _PARAMETER.sub(lambda match: f"${match.group(1)}_{kind.value}", query)
-    return con.sql(query, params={f"{name}_{kind.value}": available[name] for name in used})
+    return con.sql(query, params={f"{name}_{kind.value}": value for name, value in bound.items()})

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import duckdb
-
-from evlog.replay.engine import ReplayEngine
+from evlog.replay.engine import EngineBase, R
 from evlog.replay.options import Window, parse_ids
 from evlog.replay.runner import EntityKind
 from evlog.schema import Status
@@ -41,14 +39,14 @@ LOCATION_COLUMNS: tuple[str, ...] = (
 
 
 def availability(
-    engine: ReplayEngine,
+    engine: EngineBase[R],
     window: Window,
     *,
     evse: Iterable[str] = (),
     location: Iterable[str] = (),
     hold_after_gap: bool = False,
     by_location: bool = False,
-) -> duckdb.DuckDBPyRelation:
+) -> R:
     """Per EVSE (or, with `by_location`, per location) and period."""
     return engine.relation(
         EntityKind.EVSE,

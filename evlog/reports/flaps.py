@@ -14,10 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
-import duckdb
-
 from evlog.errors import UsageError
-from evlog.replay.engine import ReplayEngine
+from evlog.replay.engine import EngineBase, R
 from evlog.replay.options import Window, parse_ids, parse_positive_duration
 from evlog.replay.runner import EntityKind
 
@@ -79,13 +77,13 @@ def _micros(duration: timedelta) -> int:
 
 
 def flaps(
-    engine: ReplayEngine,
+    engine: EngineBase[R],
     window: Window,
     settings: FlapSettings | None = None,
     *,
     station: Iterable[str] = (),
     hold_after_gap: bool = False,
-) -> duckdb.DuckDBPyRelation:
+) -> R:
     """Per station and period, worst first (most time flapping, then most short disconnects)."""
     settings = settings or FlapSettings()
     return engine.relation(

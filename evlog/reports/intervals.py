@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import duckdb
-
-from evlog.replay.engine import ReplayEngine
+from evlog.replay.engine import EngineBase, R
 from evlog.replay.options import Window, parse_ids
 from evlog.replay.runner import EntityKind
 
@@ -38,14 +36,14 @@ def selected_kinds(
 
 
 def intervals(
-    engine: ReplayEngine,
+    engine: EngineBase[R],
     window: Window,
     *,
     evse: Iterable[str] = (),
     location: Iterable[str] = (),
     station: Iterable[str] = (),
     hold_after_gap: bool = False,
-) -> duckdb.DuckDBPyRelation:
+) -> R:
     evse_ids, location_ids, station_ids = parse_ids(evse), parse_ids(location), parse_ids(station)
     relations = []
     for kind in selected_kinds(evse_ids, location_ids, station_ids):
@@ -61,7 +59,4 @@ def intervals(
                 hold_after_gap=hold_after_gap,
             )
         )
-    combined = relations[0]
-    for relation in relations[1:]:
-        combined = combined.union(relation)
-    return combined.order("entity_kind, entity_id, start")
+    return engine.union_ordered(relations, ["entity_kind", "entity_id", "start"])

@@ -38,7 +38,7 @@ import polars as pl
 import pyarrow as pa
 
 from evlog.errors import UsageError
-from evlog.replay.engine import ReplayEngine
+from evlog.replay.engine import EngineBase
 from evlog.replay.options import Period, Window, parse_ids, parse_tz, to_micros
 from evlog.replay.runner import EntityKind
 from evlog.reports.exclusions import (
@@ -242,7 +242,7 @@ def parse_quarter(value: str) -> date:
 
 
 def report_months(
-    engine: ReplayEngine,
+    engine: EngineBase[Any],
     tz: ZoneInfo,
     start: str | datetime | None,
     end: str | datetime | None,
@@ -323,7 +323,7 @@ def _run(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any]) -> p
 
 
 def compute_reliability(
-    engine: ReplayEngine,
+    engine: EngineBase[Any],
     standard: str | Standard,
     *,
     start: str | datetime | None = None,
@@ -372,10 +372,14 @@ def compute_reliability(
         hold_after_gap=hold_after_gap,
     )
     evse_intervals = (
-        evse_rel.select(
-            'entity_id AS port_id, location_id, state, epoch_us("start") AS s, epoch_us("end") AS e'
+        engine.to_polars(evse_rel)
+        .select(
+            pl.col("entity_id").alias("port_id"),
+            "location_id",
+            "state",
+            pl.col("start").dt.epoch("us").alias("s"),
+            pl.col("end").dt.epoch("us").alias("e"),
         )
-        .pl()
         .to_arrow()
     )
     station_offline = _station_offline(engine, window, pairs, hold_after_gap)
@@ -464,7 +468,7 @@ def _station_pairs(
 
 
 def _station_offline(
-    engine: ReplayEngine, window: Window, pairs: list[tuple[str, str]], hold_after_gap: bool
+    engine: EngineBase[Any], window: Window, pairs: list[tuple[str, str]], hold_after_gap: bool
 ) -> pa.Table:
     empty = pa.table(
         {
@@ -486,9 +490,13 @@ def _station_offline(
         hold_after_gap=hold_after_gap,
     )
     table: pa.Table = (
-        relation.filter("state = 'offline'")
-        .select('entity_id AS station_id, epoch_us("start") AS s, epoch_us("end") AS e')
-        .pl()
+        engine.to_polars(relation)
+        .filter(pl.col("state") == "offline")
+        .select(
+            pl.col("entity_id").alias("station_id"),
+            pl.col("start").dt.epoch("us").alias("s"),
+            pl.col("end").dt.epoch("us").alias("e"),
+        )
         .to_arrow()
     )
     return table if table.num_rows else empty

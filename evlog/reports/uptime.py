@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import duckdb
-
-from evlog.replay.engine import ReplayEngine
+from evlog.replay.engine import EngineBase, R
 from evlog.replay.options import Window, parse_ids
 from evlog.replay.runner import EntityKind
 
@@ -28,12 +26,12 @@ COLUMNS: tuple[str, ...] = (
 
 
 def uptime(
-    engine: ReplayEngine,
+    engine: EngineBase[R],
     window: Window,
     *,
     station: Iterable[str] = (),
     hold_after_gap: bool = False,
-) -> duckdb.DuckDBPyRelation:
+) -> R:
     return engine.relation(
         EntityKind.STATION,
         "uptime",

@@ -132,6 +132,7 @@ flap_marks AS (
     SELECT
         entity_id,
         t,
+        k,
         weighted_changes_x76 * 5.0 / 76 AS percent_state_change,
         max(CASE WHEN weighted_changes_x76 * 5 > $flap_high_pct * 76 THEN k END)
             OVER (PARTITION BY entity_id ORDER BY t ROWS UNBOUNDED PRECEDING) AS last_high,
@@ -140,7 +141,7 @@ flap_marks AS (
     FROM percent_changes
 ),
 flap_state AS (
-    SELECT entity_id, t, percent_state_change, coalesce(last_high > coalesce(last_low, 0), FALSE)
+    SELECT entity_id, t, k, percent_state_change, coalesce(last_high > coalesce(last_low, 0), FALSE)
         AS is_flapping
     FROM flap_marks
 ),
@@ -162,11 +163,27 @@ period_rows AS (
     LEFT JOIN episode_time AS f USING (entity_id, period_start)
     LEFT JOIN short_offline_time AS o USING (entity_id, period_start)
 ),
+period_marks AS (
+    -- The last observation strictly before each period's end (an "as of" join, written so that
+    -- Spark runs it too): period ends and observations in one timeline per station, a period end
+    -- sorting before an observation at the same instant; it takes the latest k seen so far.
+    SELECT entity_id, period_start, is_period_end,
+        max(k) OVER (
+            PARTITION BY entity_id ORDER BY t, is_period_end DESC ROWS UNBOUNDED PRECEDING
+        ) AS last_k
+    FROM (
+        SELECT entity_id, t, k, NULL AS period_start, 0 AS is_period_end FROM flap_state
+        UNION ALL
+        SELECT entity_id, period_end, NULL, period_start, 1 FROM period_rows
+    ) AS timeline
+),
 with_nagios AS (
     -- the percent state change and flapping flag as of the end of each period
     SELECT r.*, n.percent_state_change, coalesce(n.is_flapping, FALSE) AS is_flapping
     FROM period_rows AS r
-    ASOF LEFT JOIN flap_state AS n ON n.entity_id = r.entity_id AND r.period_end > n.t
+    JOIN period_marks AS m
+        ON m.is_period_end = 1 AND m.entity_id = r.entity_id AND m.period_start = r.period_start
+    LEFT JOIN flap_state AS n ON n.entity_id = r.entity_id AND n.k = m.last_k
 ),
 ranked AS (
     SELECT
