@@ -8,19 +8,19 @@ nothing for a notebook's inline backend.
 
 Plots, and the report frame each one reads (`evlog.open_lake(...).<report>(...)`):
 
-| plot                           | input                                   | what it shows                   |
-|--------------------------------|-----------------------------------------|---------------------------------|
-| `timeline_figure`              | `intervals`                             | coloured state bands per entity, |
-|                                |                                         | outages and flapping episodes    |
-| `uptime_heatmap_figure`        | `uptime` (any `by`, `day` is the norm)  | stations x periods, uptime_pct  |
-| `flap_ranking_figure`          | `flaps`                                 | worst flappers, disconnects and |
-|                                |                                         | time flapping, worst first      |
-| `hour_of_week_figure`          | `availability` by hour (or location     | mean AVAILABLE and CHARGING     |
-|                                | roll-up by hour), or `intervals`        | share per hour of week          |
-| `status_share_figure`          | `availability` by day/week/month        | network share of time per status|
-|                                |                                         | per period (stacked bars)       |
-| `heatmap_figure`               | any frame with an entity, a period and  | the general heat map behind the |
-|                                | a percentage column                     | uptime one                      |
+| plot                    | input                                 | what it shows                  |
+|-------------------------|---------------------------------------|--------------------------------|
+| `timeline_figure`       | `intervals`                           | state bands per entity,        |
+|                         |                                       | outages, flapping episodes     |
+| `uptime_heatmap_figure` | `uptime` (any `by`, `day` the norm)   | stations x periods, uptime_pct |
+| `flap_ranking_figure`   | `flaps`                               | worst flappers: disconnects,   |
+|                         |                                       | time flapping                  |
+| `hour_of_week_figure`   | `availability` by hour (or location   | mean AVAILABLE and CHARGING    |
+|                         | roll-up by hour), or `intervals`      | share per hour of week         |
+| `status_share_figure`   | `availability` by day/week/month      | network share per status and   |
+|                         |                                       | period (stacked bars)          |
+| `heatmap_figure`        | any frame with entity, period and a   | the general heat map behind    |
+|                         | percentage column                     | the uptime one                 |
 
 `plot_report(report, frame, path)` is the one call the CLI makes for `--plot FILE`:
 
@@ -197,9 +197,10 @@ def _time_axis(ax: Axes, zone: str) -> None:
     from zoneinfo import ZoneInfo
 
     tzinfo = ZoneInfo(zone)
-    locator = mdates.AutoDateLocator(tz=tzinfo, minticks=4, maxticks=12)
+    locator = mdates.AutoDateLocator(tz=tzinfo, minticks=4, maxticks=12)  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=tzinfo))
+    formatter = mdates.ConciseDateFormatter(locator, tz=tzinfo)  # type: ignore[no-untyped-call]
+    ax.xaxis.set_major_formatter(formatter)
     ax.set_xlabel(f"time ({zone})")
 
 
@@ -536,7 +537,7 @@ def heatmap_figure(
                 ax.text(c, r, f"{cell:.1f}", ha="center", va="center", fontsize=7,
                         color="white" if dark else "black")  # fmt: skip
             else:
-                ax.text(c, r, "–", ha="center", va="center", fontsize=7, color="#555555")
+                ax.text(c, r, "\u2013", ha="center", va="center", fontsize=7, color="#555555")
     ax.set_yticks(range(len(names)))
     ax.set_yticklabels([_short_id(str(n)) for n in names], fontsize=8)
     step = max(1, math.ceil(periods.height / 16))
@@ -624,7 +625,7 @@ def flap_totals(flaps: pl.DataFrame) -> pl.DataFrame:
 def flap_ranking_figure(
     flaps: pl.DataFrame, *, top: int = 15, title: str | None = None, tz: str | None = None
 ) -> Figure:
-    """Horizontal bars per station, worst first: disconnects (short ones apart) and time flapping."""
+    """Horizontal bars per station, worst first: disconnects (short ones apart), time flapping."""
     heading = title or "Worst flappers"
     zone = frame_zone(flaps, "period_start", tz)
     totals = flap_totals(flaps).filter(pl.col("disconnects") > 0) if not flaps.is_empty() else flaps
@@ -643,7 +644,8 @@ def flap_ranking_figure(
         left.text(d, i, f" {d}  ({e} ep.)", va="center", fontsize=7)
     left.set_xlabel("disconnects (online → offline), count")
     left.legend(loc="lower right", fontsize=8, frameon=False)
-    left.set_xlim(0, max(1, int(shown["disconnects"].max() or 1)) * 1.3)
+    most = shown.get_column("disconnects").cast(pl.Int64).max()
+    left.set_xlim(0, max(1, most if isinstance(most, int) else 1) * 1.3)
     flapping = shown["flapping_s"].to_numpy()
     unit, size = ("hours", 3600.0) if flapping.max() >= 3 * 3600 else ("minutes", 60.0)
     right.barh(y, flapping / size, color=OKABE_ITO["reddish_purple"])
