@@ -715,7 +715,9 @@ def hour_of_week_profile(frame: pl.DataFrame, *, tz: str | None = None) -> pl.Da
 
 
 def _hour_of_week(expr: pl.Expr) -> pl.Expr:
-    return ((expr.dt.weekday() - 1) * 24 + expr.dt.hour()).cast(pl.Int32)
+    # weekday() and hour() are Int8: widen before the arithmetic, or Saturday 08:00 (hour 128)
+    # wraps round.
+    return (expr.dt.weekday().cast(pl.Int32) - 1) * 24 + expr.dt.hour().cast(pl.Int32)
 
 
 def _hourly_from_report(frame: pl.DataFrame, zone: str) -> pl.DataFrame:

@@ -6,6 +6,7 @@ import json
 import struct
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -104,3 +105,26 @@ def test_cli_plot_option(lake: evlog.EvlogLake, tmp_path: Path) -> None:
               "--output", str(tmp_path / "u.csv"), "--plot", str(target)])  # fmt: skip
     assert exit_info.value.code in (0, None)
     assert_sensible_png(target)
+
+
+def test_hour_of_week_profile_covers_the_whole_week() -> None:
+    hours = pl.datetime_range(
+        datetime(2026, 11, 2, tzinfo=UTC), datetime(2026, 11, 9, tzinfo=UTC), "1h",
+        closed="left", eager=True, time_zone="UTC",
+    )  # fmt: skip
+    frame = pl.DataFrame(
+        {
+            "period_start": hours,
+            "period_end": hours + timedelta(hours=1),
+            "observed_s": 3600.0,
+            "unknown_s": 0.0,
+            "available_s": [900.0 * (1 + i % 3) for i in range(len(hours))],
+            "charging_s": 600.0,
+        }
+    )
+    profile = plots.hour_of_week_profile(frame)
+    assert profile.height == 168
+    assert profile["known_s"].to_list() == [3600.0] * 168
+    expected = [100 * 900.0 * (1 + i % 3) / 3600 for i in range(168)]
+    assert profile["available_pct"].to_list() == pytest.approx(expected)
+    assert profile.filter(pl.col("hour_of_week") == 167)["weekday"].item() == 6  # Sunday 23:00
