@@ -542,7 +542,7 @@ def heatmap_figure(
     ax.set_yticklabels([_short_id(str(n)) for n in names], fontsize=8)
     step = max(1, math.ceil(periods.height / 16))
     length = periods["period_end"][0] - periods["period_start"][0]
-    fmt = "%a %d %b" if length >= timedelta(days=1) else "%a %d %b %H:%M"
+    fmt = "%a\n%d %b" if length >= timedelta(days=1) else "%a %d %b\n%H:%M"
     ax.set_xticks(range(0, periods.height, step))
     ax.set_xticklabels(
         [f"{p:{fmt}}" for p in periods["period_start"].to_list()[::step]],
@@ -881,7 +881,7 @@ def status_share_figure(
         )  # fmt: skip
         bottom += share
     length = sums["period_end"][0] - sums["period_start"][0]
-    fmt = "%a %d %b" if length >= timedelta(days=1) else "%a %d %b %H:%M"
+    fmt = "%a\n%d %b" if length >= timedelta(days=1) else "%a %d %b\n%H:%M"
     step = max(1, math.ceil(sums.height / 20))
     ax.set_xticks(x[::step])
     ax.set_xticklabels([f"{p:{fmt}}" for p in sums["period_start"].to_list()[::step]], fontsize=8,
