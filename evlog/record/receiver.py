@@ -266,13 +266,7 @@ def recover(recorder: Recorder, wal_dir: Path) -> RecordSummary:
         batch = convert_segment(recorder, path)
         log.info(
             "recovered a log segment",
-            extra=_fields(
-                segment=path.name,
-                recorded=batch.recorded,
-                duplicates=batch.duplicates,
-                quarantined=batch.quarantined,
-                events=batch.events,
-            ),
+            extra=_fields(segment=path.name, **vars(batch)),
         )
         total.add(batch)
     return total
@@ -559,13 +553,7 @@ class Receiver:
                 self.summary.recorded.add(batch)
                 log.info(
                     "log segment written to Parquet",
-                    extra=_fields(
-                        segment=path.name,
-                        recorded=batch.recorded,
-                        duplicates=batch.duplicates,
-                        quarantined=batch.quarantined,
-                        events=batch.events,
-                    ),
+                    extra=_fields(segment=path.name, **vars(batch)),
                 )
                 break
             self._sealed_bytes = max(0, self._sealed_bytes - size)
