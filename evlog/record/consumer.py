@@ -18,7 +18,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from os import PathLike
 from pathlib import Path
@@ -232,7 +232,7 @@ def _row(
     handle = meta.get("dataHandle")
     if isinstance(handle, str) and handle and not isinstance(meta.get("data"), str):
         try:
-            record = replace(record, payload=api.fetch_blob(handle), defect=None)
+            record = record._replace(payload=api.fetch_blob(handle), defect=None)
             stats.blobs += 1
         except AuthError:
             raise

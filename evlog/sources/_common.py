@@ -37,6 +37,8 @@ def parse_timestamp(value: object, field: str) -> datetime:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise RecordError(QuarantineReason.UNPARSEABLE_TIME, f"{field}={value!r}") from None
+    if parsed.tzinfo is UTC:  # the usual "...Z": nothing to convert
+        return parsed
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)

@@ -32,7 +32,7 @@ from evlog.sources._common import clamp_event_time, content_key, decode_json_obj
 
 GZIP_MAGIC = b"\x1f\x8b"
 _MEMBER_START = b"\x1f\x8b\x08"  # magic + deflate: where a member can begin
-_FEED_CHUNK = 4096
+_FEED_CHUNK = 1024  # most members are a few hundred bytes; the leftover is copied per member
 
 # Every spelling seen in OCPI (OUT_OF_ORDER, OUTOFORDER) and HERE's REST API (outOfOrder) folds to
 # the same key once case and separators are dropped.
@@ -142,8 +142,7 @@ def _parse_evse(
 # Splitting captures into raw records
 
 
-@dataclass(frozen=True)
-class RawStatusRecord:
+class RawStatusRecord(NamedTuple):  # a tuple: one is built per message on the import path
     """One record of a capture: the bytes as received, where it was and what identifies it."""
 
     record_key: str
@@ -156,11 +155,11 @@ class RawStatusRecord:
     defect: str | None = None
     # The decoded JSON text when splitting already decompressed it (saves a second gunzip); not
     # stored: the lake keeps `payload` as received.
-    text: bytes | None = field(default=None, repr=False, compare=False)
+    text: bytes | None = None
 
     def as_row(self) -> dict[str, Any]:
-        """The record as a raw_status row (a shallow copy: dataclasses.asdict deep-copies)."""
-        return dict(vars(self))
+        """The record as a raw_status row."""
+        return self._asdict()
 
 
 def split_capture(data: bytes, capture: str, received_at: datetime) -> Iterator[RawStatusRecord]:
