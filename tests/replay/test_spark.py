@@ -19,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+
+# No skip when pyspark is missing: `make test` installs the spark extra, and these tests must run.
+import pyspark  # noqa: F401
 import pytest
 from hypothesis import HealthCheck, given, settings
 from polars.testing import assert_frame_equal
@@ -38,8 +41,6 @@ from tests.replay.test_properties import (
 )
 from tests.replay.test_properties import scenarios as scenario_strategy
 from tests.reports import test_connectivity_scenarios as scenarios
-
-pytest.importorskip("pyspark", reason="the spark extra is part of `make test`")
 
 SPARK_SETTINGS = settings(
     max_examples=6,
