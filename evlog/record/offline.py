@@ -81,7 +81,7 @@ def _captures(inputs: Sequence[str]) -> Iterator[str]:
                 for p in sorted(path.rglob("*"))
                 if p.is_file() and not any(part.startswith(".") for part in p.parts)
             )
-        elif path.is_file():
+        elif path.exists():  # a file, or a pipe such as bash's <(olp catalog layer stream get …)
             yield name
         else:
             raise InputError(f"input not found: {name}")

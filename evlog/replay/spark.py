@@ -72,7 +72,15 @@ def spark_session(master: str | None = None) -> SparkSession:
         builder = builder.remote(remote)
     else:
         check_java()
-        builder = builder.master(master or "local[*]").config("spark.ui.enabled", "false")
+        builder = (
+            builder.master(master or "local[*]")
+            .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")  # keep stdout/stderr for the report
+        )
+        if (master or "local").startswith("local"):  # in-process: talk over loopback only
+            builder = builder.config("spark.driver.host", "127.0.0.1").config(
+                "spark.driver.bindAddress", "127.0.0.1"
+            )
     builder = builder.config("spark.sql.session.timeZone", "UTC")
     try:
         session: SparkSession = builder.getOrCreate()
@@ -80,6 +88,8 @@ def spark_session(master: str | None = None) -> SparkSession:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise EngineError(f"--engine spark: could not start Spark ({where}): {first}") from None
     session.conf.set("spark.sql.session.timeZone", "UTC")
+    if not remote:
+        session.sparkContext.setLogLevel("ERROR")  # Spark's WARN chatter is not the user's concern
     return session
 
 
