@@ -333,3 +333,18 @@ def test_a_crash_before_the_raw_write_is_healed_by_recording_again(tmp_path: Pat
     assert summary.recorded == 3  # nothing marked the records as stored: they come again
     assert events(lake) == EXPECTED
     assert lake.read(Table.RAW_STATUS).num_rows == 3
+
+
+def test_a_named_pipe_is_read_like_a_file(tmp_path: Path) -> None:
+    """What `evlog record stream <(olp catalog layer stream get …)` hands us."""
+    import threading
+
+    fifo = tmp_path / "stream.fifo"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=fifo.write_bytes, args=(feeds.members(MSG_A, MSG_B, MSG_C),))
+    writer.start()
+    lake = Lake.create(tmp_path / "lake")
+    summary = record_stream(lake, [str(fifo)])
+    writer.join(timeout=10)
+    assert summary.events == 4
+    assert events(lake) == EXPECTED
