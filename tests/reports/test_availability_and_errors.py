@@ -72,6 +72,37 @@ def test_location_roll_up(lake_dir: Path) -> None:
     assert only_l2["evse_id"].to_list() == ["E3"]
 
 
+def test_location_of_an_evse_that_moved(tmp_path: Path) -> None:
+    # The location is the latest-arriving event's (not the latest in event time), ties in
+    # received_at broken by arrival_index; events without a location are passed over.
+    t = at("2024-04-05T01:00:00")
+    late = at("2024-04-05T20:00:00")
+    events = [
+        # E1 moved from L1 to L2; its L2 event arrived last although it happened first
+        StatusEvent("E1", "AVAILABLE", t, "L2", received_at=late),
+        StatusEvent("E1", "CHARGING", at("2024-04-05T02:00:00"), "L1"),
+        # E2: same received_at, the higher arrival_index wins
+        StatusEvent("E2", "AVAILABLE", t, "L3", received_at=late, arrival_index=2),
+        StatusEvent("E2", "CHARGING", at("2024-04-05T02:00:00"), "L1", received_at=late),
+        # E3: its latest-arriving event names no location: the one before it holds
+        StatusEvent("E3", "AVAILABLE", t, "L1"),
+        StatusEvent("E3", "CHARGING", at("2024-04-05T02:00:00"), None),  # type: ignore[arg-type]
+        # E4: a missing location that did not arrive last
+        StatusEvent("E4", "AVAILABLE", t, None),  # type: ignore[arg-type]
+        StatusEvent("E4", "CHARGING", at("2024-04-05T02:00:00"), "L4"),
+        # E5: always the same location
+        StatusEvent("E5", "AVAILABLE", t, "L5", received_at=late),
+        StatusEvent("E5", "CHARGING", at("2024-04-05T02:00:00"), "L5"),
+    ]
+    make_lake(tmp_path, [], events, files=3, seed=5)
+    lake = evlog.open_lake(tmp_path)
+    frame = lake.availability(*DAY, by="none")
+    located = dict(zip(frame["evse_id"].to_list(), frame["location_id"].to_list(), strict=True))
+    assert located == {"E1": "L2", "E2": "L3", "E3": "L1", "E4": "L4", "E5": "L5"}
+    only = lake.availability(*DAY, by="none", location=["L1", "L2", "L4"])
+    assert sorted(only["evse_id"].to_list()) == ["E1", "E3", "E4"]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
