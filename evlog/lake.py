@@ -70,8 +70,10 @@ class Lake:
     root: Path
 
     @classmethod
-    def create(cls, root: str | os.PathLike[str]) -> Lake:
+    def create(cls, root: Lake | str | os.PathLike[str]) -> Lake:
         """Open the lake at `root`, creating the directory and its marker if needed."""
+        if isinstance(root, Lake):
+            return root
         path = Path(root)
         path.mkdir(parents=True, exist_ok=True)
         marker = path / MARKER
@@ -83,8 +85,10 @@ class Lake:
         return cls(path)
 
     @classmethod
-    def open(cls, root: str | os.PathLike[str]) -> Lake:
+    def open(cls, root: Lake | str | os.PathLike[str]) -> Lake:
         """Open an existing lake; raise `LakeNotFoundError` if `root` is not one."""
+        if isinstance(root, Lake):
+            return root
         path = Path(root)
         if not path.is_dir():
             raise LakeNotFoundError(f"lake not found: {path} does not exist")

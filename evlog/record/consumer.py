@@ -303,7 +303,7 @@ def record_here(
             credentials, token_env, http, os.environ if environ is None else environ
         )
         tokens.token()  # fail fast on bad credentials, before creating anything
-        target = lake if isinstance(lake, Lake) else Lake.create(lake)
+        target = Lake.create(lake)
         api = DataApiClient(hrn, layer, tokens, client=http, lookup_url=lookup_url)
         stop = threading.Event()
         with stop_on_signals(stop), Progress("here_stream", enabled=progress) as shown:

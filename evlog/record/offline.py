@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from os import PathLike
 from pathlib import Path
@@ -30,10 +30,7 @@ def record_stream(
     stdin: BinaryIO | None = None,
 ) -> RecordSummary:
     """Import HERE status-stream captures (files, directories, '-' for stdin) into `lake`."""
-    captures = list(_captures(inputs))
-    recorder = _recorder(_lake(lake), STATUS_FEED, coverage, skew_tolerance)
-    recorder.append_all(_status_rows(captures, stdin))
-    return recorder.summary
+    return _import(lake, inputs, STATUS_FEED, _status_rows, coverage, skew_tolerance, stdin)
 
 
 def record_webhook_files(
@@ -45,24 +42,23 @@ def record_webhook_files(
     stdin: BinaryIO | None = None,
 ) -> RecordSummary:
     """Import saved eDRV webhook bodies (JSONL, one body or envelope a line) into `lake`."""
-    captures = list(_captures(inputs))
-    recorder = _recorder(_lake(lake), WEBHOOK_FEED, coverage, skew_tolerance)
-    recorder.append_all(_webhook_rows(captures, stdin))
-    return recorder.summary
+    return _import(lake, inputs, WEBHOOK_FEED, _webhook_rows, coverage, skew_tolerance, stdin)
 
 
-def _lake(lake: Lake | str | PathLike[str]) -> Lake:
-    """The lake to write to, created only now that the inputs are known to exist."""
-    return lake if isinstance(lake, Lake) else Lake.create(lake)
-
-
-def _recorder(
-    lake: Lake, feed: Feed, coverage: Sequence[Window], skew_tolerance: timedelta
-) -> Recorder:
-    recorder = Recorder(lake, feed, skew_tolerance=skew_tolerance)
+def _import(
+    lake: Lake | str | PathLike[str],
+    inputs: Sequence[str],
+    feed: Feed,
+    rows: Callable[[list[str], BinaryIO | None], Iterator[Row]],
+    coverage: Sequence[Window],
+    skew_tolerance: timedelta,
+    stdin: BinaryIO | None,
+) -> RecordSummary:
+    captures = list(_captures(inputs))  # every input checked before the lake is created
+    recorder = Recorder(Lake.create(lake), feed, skew_tolerance=skew_tolerance)
     for covered_from, covered_to in coverage:
         recorder.write_coverage(covered_from, covered_to, kind="declared")
-    return recorder
+    return recorder.append_all(rows(captures, stdin))
 
 
 def _captures(inputs: Sequence[str]) -> Iterator[str]:

@@ -191,7 +191,7 @@ def record_poll(
         raise UsageError("--page-size: must be at least 1")
     client = EdrvClient(api_base, token)
     try:
-        target = lake if isinstance(lake, Lake) else Lake.create(lake)
+        target = Lake.create(lake)
         stop = threading.Event()
         with stop_on_signals(stop), Progress("edrv_poll", enabled=progress) as shown:
             return poll(

@@ -106,7 +106,7 @@ def reconcile(
     Columns: station_id, snapshot_time, snapshot_online, webhook_online, webhook_event_time,
     webhook_event, webhook_id, missed (the event the webhooks lacked), since_webhook_s.
     """
-    opened = lake if isinstance(lake, Lake) else Lake.open(lake)
+    opened = Lake.open(lake)
     window_start = None if start is None else parse_instant(start, "--start")
     window_end = None if end is None else parse_instant(end, "--end")
     if window_start and window_end and window_end <= window_start:
