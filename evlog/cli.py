@@ -421,19 +421,38 @@ def lake_compact_command(
         bool,
         typer.Option(help="Also bring the per-day state checkpoints up to date."),
     ] = True,
+    rollups: Annotated[
+        bool,
+        typer.Option(
+            help="Also bring the per-day status rollups up to date (whole days that availability "
+            "reports read instead of replaying them)."
+        ),
+    ] = True,
+    rollup_tz: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--rollup-tz",
+            help="Also keep rollups of local days in this time zone (repeatable; the lake keeps "
+            "UTC and every zone asked for before). Reports by day, week or month in the zone "
+            "use them.",
+        ),
+    ] = None,
 ) -> None:
-    """Merge small files into sorted, well-sized ones; keep the per-day state checkpoints.
+    """Merge small files into sorted, well-sized ones; keep the per-day state checkpoints and
+    status rollups.
 
     Safe while a recorder appends: only files listed at the start are merged, and they are
     removed only after the merged file is in place.
     """
     from evlog.compact import compact  # lazily: only this command needs it
 
-    summary = compact(Lake.open(lake), checkpoints=checkpoints)
+    summary = compact(
+        Lake.open(lake), checkpoints=checkpoints, rollups=rollups, rollup_zones=rollup_tz or ()
+    )
     out.print(
         f"compacted {summary.files_before} files into {summary.files_after} "
         f"({summary.partitions} partitions, {summary.rows} rows); "
-        f"{summary.checkpoints} checkpoints updated",
+        f"{summary.checkpoints} checkpoints, {summary.rollup_days} rollup days updated",
         highlight=False,
     )
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -40,6 +41,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from evlog import rollups as rollup_module
 from evlog.lake import Lake, atomic_write_parquet, fsync_dir
 from evlog.schema import SCHEMAS, STATUS_EVENTS, Table
 
@@ -68,11 +70,19 @@ class CompactSummary:
     files_after: int = 0
     rows: int = 0
     checkpoints: int = 0  # checkpoint days (re)computed
+    rollup_days: int = 0  # rollup days (re)computed, all zones together
     tables: dict[str, int] = field(default_factory=dict)  # table -> files merged
 
 
-def compact(lake: Lake, *, checkpoints: bool = True) -> CompactSummary:
-    """Compact every table of `lake`, then bring the status checkpoints up to date."""
+def compact(
+    lake: Lake,
+    *,
+    checkpoints: bool = True,
+    rollups: bool = True,
+    rollup_zones: Iterable[str] = (),
+) -> CompactSummary:
+    """Compact every table of `lake`, then bring the status checkpoints and the per-day rollups
+    (`evlog.rollups`: those of the zones the lake keeps, plus `rollup_zones`) up to date."""
     summary = CompactSummary()
     for table in Table:
         for directory in _partitions(lake, table):
@@ -85,6 +95,8 @@ def compact(lake: Lake, *, checkpoints: bool = True) -> CompactSummary:
                 summary.tables[table.value] = summary.tables.get(table.value, 0) + merged[0]
     if checkpoints:
         summary.checkpoints = update_checkpoints(lake)
+    if rollups:
+        summary.rollup_days = rollup_module.update_rollups(lake, rollup_zones)
     return summary
 
 
@@ -140,6 +152,19 @@ def event_files_by_day(lake: Lake) -> dict[str, list[str]]:
 
 def checkpoint_path(lake: Lake, day: date) -> Path:
     return lake.root / CHECKPOINT_DIR / f"date={day.isoformat()}" / "checkpoint.parquet"
+
+
+def first_changed_day(recorded: dict[str, list[str]], current: dict[str, list[str]]) -> date | None:
+    """The first `date=` partition whose event files differ between a manifest and the lake now.
+
+    Anything computed from the events before that day (a checkpoint, a rollup) is still exact.
+    """
+    differing = [
+        day
+        for day in set(recorded) | set(current)
+        if sorted(recorded.get(day, [])) != sorted(current.get(day, []))
+    ]
+    return date.fromisoformat(min(differing)) if differing else None
 
 
 def read_manifest(lake: Lake) -> dict[str, list[str]]:
@@ -205,14 +230,12 @@ def update_checkpoints(lake: Lake) -> int:
     by_day = event_files_by_day(lake)
     if not by_day:
         return 0
-    old = read_manifest(lake)
     days = sorted(by_day)
     # The first day whose files differ from the manifest's: checkpoints after it are stale.
-    changed = next((d for d in days if sorted(by_day[d]) != sorted(old.get(d, []))), None)
-    stale_removed = set(old) - set(by_day)
-    if changed is None and not stale_removed:
+    changed = first_changed_day(read_manifest(lake), by_day)
+    if changed is None:
         return 0
-    first_dirty = min(([changed] if changed else []) + sorted(stale_removed))
+    first_dirty = changed.isoformat()
     con = duckdb.connect()
     con.sql("SET TimeZone = 'UTC'")
     start = date.fromisoformat(days[0])
@@ -260,13 +283,10 @@ def usable_checkpoint(lake: Lake, before_us: int) -> date | None:
     manifest = read_manifest(lake)
     if not manifest:
         return None
-    current = event_files_by_day(lake)
-    differing = [
-        d for d in set(current) | set(manifest) if sorted(current.get(d, [])) != manifest.get(d, [])
-    ]
+    changed = first_changed_day(manifest, event_files_by_day(lake))
     limit = (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=before_us)).date()
-    if differing:  # a checkpoint after a changed day would miss the change
-        limit = min(limit, date.fromisoformat(min(differing)))
+    if changed is not None:  # a checkpoint after a changed day would miss the change
+        limit = min(limit, changed)
     days = [
         _day_of(p.parent) for p in (lake.root / CHECKPOINT_DIR).glob("date=*/checkpoint.parquet")
     ]

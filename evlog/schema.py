@@ -142,6 +142,15 @@ COVERAGE: Final = _schema(
     ("kind", pa.string()),  # "start", "heartbeat", "stop" (live recorders) or "declared"
 )
 
+# `evlog lake compact`'s per-day rollups (evlog/rollups.py): the time each EVSE spent in each
+# observed status during one local day, in exact microseconds (no_data and unobserved are the rest
+# of the day). Partitioned by zone and local date.
+STATUS_ROLLUPS: Final = _schema(
+    ("evse_id", pa.string()),
+    ("day_start_us", pa.int64()),  # the local day's first instant, microseconds since the epoch
+    *((f"{status.value.lower()}_us", pa.int64()) for status in Status),
+)
+
 
 class Table(StrEnum):
     RAW_STATUS = "raw_status"

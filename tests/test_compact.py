@@ -120,7 +120,7 @@ def test_checkpoint_is_used_and_dropped_when_history_changes(lake: Lake) -> None
     window = engine.window(
         EntityKind.EVSE, window_start, window_start + timedelta(hours=3), "day", "UTC"
     )
-    assert engine.checkpoint_params(EntityKind.EVSE, window)["checkpoint_date"] == day
+    assert engine.checkpoint_at(EntityKind.EVSE, window.start_us)[1] == day
     # a late event recorded into an old partition: checkpoints after it are no longer used
     late = StatusEvent("E1", "OUT_OF_ORDER", BASE + timedelta(days=1, hours=2), record_key="late")
     lake.write(Table.STATUS_EVENTS, status_table([late]))

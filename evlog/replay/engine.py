@@ -15,13 +15,13 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
-from evlog import compact
+from evlog import compact, rollups
 from evlog.errors import LakeError
 from evlog.lake import Lake
 from evlog.replay import runner
 from evlog.replay.options import Period, Window, parse_tz, to_micros
 from evlog.replay.runner import EntityKind
-from evlog.schema import STATUS_EVENTS
+from evlog.schema import STATUS_EVENTS, STATUS_ROLLUPS
 
 # Tables and coverage source read by each entity kind: they decide the default window.
 _EVENT_TABLE = {EntityKind.EVSE: "status_events", EntityKind.STATION: "connectivity_events"}
@@ -98,9 +98,9 @@ class EngineBase(Generic[R]):
         """Collect a result; timestamps in UTC."""
         raise NotImplementedError
 
-    def checkpoint_params(self, kind: EntityKind, window: Window) -> dict[str, Any]:
-        """Where an EVSE replay may start reading: the latest valid checkpoint at or before the
-        window start (its day's first instant and date), or no checkpoint at all."""
+    def checkpoint_at(self, kind: EntityKind, instant_us: int) -> tuple[int, date]:
+        """Where an EVSE replay may start reading to know the state at `instant_us`: the latest
+        valid checkpoint at or before it (its day's first instant and date), or no checkpoint."""
         day = None
         # EVLOG_NO_CHECKPOINTS=1 replays from the whole history (benchmarks, diagnosis)
         lake = self.local_lake
@@ -109,14 +109,70 @@ class EngineBase(Generic[R]):
             and lake is not None
             and not os.environ.get("EVLOG_NO_CHECKPOINTS")
         ):
-            day = compact.usable_checkpoint(lake, window.start_us)
+            day = compact.usable_checkpoint(lake, instant_us)
         if day is None:
-            return {"checkpoint_us": _NO_CHECKPOINT_US, "checkpoint_date": _NO_CHECKPOINT_DATE}
-        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-        return {"checkpoint_us": to_micros(start), "checkpoint_date": day}
+            return _NO_CHECKPOINT_US, _NO_CHECKPOINT_DATE
+        return to_micros(datetime(day.year, day.month, day.day, tzinfo=UTC)), day
 
-    def report_params(self, kind: EntityKind, window: Window, **params: Any) -> dict[str, Any]:
-        """The parameters of a report over `window`: the window's, the defaults, then `params`."""
+    def rollup_span(
+        self, kind: EntityKind, report: str, window: Window, hold_after_gap: bool
+    ) -> rollups.RollupSpan | None:
+        """The whole days an availability report reads from rollups instead of replaying them."""
+        lake = self.local_lake
+        if (
+            report != "availability"
+            or kind is not EntityKind.EVSE
+            or hold_after_gap
+            or lake is None
+            or os.environ.get("EVLOG_NO_ROLLUPS")  # replay every day (benchmarks, diagnosis)
+        ):
+            return None
+        return rollups.usable_span(lake, window)
+
+    def range_params(
+        self, kind: EntityKind, report: str, window: Window, hold_after_gap: bool = False
+    ) -> dict[str, Any]:
+        """Which events the replay reads (`status_event_rows.sql`): those from the checkpoint
+        before the window start, or, around rolled-up days, those before the days (from that
+        checkpoint) and after them (from the checkpoint at their end)."""
+        span = self.rollup_span(kind, report, window, hold_after_gap)
+        if span is None:
+            checkpoint_us, checkpoint_date = self.checkpoint_at(kind, window.start_us)
+            return {
+                "checkpoint_us": checkpoint_us,
+                "checkpoint_date": checkpoint_date,
+                "head_end_us": checkpoint_us,  # nothing read before the (absent) rollups
+                "head_last_date": checkpoint_date,
+                "tail_checkpoint_us": checkpoint_us,
+                "tail_checkpoint_date": checkpoint_date,
+                "rollup_zone": "",
+                "rollup_start_us": window.start_us,
+                "rollup_end_us": window.start_us,
+                "rollup_first_date": _NO_CHECKPOINT_DATE,
+                "rollup_last_date": _NO_CHECKPOINT_DATE,
+            }
+        tail_us, tail_date = self.checkpoint_at(kind, span.end_us)
+        head_us, head_date = tail_us, tail_date
+        head_end_us = tail_us  # no days before the rollups: nothing read for them
+        if span.start_us > window.start_us:
+            head_us, head_date = self.checkpoint_at(kind, window.start_us)
+            head_end_us = min(span.start_us, tail_us)  # the two ranges never overlap
+        return {
+            "checkpoint_us": head_us,
+            "checkpoint_date": head_date,
+            "head_end_us": head_end_us,
+            "head_last_date": (
+                _from_micros(head_end_us - 1).date() if head_end_us > head_us else head_date
+            ),
+            "tail_checkpoint_us": tail_us,
+            "tail_checkpoint_date": tail_date,
+            **span.params(),
+        }
+
+    def report_params(
+        self, kind: EntityKind, report: str, window: Window, **params: Any
+    ) -> dict[str, Any]:
+        """The parameters of `report` over `window`: the window's, the defaults, then `params`."""
         base: dict[str, Any] = {
             "window_start_us": window.start_us,
             "window_end_us": window.end_us,
@@ -125,7 +181,7 @@ class EngineBase(Generic[R]):
             "location_ids": [],
             "hold_after_gap": False,
             "last_date": _from_micros(window.end_us - 1).date(),
-            **self.checkpoint_params(kind, window),
+            **self.range_params(kind, report, window, bool(params.get("hold_after_gap"))),
         }
         return {**base, **params}
 
@@ -197,7 +253,8 @@ class ReplayEngine(EngineBase[duckdb.DuckDBPyRelation]):
         self._register_checkpoints()
 
     def _register_checkpoints(self) -> None:
-        """View `status_checkpoints` over `evlog lake compact`'s per-day states (maybe empty)."""
+        """Views `status_checkpoints` and `status_rollups` over `evlog lake compact`'s per-day
+        states and per-day status time (maybe empty)."""
         files = sorted((self.lake.root / compact.CHECKPOINT_DIR).glob("date=*/*.parquet"))
         if files:
             rel = self.con.read_parquet([str(f) for f in files], hive_partitioning=True)
@@ -205,6 +262,14 @@ class ReplayEngine(EngineBase[duckdb.DuckDBPyRelation]):
             empty = STATUS_EVENTS.empty_table()
             rel = self.con.from_arrow(empty.append_column("date", pa.array([], pa.date32())))
         rel.create_view("status_checkpoints", replace=True)
+        files = sorted((self.lake.root / rollups.ROLLUP_DIR).glob("zone=*/date=*/*.parquet"))
+        if files:
+            # zone values are IANA keys (never numbers): DuckDB reads them as VARCHAR
+            rel = self.con.read_parquet([str(f) for f in files], hive_partitioning=True)
+        else:
+            empty = STATUS_ROLLUPS.empty_table().append_column("zone", pa.array([], pa.string()))
+            rel = self.con.from_arrow(empty.append_column("date", pa.array([], pa.date32())))
+        rel.create_view("status_rollups", replace=True)
 
     def ensure_not_empty(self) -> None:
         """Raise `LakeError` for a lake without a single event: nothing to replay."""
@@ -236,7 +301,9 @@ class ReplayEngine(EngineBase[duckdb.DuckDBPyRelation]):
         self, kind: EntityKind, report: str, window: Window, **params: Any
     ) -> duckdb.DuckDBPyRelation:
         """The lazy relation of SQL report `report` over `window`; `params` are bound by name."""
-        return runner.run(self.con, kind, report, self.report_params(kind, window, **params))
+        return runner.run(
+            self.con, kind, report, self.report_params(kind, report, window, **params)
+        )
 
     def union_ordered(
         self, relations: list[duckdb.DuckDBPyRelation], order: list[str]

@@ -4,7 +4,9 @@ Each file in `sql/` is one concept, a SELECT that reads earlier concepts by name
 them together as common table expressions, in dependency order, followed by one report query::
 
     event_rows → entities → observations → coverage_spans → coverage_gaps → pieces → intervals
-               → periods → period_pieces → <report>
+               → periods → replayed_periods → period_pieces → <report>
+
+Some reports read further concepts (`REPORT_CONCEPTS`), e.g. availability's per-status time.
 
 `event_rows` is the only concept that differs between entity kinds (EVSEs from `status_events`,
 stations from `connectivity_events`); everything after it is shared. User input never becomes SQL
@@ -53,8 +55,15 @@ SHARED_CONCEPTS: tuple[tuple[str, bool], ...] = (
     ("pieces", False),
     ("intervals", True),
     ("periods", True),
+    ("replayed_periods", False),
     ("period_pieces", False),  # read once per report: streamed, never stored
 )
+
+# Concepts only some reports read, appended to the shared ones.
+REPORT_CONCEPTS: dict[str, tuple[str, ...]] = {
+    "availability": ("observed_time", "status_time"),
+    "status_rollup": ("observed_time", "status_time"),
+}
 
 _PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 _LEADING_WITH = re.compile(r"^\s*WITH\s", re.IGNORECASE)
@@ -66,7 +75,7 @@ def load_sql(name: str) -> str:
     return resources.files("evlog.replay").joinpath("sql", f"{name}.sql").read_text("utf-8")
 
 
-def _body(name: str) -> str:
+def concept_sql(name: str) -> str:
     """A file's SQL without its leading comment block (comments inside stay)."""
     lines = load_sql(name).splitlines()
     while lines and (not lines[0].strip() or lines[0].lstrip().startswith("--")):
@@ -78,11 +87,12 @@ def build_query(kind: EntityKind, report: str) -> str:
     """The full query of `report` (a file name in `sql/`) for entities of `kind`."""
     concepts = [("event_rows", KINDS[kind].event_rows_file, False)]
     concepts += [(name, name, materialized) for name, materialized in SHARED_CONCEPTS]
+    concepts += [(name, name, False) for name in REPORT_CONCEPTS.get(report, ())]
     ctes = [
-        f"{name} AS {'MATERIALIZED ' if materialized else ''}(\n{_body(file)}\n)"
+        f"{name} AS {'MATERIALIZED ' if materialized else ''}(\n{concept_sql(file)}\n)"
         for name, file, materialized in concepts
     ]
-    report_sql = _body(report)
+    report_sql = concept_sql(report)
     if _LEADING_WITH.match(report_sql):
         # The report's own CTEs continue the chain.
         return "WITH " + ",\n".join(ctes) + ",\n" + _LEADING_WITH.sub("", report_sql, count=1)

@@ -28,14 +28,14 @@ from urllib.parse import urlparse
 import polars as pl
 import pyarrow as pa
 
-from evlog import compact
+from evlog import compact, rollups
 from evlog.errors import EngineError
 from evlog.lake import Lake
 from evlog.replay import dialect, runner
 from evlog.replay.engine import _EVENT_TABLE, EVENT_SPAN_SQL, EngineBase, EventSpan
 from evlog.replay.options import Window
 from evlog.replay.runner import EntityKind
-from evlog.schema import SCHEMAS, SOURCE_PARTITIONED, STATUS_EVENTS, Table
+from evlog.schema import SCHEMAS, SOURCE_PARTITIONED, STATUS_EVENTS, STATUS_ROLLUPS, Table
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -50,6 +50,7 @@ _SPARK_TYPES = {
     pa.timestamp("us", tz="UTC"): "TIMESTAMP",
 }
 _CHECKPOINTS = "status_checkpoints"
+_ROLLUPS = "status_rollups"
 
 
 def spark_session(master: str | None = None) -> SparkSession:
@@ -128,6 +129,7 @@ class SparkEngine(EngineBase["DataFrame"]):
         prefix = f"evlog_{uuid.uuid4().hex[:10]}_"
         self.views = {table.value: prefix + table.value for table in Table}
         self.views[_CHECKPOINTS] = prefix + _CHECKPOINTS
+        self.views[_ROLLUPS] = prefix + _ROLLUPS
         self.refresh()
 
     @classmethod
@@ -150,6 +152,10 @@ class SparkEngine(EngineBase["DataFrame"]):
             frame.createOrReplaceTempView(self.views[table.value])
         checkpoints = self._read(str(compact.CHECKPOINT_DIR), STATUS_EVENTS, ["date DATE"])
         checkpoints.createOrReplaceTempView(self.views[_CHECKPOINTS])
+        rolled_up = self._read(
+            str(rollups.ROLLUP_DIR), STATUS_ROLLUPS, ["zone STRING", "date DATE"]
+        )
+        rolled_up.createOrReplaceTempView(self.views[_ROLLUPS])
 
     def _read(self, relative: str, schema: pa.Schema, partitions: list[str]) -> DataFrame:
         """`<lake>/<relative>` with partition discovery; an empty frame if it holds no file."""
@@ -186,7 +192,7 @@ class SparkEngine(EngineBase["DataFrame"]):
 
     def sql(self, kind: EntityKind, report: str, window: Window, **params: Any) -> str:
         """The Spark SQL of `report` over `window` (for `EXPLAIN` and the curious)."""
-        query, bound = runner.bind(kind, report, self.report_params(kind, window, **params))
+        query, bound = runner.bind(kind, report, self.report_params(kind, report, window, **params))
         return dialect.to_spark(query, bound, self.views)
 
     def relation(self, kind: EntityKind, report: str, window: Window, **params: Any) -> DataFrame:

@@ -2,57 +2,109 @@
 --   available_pct  = AVAILABLE / observed time with a known status (observed minus UNKNOWN)
 --   in_service_pct = observed time neither INOPERATIVE nor OUT_OF_ORDER / observed time
 -- Sums stay in integer microseconds until the end so that the parts add up exactly.
-WITH state_totals AS (
-    -- one row per entity, period and state: a narrow integer-keyed aggregation over every piece
-    SELECT entity_key, period_start, period_end, state, sum(duration_us) AS duration_us
-    FROM period_pieces
-    GROUP BY entity_key, period_start, period_end, state
+-- Time in each status comes from the replay (`status_time`) and, for whole local days that
+-- `evlog lake compact` rolled up, from the rollups (`rollups.py`: those days' events are not read);
+-- unobserved time is the coverage gaps, the same for every EVSE; no_data is the rest of the period.
+WITH rolled_up_time AS (
+    -- a rolled-up day lies inside one period (the engine uses rollups only then)
+    SELECT
+        e.entity_key,
+        p.period_start,
+        r.available_us,
+        r.charging_us,
+        r.reserved_us,
+        r.blocked_us,
+        r.inoperative_us,
+        r.out_of_order_us,
+        r.planned_us,
+        r.removed_us,
+        r.unknown_us
+    FROM status_rollups AS r
+    JOIN entities AS e ON e.entity_id = r.evse_id
+    JOIN periods AS p ON r.day_start_us >= p.period_start AND r.day_start_us < p.period_end
+    WHERE r.zone = $rollup_zone
+        AND r.date BETWEEN $rollup_first_date AND $rollup_last_date
+        AND r.day_start_us >= $rollup_start_us
+        AND r.day_start_us < $rollup_end_us
 ),
-state_time AS (
-    -- ... pivoted into one column per state (few rows: entities x periods)
+period_status_time AS (
     SELECT
         entity_key,
         period_start,
-        period_end,
-        period_end - period_start AS period_us,
-        coalesce(sum(duration_us) FILTER (WHERE state = 'no_data'), 0) AS no_data_us,
-        coalesce(sum(duration_us) FILTER (WHERE state = 'unobserved'), 0) AS unobserved_us,
-        coalesce(sum(duration_us) FILTER (WHERE state = 'AVAILABLE'), 0) AS available_us,
-        coalesce(sum(duration_us) FILTER (WHERE state = 'CHARGING'), 0) AS charging_us,
-        coalesce(sum(duration_us) FILTER (WHERE state = 'RESERVED'), 0) AS reserved_us,
-        coalesce(sum(duration_us) FILTER (WHERE state = 'BLOCKED'), 0) AS blocked_us,
-        coalesce(sum(duration_us) FILTER (WHERE state = 'INOPERATIVE'), 0) AS inoperative_us,
-        coalesce(sum(duration_us) FILTER (WHERE state = 'OUT_OF_ORDER'), 0) AS out_of_order_us,
-        coalesce(sum(duration_us) FILTER (WHERE state = 'PLANNED'), 0) AS planned_us,
-        coalesce(sum(duration_us) FILTER (WHERE state = 'REMOVED'), 0) AS removed_us,
-        coalesce(sum(duration_us) FILTER (WHERE state = 'UNKNOWN'), 0) AS unknown_us
-    FROM state_totals
-    GROUP BY entity_key, period_start, period_end
+        sum(available_us) AS available_us,
+        sum(charging_us) AS charging_us,
+        sum(reserved_us) AS reserved_us,
+        sum(blocked_us) AS blocked_us,
+        sum(inoperative_us) AS inoperative_us,
+        sum(out_of_order_us) AS out_of_order_us,
+        sum(planned_us) AS planned_us,
+        sum(removed_us) AS removed_us,
+        sum(unknown_us) AS unknown_us
+    FROM (
+        SELECT * FROM status_time
+        UNION ALL
+        SELECT * FROM rolled_up_time  -- the same columns in the same order
+    ) AS observed
+    GROUP BY entity_key, period_start
+),
+unobserved_time AS (
+    SELECT
+        p.period_start,
+        sum(least(g.gap_end, p.period_end) - greatest(g.gap_start, p.period_start)) AS unobserved_us
+    FROM periods AS p
+    JOIN coverage_gaps AS g ON g.gap_start < p.period_end AND g.gap_end > p.period_start
+    GROUP BY p.period_start
+),
+entity_periods AS (
+    -- every entity in every period (rule 6), also where it has no observed time at all
+    SELECT
+        e.location_id,
+        e.entity_id,
+        p.period_start,
+        p.period_end,
+        p.period_end - p.period_start AS period_us,
+        coalesce(u.unobserved_us, 0) AS unobserved_us,
+        coalesce(s.available_us, 0) AS available_us,
+        coalesce(s.charging_us, 0) AS charging_us,
+        coalesce(s.reserved_us, 0) AS reserved_us,
+        coalesce(s.blocked_us, 0) AS blocked_us,
+        coalesce(s.inoperative_us, 0) AS inoperative_us,
+        coalesce(s.out_of_order_us, 0) AS out_of_order_us,
+        coalesce(s.planned_us, 0) AS planned_us,
+        coalesce(s.removed_us, 0) AS removed_us,
+        coalesce(s.unknown_us, 0) AS unknown_us
+    FROM entities AS e
+    CROSS JOIN periods AS p
+    LEFT JOIN unobserved_time AS u ON u.period_start = p.period_start
+    LEFT JOIN period_status_time AS s
+        ON s.entity_key = e.entity_key AND s.period_start = p.period_start
 ),
 with_observed AS (
-    SELECT *, period_us - no_data_us - unobserved_us AS observed_us
-    FROM state_time
+    SELECT
+        *,
+        available_us + charging_us + reserved_us + blocked_us + inoperative_us
+            + out_of_order_us + planned_us + removed_us + unknown_us AS observed_us
+    FROM entity_periods
 )
 SELECT
-    e.location_id,
-    e.entity_id AS evse_id,
-    make_timestamptz(s.period_start) AS period_start,
-    make_timestamptz(s.period_end) AS period_end,
-    s.no_data_us / 1e6 AS no_data_s,
-    s.unobserved_us / 1e6 AS unobserved_s,
-    s.observed_us / 1e6 AS observed_s,
-    s.available_us / 1e6 AS available_s,
-    s.charging_us / 1e6 AS charging_s,
-    s.reserved_us / 1e6 AS reserved_s,
-    s.blocked_us / 1e6 AS blocked_s,
-    s.inoperative_us / 1e6 AS inoperative_s,
-    s.out_of_order_us / 1e6 AS out_of_order_s,
-    s.planned_us / 1e6 AS planned_s,
-    s.removed_us / 1e6 AS removed_s,
-    s.unknown_us / 1e6 AS unknown_s,
-    100.0 * s.available_us / nullif(s.observed_us - s.unknown_us, 0) AS available_pct,
-    100.0 * (s.observed_us - s.inoperative_us - s.out_of_order_us) / nullif(s.observed_us, 0)
+    t.location_id,
+    t.entity_id AS evse_id,
+    make_timestamptz(t.period_start) AS period_start,
+    make_timestamptz(t.period_end) AS period_end,
+    (t.period_us - t.unobserved_us - t.observed_us) / 1e6 AS no_data_s,
+    t.unobserved_us / 1e6 AS unobserved_s,
+    t.observed_us / 1e6 AS observed_s,
+    t.available_us / 1e6 AS available_s,
+    t.charging_us / 1e6 AS charging_s,
+    t.reserved_us / 1e6 AS reserved_s,
+    t.blocked_us / 1e6 AS blocked_s,
+    t.inoperative_us / 1e6 AS inoperative_s,
+    t.out_of_order_us / 1e6 AS out_of_order_s,
+    t.planned_us / 1e6 AS planned_s,
+    t.removed_us / 1e6 AS removed_s,
+    t.unknown_us / 1e6 AS unknown_s,
+    100.0 * t.available_us / nullif(t.observed_us - t.unknown_us, 0) AS available_pct,
+    100.0 * (t.observed_us - t.inoperative_us - t.out_of_order_us) / nullif(t.observed_us, 0)
         AS in_service_pct
-FROM with_observed AS s
-JOIN entities AS e USING (entity_key)
-ORDER BY e.location_id, evse_id, s.period_start
+FROM with_observed AS t
+ORDER BY t.location_id, evse_id, t.period_start

@@ -1,0 +1,311 @@
+"""Per-day status rollups: what `evlog report availability` reads instead of whole days of events.
+
+`evlog lake compact` keeps, for each rollup zone (UTC unless more are asked for with
+`--rollup-tz`), the time every EVSE spent in each observed status during each whole local day::
+
+    <lake>/rollups/status_time/zone=<zone>/date=<local day>/rollup.parquet   (schema STATUS_ROLLUPS)
+    <lake>/rollups/status_time/zone=<zone>/manifest.json
+
+(`Europe/Berlin` is stored as `zone=Europe__Berlin`: a partition value holds no slash.)
+
+The rows are the replay's own (`sql/status_rollup.sql` reads the same `observed_time` concept an
+availability report computes), so a report that reads them gets exactly the figures it would have
+replayed. An availability report per EVSE (not holding states across gaps) whose periods are made
+of whole local days of a rollup zone (`--by day|week|month|none` in that zone) takes the rolled-up
+days inside its window from here and replays only the rest: the part before them (usually nothing)
+and after them (the day in progress), each from its checkpoint. A day's rollup is a few rows per
+EVSE however many events the day had: the cost follows the window and the network's size, not
+the number of events.
+
+A rollup day [a, b) depends on the events before b and on the coverage before b (a coverage gap
+turns a carried-in state into no_data). The manifest records the event files of every `date=`
+partition and the merged coverage spans the rollups were computed from. A day is used only while
+no event partition dated before b's UTC day changed since, and the coverage before b is the same:
+a late event recorded into an old partition, a re-import or `evlog lake rebuild` make reports
+replay the days from there on until the next compaction recomputes them.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import duckdb
+import polars as pl
+import pyarrow as pa
+
+from evlog import compact
+from evlog.lake import Lake, atomic_write_parquet, fsync_dir
+from evlog.replay import runner
+from evlog.replay.options import Period, Window, parse_tz, to_micros
+from evlog.schema import STATUS_ROLLUPS, Source, Table
+
+ROLLUP_DIR = Path("rollups") / "status_time"
+DEFAULT_ZONES: tuple[str, ...] = ("UTC",)
+MANIFEST = "manifest.json"
+
+Span = tuple[int, int]  # [start, end) in microseconds since the epoch
+
+
+def zone_partition(zone: str) -> str:
+    """The `zone=` partition value of a time zone key (`Europe/Berlin` → `Europe__Berlin`)."""
+    return zone.replace("/", "__")
+
+
+def zone_dir(lake: Lake, zone: str) -> Path:
+    return lake.root / ROLLUP_DIR / f"zone={zone_partition(zone)}"
+
+
+@dataclass(frozen=True)
+class RollupManifest:
+    """What one zone's rollups were computed from, and which local days they hold."""
+
+    zone: str  # time zone key, e.g. "Europe/Berlin"
+    first_day: date | None  # None: no whole day yet
+    last_day: date | None  # inclusive
+    event_files: dict[str, list[str]]  # `date=` partition -> its status event files
+    coverage: list[Span]  # merged coverage spans of the status stream
+
+    def days(self) -> Iterator[date]:
+        day = self.first_day
+        while day is not None and self.last_day is not None and day <= self.last_day:
+            yield day
+            day += timedelta(days=1)
+
+    def valid_until(self, event_files: dict[str, list[str]], coverage: Sequence[Span]) -> int:
+        """The instant up to which the rollups are still exact for the lake as it is now: a day
+        ending at or before it may be used."""
+        limit = _FOREVER
+        changed = compact.first_changed_day(self.event_files, event_files)
+        if changed is not None:  # events at or after that UTC midnight may differ
+            limit = to_micros(datetime(changed.year, changed.month, changed.day, tzinfo=UTC))
+        diverged = first_difference(self.coverage, coverage)
+        return limit if diverged is None else min(limit, diverged)
+
+
+_FOREVER = 4611686018427387904  # 2^62 µs, as in the replay SQL
+
+
+def read_manifest(lake: Lake, zone: str) -> RollupManifest | None:
+    path = zone_dir(lake, zone) / MANIFEST
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text())
+    return RollupManifest(
+        zone=data["zone"],
+        first_day=date.fromisoformat(data["first_day"]) if data["first_day"] else None,
+        last_day=date.fromisoformat(data["last_day"]) if data["last_day"] else None,
+        event_files=data["event_files"],
+        coverage=[(s, e) for s, e in data["coverage"]],
+    )
+
+
+def _write_manifest(lake: Lake, manifest: RollupManifest) -> None:
+    path = zone_dir(lake, manifest.zone) / MANIFEST
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = {
+        "zone": manifest.zone,
+        "first_day": manifest.first_day.isoformat() if manifest.first_day else None,
+        "last_day": manifest.last_day.isoformat() if manifest.last_day else None,
+        "event_files": {d: sorted(f) for d, f in manifest.event_files.items()},
+        "coverage": [list(span) for span in manifest.coverage],
+    }
+    tmp = path.with_name(f".{MANIFEST}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_text(json.dumps(body) + "\n")
+    with open(tmp, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def manifests(lake: Lake) -> list[RollupManifest]:
+    """The manifests of every zone the lake keeps rollups for."""
+    found = []
+    for path in sorted((lake.root / ROLLUP_DIR).glob(f"zone=*/{MANIFEST}")):
+        zone = json.loads(path.read_text())["zone"]
+        manifest = read_manifest(lake, zone)
+        if manifest is not None:
+            found.append(manifest)
+    return found
+
+
+def covered_spans(lake: Lake) -> list[Span]:
+    """The status stream's coverage as disjoint spans, by the replay's own `coverage_spans` SQL."""
+    con = duckdb.connect()
+    lake.register(con, Table.COVERAGE)
+    rows = con.sql(
+        runner.concept_sql("coverage_spans"),
+        params={"coverage_source": Source.HERE_STREAM.value},
+    ).fetchall()
+    return sorted((int(start), int(end)) for start, end in rows)
+
+
+def first_difference(recorded: Sequence[Span], current: Sequence[Span]) -> int | None:
+    """The first instant covered by one of two lists of disjoint, merged spans and not by the
+    other; None when they are the same."""
+    for old, new in zip(recorded, current, strict=False):
+        if old != new:
+            return min(old[0], new[0]) if old[0] != new[0] else min(old[1], new[1])
+    if len(recorded) == len(current):
+        return None
+    longer = recorded if len(recorded) > len(current) else current
+    return longer[min(len(recorded), len(current))][0]
+
+
+def day_bounds(day: date, zone: ZoneInfo) -> Span:
+    """A local day as [start, end) in microseconds (23 or 25 hours on DST days)."""
+    following = day + timedelta(days=1)
+    return (
+        to_micros(datetime(day.year, day.month, day.day, tzinfo=zone)),
+        to_micros(datetime(following.year, following.month, following.day, tzinfo=zone)),
+    )
+
+
+# report side --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RollupSpan:
+    """The whole local days [start_us, end_us) of one zone that a report reads from rollups."""
+
+    zone: str  # the `zone=` partition value
+    start_us: int
+    end_us: int
+    first_day: date
+    last_day: date
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "rollup_zone": self.zone,
+            "rollup_start_us": self.start_us,
+            "rollup_end_us": self.end_us,
+            "rollup_first_date": self.first_day,
+            "rollup_last_date": self.last_day,
+        }
+
+
+def usable_span(lake: Lake, window: Window) -> RollupSpan | None:
+    """The longest run of valid rolled-up days inside `window` that its periods do not cut."""
+    found = manifests(lake)
+    if not found:
+        return None
+    event_files = compact.event_files_by_day(lake)
+    coverage = covered_spans(lake)
+    bounds = window.boundaries_us()
+    best: RollupSpan | None = None
+    for manifest in found:
+        limit = min(manifest.valid_until(event_files, coverage), window.end_us)
+        days = list(_days_within(manifest, parse_tz(manifest.zone), window.start_us, limit))
+        if not days or any(_cut(bounds, span) for _, span in days):
+            continue  # e.g. hourly periods, or days of another zone
+        candidate = RollupSpan(
+            zone_partition(manifest.zone), days[0][1][0], days[-1][1][1], days[0][0], days[-1][0]
+        )
+        if best is None or candidate.end_us - candidate.start_us > best.end_us - best.start_us:
+            best = candidate
+    return best
+
+
+def _days_within(
+    manifest: RollupManifest, zone: ZoneInfo, start_us: int, end_us: int
+) -> Iterator[tuple[date, Span]]:
+    for day in manifest.days():
+        span = day_bounds(day, zone)
+        if span[1] > end_us:
+            return
+        if span[0] >= start_us:
+            yield day, span
+
+
+def _cut(bounds: list[int], span: Span) -> bool:
+    """Whether a period boundary falls strictly inside `span` (sorted `bounds`)."""
+    following = bisect.bisect_right(bounds, span[0])
+    return following < len(bounds) and bounds[following] < span[1]
+
+
+# compaction side ----------------------------------------------------------------------------------
+
+
+def update_rollups(lake: Lake, zones: Iterable[str] = ()) -> int:
+    """Bring the rollups of every kept zone, and of `zones`, up to date; count the days computed.
+
+    The zones kept are those already in the lake; a lake without any gets `DEFAULT_ZONES`.
+    """
+    asked = {parse_tz(zone, "--rollup-tz").key for zone in zones}
+    wanted = {manifest.zone for manifest in manifests(lake)} | asked
+    return sum(_update_zone(lake, zone) for zone in sorted(wanted or set(DEFAULT_ZONES)))
+
+
+def _update_zone(lake: Lake, zone_key: str) -> int:
+    # The engine imports this module (reports read rollups); the build needs the engine.
+    from evlog.replay.engine import ReplayEngine
+    from evlog.replay.runner import EntityKind
+
+    zone = parse_tz(zone_key)
+    # Listed before the engine opens the lake: a file a recorder adds meanwhile may be read but is
+    # not in the manifest, so the days it touches count as changed (never the other way round).
+    event_files = compact.event_files_by_day(lake)
+    coverage = covered_spans(lake)
+    directory = zone_dir(lake, zone_key)
+    engine = ReplayEngine(lake)
+    span = engine.event_span(EntityKind.EVSE)
+    if span.first_us is None or span.last_us is None:
+        shutil.rmtree(directory, ignore_errors=True)
+        return 0
+    first_day = _local_date(span.first_us, zone)
+    # Up to the day of the last thing recorded, in progress or not: a day's rollup is exact for the
+    # lake as it is, and whatever is recorded into it later makes it stale (see the module doc).
+    last_day = _local_date(span.last_us - 1, zone)
+    old = read_manifest(lake, zone_key)
+    build_from = first_day
+    if old is not None and old.first_day == first_day:
+        limit = old.valid_until(event_files, coverage)
+        kept = [day for day in old.days() if day_bounds(day, zone)[1] <= limit]
+        if kept:
+            build_from = kept[-1] + timedelta(days=1)
+    written: set[date] = set()
+    if build_from <= last_day:
+        following = last_day + timedelta(days=1)
+        window = Window.parse(
+            datetime(build_from.year, build_from.month, build_from.day, tzinfo=zone),
+            datetime(following.year, following.month, following.day, tzinfo=zone),
+            Period.DAY,
+            zone,
+        )
+        rows = engine.relation(EntityKind.EVSE, "status_rollup", window).to_arrow_table()
+        written = _write_days(directory, rows, zone)
+    for path in directory.glob("date=*"):  # days now without rows, or no longer in the history
+        day = date.fromisoformat(path.name.removeprefix("date="))
+        if day > last_day or (day >= build_from and day not in written):
+            shutil.rmtree(path, ignore_errors=True)
+    _write_manifest(lake, RollupManifest(zone_key, first_day, last_day, event_files, coverage))
+    return len(written)
+
+
+def _local_date(micros: int, zone: ZoneInfo) -> date:
+    instant = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
+    return instant.astimezone(zone).date()
+
+
+def _write_days(directory: Path, rows: pa.Table, zone: ZoneInfo) -> set[date]:
+    """One file per local day (atomically replacing the day's previous one); the days written."""
+    frame = pl.from_arrow(rows)
+    assert isinstance(frame, pl.DataFrame)
+    written = set()
+    for (day_start_us,), day_rows in frame.partition_by("day_start_us", as_dict=True).items():
+        assert isinstance(day_start_us, int)
+        day = _local_date(day_start_us, zone)
+        atomic_write_parquet(
+            day_rows.to_arrow().cast(STATUS_ROLLUPS), directory / f"date={day}" / "rollup.parquet"
+        )
+        written.add(day)
+    return written
