@@ -236,13 +236,11 @@ def _cut(bounds: list[int], span: Span) -> bool:
 
 
 def update_rollups(lake: Lake, zones: Iterable[str] = ()) -> int:
-    """Bring the rollups of every kept zone, and of `zones`, up to date; count the days computed.
-
-    The zones kept are those already in the lake; a lake without any gets `DEFAULT_ZONES`.
-    """
+    """Bring the rollups of `DEFAULT_ZONES`, of every zone the lake already keeps and of `zones`
+    up to date; count the days computed (all zones together)."""
     asked = {parse_tz(zone, "--rollup-tz").key for zone in zones}
-    wanted = {manifest.zone for manifest in manifests(lake)} | asked
-    return sum(_update_zone(lake, zone) for zone in sorted(wanted or set(DEFAULT_ZONES)))
+    wanted = {*DEFAULT_ZONES, *(manifest.zone for manifest in manifests(lake)), *asked}
+    return sum(_update_zone(lake, zone) for zone in sorted(wanted))
 
 
 def _update_zone(lake: Lake, zone_key: str) -> int:
@@ -288,7 +286,7 @@ def _update_zone(lake: Lake, zone_key: str) -> int:
         if day > last_day or (day >= build_from and day not in written):
             shutil.rmtree(path, ignore_errors=True)
     _write_manifest(lake, RollupManifest(zone_key, first_day, last_day, event_files, coverage))
-    return len(written)
+    return max(0, (last_day - build_from).days + 1)
 
 
 def _local_date(micros: int, zone: ZoneInfo) -> date:
