@@ -4,7 +4,7 @@
 `--rollup-tz`), the time every EVSE spent in each observed status during each whole local day::
 
     <lake>/rollups/status_time/zone=<zone>/date=<local day>/rollup.parquet   (schema STATUS_ROLLUPS)
-    <lake>/rollups/status_time/zone=<zone>/manifest.json
+    <lake>/rollups/manifests/<zone>.json
 
 (`Europe/Berlin` is stored as `zone=Europe__Berlin`: a partition value holds no slash.)
 
@@ -51,7 +51,8 @@ from evlog.schema import STATUS_ROLLUPS, Source, Table
 
 ROLLUP_DIR = Path("rollups") / "status_time"
 DEFAULT_ZONES: tuple[str, ...] = ("UTC",)
-MANIFEST = "manifest.json"
+# Beside the data, not inside it: Spark's partition discovery wants only `zone=`/`date=` there.
+MANIFEST_DIR = Path("rollups") / "manifests"
 
 Span = tuple[int, int]  # [start, end) in microseconds since the epoch
 
@@ -63,6 +64,10 @@ def zone_partition(zone: str) -> str:
 
 def zone_dir(lake: Lake, zone: str) -> Path:
     return lake.root / ROLLUP_DIR / f"zone={zone_partition(zone)}"
+
+
+def manifest_path(lake: Lake, zone: str) -> Path:
+    return lake.root / MANIFEST_DIR / f"{zone_partition(zone)}.json"
 
 
 @dataclass(frozen=True)
@@ -96,7 +101,7 @@ _FOREVER = 4611686018427387904  # 2^62 µs, as in the replay SQL
 
 
 def read_manifest(lake: Lake, zone: str) -> RollupManifest | None:
-    path = zone_dir(lake, zone) / MANIFEST
+    path = manifest_path(lake, zone)
     if not path.exists():
         return None
     data = json.loads(path.read_text())
@@ -110,7 +115,7 @@ def read_manifest(lake: Lake, zone: str) -> RollupManifest | None:
 
 
 def _write_manifest(lake: Lake, manifest: RollupManifest) -> None:
-    path = zone_dir(lake, manifest.zone) / MANIFEST
+    path = manifest_path(lake, manifest.zone)
     path.parent.mkdir(parents=True, exist_ok=True)
     body = {
         "zone": manifest.zone,
@@ -119,7 +124,7 @@ def _write_manifest(lake: Lake, manifest: RollupManifest) -> None:
         "event_files": {d: sorted(f) for d, f in manifest.event_files.items()},
         "coverage": [list(span) for span in manifest.coverage],
     }
-    tmp = path.with_name(f".{MANIFEST}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     tmp.write_text(json.dumps(body) + "\n")
     with open(tmp, "rb") as handle:
         os.fsync(handle.fileno())
@@ -130,7 +135,7 @@ def _write_manifest(lake: Lake, manifest: RollupManifest) -> None:
 def manifests(lake: Lake) -> list[RollupManifest]:
     """The manifests of every zone the lake keeps rollups for."""
     found = []
-    for path in sorted((lake.root / ROLLUP_DIR).glob(f"zone=*/{MANIFEST}")):
+    for path in sorted((lake.root / MANIFEST_DIR).glob("*.json")):
         zone = json.loads(path.read_text())["zone"]
         manifest = read_manifest(lake, zone)
         if manifest is not None:
@@ -256,8 +261,9 @@ def _update_zone(lake: Lake, zone_key: str) -> int:
     directory = zone_dir(lake, zone_key)
     engine = ReplayEngine(lake)
     span = engine.event_span(EntityKind.EVSE)
-    if span.first_us is None or span.last_us is None:
+    if span.first_us is None or span.last_us is None:  # no status events (any more)
         shutil.rmtree(directory, ignore_errors=True)
+        _write_manifest(lake, RollupManifest(zone_key, None, None, event_files, coverage))
         return 0
     first_day = _local_date(span.first_us, zone)
     # Up to the day of the last thing recorded, in progress or not: a day's rollup is exact for the
