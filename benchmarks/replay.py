@@ -10,7 +10,12 @@ and computes the same figures: per EVSE, UTC day and status, the seconds in that
 lake's whole span. The timing covers reading Parquet to the finished result, not Python start-up
 nor writing the result for the cross-check. Contenders:
 
-- evlog:  `evlog.open_lake(lake).availability(start, end, by="day")`, the library end to end;
+- evlog:  `evlog.open_lake(lake).availability(start, end, by="day")`, the library end to end, on
+  the lake as the recorder left it (small files, no checkpoints, no rollups: every event replayed);
+- evlog-compacted: the same call on a copy of the lake after `evlog lake compact` (sorted files,
+  per-day checkpoints and rollups: whole days come from the rollups). The compaction is timed
+  apart (it runs once, then a few seconds per new day: the script also times compacting again
+  after one more day is recorded);
 - duckdb: a straightforward DuckDB query (lead over PARTITION BY evse ORDER BY time, day split);
 - polars: the same in Polars (sort, shift over evse, day split);
 - traces: the `traces` library (TimeSeries + distribution per EVSE and day), on a subsample of
@@ -52,7 +57,8 @@ STATUS_COLUMNS = [
     "removed_s",
     "unknown_s",
 ]
-ALL = ("evlog", "duckdb", "polars", "traces", "floor")
+ALL = ("evlog", "evlog-compacted", "duckdb", "polars", "traces", "floor")
+EVLOG = ("evlog", "evlog-compacted")
 
 
 def count(text: str) -> int:
@@ -325,7 +331,11 @@ def whole_span(args: argparse.Namespace) -> None:
     for name in names:
         out = outputs / f"{name}.parquet"
         opts = {"traces_sample": args.traces_sample} if name == "traces" else {}
-        results[name] = spawn(name, lake, start_us, end_us, out, **opts)
+        if name == "evlog-compacted":
+            compacted = ensure_compacted(lake, events, evses, args)
+            results[name] = spawn("evlog", compacted, start_us, end_us, out)
+        else:
+            results[name] = spawn(name, lake, start_us, end_us, out, **opts)
         seconds = float(results[name]["seconds"])  # type: ignore[arg-type]
         n = int(results[name].get("events") or events)  # type: ignore[call-overload]
         results[name]["rate"] = n / seconds
@@ -342,9 +352,41 @@ def whole_span(args: argparse.Namespace) -> None:
     shutil.rmtree(outputs, ignore_errors=True)
 
 
+def ensure_compacted(lake: Path, events: int, evses: int, args: argparse.Namespace) -> Path:
+    """A copy of `lake` after `evlog lake compact` (kept between runs); prints what compaction
+    cost, then what compacting again costs after one more day is recorded (on a scratch copy)."""
+    from replay_data import generate
+
+    compacted = lake.with_name(lake.name + "-compacted")
+    stamp = compacted / "bench-compacted.json"
+    if not stamp.exists():
+        shutil.rmtree(compacted, ignore_errors=True)
+        shutil.copytree(lake, compacted)
+        stamp.write_text(json.dumps({"compact_s": timed_compact(compacted)}))
+    print(f"  evlog lake compact (once): {json.loads(stamp.read_text())['compact_s']:.1f} s")
+    scratch = lake.with_name(lake.name + "-next-day")
+    shutil.rmtree(scratch, ignore_errors=True)
+    shutil.copytree(compacted, scratch)
+    next_day = (date(2025, 1, 1) + timedelta(days=args.days)).isoformat()
+    generate(scratch, events // args.days, evses, 1, start=next_day, seed=args.seed + 1)
+    print(f"  evlog lake compact after one more day: {timed_compact(scratch):.1f} s")
+    shutil.rmtree(scratch, ignore_errors=True)
+    return compacted
+
+
+def timed_compact(root: Path) -> float:
+    """Seconds of `evlog lake compact` on `root`, in its own process as a user would run it."""
+    began = time.perf_counter()
+    command = [sys.executable, "-m", "evlog", "lake", "compact", "--lake", str(root)]
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - began
+
+
 def table(results: dict[str, dict[str, object]], names: list[str], events: int) -> None:
+    mine = [n for n in names if n in EVLOG]
+    others = [n for n in names if n not in EVLOG]
     header = ["contender", "events", "seconds", "events/s", "peak RSS MB"]
-    header += [f"evlog ÷ {n}" for n in names if n != "evlog" and "evlog" in results]
+    header += [f"÷ {n}" for n in others if mine]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for name in names:
@@ -353,12 +395,11 @@ def table(results: dict[str, dict[str, object]], names: list[str], events: int) 
         label = name + (" (subsample, extrapolated)" if name == "traces" else "")
         cells = [label, f"{n:,}", f"{float(r['seconds']):.2f}", f"{float(r['rate']):,.0f}"]  # type: ignore[arg-type]
         cells.append(f"{float(r['rss_mb']):.0f}")  # type: ignore[arg-type]
-        if "evlog" in results:
-            mine = float(results["evlog"]["rate"])  # type: ignore[arg-type]
+        if mine:
+            rate = float(r["rate"])  # type: ignore[arg-type]
             cells += [
-                "" if name != "evlog" else f"{mine / float(results[o]['rate']):.2f}x"  # type: ignore[arg-type]
-                for o in names
-                if o != "evlog"
+                f"{rate / float(results[o]['rate']):.2f}x" if name in EVLOG else ""  # type: ignore[arg-type]
+                for o in others
             ]
         print("| " + " | ".join(cells) + " |")
 

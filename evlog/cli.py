@@ -494,6 +494,15 @@ def _print_info(info: LakeInfo) -> None:
     if not info.quarantine:
         quarantine.caption = "empty"
     out.print(quarantine)
+    rolled = RichTable(title="rollups (per-day status time, `lake compact`)", title_justify="left")
+    for column in ("zone", "first day", "last day", "days", "fresh"):
+        rolled.add_column(column)
+    for r in info.rollups:
+        first, last = (str(d) if d else "" for d in (r.first_day, r.last_day))
+        rolled.add_row(r.zone, first, last, str(r.days), str(r.fresh_days))
+    if not info.rollups:
+        rolled.caption = "none yet: `evlog lake compact` keeps them"
+    out.print(rolled)
 
 
 def _when(value: datetime | None) -> str:

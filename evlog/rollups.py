@@ -260,6 +260,7 @@ def _update_zone(lake: Lake, zone_key: str) -> int:
     coverage = covered_spans(lake)
     directory = zone_dir(lake, zone_key)
     engine = ReplayEngine(lake)
+    engine.con.sql("SET enable_progress_bar = false")  # `lake compact` prints its own summary
     span = engine.event_span(EntityKind.EVSE)
     if span.first_us is None or span.last_us is None:  # no status events (any more)
         shutil.rmtree(directory, ignore_errors=True)

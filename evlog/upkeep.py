@@ -1,18 +1,22 @@
-"""Lake upkeep: `evlog lake info` (what the lake holds), `evlog lake rebuild` (re-derive events)."""
+"""Lake upkeep: `evlog lake info` (what the lake holds), `evlog lake rebuild` (re-derive events).
+
+(`evlog lake compact` is `evlog.compact`, with the rollups it keeps in `evlog.rollups`.)"""
 
 from __future__ import annotations
 
 import shutil
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import duckdb
 import pyarrow.parquet as pq
 
+from evlog import compact, rollups
 from evlog.lake import Lake
 from evlog.record.derive import DEFAULT_SKEW_TOLERANCE, FEEDS
 from evlog.record.recorder import RecordSummary
+from evlog.replay.options import parse_tz
 from evlog.schema import DATE_COLUMN, Table
 
 DERIVED_TABLES = (Table.STATUS_EVENTS, Table.CONNECTIVITY_EVENTS, Table.QUARANTINE)
@@ -39,11 +43,21 @@ class CoverageInfo:
 
 
 @dataclass(frozen=True)
+class RollupInfo:
+    zone: str
+    first_day: date | None
+    last_day: date | None
+    days: int
+    fresh_days: int  # days still exact for the lake as it is (the others are replayed)
+
+
+@dataclass(frozen=True)
 class LakeInfo:
     root: str
     tables: list[TableInfo] = field(default_factory=list)
     coverage: list[CoverageInfo] = field(default_factory=list)
     quarantine: list[tuple[str, str, int]] = field(default_factory=list)  # source, reason, count
+    rollups: list[RollupInfo] = field(default_factory=list)
 
 
 def lake_info(lake: Lake) -> LakeInfo:
@@ -65,7 +79,25 @@ def lake_info(lake: Lake) -> LakeInfo:
             "GROUP BY ALL ORDER BY source, 3 DESC, reason"
         ).fetchall()
     )
+    info.rollups.extend(_rollups(lake))
     return info
+
+
+def _rollups(lake: Lake) -> list[RollupInfo]:
+    found = rollups.manifests(lake)
+    if not found:
+        return []
+    event_files, coverage = compact.event_files_by_day(lake), rollups.covered_spans(lake)
+    infos = []
+    for manifest in found:
+        limit = manifest.valid_until(event_files, coverage)
+        zone = parse_tz(manifest.zone)
+        ends = [rollups.day_bounds(day, zone)[1] for day in manifest.days()]
+        fresh = sum(1 for end in ends if end <= limit)
+        infos.append(
+            RollupInfo(manifest.zone, manifest.first_day, manifest.last_day, len(ends), fresh)
+        )
+    return infos
 
 
 _COVERAGE_SQL = """

@@ -23,6 +23,7 @@ from evlog.replay.options import Window
 from evlog.replay.runner import EntityKind
 from evlog.rollups import ROLLUP_DIR, RollupSpan, first_difference, manifests, zone_dir
 from evlog.schema import Source, Table
+from evlog.upkeep import lake_info
 from tests.replay.lakes import Connectivity, StatusEvent, make_lake, status_table, write_coverage
 
 BASE = datetime(2024, 3, 28, tzinfo=UTC)  # Berlin changes to summer time on Mar 31
@@ -175,6 +176,8 @@ def test_late_event_makes_later_days_stale_until_the_next_compaction(
     assert span_of(lake, start, end) == RollupSpan(
         "UTC", micros(BASE), micros(BASE + 2 * DAY), date(2024, 3, 28), date(2024, 3, 29)
     )
+    (info,) = lake_info(lake).rollups
+    assert (info.zone, info.days, info.fresh_days) == ("UTC", 6, 2)  # `evlog lake info` shows it
     stale = evlog.open_lake(lake.root).availability(start, end, by="day")
     replayed = without_rollups(monkeypatch, lake, start, end, by="day")
     assert stale.equals(replayed)

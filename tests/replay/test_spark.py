@@ -191,7 +191,7 @@ def test_multi_day_lake_with_checkpoints(spark: Any, tmp_path: Path) -> None:
     duck, sparked = both(tmp_path, spark)
     report_window = duck.window(*window)
     assert sparked.engine.checkpoint_at(EntityKind.EVSE, report_window.start_us)[0] > 0
-    assert "status_checkpoints" in sparked.engine.sql(EntityKind.EVSE, "uptime", report_window)
+    assert "status_checkpoints" in sparked.engine.sql(EntityKind.EVSE, "intervals", report_window)
     # Apr 4 and 5 come from the rollups, the half day after them is replayed
     assert sparked.engine.rollup_span(EntityKind.EVSE, "availability", report_window, False)
     assert_frame_equal(sparked.availability(*window), duck.availability(*window))
