@@ -51,6 +51,9 @@ from evlog.schema import STATUS_ROLLUPS, Source, Table
 
 ROLLUP_DIR = Path("rollups") / "status_time"
 DEFAULT_ZONES: tuple[str, ...] = ("UTC",)
+# Days computed per replay when (re)building: each replay starts from the checkpoint of its first
+# day, so a year of history is built a week at a time, in bounded memory.
+CHUNK_DAYS = 7
 # Beside the data, not inside it: Spark's partition discovery wants only `zone=`/`date=` there.
 MANIFEST_DIR = Path("rollups") / "manifests"
 
@@ -278,16 +281,18 @@ def _update_zone(lake: Lake, zone_key: str) -> int:
         if kept:
             build_from = kept[-1] + timedelta(days=1)
     written: set[date] = set()
-    if build_from <= last_day:
-        following = last_day + timedelta(days=1)
+    chunk_start = build_from
+    while chunk_start <= last_day:  # a week per replay: memory bounded on long histories
+        following = min(chunk_start + timedelta(days=CHUNK_DAYS), last_day + timedelta(days=1))
         window = Window.parse(
-            datetime(build_from.year, build_from.month, build_from.day, tzinfo=zone),
+            datetime(chunk_start.year, chunk_start.month, chunk_start.day, tzinfo=zone),
             datetime(following.year, following.month, following.day, tzinfo=zone),
             Period.DAY,
             zone,
         )
         rows = engine.relation(EntityKind.EVSE, "status_rollup", window).to_arrow_table()
-        written = _write_days(directory, rows, zone)
+        written |= _write_days(directory, rows, zone)
+        chunk_start = following
     for path in directory.glob("date=*"):  # days now without rows, or no longer in the history
         day = date.fromisoformat(path.name.removeprefix("date="))
         if day > last_day or (day >= build_from and day not in written):
