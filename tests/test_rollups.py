@@ -97,6 +97,11 @@ def test_whole_days_come_from_rollups(lake: Lake, monkeypatch: pytest.MonkeyPatc
     )
     rolled = evlog.open_lake(lake.root).availability(start, end, by="day")
     assert rolled.equals(without_rollups(monkeypatch, lake, start, end, by="day"))
+    # id filters apply to rolled-up days as to replayed ones
+    for filters in ({"evse": ["E1", "E2"]}, {"location": ["L1"]}):
+        got = evlog.open_lake(lake.root).availability(start, end, by="day", **filters)
+        assert got.equals(without_rollups(monkeypatch, lake, start, end, by="day", **filters))
+        assert 0 < got.height < rolled.height
     # weeks, months and one whole-window period are unions of days: rollups serve them too
     for by in ("week", "month", "none"):
         assert span_of(lake, start, end, by) is not None
