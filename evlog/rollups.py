@@ -32,7 +32,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -146,15 +146,21 @@ def manifests(lake: Lake) -> list[RollupManifest]:
     return found
 
 
-def covered_spans(lake: Lake) -> list[Span]:
-    """The status stream's coverage as disjoint spans, by the replay's own `coverage_spans` SQL."""
-    con = duckdb.connect()
-    lake.register(con, Table.COVERAGE)
+def covered_spans(con: duckdb.DuckDBPyConnection) -> list[Span]:
+    """The status stream's coverage as disjoint spans, by the replay's own `coverage_spans` SQL,
+    on a connection with a `coverage` view."""
     rows = con.sql(
         runner.concept_sql("coverage_spans"),
         params={"coverage_source": Source.HERE_STREAM.value},
     ).fetchall()
     return sorted((int(start), int(end)) for start, end in rows)
+
+
+def lake_coverage(lake: Lake) -> list[Span]:
+    """`covered_spans` of `lake`, on a connection of its own."""
+    con = duckdb.connect()
+    lake.register(con, Table.COVERAGE)
+    return covered_spans(con)
 
 
 def first_difference(recorded: Sequence[Span], current: Sequence[Span]) -> int | None:
@@ -201,17 +207,22 @@ class RollupSpan:
         }
 
 
-def usable_span(lake: Lake, window: Window) -> RollupSpan | None:
-    """The longest run of valid rolled-up days inside `window` that its periods do not cut."""
+def usable_span(
+    lake: Lake,
+    window: Window,
+    event_files: dict[str, list[str]],
+    coverage: Callable[[], Sequence[Span]],
+) -> RollupSpan | None:
+    """The longest run of valid rolled-up days inside `window` that its periods do not cut,
+    given the lake's event files now (`compact.event_files_by_day`) and a way to its coverage."""
     found = manifests(lake)
     if not found:
         return None
-    event_files = compact.event_files_by_day(lake)
-    coverage = covered_spans(lake)
+    spans = coverage()
     bounds = window.boundaries_us()
     best: RollupSpan | None = None
     for manifest in found:
-        limit = min(manifest.valid_until(event_files, coverage), window.end_us)
+        limit = min(manifest.valid_until(event_files, spans), window.end_us)
         days = list(_days_within(manifest, parse_tz(manifest.zone), window.start_us, limit))
         if not days or any(_cut(bounds, span) for _, span in days):
             continue  # e.g. hourly periods, or days of another zone
@@ -260,7 +271,7 @@ def _update_zone(lake: Lake, zone_key: str) -> int:
     # Listed before the engine opens the lake: a file a recorder adds meanwhile may be read but is
     # not in the manifest, so the days it touches count as changed (never the other way round).
     event_files = compact.event_files_by_day(lake)
-    coverage = covered_spans(lake)
+    coverage = lake_coverage(lake)
     directory = zone_dir(lake, zone_key)
     engine = ReplayEngine(lake)
     engine.con.sql("SET enable_progress_bar = false")  # `lake compact` prints its own summary

@@ -87,7 +87,7 @@ def _rollups(lake: Lake) -> list[RollupInfo]:
     found = rollups.manifests(lake)
     if not found:
         return []
-    event_files, coverage = compact.event_files_by_day(lake), rollups.covered_spans(lake)
+    event_files, coverage = compact.event_files_by_day(lake), rollups.lake_coverage(lake)
     infos = []
     for manifest in found:
         limit = manifest.valid_until(event_files, coverage)

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from evlog import compact, rollups
 from evlog.errors import LakeError
-from evlog.lake import Lake
+from evlog.lake import Lake, parquet_files
 from evlog.replay import runner
 from evlog.replay.options import Period, Window, parse_tz, to_micros
 from evlog.replay.runner import EntityKind
@@ -98,36 +98,48 @@ class EngineBase(Generic[R]):
         """Collect a result; timestamps in UTC."""
         raise NotImplementedError
 
-    def checkpoint_at(self, kind: EntityKind, instant_us: int) -> tuple[int, date]:
+    def coverage_spans(self) -> list[rollups.Span]:
+        """The status stream's merged coverage (decides which rollup days are still exact)."""
+        assert self.local_lake is not None
+        return rollups.lake_coverage(self.local_lake)
+
+    def _local_evse_lake(self, kind: EntityKind) -> Lake | None:
+        """The lake whose checkpoints and rollups an EVSE replay may use (local lakes only)."""
+        return self.local_lake if kind is EntityKind.EVSE else None
+
+    def checkpoint_at(
+        self, kind: EntityKind, instant_us: int, event_files: dict[str, list[str]] | None = None
+    ) -> tuple[int, date]:
         """Where an EVSE replay may start reading to know the state at `instant_us`: the latest
         valid checkpoint at or before it (its day's first instant and date), or no checkpoint."""
         day = None
+        lake = self._local_evse_lake(kind)
         # EVLOG_NO_CHECKPOINTS=1 replays from the whole history (benchmarks, diagnosis)
-        lake = self.local_lake
-        if (
-            kind is EntityKind.EVSE
-            and lake is not None
-            and not os.environ.get("EVLOG_NO_CHECKPOINTS")
-        ):
-            day = compact.usable_checkpoint(lake, instant_us)
+        if lake is not None and not os.environ.get("EVLOG_NO_CHECKPOINTS"):
+            day = compact.usable_checkpoint(lake, instant_us, event_files)
         if day is None:
             return _NO_CHECKPOINT_US, _NO_CHECKPOINT_DATE
         return to_micros(datetime(day.year, day.month, day.day, tzinfo=UTC)), day
 
     def rollup_span(
-        self, kind: EntityKind, report: str, window: Window, hold_after_gap: bool
+        self,
+        kind: EntityKind,
+        report: str,
+        window: Window,
+        hold_after_gap: bool,
+        event_files: dict[str, list[str]] | None = None,
     ) -> rollups.RollupSpan | None:
         """The whole days an availability report reads from rollups instead of replaying them."""
-        lake = self.local_lake
+        lake = self._local_evse_lake(kind)
         if (
             report != "availability"
-            or kind is not EntityKind.EVSE
             or hold_after_gap
             or lake is None
             or os.environ.get("EVLOG_NO_ROLLUPS")  # replay every day (benchmarks, diagnosis)
         ):
             return None
-        return rollups.usable_span(lake, window)
+        listing = compact.event_files_by_day(lake) if event_files is None else event_files
+        return rollups.usable_span(lake, window, listing, self.coverage_spans)
 
     def range_params(
         self, kind: EntityKind, report: str, window: Window, hold_after_gap: bool = False
@@ -135,9 +147,12 @@ class EngineBase(Generic[R]):
         """Which events the replay reads (`status_event_rows.sql`): those from the checkpoint
         before the window start, or, around rolled-up days, those before the days (from that
         checkpoint) and after them (from the checkpoint at their end)."""
-        span = self.rollup_span(kind, report, window, hold_after_gap)
+        lake = self._local_evse_lake(kind)
+        # one listing of the event partitions serves every freshness check of this report
+        listing = compact.event_files_by_day(lake) if lake is not None else None
+        span = self.rollup_span(kind, report, window, hold_after_gap, listing)
         if span is None:
-            checkpoint_us, checkpoint_date = self.checkpoint_at(kind, window.start_us)
+            checkpoint_us, checkpoint_date = self.checkpoint_at(kind, window.start_us, listing)
             return {
                 "checkpoint_us": checkpoint_us,
                 "checkpoint_date": checkpoint_date,
@@ -151,11 +166,11 @@ class EngineBase(Generic[R]):
                 "rollup_first_date": _NO_CHECKPOINT_DATE,
                 "rollup_last_date": _NO_CHECKPOINT_DATE,
             }
-        tail_us, tail_date = self.checkpoint_at(kind, span.end_us)
+        tail_us, tail_date = self.checkpoint_at(kind, span.end_us, listing)
         head_us, head_date = tail_us, tail_date
         head_end_us = tail_us  # no days before the rollups: nothing read for them
         if span.start_us > window.start_us:
-            head_us, head_date = self.checkpoint_at(kind, window.start_us)
+            head_us, head_date = self.checkpoint_at(kind, window.start_us, listing)
             head_end_us = min(span.start_us, tail_us)  # the two ranges never overlap
         return {
             "checkpoint_us": head_us,
@@ -255,14 +270,14 @@ class ReplayEngine(EngineBase[duckdb.DuckDBPyRelation]):
     def _register_checkpoints(self) -> None:
         """Views `status_checkpoints` and `status_rollups` over `evlog lake compact`'s per-day
         states and per-day status time (maybe empty)."""
-        files = sorted((self.lake.root / compact.CHECKPOINT_DIR).glob("date=*/*.parquet"))
+        files = parquet_files(self.lake.root / compact.CHECKPOINT_DIR)
         if files:
             rel = self.con.read_parquet([str(f) for f in files], hive_partitioning=True)
         else:
             empty = STATUS_EVENTS.empty_table()
             rel = self.con.from_arrow(empty.append_column("date", pa.array([], pa.date32())))
         rel.create_view("status_checkpoints", replace=True)
-        files = sorted((self.lake.root / rollups.ROLLUP_DIR).glob("zone=*/date=*/*.parquet"))
+        files = parquet_files(self.lake.root / rollups.ROLLUP_DIR)
         if files:
             # zone values are IANA keys (never numbers): DuckDB reads them as VARCHAR
             rel = self.con.read_parquet([str(f) for f in files], hive_partitioning=True)
@@ -270,6 +285,9 @@ class ReplayEngine(EngineBase[duckdb.DuckDBPyRelation]):
             empty = STATUS_ROLLUPS.empty_table().append_column("zone", pa.array([], pa.string()))
             rel = self.con.from_arrow(empty.append_column("date", pa.array([], pa.date32())))
         rel.create_view("status_rollups", replace=True)
+
+    def coverage_spans(self) -> list[rollups.Span]:
+        return rollups.covered_spans(self.con)  # the `coverage` view is already there
 
     def ensure_not_empty(self) -> None:
         """Raise `LakeError` for a lake without a single event: nothing to replay."""
