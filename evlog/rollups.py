@@ -50,6 +50,7 @@ from evlog.replay.options import Period, Window, parse_tz, to_micros
 from evlog.schema import STATUS_ROLLUPS, Source, Table
 
 ROLLUP_DIR = Path("rollups") / "status_time"
+ROLLUP_FILE = "rollup.parquet"
 DEFAULT_ZONES: tuple[str, ...] = ("UTC",)
 # Days computed per replay when (re)building: each replay starts from the checkpoint of its first
 # day, so a year of history is built a week at a time, in bounded memory.
@@ -82,6 +83,7 @@ class RollupManifest:
     last_day: date | None  # inclusive
     event_files: dict[str, list[str]]  # `date=` partition -> its status event files
     coverage: list[Span]  # merged coverage spans of the status stream
+    filled_days: frozenset[date] = frozenset()  # days with a file (others: nothing observed)
 
     def days(self) -> Iterator[date]:
         day = self.first_day
@@ -114,6 +116,7 @@ def read_manifest(lake: Lake, zone: str) -> RollupManifest | None:
         last_day=date.fromisoformat(data["last_day"]) if data["last_day"] else None,
         event_files=data["event_files"],
         coverage=[(s, e) for s, e in data["coverage"]],
+        filled_days=frozenset(date.fromisoformat(d) for d in data.get("filled_days", [])),
     )
 
 
@@ -126,6 +129,7 @@ def _write_manifest(lake: Lake, manifest: RollupManifest) -> None:
         "last_day": manifest.last_day.isoformat() if manifest.last_day else None,
         "event_files": {d: sorted(f) for d, f in manifest.event_files.items()},
         "coverage": [list(span) for span in manifest.coverage],
+        "filled_days": sorted(day.isoformat() for day in manifest.filled_days),
     }
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     tmp.write_text(json.dumps(body) + "\n")
@@ -223,7 +227,9 @@ def usable_span(
     best: RollupSpan | None = None
     for manifest in found:
         limit = min(manifest.valid_until(event_files, spans), window.end_us)
-        days = list(_days_within(manifest, parse_tz(manifest.zone), window.start_us, limit))
+        days = _present(
+            lake, manifest, _days_within(manifest, parse_tz(manifest.zone), window.start_us, limit)
+        )
         if not days or any(_cut(bounds, span) for _, span in days):
             continue  # e.g. hourly periods, or days of another zone
         candidate = RollupSpan(
@@ -243,6 +249,20 @@ def _days_within(
             return
         if span[0] >= start_us:
             yield day, span
+
+
+def _present(
+    lake: Lake, manifest: RollupManifest, days: Iterable[tuple[date, Span]]
+) -> list[tuple[date, Span]]:
+    """`days` up to the first whose file should be there and is not (deleted by hand, a partial
+    copy of the lake): its time would silently count as no_data."""
+    directory = zone_dir(lake, manifest.zone)
+    present = []
+    for day, span in days:
+        if day in manifest.filled_days and not (directory / f"date={day}" / ROLLUP_FILE).exists():
+            break
+        present.append((day, span))
+    return present
 
 
 def _cut(bounds: list[int], span: Span) -> bool:
@@ -286,11 +306,14 @@ def _update_zone(lake: Lake, zone_key: str) -> int:
     last_day = _local_date(span.last_us - 1, zone)
     old = read_manifest(lake, zone_key)
     build_from = first_day
+    kept_filled: set[date] = set()
     if old is not None and old.first_day == first_day:
         limit = old.valid_until(event_files, coverage)
-        kept = [day for day in old.days() if day_bounds(day, zone)[1] <= limit]
+        fresh = ((day, day_bounds(day, zone)) for day in old.days())
+        kept = _present(lake, old, ((day, span) for day, span in fresh if span[1] <= limit))
         if kept:
-            build_from = kept[-1] + timedelta(days=1)
+            build_from = kept[-1][0] + timedelta(days=1)
+            kept_filled = {day for day in old.filled_days if day < build_from}
     written: set[date] = set()
     chunk_start = build_from
     while chunk_start <= last_day:  # a week per replay: memory bounded on long histories
@@ -305,11 +328,19 @@ def _update_zone(lake: Lake, zone_key: str) -> int:
         written |= _write_days(directory, rows, zone)
         chunk_start = following
     for path in directory.glob("date=*"):  # days now without rows, or no longer in the history
-        day = date.fromisoformat(path.name.removeprefix("date="))
+        day = _day_of(path)
         if day > last_day or (day >= build_from and day not in written):
             shutil.rmtree(path, ignore_errors=True)
-    _write_manifest(lake, RollupManifest(zone_key, first_day, last_day, event_files, coverage))
+    # from what was written, not from the disk: a file lost since is missed, never taken as empty
+    filled = frozenset(kept_filled | written)
+    _write_manifest(
+        lake, RollupManifest(zone_key, first_day, last_day, event_files, coverage, filled)
+    )
     return max(0, (last_day - build_from).days + 1)
+
+
+def _day_of(directory: Path) -> date:
+    return date.fromisoformat(directory.name.removeprefix("date="))
 
 
 def _local_date(micros: int, zone: ZoneInfo) -> date:
@@ -326,7 +357,7 @@ def _write_days(directory: Path, rows: pa.Table, zone: ZoneInfo) -> set[date]:
         assert isinstance(day_start_us, int)
         day = _local_date(day_start_us, zone)
         atomic_write_parquet(
-            day_rows.to_arrow().cast(STATUS_ROLLUPS), directory / f"date={day}" / "rollup.parquet"
+            day_rows.to_arrow().cast(STATUS_ROLLUPS), directory / f"date={day}" / ROLLUP_FILE
         )
         written.add(day)
     return written

@@ -244,3 +244,25 @@ def test_cli_rollup_options(lake: Lake) -> None:
     assert done.returncode == 0, done.stderr
     assert "rollup days updated" in done.stdout
     assert sorted(m.zone for m in manifests(lake)) == ["Asia/Kolkata", "UTC"]
+
+
+def test_a_missing_rollup_file_is_never_read_as_no_data(
+    lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A day file deleted by hand (or left out of a copy of the lake) ends the rolled-up run."""
+    compact(lake)
+    day = zone_dir(lake, "UTC") / "date=2024-03-31"
+    for file in day.iterdir():
+        file.unlink()
+    day.rmdir()
+    start, end = BASE, BASE + 5 * DAY
+    assert span_of(lake, start, end) == RollupSpan(
+        "UTC", micros(BASE), micros(BASE + 3 * DAY), date(2024, 3, 28), date(2024, 3, 30)
+    )
+    got = evlog.open_lake(lake.root).availability(start, end, by="day")
+    assert got.equals(without_rollups(monkeypatch, lake, start, end, by="day"))
+    assert compact(lake).rollup_days == 3  # the next compaction rebuilds from the lost day on
+    assert span_of(lake, start, end) == RollupSpan(
+        "UTC", micros(BASE), micros(end), date(2024, 3, 28), date(2024, 4, 1)
+    )
+    assert evlog.open_lake(lake.root).availability(start, end, by="day").equals(got)
