@@ -30,7 +30,6 @@ an older checkpoint or to the full history, until the next compaction).
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -42,7 +41,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from evlog import rollups as rollup_module
-from evlog.lake import Lake, atomic_write_parquet, fsync_dir, parquet_files
+from evlog.lake import Lake, atomic_write_parquet, atomic_write_text, fsync_dir, parquet_files
 from evlog.schema import SCHEMAS, STATUS_EVENTS, Table
 
 # DuckDB's own row group size: one row group is one unit of parallel work for its Parquet reader.
@@ -114,23 +113,11 @@ def compact_partition(table: Table, directory: Path) -> tuple[int, int] | None:
     rows = rows.sort_by([(key, "ascending") for key in SORT_KEYS[table]])
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     target = directory / f"{COMPACTED_PREFIX}{stamp}-{uuid.uuid4().hex[:12]}.parquet"
-    _write_sorted(rows, target)
+    atomic_write_parquet(rows, target, row_group_size=ROW_GROUP_ROWS)
     for path in files:  # only the files we read: a recorder's newer files stay
         path.unlink(missing_ok=True)
     fsync_dir(directory)
     return len(files), rows.num_rows
-
-
-def _write_sorted(rows: pa.Table, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        pq.write_table(rows, tmp, compression="zstd", row_group_size=ROW_GROUP_ROWS)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    fsync_dir(path.parent)
 
 
 # checkpoints --------------------------------------------------------------------------------------
@@ -266,12 +253,8 @@ def update_checkpoints(lake: Lake) -> int:
 
 
 def _write_manifest(lake: Lake, by_day: dict[str, list[str]]) -> None:
-    path = lake.root / CHECKPOINT_DIR / MANIFEST
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{MANIFEST}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(json.dumps({"files": {d: sorted(f) for d, f in by_day.items()}}) + "\n")
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
+    body = {"files": {d: sorted(f) for d, f in by_day.items()}}
+    atomic_write_text(lake.root / CHECKPOINT_DIR / MANIFEST, json.dumps(body) + "\n")
 
 
 def usable_checkpoint(

@@ -17,7 +17,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -44,12 +44,25 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_parquet(table: pa.Table, path: Path) -> None:
+def atomic_write_parquet(table: pa.Table, path: Path, row_group_size: int | None = None) -> None:
     """Write `table` to `path` so that the file appears whole or not at all."""
+    _atomic_write(
+        path,
+        lambda tmp: pq.write_table(table, tmp, compression="zstd", row_group_size=row_group_size),
+    )
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write `text` to `path` (a manifest, a marker) so that it appears whole or not at all."""
+    _atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
+    """`write` a temporary name beside `path`, fsync it, rename it to `path`, fsync the folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        pq.write_table(table, tmp, compression="zstd")
+        write(tmp)
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -94,9 +107,7 @@ class Lake:
         marker = path / MARKER
         if not marker.exists():
             body = json.dumps({"format": LAKE_FORMAT, "created_at": datetime.now(UTC).isoformat()})
-            tmp = marker.with_name(f".{MARKER}.tmp")
-            tmp.write_text(body + "\n")
-            os.replace(tmp, marker)
+            atomic_write_text(marker, body + "\n")
         return cls(path)
 
     @classmethod

@@ -29,9 +29,7 @@ from __future__ import annotations
 
 import bisect
 import json
-import os
 import shutil
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -44,7 +42,7 @@ import polars as pl
 import pyarrow as pa
 
 from evlog import compact
-from evlog.lake import Lake, atomic_write_parquet, fsync_dir
+from evlog.lake import Lake, atomic_write_parquet, atomic_write_text
 from evlog.replay import runner
 from evlog.replay.options import Period, Window, parse_tz, to_micros
 from evlog.schema import STATUS_ROLLUPS, Source, Table
@@ -122,7 +120,6 @@ def read_manifest(lake: Lake, zone: str) -> RollupManifest | None:
 
 def _write_manifest(lake: Lake, manifest: RollupManifest) -> None:
     path = manifest_path(lake, manifest.zone)
-    path.parent.mkdir(parents=True, exist_ok=True)
     body = {
         "zone": manifest.zone,
         "first_day": manifest.first_day.isoformat() if manifest.first_day else None,
@@ -131,12 +128,7 @@ def _write_manifest(lake: Lake, manifest: RollupManifest) -> None:
         "coverage": [list(span) for span in manifest.coverage],
         "filled_days": sorted(day.isoformat() for day in manifest.filled_days),
     }
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(json.dumps(body) + "\n")
-    with open(tmp, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
+    atomic_write_text(path, json.dumps(body) + "\n")
 
 
 def manifests(lake: Lake) -> list[RollupManifest]:

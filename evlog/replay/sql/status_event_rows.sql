@@ -17,29 +17,23 @@ SELECT
     arrival_index,
     evse_index,
     record_key
-FROM status_events
-WHERE (
-        date BETWEEN $checkpoint_date AND $head_last_date
-        OR date BETWEEN $tail_checkpoint_date AND $last_date
-    )
-    AND (
-        (epoch_us(event_time) >= $checkpoint_us AND epoch_us(event_time) < $head_end_us)
-        OR epoch_us(event_time) >= $tail_checkpoint_us
-    )
-    AND event_time < make_timestamptz($window_end_us)
-    AND evse_id IS NOT NULL
+FROM (
+    SELECT *  -- the checkpoints have the events' columns, in the same order
+    FROM status_events
+    WHERE (
+            date BETWEEN $checkpoint_date AND $head_last_date
+            OR date BETWEEN $tail_checkpoint_date AND $last_date
+        )
+        AND (
+            (epoch_us(event_time) >= $checkpoint_us AND epoch_us(event_time) < $head_end_us)
+            OR epoch_us(event_time) >= $tail_checkpoint_us
+        )
+        AND event_time < make_timestamptz($window_end_us)
+    UNION ALL
+    SELECT *
+    FROM status_checkpoints
+    WHERE date = $checkpoint_date OR date = $tail_checkpoint_date
+) AS observed
+WHERE evse_id IS NOT NULL
     AND status IS NOT NULL
-    AND (len($entity_ids::VARCHAR[]) = 0 OR list_contains($entity_ids::VARCHAR[], evse_id))
-UNION ALL
-SELECT
-    evse_id AS entity_id,
-    status AS state,
-    epoch_us(event_time) AS t,
-    location_id,
-    received_at,
-    arrival_index,
-    evse_index,
-    record_key
-FROM status_checkpoints
-WHERE (date = $checkpoint_date OR date = $tail_checkpoint_date)
     AND (len($entity_ids::VARCHAR[]) = 0 OR list_contains($entity_ids::VARCHAR[], evse_id))
