@@ -41,7 +41,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from evlog import rollups as rollup_module
-from evlog.lake import Lake, atomic_write_parquet, atomic_write_text, fsync_dir, parquet_files
+from evlog.lake import (
+    Lake,
+    atomic_write_parquet,
+    atomic_write_text,
+    exclusive_lock,
+    fsync_dir,
+    parquet_files,
+)
 from evlog.schema import SCHEMAS, STATUS_EVENTS, Table
 
 # DuckDB's own row group size: one row group is one unit of parallel work for its Parquet reader.
@@ -49,6 +56,7 @@ ROW_GROUP_ROWS = 122_880
 COMPACTED_PREFIX = "compact-"
 CHECKPOINT_DIR = Path("checkpoints") / Table.STATUS_EVENTS.value
 MANIFEST = "manifest.json"
+COMPACT_LOCK = ".compact.lock"
 
 # Sort order of each table's compacted files: entity then time for event tables, arrival otherwise.
 SORT_KEYS: dict[Table, tuple[str, ...]] = {
@@ -81,7 +89,19 @@ def compact(
     rollup_zones: Iterable[str] = (),
 ) -> CompactSummary:
     """Compact every table of `lake`, then bring the status checkpoints and the per-day rollups
-    (`evlog.rollups`: those of the zones the lake keeps, plus `rollup_zones`) up to date."""
+    (`evlog.rollups`: those of the zones the lake keeps, plus `rollup_zones`) up to date.
+
+    One compaction at a time per lake (`LakeError` if another runs: an hourly cron job that
+    overran, a second operator); recorders and reports may run alongside.
+    """
+    busy = f"another `evlog lake compact` is running on {lake.root} (lock held on {COMPACT_LOCK})"
+    with exclusive_lock(lake.root / COMPACT_LOCK, busy):
+        return _compact(lake, checkpoints, rollups, rollup_zones)
+
+
+def _compact(
+    lake: Lake, checkpoints: bool, rollups: bool, rollup_zones: Iterable[str]
+) -> CompactSummary:
     summary = CompactSummary()
     for table in Table:
         for directory in _partitions(lake, table):

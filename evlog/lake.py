@@ -13,6 +13,8 @@ Appending only adds files, so recorders can append while reports read.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -28,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from evlog.errors import LakeNotFoundError
+from evlog.errors import LakeError, LakeNotFoundError
 from evlog.schema import DATE_COLUMN, SCHEMAS, SOURCE_PARTITIONED, Table
 
 MARKER = "evlog-lake.json"
@@ -69,6 +71,22 @@ def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     finally:
         tmp.unlink(missing_ok=True)
     fsync_dir(path.parent)
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: Path, busy: str) -> Iterator[None]:
+    """Hold an advisory lock on `path` while the block runs; `LakeError(busy)` if another process
+    (or another open of the file) holds it. The kernel drops it if the process dies."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LakeError(busy) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def parquet_files(directory: Path) -> list[Path]:

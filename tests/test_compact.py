@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tempfile
 import threading
 from collections import Counter
@@ -14,8 +16,9 @@ from hypothesis import strategies as st
 
 import evlog
 from evlog.cli import main
-from evlog.compact import CHECKPOINT_DIR, compact, usable_checkpoint
-from evlog.lake import Lake
+from evlog.compact import CHECKPOINT_DIR, COMPACT_LOCK, compact, usable_checkpoint
+from evlog.errors import LakeError
+from evlog.lake import Lake, exclusive_lock
 from evlog.replay.runner import EntityKind
 from evlog.schema import Source, Table
 from tests.replay.lakes import (
@@ -248,3 +251,16 @@ def test_empty_lake_and_single_files(tmp_path: Path) -> None:
     lake.write(Table.CONNECTIVITY_EVENTS, connectivity_table([Connectivity("S", True, BASE)]))
     assert compact(lake).files_before == 1  # a recorder's file is rewritten sorted once...
     assert compact(lake).files_before == 0  # ...and then left alone
+
+
+def test_one_compaction_at_a_time(lake: Lake) -> None:
+    """An overrunning cron job and a second operator must not compact the same lake at once."""
+    with exclusive_lock(lake.root / COMPACT_LOCK, "held by this test"):
+        with pytest.raises(LakeError, match="another `evlog lake compact` is running"):
+            compact(lake)
+        command = [sys.executable, "-m", "evlog", "lake", "compact", "--lake", str(lake.root)]
+        busy = subprocess.run(command, capture_output=True, text=True, check=False)
+        assert busy.returncode == 2
+        assert len(busy.stderr.strip().splitlines()) == 1
+        assert busy.stderr.startswith("evlog: error: another `evlog lake compact` is running")
+    assert compact(lake).files_before > 0  # the lock is released with its holder

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import logging
 import os
 import re
@@ -47,8 +46,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from evlog.errors import LakeError, RecordError, UsageError
-from evlog.lake import Lake, fsync_dir
+from evlog.errors import RecordError, UsageError
+from evlog.lake import Lake, exclusive_lock, fsync_dir
 from evlog.record.derive import DEFAULT_SKEW_TOLERANCE, WEBHOOK_FEED, Row
 from evlog.record.recorder import Recorder, RecordSummary
 from evlog.record.wal import GroupCommitLog, Segment, WalError, read_segment, segments
@@ -275,18 +274,11 @@ def recover(recorder: Recorder, wal_dir: Path) -> RecordSummary:
 @contextlib.contextmanager
 def wal_lock(wal_dir: Path) -> Iterator[None]:
     """Hold the log directory for this process: two receivers must not share (or recover) it."""
-    wal_dir.mkdir(parents=True, exist_ok=True)
-    with open(wal_dir / "lock", "a+") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise LakeError(
-                f"another receiver is recording into this lake (lock held on {wal_dir / 'lock'})"
-            ) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    lock = wal_dir / "lock"
+    with exclusive_lock(
+        lock, f"another receiver is recording into this lake (lock held on {lock})"
+    ):
+        yield
 
 
 # ---------------------------------------------------------------------------------------------
