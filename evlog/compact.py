@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -161,6 +161,13 @@ def checkpoint_path(lake: Lake, day: date) -> Path:
     return lake.root / CHECKPOINT_DIR / f"date={day.isoformat()}" / "checkpoint.parquet"
 
 
+def checkpoint_days(lake: Lake, files: Iterable[Path] | None = None) -> frozenset[date]:
+    """The days with a checkpoint file (among `files`, default: on disk now)."""
+    if files is None:
+        files = parquet_files(lake.root / CHECKPOINT_DIR)
+    return frozenset(_day_of(path.parent) for path in files)
+
+
 def first_changed_day(recorded: dict[str, list[str]], current: dict[str, list[str]]) -> date | None:
     """The first `date=` partition whose event files differ between a manifest and the lake now.
 
@@ -278,12 +285,16 @@ def _write_manifest(lake: Lake, by_day: dict[str, list[str]]) -> None:
 
 
 def usable_checkpoint(
-    lake: Lake, before_us: int, event_files: dict[str, list[str]] | None = None
+    lake: Lake,
+    before_us: int,
+    event_files: dict[str, list[str]] | None = None,
+    available: Collection[date] | None = None,
 ) -> date | None:
     """The latest checkpoint day at or before `before_us` whose history is unchanged, if any.
 
     A checkpoint for day D is valid while every event partition dated before D holds exactly the
-    files it was computed from (the manifest). `event_files`: the lake's listing, if at hand.
+    files it was computed from (the manifest). `event_files`: the lake's listing, if at hand;
+    `available`: the checkpoint days a reader can see (default: those on disk now).
     """
     manifest = read_manifest(lake)
     if not manifest:
@@ -293,6 +304,7 @@ def usable_checkpoint(
     limit = (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=before_us)).date()
     if changed is not None:  # a checkpoint after a changed day would miss the change
         limit = min(limit, changed)
-    days = [_day_of(path.parent) for path in parquet_files(lake.root / CHECKPOINT_DIR)]
-    usable = [day for day in days if day <= limit]
+    if available is None:
+        available = checkpoint_days(lake)
+    usable = [day for day in available if day <= limit]
     return max(usable) if usable else None

@@ -30,7 +30,7 @@ from __future__ import annotations
 import bisect
 import json
 import shutil
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -42,7 +42,7 @@ import polars as pl
 import pyarrow as pa
 
 from evlog import compact
-from evlog.lake import Lake, atomic_write_parquet, atomic_write_text
+from evlog.lake import Lake, atomic_write_parquet, atomic_write_text, parquet_files
 from evlog.replay import runner
 from evlog.replay.options import Period, Window, parse_tz, to_micros
 from evlog.schema import STATUS_ROLLUPS, Source, Table
@@ -208,9 +208,11 @@ def usable_span(
     window: Window,
     event_files: dict[str, list[str]],
     coverage: Callable[[], Sequence[Span]],
+    available: Collection[tuple[str, date]],
 ) -> RollupSpan | None:
     """The longest run of valid rolled-up days inside `window` that its periods do not cut,
-    given the lake's event files now (`compact.event_files_by_day`) and a way to its coverage."""
+    given the lake's event files now (`compact.event_files_by_day`), a way to its coverage, and
+    the (zone partition, day) files the reader can see (`rollup_files`)."""
     found = manifests(lake)
     if not found:
         return None
@@ -219,9 +221,8 @@ def usable_span(
     best: RollupSpan | None = None
     for manifest in found:
         limit = min(manifest.valid_until(event_files, spans), window.end_us)
-        days = _present(
-            lake, manifest, _days_within(manifest, parse_tz(manifest.zone), window.start_us, limit)
-        )
+        zone = parse_tz(manifest.zone)
+        days = _present(manifest, available, _days_within(manifest, zone, window.start_us, limit))
         if not days or any(_cut(bounds, span) for _, span in days):
             continue  # e.g. hourly periods, or days of another zone
         candidate = RollupSpan(
@@ -244,17 +245,29 @@ def _days_within(
 
 
 def _present(
-    lake: Lake, manifest: RollupManifest, days: Iterable[tuple[date, Span]]
+    manifest: RollupManifest,
+    available: Collection[tuple[str, date]],
+    days: Iterable[tuple[date, Span]],
 ) -> list[tuple[date, Span]]:
-    """`days` up to the first whose file should be there and is not (deleted by hand, a partial
-    copy of the lake): its time would silently count as no_data."""
-    directory = zone_dir(lake, manifest.zone)
+    """`days` up to the first whose file should be there and is not among `available`: deleted
+    by hand, left out of a copy of the lake, or written after the reader listed the files. Its
+    time would silently count as no_data."""
+    zone = zone_partition(manifest.zone)
     present = []
     for day, span in days:
-        if day in manifest.filled_days and not (directory / f"date={day}" / ROLLUP_FILE).exists():
+        if day in manifest.filled_days and (zone, day) not in available:
             break
         present.append((day, span))
     return present
+
+
+def rollup_files(lake: Lake, files: Iterable[Path] | None = None) -> frozenset[tuple[str, date]]:
+    """The (zone partition, day) of each rollup file (among `files`, default: on disk now)."""
+    if files is None:
+        files = parquet_files(lake.root / ROLLUP_DIR)
+    return frozenset(
+        (path.parent.parent.name.removeprefix("zone="), _day_of(path.parent)) for path in files
+    )
 
 
 def _cut(bounds: list[int], span: Span) -> bool:
@@ -302,7 +315,8 @@ def _update_zone(lake: Lake, zone_key: str) -> int:
     if old is not None and old.first_day == first_day:
         limit = old.valid_until(event_files, coverage)
         fresh = ((day, day_bounds(day, zone)) for day in old.days())
-        kept = _present(lake, old, ((day, span) for day, span in fresh if span[1] <= limit))
+        on_disk = rollup_files(lake)
+        kept = _present(old, on_disk, ((day, span) for day, span in fresh if span[1] <= limit))
         if kept:
             build_from = kept[-1][0] + timedelta(days=1)
             kept_filled = {day for day in old.filled_days if day < build_from}

@@ -266,3 +266,23 @@ def test_a_missing_rollup_file_is_never_read_as_no_data(
         "UTC", micros(BASE), micros(end), date(2024, 3, 28), date(2024, 4, 1)
     )
     assert evlog.open_lake(lake.root).availability(start, end, by="day").equals(got)
+
+
+def test_a_lake_opened_before_the_compaction_uses_only_what_it_sees(
+    lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A notebook's long-lived lake: checkpoints and rollups written after it listed the files
+    are not in its views, so it must not count on them (until `refresh()`)."""
+    compact(lake, checkpoints=False, rollups=False)  # the event files are final from here on
+    start, end = BASE + timedelta(hours=5), BASE + 5 * DAY
+    expected = without_rollups(monkeypatch, lake, start, end, by="day")
+    opened = evlog.open_lake(lake.root)
+    compact(lake)  # adds checkpoints and rollups only
+    engine = opened.engine
+    window = Window.parse(start, end, "day", "UTC")
+    assert engine.rollup_span(EntityKind.EVSE, "availability", window, False) is None
+    assert engine.checkpoint_at(EntityKind.EVSE, window.start_us)[0] < 0  # none
+    assert opened.availability(start, end, by="day").equals(expected)
+    opened.refresh()
+    assert engine.rollup_span(EntityKind.EVSE, "availability", window, False) is not None
+    assert opened.availability(start, end, by="day").equals(expected)

@@ -75,6 +75,10 @@ class EngineBase(Generic[R]):
 
     #: the lake on this machine's file system, if it is on it (checkpoints are chosen from it)
     local_lake: Lake | None = None
+    #: the checkpoint days and (zone, day) rollups the views read, noted when they were made: one
+    #: written since is not used before `refresh()` (its rows would be missing from the views)
+    checkpoint_days: frozenset[date] = frozenset()
+    rollup_days: frozenset[tuple[str, date]] = frozenset()
 
     def refresh(self) -> None:
         """Read files written since the engine was opened."""
@@ -116,7 +120,7 @@ class EngineBase(Generic[R]):
         lake = self._local_evse_lake(kind)
         # EVLOG_NO_CHECKPOINTS=1 replays from the whole history (benchmarks, diagnosis)
         if lake is not None and not os.environ.get("EVLOG_NO_CHECKPOINTS"):
-            day = compact.usable_checkpoint(lake, instant_us, event_files)
+            day = compact.usable_checkpoint(lake, instant_us, event_files, self.checkpoint_days)
         if day is None:
             return _NO_CHECKPOINT_US, _NO_CHECKPOINT_DATE
         return to_micros(datetime(day.year, day.month, day.day, tzinfo=UTC)), day
@@ -139,7 +143,7 @@ class EngineBase(Generic[R]):
         ):
             return None
         listing = compact.event_files_by_day(lake) if event_files is None else event_files
-        return rollups.usable_span(lake, window, listing, self.coverage_spans)
+        return rollups.usable_span(lake, window, listing, self.coverage_spans, self.rollup_days)
 
     def range_params(
         self, kind: EntityKind, report: str, window: Window, hold_after_gap: bool = False
@@ -271,6 +275,7 @@ class ReplayEngine(EngineBase[duckdb.DuckDBPyRelation]):
         """Views `status_checkpoints` and `status_rollups` over `evlog lake compact`'s per-day
         states and per-day status time (maybe empty)."""
         files = parquet_files(self.lake.root / compact.CHECKPOINT_DIR)
+        self.checkpoint_days = compact.checkpoint_days(self.lake, files)
         if files:
             rel = self.con.read_parquet([str(f) for f in files], hive_partitioning=True)
         else:
@@ -278,6 +283,7 @@ class ReplayEngine(EngineBase[duckdb.DuckDBPyRelation]):
             rel = self.con.from_arrow(empty.append_column("date", pa.array([], pa.date32())))
         rel.create_view("status_checkpoints", replace=True)
         files = parquet_files(self.lake.root / rollups.ROLLUP_DIR)
+        self.rollup_days = rollups.rollup_files(self.lake, files)
         if files:
             # zone values are IANA keys (never numbers): DuckDB reads them as VARCHAR
             rel = self.con.read_parquet([str(f) for f in files], hive_partitioning=True)

@@ -146,6 +146,9 @@ class SparkEngine(EngineBase["DataFrame"]):
     def refresh(self) -> None:
         """(Re)create the views, listing the lake's files anew."""
         self._has_events = False
+        if self.local_lake is not None:  # noted before Spark lists: never more than the views
+            self.checkpoint_days = compact.checkpoint_days(self.local_lake)
+            self.rollup_days = rollups.rollup_files(self.local_lake)
         for table in Table:
             extra = ["source STRING"] if table in SOURCE_PARTITIONED else []
             frame = self._read(table.value, SCHEMAS[table], [*extra, "date DATE"])
