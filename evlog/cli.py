@@ -15,6 +15,7 @@ from rich.table import Table as RichTable
 
 from evlog.errors import EvlogError, UsageError
 from evlog.lake import Lake
+from evlog.record.live import parse_compact_every
 from evlog.record.offline import record_stream, record_webhook_files
 from evlog.record.receiver import (
     ReceiverConfig,
@@ -68,6 +69,14 @@ SkewOption = Annotated[
     typer.Option(
         "--skew-tolerance",
         help="Source times later than receive time by more than this are clamped and flagged.",
+    ),
+]
+CompactEveryOption = Annotated[
+    str,
+    typer.Option(
+        "--compact-every",
+        help="Run `evlog lake compact` on the lake this often, in a child process, while "
+        "recording (keeps reports fast as files pile up); 0 or off: never (then cron it).",
     ),
 ]
 
@@ -178,6 +187,7 @@ def record_webhooks_command(
     ] = "30s",
     coverage: CoverageOption = None,
     skew_tolerance: SkewOption = "5m",
+    compact_every: CompactEveryOption = "1h",
 ) -> None:
     """Record eDRV chargestation.online/offline webhooks into the lake.
 
@@ -213,6 +223,7 @@ def record_webhooks_command(
         rotate_every=parse_duration(rotate_every, "--rotate-every"),
         rotate_bytes=parse_size(rotate_size, "--rotate-size"),
         heartbeat_every=parse_duration(heartbeat, "--heartbeat"),
+        compact_every=parse_compact_every(compact_every),
         skew_tolerance=skew,
     )
     for line in run_receiver(config).lines():
@@ -283,6 +294,7 @@ def record_here_command(
         ),
     ] = None,
     skew_tolerance: SkewOption = "5m",
+    compact_every: CompactEveryOption = "1h",
 ) -> None:
     """Consume the HERE EVSE status stream (Data API stream v2) into the lake, live.
 
@@ -308,6 +320,7 @@ def record_here_command(
         duration=None if duration is None else parse_duration(duration, "--duration"),
         until_idle=until_idle,
         skew_tolerance=parse_duration(skew_tolerance, "--skew-tolerance"),
+        compact_every=parse_compact_every(compact_every),
         progress=progress,
     )
     out.print(stats.line(), highlight=False)
@@ -366,6 +379,7 @@ def record_poll_command(
         ),
     ] = None,
     skew_tolerance: SkewOption = "5m",
+    compact_every: CompactEveryOption = "1h",
 ) -> None:
     """Poll eDRV station snapshots at intervals to double-check webhook state.
 
@@ -388,6 +402,7 @@ def record_poll_command(
         max_rounds=rounds,
         duration=None if duration is None else parse_duration(duration, "--duration"),
         skew_tolerance=parse_duration(skew_tolerance, "--skew-tolerance"),
+        compact_every=parse_compact_every(compact_every),
         progress=progress,
     )
     out.print(stats.line(), highlight=False)

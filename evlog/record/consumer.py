@@ -27,7 +27,14 @@ from typing import Any
 from evlog.errors import RecordError, UsageError
 from evlog.lake import Lake
 from evlog.record.derive import DEFAULT_SKEW_TOLERANCE, STATUS_FEED, Row
-from evlog.record.live import HEARTBEAT_EVERY, Heartbeat, Progress, logfmt, stop_on_signals
+from evlog.record.live import (
+    HEARTBEAT_EVERY,
+    Heartbeat,
+    PeriodicCompaction,
+    Progress,
+    logfmt,
+    stop_on_signals,
+)
 from evlog.record.recorder import Recorder, RecordSummary, utc_now
 from evlog.sources import here
 from evlog.sources._http import ApiError, AuthError
@@ -99,6 +106,7 @@ def consume(
     stop: threading.Event | None = None,
     skew_tolerance: timedelta = DEFAULT_SKEW_TOLERANCE,
     heartbeat_every: timedelta = HEARTBEAT_EVERY,
+    compact_every: timedelta | None = None,
     idle_wait_s: float = IDLE_WAIT_S,
     on_progress: Callable[[ConsumerStats], None] | None = None,
     after_append: Callable[[list[Row]], None] | None = None,
@@ -107,6 +115,7 @@ def consume(
     `duration` has passed or, with `until_idle`, a fetch comes back empty (caught up).
     Returns the session's counters.
 
+    `compact_every`: run `evlog lake compact` that often, in a child process (`PeriodicCompaction`).
     `after_append` is a test hook called between the durable append and the offset commit.
     Raises `AuthError` on 401/403 and `ApiError` when the service keeps failing.
     """
@@ -130,6 +139,7 @@ def consume(
     )
     try:
         heartbeat = Heartbeat(recorder, heartbeat_every)
+        compaction = PeriodicCompaction(lake, compact_every)
         failures = 0
         while not stop.is_set():
             if deadline is not None and time.monotonic() >= deadline:
@@ -153,6 +163,7 @@ def consume(
                 stats.resubscribes += 1
                 got = 0
             heartbeat.beat()
+            compaction.poll()
             if on_progress is not None:
                 on_progress(stats)
             if got == 0 and until_idle and failures == 0:
@@ -163,6 +174,7 @@ def consume(
                     wait = min(wait, max(0.0, deadline - time.monotonic()))
                 stop.wait(min(wait, heartbeat.seconds_to_next()))
         heartbeat.stop()
+        compaction.stop()
         log.info("stopped %s", logfmt({"session": recorder.session_id, **stats.fields()}))
     finally:
         try:
@@ -288,6 +300,7 @@ def record_here(
     duration: timedelta | None = None,
     until_idle: bool = False,
     skew_tolerance: timedelta = DEFAULT_SKEW_TOLERANCE,
+    compact_every: timedelta | None = None,
     progress: bool | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> ConsumerStats:
@@ -316,6 +329,7 @@ def record_here(
                 until_idle=until_idle,
                 stop=stop,
                 skew_tolerance=skew_tolerance,
+                compact_every=compact_every,
                 on_progress=lambda stats: shown.update(stats.fields()),
             )
     finally:

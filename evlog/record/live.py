@@ -1,10 +1,12 @@
 """What the live recorders (`record here`, `record poll`) share: graceful stop on SIGINT/SIGTERM,
-console progress (rich, only on a terminal), structured log lines, and the coverage heartbeat."""
+console progress (rich, only on a terminal), structured log lines, the coverage heartbeat, and
+periodic compaction (the webhook receiver uses the last one too)."""
 
 from __future__ import annotations
 
 import logging
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -18,7 +20,10 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
+from evlog.errors import UsageError
+from evlog.lake import Lake
 from evlog.record.recorder import Recorder, utc_now
+from evlog.timeopts import parse_duration
 
 log = logging.getLogger("evlog.record")
 
@@ -119,6 +124,74 @@ class Heartbeat:
 
     def seconds_to_next(self) -> float:
         return max(0.0, (self.last + self.every - self.clock()).total_seconds())
+
+
+# Live lakes gain a file per rotation and per heartbeat; compacting them keeps reports fast.
+COMPACT_EVERY = timedelta(hours=1)
+
+
+def parse_compact_every(value: str | timedelta) -> timedelta | None:
+    """`--compact-every`: a duration, or 0 / off for never (then compaction runs from cron)."""
+    if isinstance(value, str) and value.strip().lower() in ("0", "off"):
+        return None
+    every = parse_duration(value, "--compact-every")
+    if every < timedelta(0):
+        raise UsageError(f"--compact-every: must not be negative, got {value!r}")
+    return every or None
+
+
+class PeriodicCompaction:
+    """`evlog lake compact` on a live recorder's lake every `every` (never when None).
+
+    In a child process, so that merging files and replaying days for rollups never holds the
+    recorder's interpreter (the receiver keeps answering meanwhile); one at a time; compaction
+    is safe beside the recorder's appends. A failure, or the lake's compaction lock held by
+    someone else (a cron job), is logged and the next run comes at the next interval. At the
+    recorder's stop a running compaction is left to finish on its own.
+    """
+
+    def __init__(
+        self,
+        lake: Lake,
+        every: timedelta | None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.lake = lake
+        self.every = every
+        self.clock = clock
+        self.due = None if every is None else clock() + every.total_seconds()
+        self.child: subprocess.Popen[str] | None = None
+        self.finished: list[int] = []  # exit codes of the runs that ended
+
+    def poll(self) -> None:
+        """Note the end of the running compaction; start one when due. Never blocks."""
+        if self.child is not None:
+            if self.child.poll() is None:
+                return
+            self._note(self.child)
+        if self.every is None or self.due is None or self.clock() < self.due:
+            return
+        self.due = self.clock() + self.every.total_seconds()
+        command = [sys.executable, "-m", "evlog", "lake", "compact", "--lake", str(self.lake.root)]
+        self.child = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        log.info("compaction started %s", logfmt({"pid": self.child.pid}))
+
+    def _note(self, child: subprocess.Popen[str]) -> None:
+        problem = (child.stderr.read() if child.stderr else "").strip()
+        self.child = None
+        self.finished.append(child.returncode)
+        if child.returncode == 0:
+            log.info("compaction finished %s", logfmt({"pid": child.pid}))
+        else:
+            fields = {"pid": child.pid, "exit": child.returncode, "problem": problem[-300:]}
+            log.warning("compaction failed %s", logfmt(fields))
+
+    def stop(self) -> None:
+        self.poll()  # note one that just ended
+        if self.child is not None:
+            log.info("compaction still running, left to finish %s", logfmt({"pid": self.child.pid}))
 
 
 class Progress:

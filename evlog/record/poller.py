@@ -25,7 +25,14 @@ from typing import Any
 from evlog.errors import UsageError
 from evlog.lake import Lake
 from evlog.record.derive import DEFAULT_SKEW_TOLERANCE, POLL_FEED, Row
-from evlog.record.live import HEARTBEAT_EVERY, Heartbeat, Progress, logfmt, stop_on_signals
+from evlog.record.live import (
+    HEARTBEAT_EVERY,
+    Heartbeat,
+    PeriodicCompaction,
+    Progress,
+    logfmt,
+    stop_on_signals,
+)
 from evlog.record.recorder import Recorder
 from evlog.sources._http import ApiError, AuthError
 from evlog.sources.edrv_api import DEFAULT_PAGE_SIZE, EdrvClient, Snapshot, token_from_env
@@ -117,6 +124,7 @@ def poll(
     stop: threading.Event | None = None,
     skew_tolerance: timedelta = DEFAULT_SKEW_TOLERANCE,
     heartbeat_every: timedelta = HEARTBEAT_EVERY,
+    compact_every: timedelta | None = None,
     on_progress: Callable[[PollStats], None] | None = None,
 ) -> PollStats:
     """Poll every `every` until `stop`, `max_rounds` or `duration`. A round that fails after its
@@ -128,6 +136,7 @@ def poll(
     recorder = Recorder(lake, POLL_FEED, skew_tolerance=skew_tolerance)
     stats = PollStats(session_id=recorder.session_id)
     heartbeat = Heartbeat(recorder, heartbeat_every)
+    compaction = PeriodicCompaction(lake, compact_every)
     log.info(
         "polling %s",
         logfmt(
@@ -161,11 +170,13 @@ def poll(
                 on_progress(stats)
             continue
         heartbeat.beat()
+        compaction.poll()
         wait = min(next_round - now, heartbeat.seconds_to_next())
         if deadline is not None:
             wait = min(wait, deadline - now)
         stop.wait(max(0.0, wait))
     heartbeat.stop()
+    compaction.stop()
     log.info("stopped %s", logfmt({"session": recorder.session_id, **stats.fields()}))
     return stats
 
@@ -181,6 +192,7 @@ def record_poll(
     max_rounds: int | None = None,
     duration: timedelta | None = None,
     skew_tolerance: timedelta = DEFAULT_SKEW_TOLERANCE,
+    compact_every: timedelta | None = None,
     progress: bool | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> PollStats:
@@ -204,6 +216,7 @@ def record_poll(
                 duration=duration,
                 stop=stop,
                 skew_tolerance=skew_tolerance,
+                compact_every=compact_every,
                 on_progress=lambda stats: shown.update(stats.fields()),
             )
     finally:

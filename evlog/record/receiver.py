@@ -49,6 +49,7 @@ from starlette.routing import Route
 from evlog.errors import RecordError, UsageError
 from evlog.lake import Lake, exclusive_lock, fsync_dir
 from evlog.record.derive import DEFAULT_SKEW_TOLERANCE, WEBHOOK_FEED, Row
+from evlog.record.live import PeriodicCompaction
 from evlog.record.recorder import Recorder, RecordSummary
 from evlog.record.wal import GroupCommitLog, Segment, WalError, read_segment, segments
 from evlog.schema import Table
@@ -60,6 +61,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PATH = "/webhooks/edrv"
 DEFAULT_MAX_BODY = 1 << 20
 MAX_HEARTBEAT = timedelta(seconds=30)
+COMPACTION_POLL_S = 5.0  # how often the receiver checks whether a compaction is due or done
 WAL_DIR = Path("_wal") / "edrv_webhooks"
 CONVERT_RETRY_S = 5.0
 RATE_WINDOW_S = 10.0
@@ -79,6 +81,7 @@ class ReceiverConfig:
     rotate_every: timedelta = timedelta(seconds=30)
     rotate_bytes: int = 64 << 20
     heartbeat_every: timedelta = MAX_HEARTBEAT
+    compact_every: timedelta | None = None  # `evlog lake compact` that often (PeriodicCompaction)
     skew_tolerance: timedelta = DEFAULT_SKEW_TOLERANCE
     wal_dir: Path | None = None  # default: <lake>/_wal/edrv_webhooks
     fsync: bool = True  # False only for benchmarks: acknowledgements are then not durable
@@ -331,6 +334,7 @@ class Receiver:
         self.recorder = recorder
         self.session_id = recorder.session_id
         self.summary = ReceiverSummary()
+        self.compaction = PeriodicCompaction(lake, config.compact_every)
         self.server: _Server | None = None
         self.last_received_at: datetime | None = None
         self.last_body: bytes | None = None
@@ -465,6 +469,7 @@ class Receiver:
             loop.create_task(self._converter(), name="evlog-convert"),
             loop.create_task(self._coverage_loop(), name="evlog-coverage"),
             loop.create_task(self._rotate_loop(), name="evlog-rotate"),
+            loop.create_task(self._compaction_loop(), name="evlog-compact"),
         ]
         if self._status_wanted():
             self._live = Live(self._render(), refresh_per_second=2, transient=False)
@@ -492,6 +497,7 @@ class Receiver:
             await self._in_coverage(self._coverage_from, stopped_at, "stop")
         self._lake_executor.shutdown(wait=True)
         self._coverage_executor.shutdown(wait=True)
+        self.compaction.stop()
         if self._live is not None:
             self._live.update(self._render())
             self._live.stop()
@@ -555,6 +561,11 @@ class Receiver:
             await asyncio.sleep(self.config.rotate_every.total_seconds())
             if self._wal is not None:
                 self._wal.rotate()
+
+    async def _compaction_loop(self) -> None:
+        while self.config.compact_every is not None:
+            self.compaction.poll()  # never blocks: the compaction runs in a child process
+            await asyncio.sleep(min(COMPACTION_POLL_S, self.config.compact_every.total_seconds()))
 
     # -- coverage -------------------------------------------------------------------------
 
