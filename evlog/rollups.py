@@ -8,7 +8,7 @@
 
 (`Europe/Berlin` is stored as `zone=Europe__Berlin`: a partition value holds no slash.)
 
-The rows are the replay's own (`sql/status_rollup.sql` reads the same `observed_time` concept an
+The rows are the replay's own (`sql/status_rollup.sql` reads the same `status_time` concept an
 availability report computes), so a report that reads them gets exactly the figures it would have
 replayed. An availability report per EVSE (not holding states across gaps) whose periods are made
 of whole local days of a rollup zone (`--by day|week|month|none` in that zone) takes the rolled-up
@@ -22,7 +22,9 @@ turns a carried-in state into no_data). The manifest records the event files of 
 partition and the merged coverage spans the rollups were computed from. A day is used only while
 no event partition dated before b's UTC day changed since, and the coverage before b is the same:
 a late event recorded into an old partition, a re-import or `evlog lake rebuild` make reports
-replay the days from there on until the next compaction recomputes them.
+replay the days from there on until the next compaction recomputes them. A day whose file is
+missing (deleted by hand) or not in the reader's views (written after it listed the files) ends
+the rolled-up run there too: its time would otherwise count as no_data.
 """
 
 from __future__ import annotations
