@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import duckdb
@@ -276,21 +277,22 @@ class ReplayEngine(EngineBase[duckdb.DuckDBPyRelation]):
         states and per-day status time (maybe empty)."""
         files = parquet_files(self.lake.root / compact.CHECKPOINT_DIR)
         self.checkpoint_days = compact.checkpoint_days(self.lake, files)
-        if files:
-            rel = self.con.read_parquet([str(f) for f in files], hive_partitioning=True)
-        else:
-            empty = STATUS_EVENTS.empty_table()
-            rel = self.con.from_arrow(empty.append_column("date", pa.array([], pa.date32())))
-        rel.create_view("status_checkpoints", replace=True)
+        self._view("status_checkpoints", files, STATUS_EVENTS.empty_table())
         files = parquet_files(self.lake.root / rollups.ROLLUP_DIR)
         self.rollup_days = rollups.rollup_files(self.lake, files)
+        # zone values are IANA keys (never numbers): DuckDB reads them as VARCHAR
+        empty = STATUS_ROLLUPS.empty_table().append_column("zone", pa.array([], pa.string()))
+        self._view("status_rollups", files, empty)
+
+    def _view(self, name: str, files: list[Path], empty: pa.Table) -> None:
+        """View `name` over `files` with their hive partitions; over `empty` (plus its `date`
+        partition column) while there are none."""
         if files:
-            # zone values are IANA keys (never numbers): DuckDB reads them as VARCHAR
-            rel = self.con.read_parquet([str(f) for f in files], hive_partitioning=True)
+            relation = self.con.read_parquet([str(f) for f in files], hive_partitioning=True)
         else:
-            empty = STATUS_ROLLUPS.empty_table().append_column("zone", pa.array([], pa.string()))
-            rel = self.con.from_arrow(empty.append_column("date", pa.array([], pa.date32())))
-        rel.create_view("status_rollups", replace=True)
+            dated = empty.append_column("date", pa.array([], pa.date32()))
+            relation = self.con.from_arrow(dated)
+        relation.create_view(name, replace=True)
 
     def coverage_spans(self) -> list[rollups.Span]:
         return rollups.covered_spans(self.con)  # the `coverage` view is already there
