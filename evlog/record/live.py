@@ -20,7 +20,6 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from evlog.errors import UsageError
 from evlog.lake import Lake
 from evlog.record.recorder import Recorder, utc_now
 from evlog.timeopts import parse_duration
@@ -126,22 +125,16 @@ class Heartbeat:
         return max(0.0, (self.last + self.every - self.clock()).total_seconds())
 
 
-# Live lakes gain a file per rotation and per heartbeat; compacting them keeps reports fast.
-COMPACT_EVERY = timedelta(hours=1)
-
-
 def parse_compact_every(value: str | timedelta) -> timedelta | None:
     """`--compact-every`: a duration, or 0 / off for never (then compaction runs from cron)."""
     if isinstance(value, str) and value.strip().lower() in ("0", "off"):
         return None
-    every = parse_duration(value, "--compact-every")
-    if every < timedelta(0):
-        raise UsageError(f"--compact-every: must not be negative, got {value!r}")
-    return every or None
+    return parse_duration(value, "--compact-every") or None  # durations are never negative
 
 
 class PeriodicCompaction:
-    """`evlog lake compact` on a live recorder's lake every `every` (never when None).
+    """`evlog lake compact` on a live recorder's lake every `every` (never when None): a live lake
+    gains a file per rotation and per heartbeat, and compacting it keeps reports fast.
 
     In a child process, so that merging files and replaying days for rollups never holds the
     recorder's interpreter (the receiver keeps answering meanwhile); one at a time; compaction
