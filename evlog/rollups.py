@@ -175,11 +175,7 @@ def first_difference(recorded: Sequence[Span], current: Sequence[Span]) -> int |
 
 def day_bounds(day: date, zone: ZoneInfo) -> Span:
     """A local day as [start, end) in microseconds (23 or 25 hours on DST days)."""
-    following = day + timedelta(days=1)
-    return (
-        to_micros(datetime(day.year, day.month, day.day, tzinfo=zone)),
-        to_micros(datetime(following.year, following.month, following.day, tzinfo=zone)),
-    )
+    return to_micros(_midnight(day, zone)), to_micros(_midnight(day + timedelta(days=1), zone))
 
 
 # report side --------------------------------------------------------------------------------------
@@ -302,36 +298,26 @@ def _update_zone(lake: Lake, zone_key: str) -> int:
     directory = zone_dir(lake, zone_key)
     engine = ReplayEngine(lake)
     engine.con.sql("SET enable_progress_bar = false")  # `lake compact` prints its own summary
-    span = engine.event_span(EntityKind.EVSE)
-    if span.first_us is None or span.last_us is None:  # no status events (any more)
+    recorded = engine.event_span(EntityKind.EVSE)
+    if recorded.first_us is None or recorded.last_us is None:  # no status events (any more)
         shutil.rmtree(directory, ignore_errors=True)
         _write_manifest(lake, RollupManifest(zone_key, None, None, event_files, coverage))
         return 0
-    first_day = _local_date(span.first_us, zone)
+    first_day = _local_date(recorded.first_us, zone)
     # Up to the day of the last thing recorded, in progress or not: a day's rollup is exact for the
     # lake as it is, and whatever is recorded into it later makes it stale (see the module doc).
-    last_day = _local_date(span.last_us - 1, zone)
+    last_day = _local_date(recorded.last_us - 1, zone)
+    build_from, kept_filled = first_day, frozenset[date]()
     old = read_manifest(lake, zone_key)
-    build_from = first_day
-    kept_filled: set[date] = set()
     if old is not None and old.first_day == first_day:
-        limit = old.valid_until(event_files, coverage)
-        fresh = ((day, day_bounds(day, zone)) for day in old.days())
-        on_disk = rollup_files(lake)
-        kept = _present(old, on_disk, ((day, span) for day, span in fresh if span[1] <= limit))
-        if kept:
-            build_from = kept[-1][0] + timedelta(days=1)
-            kept_filled = {day for day in old.filled_days if day < build_from}
+        valid_until = old.valid_until(event_files, coverage)
+        build_from, kept_filled = _kept(lake, old, zone, valid_until, first_day)
     written: set[date] = set()
     chunk_start = build_from
     while chunk_start <= last_day:  # a week per replay: memory bounded on long histories
         following = min(chunk_start + timedelta(days=CHUNK_DAYS), last_day + timedelta(days=1))
-        window = Window.parse(
-            datetime(chunk_start.year, chunk_start.month, chunk_start.day, tzinfo=zone),
-            datetime(following.year, following.month, following.day, tzinfo=zone),
-            Period.DAY,
-            zone,
-        )
+        start, end = _midnight(chunk_start, zone), _midnight(following, zone)
+        window = Window.parse(start, end, Period.DAY, zone)
         rows = engine.relation(EntityKind.EVSE, "status_rollup", window).to_arrow_table()
         written |= _write_days(directory, rows, zone)
         chunk_start = following
@@ -345,6 +331,25 @@ def _update_zone(lake: Lake, zone_key: str) -> int:
         lake, RollupManifest(zone_key, first_day, last_day, event_files, coverage, filled)
     )
     return max(0, (last_day - build_from).days + 1)
+
+
+def _kept(
+    lake: Lake, old: RollupManifest, zone: ZoneInfo, valid_until: int, first_day: date
+) -> tuple[date, frozenset[date]]:
+    """The first day to build again (after the old days still valid and present; `first_day`
+    when none is) and the kept days that have a file."""
+    valid = (
+        (day, bounds) for day in old.days() if (bounds := day_bounds(day, zone))[1] <= valid_until
+    )
+    kept = _present(old, rollup_files(lake), valid)
+    if not kept:
+        return first_day, frozenset()
+    build_from = kept[-1][0] + timedelta(days=1)
+    return build_from, frozenset(day for day in old.filled_days if day < build_from)
+
+
+def _midnight(day: date, zone: ZoneInfo) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=zone)
 
 
 def _day_of(directory: Path) -> date:
