@@ -36,7 +36,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -47,7 +47,11 @@ from evlog import compact
 from evlog.lake import Lake, atomic_write_parquet, atomic_write_text, parquet_files
 from evlog.replay import runner
 from evlog.replay.options import Period, Window, parse_tz, to_micros
+from evlog.replay.runner import EntityKind
 from evlog.schema import STATUS_ROLLUPS, Source, Table
+
+if TYPE_CHECKING:
+    from evlog.replay.engine import EventSpan, ReplayEngine
 
 ROLLUP_DIR = Path("rollups") / "status_time"
 ROLLUP_FILE = "rollup.parquet"
@@ -107,8 +111,10 @@ _FOREVER = 4611686018427387904  # 2^62 µs, as in the replay SQL
 
 def read_manifest(lake: Lake, zone: str) -> RollupManifest | None:
     path = manifest_path(lake, zone)
-    if not path.exists():
-        return None
+    return _parse_manifest(path) if path.exists() else None
+
+
+def _parse_manifest(path: Path) -> RollupManifest:
     data = json.loads(path.read_text())
     return RollupManifest(
         zone=data["zone"],
@@ -135,13 +141,7 @@ def _write_manifest(lake: Lake, manifest: RollupManifest) -> None:
 
 def manifests(lake: Lake) -> list[RollupManifest]:
     """The manifests of every zone the lake keeps rollups for."""
-    found = []
-    for path in sorted((lake.root / MANIFEST_DIR).glob("*.json")):
-        zone = json.loads(path.read_text())["zone"]
-        manifest = read_manifest(lake, zone)
-        if manifest is not None:
-            found.append(manifest)
-    return found
+    return [_parse_manifest(path) for path in sorted((lake.root / MANIFEST_DIR).glob("*.json"))]
 
 
 def covered_spans(con: duckdb.DuckDBPyConnection) -> list[Span]:
@@ -280,25 +280,37 @@ def _cut(bounds: list[int], span: Span) -> bool:
 def update_rollups(lake: Lake, zones: Iterable[str] = ()) -> int:
     """Bring the rollups of `DEFAULT_ZONES`, of every zone the lake already keeps and of `zones`
     up to date; count the days computed (all zones together)."""
-    asked = {parse_tz(zone, "--rollup-tz").key for zone in zones}
-    wanted = {*DEFAULT_ZONES, *(manifest.zone for manifest in manifests(lake)), *asked}
-    return sum(_update_zone(lake, zone) for zone in sorted(wanted))
-
-
-def _update_zone(lake: Lake, zone_key: str) -> int:
     # The engine imports this module (reports read rollups); the build needs the engine.
     from evlog.replay.engine import ReplayEngine
-    from evlog.replay.runner import EntityKind
 
-    zone = parse_tz(zone_key)
+    asked = {parse_tz(zone, "--rollup-tz").key for zone in zones}
+    wanted = {*DEFAULT_ZONES, *(manifest.zone for manifest in manifests(lake)), *asked}
     # Listed before the engine opens the lake: a file a recorder adds meanwhile may be read but is
     # not in the manifest, so the days it touches count as changed (never the other way round).
     event_files = compact.event_files_by_day(lake)
     coverage = lake_coverage(lake)
-    directory = zone_dir(lake, zone_key)
     engine = ReplayEngine(lake)
     engine.con.sql("SET enable_progress_bar = false")  # `lake compact` prints its own summary
-    recorded = engine.event_span(EntityKind.EVSE)
+    build = _Build(lake, engine, engine.event_span(EntityKind.EVSE), event_files, coverage)
+    return sum(_update_zone(build, zone) for zone in sorted(wanted))
+
+
+@dataclass(frozen=True)
+class _Build:
+    """What every zone's update reads: the lake as listed once, and one engine over it."""
+
+    lake: Lake
+    engine: ReplayEngine
+    recorded: EventSpan  # first event, last thing recorded
+    event_files: dict[str, list[str]]
+    coverage: list[Span]
+
+
+def _update_zone(build: _Build, zone_key: str) -> int:
+    lake, engine, recorded = build.lake, build.engine, build.recorded
+    event_files, coverage = build.event_files, build.coverage
+    zone = parse_tz(zone_key)
+    directory = zone_dir(lake, zone_key)
     if recorded.first_us is None or recorded.last_us is None:  # no status events (any more)
         shutil.rmtree(directory, ignore_errors=True)
         _write_manifest(lake, RollupManifest(zone_key, None, None, event_files, coverage))
