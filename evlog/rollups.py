@@ -13,7 +13,7 @@ availability report computes), so a report that reads them gets exactly the figu
 replayed. An availability report per EVSE (not holding states across gaps) whose periods are made
 of whole local days of a rollup zone (`--by day|week|month|none` in that zone) takes the rolled-up
 days inside its window from here and replays only the rest: the part before them (usually nothing)
-and after them (the day in progress), each from its checkpoint. A day's rollup is a few rows per
+and after them (the day in progress), each from its checkpoint. A day's rollup is one row per
 EVSE however many events the day had: the cost follows the window and the network's size, not
 the number of events.
 

@@ -11,8 +11,10 @@ import subprocess
 import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -68,7 +70,9 @@ def lake(tmp_path: Path) -> Lake:
     return lake
 
 
-def span_of(lake: Lake, start: datetime, end: datetime, by: str = "day", tz: str = "UTC") -> object:
+def span_of(
+    lake: Lake, start: datetime, end: datetime, by: str = "day", tz: str = "UTC"
+) -> RollupSpan | None:
     engine = evlog.open_lake(lake.root).engine
     window = Window.parse(start, end, by, tz)
     return engine.rollup_span(EntityKind.EVSE, "availability", window, hold_after_gap=False)
@@ -117,7 +121,7 @@ def test_reports_read_the_rollup_rows(lake: Lake) -> None:
     for row in rows:  # move one hour of every EVSE from AVAILABLE to CHARGING
         row["available_us"] -= 3_600_000_000
         row["charging_us"] += 3_600_000_000
-    pq.write_table(pq.read_table(path).from_pylist(rows, schema=pq.read_schema(path)), path)
+    pq.write_table(pa.Table.from_pylist(rows, schema=pq.read_schema(path)), path)
     api = evlog.open_lake(lake.root)
     day = api.availability(BASE + 2 * DAY, BASE + 3 * DAY, by="day")
     untouched = api.availability(BASE + 3 * DAY, BASE + 4 * DAY, by="day")
@@ -134,7 +138,7 @@ def test_only_whole_days_in_the_zone_are_rolled_up(
 ) -> None:
     compact(lake, rollup_zones=["Europe/Berlin"])
     assert sorted(m.zone for m in manifests(lake)) == ["Europe/Berlin", "UTC"]
-    berlin = datetime(2024, 3, 29, tzinfo=UTC).astimezone(evlog_zone("Europe/Berlin"))
+    berlin = datetime(2024, 3, 29, tzinfo=UTC).astimezone(ZoneInfo("Europe/Berlin"))
     start, end = berlin.replace(hour=0), berlin.replace(hour=0) + 4 * DAY
     span = span_of(lake, start, end, "day", "Europe/Berlin")
     assert isinstance(span, RollupSpan) and span.zone == "Europe__Berlin"
@@ -151,12 +155,6 @@ def test_only_whole_days_in_the_zone_are_rolled_up(
     ):
         got = evlog.open_lake(lake.root).availability(start, end, by=by, tz=tz)
         assert got.equals(without_rollups(monkeypatch, lake, start, end, by=by, tz=tz)), (by, tz)
-
-
-def evlog_zone(key: str) -> object:
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo(key)
 
 
 def test_no_rollups_for_other_reports_or_holding_states(lake: Lake) -> None:

@@ -91,24 +91,6 @@ OUTAGE_COLUMNS: tuple[str, ...] = (
     "exempted_outage",
     "outage_states",
 )
-UPTIME_EXPORT_COLUMNS: tuple[str, ...] = (
-    "port_id",
-    "station_id",
-    "report_yr_mon",
-    "uptime_pct",
-    "outage_total",
-    "outage_excluded",
-)
-OUTAGE_EXPORT_COLUMNS: tuple[str, ...] = (
-    "port_id",
-    "station_id",
-    "outage_id",
-    "outage_start",
-    "outage_end",
-    "outage_duration",
-    "outage_cause",
-    "exempted_outage",
-)
 
 
 class Standard(StrEnum):
