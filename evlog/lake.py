@@ -18,6 +18,7 @@ import fcntl
 import json
 import os
 import shutil
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from evlog.errors import LakeError, LakeNotFoundError
 from evlog.schema import DATE_COLUMN, SCHEMAS, SOURCE_PARTITIONED, Table
 
 MARKER = "evlog-lake.json"
+WRITE_LOCK = ".write.lock"
 _DAY_US = 86_400_000_000
 LAKE_FORMAT = 1
 
@@ -89,6 +91,61 @@ def exclusive_lock(path: Path, busy: str) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
+class _HeldLocks:
+    """The lake write locks this process holds: one flock per lake, re-entrant across threads
+    of the process (a flock is per open file, so a second open by the same process would wait
+    for itself)."""
+
+    def __init__(self) -> None:
+        self.guard = threading.Lock()
+        self.locks: dict[Path, tuple[threading.RLock, list[int]]] = {}
+
+    def entry(self, path: Path) -> tuple[threading.RLock, list[int]]:
+        with self.guard:
+            return self.locks.setdefault(path, (threading.RLock(), [0, -1]))
+
+
+_HELD = _HeldLocks()
+
+
+@contextlib.contextmanager
+def write_lock(path: Path, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Hold the lake's write lock (a blocking advisory lock on `path`) while the block runs.
+
+    Every writer of lake data takes it around one durable step (a recorder's batch, a compaction's
+    swap, a whole rebuild), so two writers never interleave their steps. It is re-entrant within
+    a process and the kernel drops it if the process dies. `on_wait(holder)` is called once if
+    another process holds it (with what that process wrote into the file), before waiting.
+    """
+    rlock, state = _HELD.entry(path)
+    with rlock:
+        if state[0] == 0:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    if on_wait is not None:
+                        on_wait(os.pread(fd, 200, 0).decode(errors="replace").strip())
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"pid {os.getpid()}\n".encode(), 0)
+            except BaseException:
+                os.close(fd)
+                raise
+            state[1] = fd
+        state[0] += 1
+        try:
+            yield
+        finally:
+            state[0] -= 1
+            if state[0] == 0:
+                fd, state[1] = state[1], -1
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+
+
 def parquet_files(directory: Path) -> list[Path]:
     """Every `*.parquet` file below `directory` (none if it does not exist), sorted.
 
@@ -139,6 +196,12 @@ class Lake:
         if not (path / MARKER).exists():
             raise LakeNotFoundError(f"not an evlog lake: {path} has no {MARKER}")
         return cls(path)
+
+    def write_lock(
+        self, on_wait: Callable[[str], None] | None = None
+    ) -> contextlib.AbstractContextManager[None]:
+        """The lake's write lock (`write_lock`): held around every durable step of a writer."""
+        return write_lock(self.root / WRITE_LOCK, on_wait)
 
     def table_dir(self, table: Table) -> Path:
         return self.root / table.value
