@@ -36,6 +36,7 @@ from evlog.schema import DATE_COLUMN, SCHEMAS, SOURCE_PARTITIONED, Table
 
 MARKER = "evlog-lake.json"
 WRITE_LOCK = ".write.lock"
+INTENTS = "_intents"  # crash plans of writers in the middle of a step (`Lake.intent`)
 _DAY_US = 86_400_000_000
 LAKE_FORMAT = 1
 
@@ -109,13 +110,19 @@ _HELD = _HeldLocks()
 
 
 @contextlib.contextmanager
-def write_lock(path: Path, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+def write_lock(
+    path: Path,
+    on_wait: Callable[[str], None] | None = None,
+    on_acquire: Callable[[], object] | None = None,
+) -> Iterator[None]:
     """Hold the lake's write lock (a blocking advisory lock on `path`) while the block runs.
 
     Every writer of lake data takes it around one durable step (a recorder's batch, a compaction's
     swap, a whole rebuild), so two writers never interleave their steps. It is re-entrant within
     a process and the kernel drops it if the process dies. `on_wait(holder)` is called once if
     another process holds it (with what that process wrote into the file), before waiting.
+    `on_acquire()` runs each time this process takes the lock from nobody (not when re-entered):
+    the moment to finish what a dead holder left half done.
     """
     rlock, state = _HELD.entry(path)
     with rlock:
@@ -136,6 +143,16 @@ def write_lock(path: Path, on_wait: Callable[[str], None] | None = None) -> Iter
                 raise
             state[1] = fd
         state[0] += 1
+        try:
+            if state[0] == 1 and on_acquire is not None:
+                on_acquire()
+        except BaseException:
+            state[0] -= 1
+            if state[0] == 0:
+                fd, state[1] = state[1], -1
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+            raise
         try:
             yield
         finally:
@@ -200,8 +217,50 @@ class Lake:
     def write_lock(
         self, on_wait: Callable[[str], None] | None = None
     ) -> contextlib.AbstractContextManager[None]:
-        """The lake's write lock (`write_lock`): held around every durable step of a writer."""
-        return write_lock(self.root / WRITE_LOCK, on_wait)
+        """The lake's write lock (`write_lock`): held around every durable step of a writer.
+        Taking it first settles the intents a dead writer left (`recover_intents`)."""
+        return write_lock(self.root / WRITE_LOCK, on_wait, self.recover_intents)
+
+    @contextlib.contextmanager
+    def intent(self, delete_on_crash: Iterable[Path] = ()) -> Iterator[Intent]:
+        """Declare, durably, what to delete should this writer die before the block ends.
+
+        A multi-file step (a recorder's batch: events, quarantine, raw) becomes all-or-nothing:
+        declare the files it will create, create them, and leave the block; a crash in between
+        leaves an intent file that the next holder of the write lock settles by deleting them
+        (the source still holds the records and delivers them again). `Intent.update` replaces
+        the list atomically, for steps that pass a point of no return (compaction: once the
+        merged file is in place, its inputs are what must go). Must run under `write_lock`.
+        """
+        intent = Intent(self.root / INTENTS / f"{uuid.uuid4().hex}.json", self.root)
+        intent.update(delete_on_crash)
+        try:
+            yield intent
+        finally:
+            intent.path.unlink(missing_ok=True)
+            fsync_dir(intent.path.parent)
+
+    def recover_intents(self) -> int:
+        """Settle the intents of writers that died mid-step (see `intent`); returns how many.
+        Only ever run under the write lock: an intent present then has no living owner."""
+        folder = self.root / INTENTS
+        if not folder.is_dir():
+            return 0
+        settled = 0
+        for path in sorted(folder.glob("*.json")):
+            try:
+                doomed = json.loads(path.read_text())["delete"]
+            except (OSError, ValueError, KeyError, TypeError):
+                doomed = []  # a torn intent file: written atomically, so it never was one
+            for name in doomed:
+                (self.root / name).unlink(missing_ok=True)
+            path.unlink(missing_ok=True)
+            settled += 1
+        for leftover in folder.glob(".*.tmp"):
+            leftover.unlink(missing_ok=True)
+        if settled:
+            fsync_dir(folder)
+        return settled
 
     def table_dir(self, table: Table) -> Path:
         return self.root / table.value
@@ -289,6 +348,18 @@ class Lake:
                 os.replace(new, target)
             fsync_dir(self.root)
             shutil.rmtree(old, ignore_errors=True)
+
+
+@dataclass
+class Intent:
+    """One writer step's crash plan: the files to delete if it never finishes (`Lake.intent`)."""
+
+    path: Path
+    root: Path
+
+    def update(self, delete_on_crash: Iterable[Path]) -> None:
+        names = [str(Path(p).relative_to(self.root)) for p in delete_on_crash]
+        atomic_write_text(self.path, json.dumps({"delete": names}))
 
 
 def _split_by_date(rows: pa.Table, column: str) -> Iterator[tuple[str, pa.Table]]:
