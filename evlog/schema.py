@@ -59,6 +59,7 @@ class QuarantineReason(StrEnum):
     UNFETCHED_DATA_HANDLE = "unfetched data handle"
     MISSING_EVENT = "missing event"
     MISSING_STATION = "missing station id"
+    PARSER_ERROR = "parser error"  # a parser raised something unforeseen: the detail names it
 
 
 # Raw tables: every record exactly as received, plus where and when it came from.

@@ -10,7 +10,7 @@ from typing import Any
 
 from evlog.errors import RecordError
 from evlog.lake import Lake
-from evlog.schema import SCHEMAS, Source, Table
+from evlog.schema import SCHEMAS, QuarantineReason, Source, Table
 from evlog.sources import edrv, here
 from evlog.sources._common import DEFAULT_SKEW_TOLERANCE
 
@@ -41,7 +41,13 @@ class Derived:
     def quarantined_records(self) -> int:
         return len({row["record_key"] for row in self.quarantine})
 
-    def reject(self, raw: Row, problem: RecordError) -> None:
+    def reject(self, raw: Row, problem: Exception) -> None:
+        """Quarantine `raw` for `problem`: a `RecordError`, or any other exception a parser
+        raised (then reason ``parser error``): no record's content may stop a recorder."""
+        if not isinstance(problem, RecordError):
+            problem = RecordError(
+                QuarantineReason.PARSER_ERROR, f"{type(problem).__name__}: {problem}"[:500]
+            )
         self.quarantine.append(
             {
                 "record_key": raw["record_key"],
@@ -73,10 +79,10 @@ def derive_status(raws: Iterable[Row], skew_tolerance: timedelta) -> Derived:
             if raw["defect"]:
                 raise RecordError(raw["defect"])
             text = raw.get("text") or here.decode_payload(raw["payload"])
-        except RecordError as problem:
+            parsed = here.parse_message(text, raw["received_at"], skew_tolerance)
+        except Exception as problem:  # any parser failure is the record's fault
             derived.reject(raw, problem)
             continue
-        parsed = here.parse_message(text, raw["received_at"], skew_tolerance)
         for obs in parsed.observations:
             locations.append(obs.location_id)
             evses.append(obs.evse_id)
@@ -103,7 +109,7 @@ def _derive_connectivity(
     for raw in raws:
         try:
             obs = parse(raw["payload"], raw["received_at"], skew_tolerance)
-        except RecordError as problem:
+        except Exception as problem:  # any parser failure is the record's fault
             derived.reject(raw, problem)
             continue
         if obs is None:  # a valid webhook of another type: kept raw, not an observation

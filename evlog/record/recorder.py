@@ -63,11 +63,13 @@ class Recorder:
 
     def append(self, raws: list[Row]) -> RecordSummary:
         """Store the records not seen before; returns this call's own counts."""
-        fresh = []
+        fresh: list[Row] = []
+        batch_keys: set[str] = set()
         for raw in raws:
-            if raw["record_key"] in self._known_keys:
+            key = raw["record_key"]
+            if key in self._known_keys or key in batch_keys:
                 continue
-            self._known_keys.add(raw["record_key"])
+            batch_keys.add(key)
             raw["session_id"] = self.session_id
             fresh.append(raw)
         batch = RecordSummary(recorded=len(fresh), duplicates=len(raws) - len(fresh))
@@ -81,6 +83,9 @@ class Recorder:
             self.lake.write_rows(self.feed.raw_table, fresh)
             batch.events = derived.event_count
             batch.quarantined = derived.quarantined_records
+            # Known only now that every file of the batch is durable: a write that raised leaves
+            # its records pending, so the caller's retry (WAL recovery, redelivery) stores them.
+            self._known_keys |= batch_keys
         self.summary.add(batch)
         return batch
 

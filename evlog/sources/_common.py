@@ -41,7 +41,10 @@ def parse_timestamp(value: object, field: str) -> datetime:
         return parsed
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00: before year 1 in UTC
+        raise RecordError(QuarantineReason.UNPARSEABLE_TIME, f"{field}={value!r}") from None
 
 
 def clamp_event_time(
