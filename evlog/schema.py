@@ -59,14 +59,15 @@ class QuarantineReason(StrEnum):
     UNFETCHED_DATA_HANDLE = "unfetched data handle"
     MISSING_EVENT = "missing event"
     MISSING_STATION = "missing station id"
+    RECORD_TOO_LARGE = "record too large"  # over the parsers' MAX_RECORD_BYTES: first bytes kept
     PARSER_ERROR = "parser error"  # a parser raised something unforeseen: the detail names it
 
 
 # Raw tables: every record exactly as received, plus where and when it came from.
 RAW_STATUS: Final = _schema(
     ("record_key", pa.string()),  # identity: "kafka:<partition>:<offset>" or "sha256:<hex>#<n>"
-    ("payload", pa.binary()),  # the bytes as received: a gzip member or one JSON text
-    ("defect", pa.string()),  # a quarantine reason found while splitting the capture, else null
+    ("payload", pa.binary()),  # as received: a gzip member or one JSON text (capped: see defect)
+    ("defect", pa.string()),  # "<quarantine reason>[: <detail>]" found while splitting, else null
     ("received_at", TIMESTAMP),
     ("arrival_index", pa.int64()),  # position in the capture (member, line) or Kafka offset
     ("capture", pa.string()),  # capture file, "-" for stdin, or "<hrn>/<layer>"
@@ -76,7 +77,9 @@ RAW_STATUS: Final = _schema(
 )
 
 RAW_WEBHOOKS: Final = _schema(
-    ("record_key", pa.string()),  # "webhook:<_id>" or "sha256:<hex>" of a body without _id
+    # "webhook:<_id>", "sha256:<hex>" of a body without _id, or "too-large:<bytes>:sha256:<hex>"
+    # for a saved line over the size cap (its payload is then the line's first bytes)
+    ("record_key", pa.string()),
     ("webhook_id", pa.string()),
     ("payload", pa.binary()),  # the raw request body
     ("headers", pa.string()),  # request headers as a JSON object, null for imports without them

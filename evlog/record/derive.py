@@ -12,7 +12,7 @@ from evlog.errors import RecordError
 from evlog.lake import Lake
 from evlog.schema import SCHEMAS, QuarantineReason, Source, Table
 from evlog.sources import edrv, here
-from evlog.sources._common import DEFAULT_SKEW_TOLERANCE
+from evlog.sources._common import DEFAULT_SKEW_TOLERANCE, from_defect
 
 Row = dict[str, Any]
 
@@ -77,7 +77,7 @@ def derive_status(raws: Iterable[Row], skew_tolerance: timedelta) -> Derived:
     for raw in raws:
         try:
             if raw["defect"]:
-                raise RecordError(raw["defect"])
+                raise from_defect(raw["defect"])
             text = raw.get("text") or here.decode_payload(raw["payload"])
             parsed = here.parse_message(text, raw["received_at"], skew_tolerance)
         except Exception as problem:  # any parser failure is the record's fault
@@ -108,6 +108,7 @@ def _derive_connectivity(
     derived = Derived.empty(Table.CONNECTIVITY_EVENTS)
     for raw in raws:
         try:
+            edrv.refuse_too_large(raw["record_key"])
             obs = parse(raw["payload"], raw["received_at"], skew_tolerance)
         except Exception as problem:  # any parser failure is the record's fault
             derived.reject(raw, problem)

@@ -9,8 +9,6 @@ from os import PathLike
 from pathlib import Path
 from typing import BinaryIO
 
-import orjson
-
 from evlog.errors import InputError
 from evlog.lake import Lake
 from evlog.record.derive import DEFAULT_SKEW_TOLERANCE, STATUS_FEED, WEBHOOK_FEED, Feed, Row
@@ -89,9 +87,13 @@ def _read(capture: str, stdin: BinaryIO | None) -> tuple[bytes, datetime]:
         return (stdin or sys.stdin.buffer).read(), datetime.now(UTC)
     path = Path(capture)
     try:
-        return path.read_bytes(), datetime.fromtimestamp(path.stat().st_mtime, UTC)
+        data, mtime = path.read_bytes(), path.stat().st_mtime
     except OSError as exc:
         raise InputError(f"cannot read {capture}: {exc.strerror}") from None
+    try:
+        return data, datetime.fromtimestamp(mtime, UTC)
+    except (OverflowError, ValueError):  # an mtime beyond the years a datetime holds
+        return data, datetime.now(UTC)
 
 
 def _status_rows(captures: list[str], stdin: BinaryIO | None) -> Iterator[Row]:
@@ -105,12 +107,11 @@ def _webhook_rows(captures: list[str], stdin: BinaryIO | None) -> Iterator[Row]:
     for capture in captures:
         data, file_time = _read(capture, stdin)
         for index, saved in enumerate(edrv.read_saved_webhooks(data)):
-            record_key, webhook_id = edrv.webhook_identity(saved.body)
             yield {
-                "record_key": record_key,
-                "webhook_id": webhook_id,
+                "record_key": saved.record_key,
+                "webhook_id": saved.webhook_id,
                 "payload": saved.body,
-                "headers": None if saved.headers is None else orjson.dumps(saved.headers).decode(),
+                "headers": saved.headers,
                 "received_at": saved.received_at or file_time,
                 "arrival_index": index,
                 "capture": capture,

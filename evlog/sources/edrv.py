@@ -17,7 +17,7 @@ import hmac
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import orjson
 
@@ -25,10 +25,15 @@ from evlog.errors import RecordError
 from evlog.schema import QuarantineReason
 from evlog.sources._common import (
     DEFAULT_SKEW_TOLERANCE,
+    LongLine,
     clamp_event_time,
     content_key,
     decode_json_object,
+    json_bytes,
     parse_timestamp,
+    shown,
+    split_lines,
+    too_large,
 )
 
 ONLINE_EVENT = "chargestation.online"
@@ -37,6 +42,10 @@ SIGNATURE_HEADER = "edrv-signature"
 
 # Which station field holds the source time of each connectivity event.
 _TIME_FIELD = {ONLINE_EVENT: "lastConnectAt", OFFLINE_EVENT: "lastDisconnectAt"}
+
+# The record key of a saved line over the size cap: raw_webhooks has no defect column, so the key
+# is what tells `lake rebuild` that the payload is only the line's first bytes.
+_TOO_LARGE_KEY = "too-large:"
 
 
 class ConnectivityObservation(NamedTuple):
@@ -59,6 +68,12 @@ def webhook_identity(payload: bytes) -> tuple[str, str | None]:
     return content_key(payload), None
 
 
+def refuse_too_large(record_key: str) -> None:
+    """Raise the quarantine of a record stored only in part because it was over the size cap."""
+    if record_key.startswith(_TOO_LARGE_KEY):
+        raise too_large(int(record_key[len(_TOO_LARGE_KEY) :].partition(":")[0]))
+
+
 def parse_webhook(
     payload: bytes,
     received_at: datetime,
@@ -68,15 +83,15 @@ def parse_webhook(
     body = decode_json_object(payload)
     event = body.get("event") or body.get("type")
     if not isinstance(event, str) or not event:
-        raise RecordError(QuarantineReason.MISSING_EVENT)
+        raise RecordError(QuarantineReason.MISSING_EVENT, shown("event", event))
     if event not in _TIME_FIELD:
         return None
     station = body.get("data")
     if not isinstance(station, dict):
-        raise RecordError(QuarantineReason.MISSING_STATION, "no data object")
+        raise RecordError(QuarantineReason.MISSING_STATION, shown("data", station))
     station_id = station.get("_id") or station.get("id")
     if not isinstance(station_id, str) or not station_id:
-        raise RecordError(QuarantineReason.MISSING_STATION)
+        raise RecordError(QuarantineReason.MISSING_STATION, shown("data._id", station_id))
     field = _TIME_FIELD[event]
     source_time = station.get(field)
     if source_time is None:
@@ -143,20 +158,26 @@ def verify_signature(
 
 @dataclass(frozen=True)
 class SavedWebhook:
-    """One line of a saved-webhooks file: the body, and its receive time and headers if saved."""
+    """One line of a saved-webhooks file: the body, its identity, and its receive time and
+    headers (a JSON object's text) if saved. A line over the size cap keeps only its first bytes
+    as `body`, under a `too-large:` key."""
 
     body: bytes
     received_at: datetime | None
-    headers: dict[str, Any] | None
+    headers: str | None
+    record_key: str
+    webhook_id: str | None
 
 
 def read_saved_webhooks(data: bytes) -> Iterator[SavedWebhook]:
     """Lines of a JSONL file: each a bare webhook body or an envelope
     ``{"received_at": ISO, "headers": {...}, "body": {...} | "<raw body>"}`` (what `evlog` and its
     simulator write, keeping the receive time). A line that is not JSON is still a record."""
-    for line in data.splitlines():
-        line = line.strip()
-        if line:
+    for line in split_lines((data,)):
+        if isinstance(line, LongLine):
+            key = f"{_TOO_LARGE_KEY}{line.size}:{line.record_key}"
+            yield SavedWebhook(line.prefix, None, None, key, None)
+        else:
             yield _saved_webhook(line)
 
 
@@ -164,11 +185,13 @@ def _saved_webhook(line: bytes) -> SavedWebhook:
     try:
         value = orjson.loads(line)
     except orjson.JSONDecodeError:
-        return SavedWebhook(line, None, None)
+        value = None
     if not (isinstance(value, dict) and "body" in value and "object" not in value):
-        return SavedWebhook(line, None, None)
+        return SavedWebhook(line, None, None, *webhook_identity(line))
     body = value["body"]
-    raw = body.encode() if isinstance(body, str) else orjson.dumps(body)
+    raw = body.encode() if isinstance(body, str) else json_bytes(body)
+    if raw is None:  # a body nested too deeply to write back as JSON: the line is the record
+        return SavedWebhook(line, None, None, *webhook_identity(line))
     received_at = None
     if value.get("received_at") is not None:
         try:
@@ -176,4 +199,10 @@ def _saved_webhook(line: bytes) -> SavedWebhook:
         except RecordError:
             received_at = None
     headers = value.get("headers")
-    return SavedWebhook(raw, received_at, headers if isinstance(headers, dict) else None)
+    headers_text = json_bytes(headers) if isinstance(headers, dict) else None
+    return SavedWebhook(
+        raw,
+        received_at,
+        None if headers_text is None else headers_text.decode(),
+        *webhook_identity(raw),
+    )

@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-import gzip
 import re
 import zlib
 from collections import Counter
@@ -28,22 +27,50 @@ import orjson
 
 from evlog.errors import RecordError
 from evlog.schema import QuarantineReason, Status
-from evlog.sources._common import clamp_event_time, content_key, decode_json_object, parse_timestamp
+from evlog.sources._common import (
+    KEPT_PREFIX_BYTES,
+    MAX_RECORD_BYTES,
+    LongLine,
+    as_defect,
+    clamp_event_time,
+    content_key,
+    decode_json_object,
+    inflates_too_large,
+    json_bytes,
+    parse_timestamp,
+    shown,
+    split_lines,
+    too_large,
+)
 
 GZIP_MAGIC = b"\x1f\x8b"
 _MEMBER_START = b"\x1f\x8b\x08"  # magic + deflate: where a member can begin
 _FEED_CHUNK = 1024  # most members are a few hundred bytes; the leftover is copied per member
+_STREAM_FEED_CHUNK = 64 * 1024  # input fed at a time when inflating a whole gzip NDJSON file
+_STREAM_OUT_CHUNK = 1024 * 1024  # output taken at a time from it
 
 # Every spelling seen in OCPI (OUT_OF_ORDER, OUTOFORDER) and HERE's REST API (outOfOrder) folds to
-# the same key once case and separators are dropped.
+# the same key once case and separators are dropped. Nothing else is folded: `AVAILABLE2` or
+# `Charging!` is a spelling no source defined, so UNKNOWN (its text stays in status_raw).
 _STATUS_BY_KEY = {s.value.replace("_", ""): s for s in Status}
-_SEPARATORS = re.compile(r"[^A-Z]")
+_SEPARATORS = re.compile(r"[-_ ]")
 
 
-@functools.lru_cache(maxsize=4096)
+_CACHED_SPELLING = 64  # longer spellings are folded without the cache, so it stays small
+
+
 def normalize_status(raw: str) -> Status:
     """The OCPI status for a source spelling; unknown spellings are UNKNOWN (not an error)."""
-    return _STATUS_BY_KEY.get(_SEPARATORS.sub("", raw.upper()), Status.UNKNOWN)
+    return _fold_cached(raw) if len(raw) <= _CACHED_SPELLING else _fold_status(raw)
+
+
+def _fold_status(raw: str) -> Status:
+    if not raw.isascii():  # str.upper folds letters such as the dotless i (U+0131) into ASCII
+        return Status.UNKNOWN
+    return _STATUS_BY_KEY.get(_SEPARATORS.sub("", raw).upper(), Status.UNKNOWN)
+
+
+_fold_cached = functools.lru_cache(maxsize=4096)(_fold_status)
 
 
 class StatusObservation(NamedTuple):  # a tuple: cheap to build once per EVSE update
@@ -69,12 +96,15 @@ class ParsedMessage:
 
 
 def gunzip_member(payload: bytes) -> bytes:
-    """Decompress one gzip member, telling a corrupt member from a truncated one."""
+    """Decompress one gzip member, telling a corrupt member from a truncated one; one that
+    inflates beyond MAX_RECORD_BYTES is refused after inflating just past the cap."""
     decompressor = zlib.decompressobj(wbits=31)
     try:
-        data = decompressor.decompress(payload)
+        data = decompressor.decompress(payload, MAX_RECORD_BYTES + 1)
     except zlib.error as exc:
         raise RecordError(QuarantineReason.BAD_GZIP, str(exc)) from None
+    if len(data) > MAX_RECORD_BYTES:
+        raise inflates_too_large()
     if not decompressor.eof:
         raise RecordError(QuarantineReason.TRUNCATED_GZIP, f"{len(payload)} bytes, no end")
     return data
@@ -96,10 +126,10 @@ def parse_message(
         message = decode_json_object(text)
         location_id = message.get("id")
         if not isinstance(location_id, str) or not location_id:
-            raise RecordError(QuarantineReason.MISSING_ID, "location id")
+            raise RecordError(QuarantineReason.MISSING_ID, shown("location id", location_id))
         evses = message.get("evses")
         if not isinstance(evses, list) or not evses:
-            raise RecordError(QuarantineReason.MISSING_EVSES)
+            raise RecordError(QuarantineReason.MISSING_EVSES, shown("evses", evses))
     except RecordError as problem:
         result.problem = problem
         return result
@@ -118,13 +148,15 @@ def _parse_evse(
     evse: Any, index: int, location_id: str, received_at: datetime, skew_tolerance: timedelta
 ) -> StatusObservation:
     if not isinstance(evse, dict):
-        raise RecordError(QuarantineReason.NOT_AN_OBJECT, "evse entry")
+        raise RecordError(QuarantineReason.NOT_AN_OBJECT, shown("evse entry", evse))
     evse_id = evse.get("id") or evse.get("uid")
     if not isinstance(evse_id, str) or not evse_id:
-        raise RecordError(QuarantineReason.MISSING_ID, "evse id")
+        raise RecordError(QuarantineReason.MISSING_ID, shown("evse id", evse_id))
     status_raw = evse.get("status")
     if not isinstance(status_raw, str) or not status_raw:
-        raise RecordError(QuarantineReason.MISSING_STATUS, f"evse {evse_id}")
+        raise RecordError(
+            QuarantineReason.MISSING_STATUS, f"evse {evse_id}: {shown('status', status_raw)}"
+        )
     source_time = parse_timestamp(evse.get("last_updated"), "last_updated")
     event_time, clamped = clamp_event_time(source_time, received_at, skew_tolerance)
     return StatusObservation(
@@ -167,103 +199,165 @@ def split_capture(data: bytes, capture: str, received_at: datetime) -> Iterator[
     if data.startswith(GZIP_MAGIC):
         yield from _split_gzip_capture(data, capture, received_at)
         return
-    document = _as_json_object(data) if data.lstrip().startswith(b"{") else None
+    document = _as_json_object(data) if _first_non_blank(data) == b"{" else None
     if document is None:
-        yield from _keyed(((line, line) for line in _ndjson_lines(data)), capture, received_at)
+        yield from _keyed(_line_pieces(split_lines((data,))), capture, received_at)
     elif isinstance(document.get("messages"), list):
         yield from _split_data_api_response(document, capture, received_at)
     else:  # one message per file, possibly pretty-printed
-        yield from _keyed(iter([(data.strip(), data.strip())]), capture, received_at)
+        text = data.strip()
+        yield from _keyed(iter([_piece(text, text)]), capture, received_at)
+
+
+# What splitting found of one record: (content key, payload to store, decoded text, defect).
+_Piece = tuple[str, bytes, bytes | None, str | None]
+
+
+def _piece(record: bytes, text: bytes | None, problem: RecordError | None = None) -> _Piece:
+    """A record as received, unless it is over the cap: then its first bytes and the defect."""
+    if len(record) > MAX_RECORD_BYTES:
+        problem = too_large(len(record))
+        return content_key(record), record[:KEPT_PREFIX_BYTES], None, as_defect(problem)
+    return content_key(record), record, text, None if problem is None else as_defect(problem)
+
+
+def _line_pieces(lines: Iterator[bytes | LongLine]) -> Iterator[_Piece]:
+    for line in lines:
+        if isinstance(line, LongLine):
+            yield line.record_key, line.prefix, None, as_defect(too_large(line.size))
+        else:
+            yield content_key(line), line, line, None
+
+
+def _first_non_blank(data: bytes) -> bytes:
+    match = _NON_BLANK.search(data)
+    return match.group() if match else b""
+
+
+_NON_BLANK = re.compile(rb"\S")
 
 
 def _split_gzip_capture(
     data: bytes, capture: str, received_at: datetime
 ) -> Iterator[RawStatusRecord]:
     """Concatenated gzip members, unless the first member turns out to hold NDJSON or a response."""
-    members = list(_gzip_members(data))
-    first_text = members[0][2] or b""
-    if _is_multi_line_json(first_text) or capture.endswith((".ndjson.gz", ".jsonl.gz")):
-        lines = _ndjson_lines(_gunzip_all(data))
-        yield from _keyed(((line, line) for line in lines), capture, received_at)
+    first = _decode_member(data, 0)
+    if capture.endswith((".ndjson.gz", ".jsonl.gz")) or (
+        first is not None and _is_multi_line_json(first)
+    ):
+        yield from _keyed(_line_pieces(split_lines(_inflate_all(data))), capture, received_at)
         return
-    if len(members) == 1 and first_text.lstrip().startswith(b"{"):
-        response = _as_json_object(first_text)
-        if response is not None and isinstance(response.get("messages"), list):
+    if first is not None and first.whole and _first_non_blank(first.text) == b"{":
+        response = _as_json_object(first.text)
+        if (
+            response is not None
+            and isinstance(response.get("messages"), list)
+            and not data[first.end :].strip()
+        ):
             yield from _split_data_api_response(response, capture, received_at)
             return
-    yield from _keyed(((data[s:e], text) for s, e, text in members), capture, received_at)
+    yield from _keyed(_gzip_members(data), capture, received_at)
 
 
-def _gzip_members(data: bytes) -> Iterator[tuple[int, int, bytes | None]]:
-    """(start, end, decoded text or None if corrupt) of the gzip members in `data`.
+class _Member(NamedTuple):
+    end: int  # where the member ends; if it inflates beyond the cap, where the next can begin
+    text: bytes  # its decoded text; of a member beyond the cap, the first MAX_RECORD_BYTES + 1
+    whole: bool  # False if it inflates beyond the cap
 
-    A corrupt stretch becomes one span reaching to the next place a member can start, so a bad
-    member costs only itself. Whitespace between members (newline-separated captures) is skipped.
+
+def _gzip_members(data: bytes) -> Iterator[_Piece]:
+    """The gzip members in `data`, as pieces.
+
+    A corrupt stretch becomes one record reaching to the next place a member can start, so a bad
+    member costs only itself; a member that inflates beyond the cap too (it is not inflated
+    further). Whitespace between members (newline-separated captures) is skipped.
     """
-    view = memoryview(data)
     pos, size = 0, len(data)
     while pos < size:
         if data[pos : pos + 1].isspace():
             pos += 1
             continue
-        member = _decode_member(view, pos)
+        member = _decode_member(data, pos)
         if member is None:  # corrupt or truncated: resynchronise at the next member header
-            following = data.find(_MEMBER_START, pos + 1)
-            end = size if following < 0 else following
-            yield pos, end, None
+            end = _next_member_start(data, pos + 1)
+            yield _piece(data[pos:end], None)  # derive names the defect when it gunzips this
+        elif member.whole:
+            end = member.end
+            yield _piece(data[pos:end], member.text)
         else:
-            end, text = member
-            yield pos, end, text
+            end = member.end
+            yield _piece(data[pos:end], None, inflates_too_large())
         pos = end
 
 
-def _decode_member(view: memoryview, start: int) -> tuple[int, bytes] | None:
-    """(end, decoded text) of the member starting at `start`, None if it is corrupt or cut."""
+def _next_member_start(data: bytes, pos: int) -> int:
+    following = data.find(_MEMBER_START, pos)
+    return len(data) if following < 0 else following
+
+
+def _decode_member(data: bytes, start: int) -> _Member | None:
+    """The member starting at `start`, None if it is corrupt or cut. Inflation stops just past
+    MAX_RECORD_BYTES: memory and time stay bounded whatever the member claims to hold."""
+    view = memoryview(data)
     decompressor = zlib.decompressobj(wbits=31)
-    fed, pieces = start, []
+    fed, pieces, inflated = start, [], 0
     try:
         while not decompressor.eof and fed < len(view):
-            chunk = view[fed : fed + _FEED_CHUNK]
-            pieces.append(decompressor.decompress(chunk))
+            chunk: bytes | memoryview = view[fed : fed + _FEED_CHUNK]
             fed += len(chunk)
+            while chunk:
+                piece = decompressor.decompress(chunk, MAX_RECORD_BYTES + 1 - inflated)
+                pieces.append(piece)
+                inflated += len(piece)
+                if inflated > MAX_RECORD_BYTES:
+                    consumed = fed - len(decompressor.unconsumed_tail)
+                    return _Member(_next_member_start(data, consumed), b"".join(pieces), False)
+                chunk = decompressor.unconsumed_tail
     except zlib.error:
         return None
     if not decompressor.eof:
         return None
-    return fed - len(decompressor.unused_data), b"".join(pieces)
+    return _Member(fed - len(decompressor.unused_data), b"".join(pieces), True)
 
 
-def _gunzip_all(data: bytes) -> bytes:
-    """All members of a gzip file; on a corrupt tail, what decoded before it (lines stay whole)."""
-    try:
-        return gzip.decompress(data)
-    except (OSError, EOFError, zlib.error):
+def _inflate_all(data: bytes) -> Iterator[bytes]:
+    """The decompressed bytes of every member of a gzip file, in chunks of bounded size; a corrupt
+    or cut tail ends the stream (what decoded before it is kept)."""
+    view, pos = memoryview(data), 0
+    while (next_member := _NON_BLANK.search(data, pos)) is not None:
+        pos = next_member.start()
         decompressor = zlib.decompressobj(wbits=31)
         try:
-            return decompressor.decompress(data)
+            while not decompressor.eof and pos < len(data):
+                chunk: bytes | memoryview = view[pos : pos + _STREAM_FEED_CHUNK]
+                pos += len(chunk)
+                while chunk:
+                    yield decompressor.decompress(chunk, _STREAM_OUT_CHUNK)
+                    chunk = decompressor.unconsumed_tail
         except zlib.error:
-            return b""
+            return
+        if not decompressor.eof:
+            return
+        pos -= len(decompressor.unused_data)
 
 
-def _is_multi_line_json(text: bytes) -> bool:
-    lines = [line for line in text.splitlines() if line.strip()]
+def _is_multi_line_json(first: _Member) -> bool:
+    """Whether the first member holds NDJSON: several lines that are not one JSON text (if it
+    is beyond the cap, several lines of which the first is a JSON text)."""
+    lines = [line for line in first.text.splitlines() if line.strip()]
     if len(lines) < 2:
         return False
+    if not first.whole:
+        return _as_json_object(lines[0]) is not None
     try:
-        orjson.loads(text)
+        orjson.loads(first.text)
     except orjson.JSONDecodeError:
         return True
     return False
 
 
-def _ndjson_lines(data: bytes) -> Iterator[bytes]:
-    for line in data.splitlines():
-        if line.strip():
-            yield line.strip()
-
-
 def _keyed(
-    payloads: Iterator[tuple[bytes, bytes | None]], capture: str, received_at: datetime
+    pieces: Iterator[_Piece], capture: str, received_at: datetime
 ) -> Iterator[RawStatusRecord]:
     """Give each record of a file capture its identity: content hash plus occurrence number.
 
@@ -271,11 +365,10 @@ def _keyed(
     inside one capture keeps both copies (`#0`, `#1`), as received.
     """
     seen: Counter[str] = Counter()
-    for index, (payload, text) in enumerate(payloads):
-        digest = content_key(payload)
+    for index, (digest, payload, text, defect) in enumerate(pieces):
         key = f"{digest}#{seen[digest]}"
         seen[digest] += 1
-        yield RawStatusRecord(key, payload, received_at, index, capture, text=text)
+        yield RawStatusRecord(key, payload, received_at, index, capture, defect=defect, text=text)
 
 
 def _as_json_object(text: bytes) -> dict[str, Any] | None:
@@ -296,29 +389,49 @@ def _split_data_api_response(
 def data_api_record(
     message: Any, capture: str, index: int, fallback_received_at: datetime
 ) -> RawStatusRecord:
-    """A raw record from one message of a Data API `partitions` response.
+    """A raw record from one message of a Data API `partitions` response; never raises: a
+    message of the wrong shape becomes a record with a defect.
 
     The message's own `timestamp` (when the stream received it, in ms) is its `received_at`.
     """
-    meta = message.get("metaData", {}) if isinstance(message, dict) else {}
-    offset = message.get("offset", {}) if isinstance(message, dict) else {}
-    received_at = _received_at_from_ms(meta.get("timestamp"), fallback_received_at)
-    partition, kafka_offset = offset.get("partition"), offset.get("offset")
-    defect = None
+    problem: RecordError | None = None
+    fields = message if isinstance(message, dict) else {}
+    meta, offset = fields.get("metaData"), fields.get("offset")
+    if not isinstance(meta, dict):
+        problem = RecordError(QuarantineReason.NOT_AN_OBJECT, shown("metaData", meta))
+        meta = {}
+    if not isinstance(offset, dict):
+        offset = {}
+    try:
+        received_at = _received_at_from_ms(meta.get("timestamp"), fallback_received_at)
+    except (OverflowError, OSError, ValueError):  # beyond the years a datetime can hold
+        received_at = fallback_received_at
+        problem = problem or RecordError(
+            QuarantineReason.UNPARSEABLE_TIME, f"metaData.timestamp={meta['timestamp']!r}"
+        )
     data = meta.get("data")
+    payload = b""
     if isinstance(data, str):
         try:
             payload = base64.b64decode(data, validate=True)
         except (binascii.Error, ValueError):
-            payload, defect = data.encode(), QuarantineReason.BAD_BASE64.value
-    else:
-        payload = orjson.dumps(message)
-        defect = QuarantineReason.UNFETCHED_DATA_HANDLE.value
-    if isinstance(partition, int) and isinstance(kafka_offset, int):
+            payload = data.encode()
+            problem = problem or RecordError(QuarantineReason.BAD_BASE64)
+    message_text = json_bytes(message)
+    if message_text is None:
+        message_text = f"{capture}#{index}".encode()  # what is left to tell it from others
+        problem = problem or RecordError(QuarantineReason.INVALID_JSON, "nested too deeply")
+    if not isinstance(data, str):
+        payload = message_text
+        problem = problem or RecordError(QuarantineReason.UNFETCHED_DATA_HANDLE)
+    if len(payload) > MAX_RECORD_BYTES:
+        payload, problem = payload[:KEPT_PREFIX_BYTES], too_large(len(payload))
+    partition, kafka_offset = offset.get("partition"), offset.get("offset")
+    if _fits(partition, _INT32_LIMIT) and _fits(kafka_offset, _INT64_LIMIT):
         key = f"kafka:{partition}:{kafka_offset}"
     else:
         partition = kafka_offset = None
-        key = content_key(orjson.dumps(message)) + "#api"
+        key = content_key(message_text) + "#api"
     return RawStatusRecord(
         record_key=key,
         payload=payload,
@@ -327,8 +440,15 @@ def data_api_record(
         capture=capture,
         kafka_partition=partition,
         kafka_offset=kafka_offset,
-        defect=defect,
+        defect=None if problem is None else as_defect(problem),
     )
+
+
+_INT32_LIMIT, _INT64_LIMIT = 2**31, 2**63  # the raw table's kafka_partition, kafka_offset types
+
+
+def _fits(value: object, limit: int) -> bool:
+    return type(value) is int and 0 <= value < limit
 
 
 def _received_at_from_ms(value: object, fallback: datetime) -> datetime:
