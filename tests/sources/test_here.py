@@ -32,9 +32,20 @@ NOW = datetime(2024, 4, 5, 12, tzinfo=UTC)
         ("blocked", Status.BLOCKED),
         ("reserved", Status.RESERVED),
         ("charging", Status.CHARGING),
+        ("OUTOFORDER", Status.OUT_OF_ORDER),
+        ("out-of-order", Status.OUT_OF_ORDER),
+        ("Out Of Order", Status.OUT_OF_ORDER),
         ("UNKNOWN", Status.UNKNOWN),
         ("FAULTED", Status.UNKNOWN),
         ("", Status.UNKNOWN),
+        # only case and separators fold: any other character makes a spelling no source defined
+        ("AVAILABLE2", Status.UNKNOWN),
+        ("Charging!", Status.UNKNOWN),
+        ("AVAIL ABLE?", Status.UNKNOWN),
+        ("OUT.OF.ORDER", Status.UNKNOWN),
+        ("AVAILABLE\t", Status.UNKNOWN),
+        ("avai\u0131lable", Status.UNKNOWN),  # a dotless i upper-cases to I
+        ("CHARGING" + "_" * 100, Status.CHARGING),  # past the cached lengths, the same rule
     ],
 )
 def test_status_spellings(raw: str, status: Status) -> None:
@@ -120,3 +131,9 @@ def test_empty_evses_list_is_missing_evses() -> None:
     parsed = here.parse_message(b'{"id": "l", "evses": []}', NOW)
     assert parsed.problem is not None
     assert parsed.problem.reason == QuarantineReason.MISSING_EVSES
+
+
+def test_unknown_spellings_keep_their_text_in_status_raw() -> None:
+    msg = feeds.message("l", ("e", "Charging!", "2024-04-05T10:00:00Z"))
+    (obs,) = here.parse_message(json.dumps(msg).encode(), NOW).observations
+    assert (obs.status, obs.status_raw) == (Status.UNKNOWN, "Charging!")
