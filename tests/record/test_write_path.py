@@ -185,9 +185,18 @@ def test_two_recorders_on_one_lake_store_a_record_once(tmp_path: Path, reference
 
 
 def test_two_concurrent_imports_of_one_capture_store_it_once(tmp_path: Path) -> None:
-    big = capture(tmp_path / "big.gz", 4000)
+    data = Path(capture(tmp_path / "big.gz", 4000)).read_bytes()
     lake = Lake.create(tmp_path / "lake")
-    runs = [record_cli(lake.root, big), record_cli(lake.root, big)]
+    # Each run reads the capture through its own named pipe, which it opens only once its
+    # recorder has started: both have started before either has read a record.
+    pipes = [tmp_path / "one.fifo", tmp_path / "two.fifo"]
+    for pipe in pipes:
+        os.mkfifo(pipe)
+    runs = [record_cli(lake.root, str(pipe)) for pipe in pipes]
+    writers = [open(pipe, "wb") for pipe in pipes]  # noqa: SIM115 (both open before writing)
+    for writer in writers:
+        with writer:
+            writer.write(data)
     outputs = [run.communicate(timeout=60) for run in runs]
     assert [run.returncode for run in runs] == [0, 0], outputs
     raw_keys = lake.read(Table.RAW_STATUS).column("record_key").to_pylist()
