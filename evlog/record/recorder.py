@@ -63,12 +63,17 @@ class KnownKeys:
     def refresh(self) -> bool:
         """Read the keys of the raw files that appeared since the last look; whether any did.
         Call under the lake's write lock."""
-        files = self.lake.files(self.table)
-        new = [path for path in files if path not in self._read]
-        self._read = set(files)
-        if new:
-            self._keys |= self.lake.existing_keys(self.table, new)
-        return bool(new)
+        while True:
+            files = self.lake.files(self.table)
+            new = [path for path in files if path not in self._read]
+            try:
+                self._keys |= self.lake.existing_keys(self.table, new)
+            except FileNotFoundError:
+                # A compaction deleted an input after listing it; its merged file, renamed in
+                # before, holds the same keys: list again.
+                continue
+            self._read = set(files)
+            return bool(new)
 
     def add(self, record_keys: set[str], files: list[Path]) -> None:
         """This recorder stored `record_keys` durably, in `files`."""
