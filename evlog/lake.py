@@ -6,7 +6,7 @@ Layout (hive partitioning, readable by DuckDB, Polars, Spark, pandas)::
     <lake>/<table>/date=YYYY-MM-DD/part-*.parquet         raw_* and *_events tables
     <lake>/<table>/source=<src>/date=YYYY-MM-DD/*.parquet quarantine, coverage
 
-Every file is written under a temporary name (``.*.tmp``, never matched by ``*.parquet``),
+Every file is written under a temporary name (``.<name>.tmp``, never matched by ``*.parquet``),
 fsynced, renamed into place and its directory fsynced: a reader sees a whole file or none.
 Appending only adds files, so recorders can append while reports read.
 """
@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from evlog._faults import fault_point
 from evlog.errors import LakeError, LakeNotFoundError
 from evlog.schema import DATE_COLUMN, SCHEMAS, SOURCE_PARTITIONED, Table
 
@@ -62,14 +63,23 @@ def atomic_write_text(path: Path, text: str) -> None:
     _atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
+def temporary_path(path: Path) -> Path:
+    """Where `path` is written before it is renamed into place: derived from the final name, so
+    whoever knows a file a writer meant to create (an intent) also knows its half-written copy.
+    Unique because final names are: part files carry a random name, and every other file (the
+    marker, manifests, checkpoints) has one writer at a time, who holds a lock."""
+    return path.with_name(f".{path.name}.tmp")
+
+
 def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     """`write` a temporary name beside `path`, fsync it, rename it to `path`, fsync the folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp = temporary_path(path)
     try:
         write(tmp)
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
+        fault_point("lake.before_rename")
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -196,11 +206,15 @@ class Lake:
             return root
         path = Path(root)
         path.mkdir(parents=True, exist_ok=True)
+        lake = cls(path)
         marker = path / MARKER
         if not marker.exists():
-            body = json.dumps({"format": LAKE_FORMAT, "created_at": datetime.now(UTC).isoformat()})
-            atomic_write_text(marker, body + "\n")
-        return cls(path)
+            with lake.write_lock():  # two recorders creating one lake: one writes the marker
+                if not marker.exists():
+                    created = datetime.now(UTC).isoformat()
+                    body = json.dumps({"format": LAKE_FORMAT, "created_at": created})
+                    atomic_write_text(marker, body + "\n")
+        return lake
 
     @classmethod
     def open(cls, root: Lake | str | os.PathLike[str]) -> Lake:
@@ -223,22 +237,25 @@ class Lake:
 
     @contextlib.contextmanager
     def intent(self, delete_on_crash: Iterable[Path] = ()) -> Iterator[Intent]:
-        """Declare, durably, what to delete should this writer die before the block ends.
+        """Declare, durably, what to delete should this writer not finish the block.
 
         A multi-file step (a recorder's batch: events, quarantine, raw) becomes all-or-nothing:
         declare the files it will create, create them, and leave the block; a crash in between
         leaves an intent file that the next holder of the write lock settles by deleting them
-        (the source still holds the records and delivers them again). `Intent.update` replaces
-        the list atomically, for steps that pass a point of no return (compaction: once the
-        merged file is in place, its inputs are what must go). Must run under `write_lock`.
+        (and their temporary copies; the source still holds the records and delivers them
+        again). An exception out of the block settles it at once, the same way. `Intent.update`
+        replaces the list atomically, for steps that pass a point of no return (compaction: once
+        the merged file is in place, its inputs are what must go). Must run under `write_lock`.
         """
         intent = Intent(self.root / INTENTS / f"{uuid.uuid4().hex}.json", self.root)
         intent.update(delete_on_crash)
         try:
             yield intent
-        finally:
-            intent.path.unlink(missing_ok=True)
-            fsync_dir(intent.path.parent)
+        except BaseException:
+            intent.settle()
+            raise
+        intent.path.unlink(missing_ok=True)
+        fsync_dir(intent.path.parent)
 
     def recover_intents(self) -> int:
         """Settle the intents of writers that died mid-step (see `intent`); returns how many.
@@ -246,21 +263,12 @@ class Lake:
         folder = self.root / INTENTS
         if not folder.is_dir():
             return 0
-        settled = 0
-        for path in sorted(folder.glob("*.json")):
-            try:
-                doomed = json.loads(path.read_text())["delete"]
-            except (OSError, ValueError, KeyError, TypeError):
-                doomed = []  # a torn intent file: written atomically, so it never was one
-            for name in doomed:
-                (self.root / name).unlink(missing_ok=True)
-            path.unlink(missing_ok=True)
-            settled += 1
-        for leftover in folder.glob(".*.tmp"):
+        intents = sorted(folder.glob("*.json"))
+        for path in intents:
+            Intent(path, self.root).settle()
+        for leftover in folder.glob(".*.tmp"):  # an intent killed while being written
             leftover.unlink(missing_ok=True)
-        if settled:
-            fsync_dir(folder)
-        return settled
+        return len(intents)
 
     def table_dir(self, table: Table) -> Path:
         return self.root / table.value
@@ -269,8 +277,10 @@ class Lake:
         """The table's data files, in a stable order."""
         return parquet_files(self.table_dir(table))
 
-    def write(self, table: Table, rows: pa.Table, source: str | None = None) -> list[Path]:
-        """Append `rows` (in the table's schema) as new files, one per date partition."""
+    def plan(self, table: Table, rows: pa.Table, source: str | None = None) -> list[PlannedFile]:
+        """The new files that appending `rows` (in the table's schema) makes: one per date
+        partition, each under a fresh name; nothing is written yet (`write_files` does), so a
+        writer can declare them in an intent first."""
         if rows.num_rows == 0:
             return []
         schema = SCHEMAS[table]
@@ -280,27 +290,26 @@ class Lake:
             if source is None:
                 raise ValueError(f"table {table} needs a source")
             base = base / f"source={source}"
-        written = []
-        for day, part in _split_by_date(rows, DATE_COLUMN[table]):
-            path = base / f"date={day}" / _new_file_name()
-            atomic_write_parquet(part, path)
-            written.append(path)
-        return written
+        return [
+            PlannedFile(base / f"date={day}" / _new_file_name(), part)
+            for day, part in _split_by_date(rows, DATE_COLUMN[table])
+        ]
+
+    def write(self, table: Table, rows: pa.Table, source: str | None = None) -> list[Path]:
+        """Append `rows` (in the table's schema) as new files, one per date partition."""
+        return write_files(self.plan(table, rows, source))
 
     def write_rows(
         self, table: Table, rows: list[dict[str, Any]], source: str | None = None
     ) -> list[Path]:
         """Append rows given as dicts keyed by column name."""
-        names = SCHEMAS[table].names
-        return self.write_columns(table, {n: [row.get(n) for row in rows] for n in names}, source)
+        return self.write(table, table_of_rows(table, rows), source)
 
     def write_columns(
         self, table: Table, columns: Mapping[str, list[Any]], source: str | None = None
     ) -> list[Path]:
         """Append rows given as one list per column (every column of the table's schema)."""
-        schema = SCHEMAS[table]
-        data = {name: columns[name] for name in schema.names}
-        return self.write(table, pa.Table.from_pydict(data, schema=schema), source)
+        return self.write(table, table_of_columns(table, columns), source)
 
     def read(self, table: Table) -> pa.Table:
         """The whole table (data columns only, no partition columns), for small tables and tests."""
@@ -328,9 +337,10 @@ class Lake:
         for table in tables or tuple(Table):
             self.relation(con, table).create_view(table.value, replace=True)
 
-    def existing_keys(self, table: Table) -> set[str]:
-        """Every `record_key` already in a raw table: a record's identity for deduplication."""
-        files = self.files(table)
+    def existing_keys(self, table: Table, files: Iterable[Path] | None = None) -> set[str]:
+        """Every `record_key` in a raw table (or in those of its `files`): a record's identity
+        for deduplication."""
+        files = self.files(table) if files is None else list(files)
         if not files:
             return set()
         keys = pq.ParquetDataset([str(f) for f in files]).read(columns=["record_key"])
@@ -360,6 +370,55 @@ class Intent:
     def update(self, delete_on_crash: Iterable[Path]) -> None:
         names = [str(Path(p).relative_to(self.root)) for p in delete_on_crash]
         atomic_write_text(self.path, json.dumps({"delete": names}))
+
+    def settle(self) -> None:
+        """Carry out the plan: delete the listed files and their temporary copies, then the
+        intent itself (kept if a deletion fails, so the next holder of the lock tries again)."""
+        try:
+            doomed = json.loads(self.path.read_text())["delete"]
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, KeyError, TypeError):
+            doomed = []  # a torn intent file: written atomically, so it never was one
+        folders = set()
+        for name in doomed:
+            path = self.root / name
+            path.unlink(missing_ok=True)
+            temporary_path(path).unlink(missing_ok=True)
+            folders.add(path.parent)
+        self.path.unlink(missing_ok=True)
+        for folder in folders | {self.path.parent}:
+            if folder.is_dir():
+                fsync_dir(folder)
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    """A file a write will create (`Lake.plan`): where, and the rows it will hold."""
+
+    path: Path
+    rows: pa.Table
+
+
+def write_files(planned: Iterable[PlannedFile]) -> list[Path]:
+    """Write each planned file atomically; their paths."""
+    written = []
+    for file in planned:
+        atomic_write_parquet(file.rows, file.path)
+        written.append(file.path)
+    return written
+
+
+def table_of_rows(table: Table, rows: list[dict[str, Any]]) -> pa.Table:
+    """Rows given as dicts keyed by column name, as an Arrow table in `table`'s schema."""
+    names = SCHEMAS[table].names
+    return table_of_columns(table, {n: [row.get(n) for row in rows] for n in names})
+
+
+def table_of_columns(table: Table, columns: Mapping[str, list[Any]]) -> pa.Table:
+    """Rows given as one list per column (every column of `table`'s schema), as an Arrow table."""
+    schema = SCHEMAS[table]
+    return pa.Table.from_pydict({name: columns[name] for name in schema.names}, schema=schema)
 
 
 def _split_by_date(rows: pa.Table, column: str) -> Iterator[tuple[str, pa.Table]]:

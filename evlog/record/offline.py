@@ -54,9 +54,13 @@ def _import(
 ) -> RecordSummary:
     captures = list(_captures(inputs))  # every input checked before the lake is created
     recorder = Recorder(Lake.create(lake), feed, skew_tolerance=skew_tolerance)
+    summary = recorder.append_all(rows(captures, stdin))
+    # Declared only now that every record of the import is durable: an import that dies or
+    # fails part-way claims nothing (a claim over a window whose records were never stored
+    # would count states as observed there); running it again stores the rest and claims it.
     for covered_from, covered_to in coverage:
         recorder.write_coverage(covered_from, covered_to, kind="declared")
-    return recorder.append_all(rows(captures, stdin))
+    return summary
 
 
 def _captures(inputs: Sequence[str]) -> Iterator[str]:
