@@ -129,8 +129,20 @@ class EvlogLake:
         return self.engine
 
     def _frame(self, build: Callable[[EngineBase[Any]], Any], tz: str) -> pl.DataFrame:
-        """Run a report on this lake's engine and collect it as a Polars frame in `tz`."""
-        return localize(self.engine.to_polars(build(self.engine)), tz)
+        """Run a report on this lake's engine and collect it as a Polars frame in `tz` (again
+        on a fresh listing if a compaction replaced files meanwhile: `engine.reading`)."""
+        return self.engine.reading(lambda: localize(self.engine.to_polars(build(self.engine)), tz))
+
+    def sql(self, query: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
+        """Run SQL on the lake's views (`status_events`, `coverage`, ...) and collect it; unlike
+        `connection.sql(...)`, run again on a fresh listing if a compaction replaced files."""
+        con = self._duckdb().con
+
+        def collect() -> pl.DataFrame:
+            frame: pl.DataFrame = con.sql(query, params=params).pl()
+            return frame
+
+        return self.engine.reading(collect)
 
     def refresh(self) -> None:
         """See files written since the lake was opened (recorders append while you read)."""
@@ -430,20 +442,22 @@ class EvlogLake:
         hold_after_gap: bool = False,
     ) -> reliability_module.ReliabilityResult:
         """The reliability frame, the outages and the rule used (for exports and plots)."""
-        return reliability_module.compute_reliability(
-            self.engine,
-            standard,
-            start=start,
-            end=end,
-            month=month,
-            quarter=quarter,
-            tz=tz,
-            evse=evse,
-            location=location,
-            exclusions=exclusions,
-            outage_states=outage_states,
-            station_map=station_map,
-            hold_after_gap=hold_after_gap,
+        return self.engine.reading(
+            lambda: reliability_module.compute_reliability(
+                self.engine,
+                standard,
+                start=start,
+                end=end,
+                month=month,
+                quarter=quarter,
+                tz=tz,
+                evse=evse,
+                location=location,
+                exclusions=exclusions,
+                outage_states=outage_states,
+                station_map=station_map,
+                hold_after_gap=hold_after_gap,
+            )
         )
 
     # intervals ---------------------------------------------------------------------------------

@@ -17,7 +17,6 @@ import contextlib
 import fcntl
 import json
 import os
-import shutil
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -345,19 +344,6 @@ class Lake:
             return set()
         keys = pq.ParquetDataset([str(f) for f in files]).read(columns=["record_key"])
         return {key for key in keys.column("record_key").to_pylist() if key is not None}
-
-    def replace_tables(self, staged: Lake, tables: Iterable[Table]) -> None:
-        """Swap each table directory of `staged` into this lake (used by rebuild)."""
-        for table in tables:
-            target = self.table_dir(table)
-            new = staged.table_dir(table)
-            old = self.root / f".{table.value}.old-{uuid.uuid4().hex[:8]}"
-            if target.exists():
-                os.replace(target, old)
-            if new.exists():
-                os.replace(new, target)
-            fsync_dir(self.root)
-            shutil.rmtree(old, ignore_errors=True)
 
 
 @dataclass

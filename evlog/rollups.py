@@ -335,7 +335,7 @@ def _update_zone(build: _Build, zone_key: str) -> int:
         chunk_start = following
     for path in directory.glob("date=*"):  # days now without rows, or no longer in the history
         day = _day_of(path)
-        if day > last_day or (day >= build_from and day not in written):
+        if not first_day <= day <= last_day or (day >= build_from and day not in written):
             shutil.rmtree(path, ignore_errors=True)
     # from what was written, not from the disk: a file lost since is missed, never taken as empty
     filled = frozenset(kept_filled | written)

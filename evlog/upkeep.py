@@ -4,22 +4,29 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
 import shutil
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
 
 from evlog import compact, rollups
-from evlog.lake import Lake
+from evlog._faults import fault_point
+from evlog.lake import Lake, fsync_dir
 from evlog.record.derive import DEFAULT_SKEW_TOLERANCE, FEEDS
 from evlog.record.recorder import RecordSummary
 from evlog.replay.options import parse_tz
 from evlog.schema import DATE_COLUMN, Table
 
 DERIVED_TABLES = (Table.STATUS_EVENTS, Table.CONNECTIVITY_EVENTS, Table.QUARANTINE)
+log = logging.getLogger("evlog.upkeep")
 
 
 @dataclass(frozen=True)
@@ -125,25 +132,78 @@ def _coverage(con: duckdb.DuckDBPyConnection) -> list[CoverageInfo]:
     return [CoverageInfo(*row) for row in con.execute(_COVERAGE_SQL).fetchall()]
 
 
-def rebuild(lake: Lake, skew_tolerance: timedelta = DEFAULT_SKEW_TOLERANCE) -> RecordSummary:
+def rebuild(
+    lake: Lake,
+    skew_tolerance: timedelta = DEFAULT_SKEW_TOLERANCE,
+    on_wait: Callable[[str], None] | None = None,
+) -> RecordSummary:
     """Re-derive the event and quarantine tables from the raw tables, then swap them in.
 
-    The new tables are built beside the lake and moved into place table by table, so a failure
-    part-way leaves the old tables untouched. Raw tables are only read.
+    Holds the compaction lock (`LakeError` if a compaction or another rebuild runs) and, for its
+    whole run, the lake's write lock: recorders wait (`on_wait(holder)` is called once if one is
+    mid-batch; default: a warning in the log), so each of their batches lands wholly before the
+    rebuild (and is re-derived) or after it (into the new tables). The new tables are built in a
+    hidden staging directory and their files moved into the table directories under a
+    `Lake.intent`: should the rebuild die, the next holder of the write lock deletes the files
+    moved in so far (the old tables stay), or, once every new file is in place, the old files
+    that remain (the new tables are then whole). Raw tables are only read.
     """
-    staged = Lake(lake.root / f".rebuild-{uuid.uuid4().hex[:8]}")
-    summary = RecordSummary()
-    try:
-        for feed in FEEDS:
-            for path in lake.files(feed.raw_table):
-                for batch in pq.ParquetFile(path).iter_batches(batch_size=50_000):
-                    raws = batch.to_pylist()
-                    derived = feed.derive(raws, skew_tolerance)
-                    derived.write(staged, feed)
-                    summary.recorded += len(raws)
-                    summary.events += derived.event_count
-                    summary.quarantined += derived.quarantined_records
-        lake.replace_tables(staged, DERIVED_TABLES)
-    finally:
-        shutil.rmtree(staged.root, ignore_errors=True)
+    with (
+        compact.compaction_lock(lake, "`evlog lake compact` or another `evlog lake rebuild`"),
+        lake.write_lock(on_wait or _log_wait),
+    ):
+        compact.remove_leftovers(lake)
+        staged = Lake(lake.root / f".rebuild-{uuid.uuid4().hex[:8]}")
+        summary = RecordSummary()
+        try:
+            for feed in FEEDS:
+                for path in lake.files(feed.raw_table):
+                    for batch in pq.ParquetFile(path).iter_batches(batch_size=50_000):
+                        raws = batch.to_pylist()
+                        derived = feed.derive(raws, skew_tolerance)
+                        derived.write(staged, feed)
+                        summary.recorded += len(raws)
+                        summary.events += derived.event_count
+                        summary.quarantined += derived.quarantined_records
+            fault_point("rebuild.after_stage")
+            _swap_in(lake, staged)
+        finally:
+            shutil.rmtree(staged.root, ignore_errors=True)
     return summary
+
+
+def _log_wait(holder: str) -> None:
+    log.warning("lake rebuild: waiting for the lake's write lock (held by %s)", holder or "?")
+
+
+def _swap_in(lake: Lake, staged: Lake) -> None:
+    """Replace the derived tables' files by `staged`'s, all or nothing (see `rebuild`)."""
+    old = [path for table in DERIVED_TABLES for path in lake.files(table)]
+    moves = [
+        (path, lake.root / path.relative_to(staged.root))
+        for table in DERIVED_TABLES
+        for path in staged.files(table)
+    ]
+    with lake.intent([target for _, target in moves]) as intent:
+        for source, target in moves:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(source, target)
+            fault_point("rebuild.mid_move")
+        _fsync_parents(target for _, target in moves)
+        intent.update(old)  # the point of no return: the old files are what must go
+        fault_point("rebuild.after_moves")
+        for path in old:
+            path.unlink(missing_ok=True)
+            fault_point("rebuild.mid_delete")
+        _fsync_parents(old)
+    for folder in {path.parent for path in old}:  # partitions that no longer hold any event
+        with contextlib.suppress(OSError):  # not empty: it has new files
+            folder.rmdir()
+
+
+def _fsync_parents(paths: Iterable[Path]) -> None:
+    """Make renames and deletions in these files' folders, and new folders, durable."""
+    folders = {path.parent for path in paths}
+    for folder in folders | {folder.parent for folder in folders}:
+        if folder.exists():
+            fsync_dir(folder)

@@ -256,11 +256,13 @@ def test_empty_lake_and_single_files(tmp_path: Path) -> None:
 def test_one_compaction_at_a_time(lake: Lake) -> None:
     """An overrunning cron job and a second operator must not compact the same lake at once."""
     with exclusive_lock(lake.root / COMPACT_LOCK, "held by this test"):
-        with pytest.raises(LakeError, match="another `evlog lake compact` is running"):
+        with pytest.raises(
+            LakeError, match="another `evlog lake compact` or `evlog lake rebuild` is running"
+        ):
             compact(lake)
         command = [sys.executable, "-m", "evlog", "lake", "compact", "--lake", str(lake.root)]
         busy = subprocess.run(command, capture_output=True, text=True, check=False)
         assert busy.returncode == 2
         assert len(busy.stderr.strip().splitlines()) == 1
-        assert busy.stderr.startswith("evlog: error: another `evlog lake compact` is running")
+        assert busy.stderr.startswith("evlog: error: another `evlog lake compact` or `evlog lake")
     assert compact(lake).files_before > 0  # the lock is released with its holder

@@ -7,6 +7,8 @@ the SQL and the parameters, and `evlog.api` turns relations into Polars DataFram
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -63,6 +65,34 @@ FROM {table}
 
 
 R = TypeVar("R")
+T = TypeVar("T")
+
+# A read that a compaction or rebuild overtook (it listed files since replaced) is retried on a
+# fresh listing this many times in all, after a pause doubling from READ_RETRY_PAUSE_S.
+READ_ATTEMPTS = 6
+READ_RETRY_PAUSE_S = 0.02
+# How DuckDB says a listed file is gone: at bind time, and when a scan opens it.
+_MISSING_FILE = ("No files found that match the pattern", "No such file or directory")
+
+
+def retrying_reads(read: Callable[[], T], before_retry: Callable[[], object]) -> T:
+    """`read()`; if a file it listed has vanished, `before_retry()` (a fresh listing) and again,
+    up to `READ_ATTEMPTS` in all (then `LakeError`: the lake kept changing under the reader)."""
+    attempt = 1
+    while True:
+        try:
+            return read()
+        except duckdb.IOException as exc:
+            if not any(words in str(exc) for words in _MISSING_FILE):
+                raise
+            if attempt == READ_ATTEMPTS:
+                raise LakeError(
+                    f"the lake's files kept changing during the read ({READ_ATTEMPTS} attempts, "
+                    f"last: {exc}); try again"
+                ) from exc
+        time.sleep(READ_RETRY_PAUSE_S * 2 ** (attempt - 1))
+        attempt += 1
+        before_retry()
 
 
 class EngineBase(Generic[R]):
@@ -84,6 +114,10 @@ class EngineBase(Generic[R]):
     def refresh(self) -> None:
         """Read files written since the engine was opened."""
         raise NotImplementedError
+
+    def reading(self, read: Callable[[], T]) -> T:
+        """Run `read`, a whole read of the lake (windows, relations, collecting the result)."""
+        return read()
 
     def ensure_not_empty(self) -> None:
         raise NotImplementedError
@@ -268,7 +302,18 @@ class ReplayEngine(EngineBase[duckdb.DuckDBPyRelation]):
         return cls(Lake.open(path))
 
     def refresh(self) -> None:
-        """Re-register the lake's views so that files written since opening are read too."""
+        """Re-register the lake's views so that files written since opening are read too (and
+        files a compaction replaced are no longer)."""
+        retrying_reads(self._bind_views, lambda: None)  # a listed file may vanish before binding
+
+    def reading(self, read: Callable[[], T]) -> T:
+        """Run `read`, a whole read of the lake; if a compaction or rebuild replaced files the
+        views list (DuckDB's "file not found"), refresh the views and run it again (bounded:
+        `retrying_reads`). `read` must compute its relations itself: a relation made before a
+        refresh still names the old files."""
+        return retrying_reads(read, self.refresh)
+
+    def _bind_views(self) -> None:
         self.lake.register(self.con)
         self._register_checkpoints()
 
