@@ -171,7 +171,7 @@ def test_a_full_disk_then_space_freed_loses_nothing_and_doubles_nothing(tmp_path
         assert lake.read(Table.STATUS_EVENTS).num_rows == 400
         assert not list(lake.root.rglob("*.tmp"))
     finally:
-        subprocess.run(["umount", str(disk)], check=True)
+        subprocess.run(["umount", "--lazy", str(disk)], check=True)
 
 
 def test_two_recorders_on_one_lake_store_a_record_once(tmp_path: Path, reference: Lake) -> None:
