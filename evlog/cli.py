@@ -185,6 +185,15 @@ def record_webhooks_command(
             "--heartbeat", help="How often coverage is written while listening (at most 30s)."
         ),
     ] = "30s",
+    redact_header: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--redact-header",
+            metavar="NAME",
+            help="Store this request header's value as [redacted] (--listen; repeatable). "
+            "Authorization, Proxy-Authorization, Cookie, Set-Cookie and X-Api-Key always are.",
+        ),
+    ] = None,
     coverage: CoverageOption = None,
     skew_tolerance: SkewOption = "5m",
     compact_every: CompactEveryOption = "1h",
@@ -225,6 +234,7 @@ def record_webhooks_command(
         heartbeat_every=parse_duration(heartbeat, "--heartbeat"),
         compact_every=parse_compact_every(compact_every),
         skew_tolerance=skew,
+        redact_headers=tuple(redact_header or ()),
     )
     for line in run_receiver(config).lines():
         out.print(line, highlight=False)

@@ -16,6 +16,7 @@ from evlog.lake import Lake
 from evlog.record.derive import DEFAULT_SKEW_TOLERANCE, STATUS_FEED, WEBHOOK_FEED, Feed, Row
 from evlog.record.recorder import Recorder, RecordSummary
 from evlog.sources import edrv, here
+from evlog.sources._headers import redact_headers
 
 STDIN = "-"
 Window = tuple[datetime, datetime]
@@ -110,7 +111,9 @@ def _webhook_rows(captures: list[str], stdin: BinaryIO | None) -> Iterator[Row]:
                 "record_key": record_key,
                 "webhook_id": webhook_id,
                 "payload": saved.body,
-                "headers": None if saved.headers is None else orjson.dumps(saved.headers).decode(),
+                "headers": None
+                if saved.headers is None
+                else orjson.dumps(redact_headers(saved.headers)).decode(),
                 "received_at": saved.received_at or file_time,
                 "arrival_index": index,
                 "capture": capture,

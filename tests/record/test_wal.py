@@ -93,7 +93,8 @@ def test_recovery_keeps_whole_records_and_is_idempotent(tmp_path: Path) -> None:
     shutil.copy(path, kept)
     lake = Lake.create(tmp_path / "lake")
 
-    summary = recover(Recorder(lake, WEBHOOK_FEED), wal_dir)
+    summary, kept_for_retry = recover(Recorder(lake, WEBHOOK_FEED), wal_dir)
+    assert kept_for_retry == []
     assert summary.recorded == 5
     assert wal.segments(wal_dir) == []
     raw = lake.read(Table.RAW_WEBHOOKS).to_pylist()
@@ -104,7 +105,7 @@ def test_recovery_keeps_whole_records_and_is_idempotent(tmp_path: Path) -> None:
 
     # A crash after the Parquet was written but before the log was deleted: replay adds nothing.
     shutil.copy(kept, path)
-    again = recover(Recorder(lake, WEBHOOK_FEED), wal_dir)
+    again, _ = recover(Recorder(lake, WEBHOOK_FEED), wal_dir)
     assert (again.recorded, again.duplicates) == (0, 5)
     assert lake.read(Table.RAW_WEBHOOKS).num_rows == 5
     assert lake.read(Table.CONNECTIVITY_EVENTS).num_rows == 5
@@ -114,7 +115,9 @@ def test_group_commit_shares_fsyncs(tmp_path: Path) -> None:
     sealed: list[Path] = []
 
     async def main() -> wal.GroupCommitLog:
-        log = wal.GroupCommitLog(tmp_path, session_id="s1", capture="c", on_sealed=sealed.append)
+        log = wal.GroupCommitLog(
+            tmp_path, session_id="s1", capture="c", on_sealed=lambda path, _: sealed.append(path)
+        )
         log.start()
         seqs = await asyncio.gather(*(log.append(T0_US + i, b"{}", body(i)) for i in range(300)))
         assert sorted(seqs) == list(range(300))
@@ -146,7 +149,9 @@ def test_failed_write_refuses_and_moves_to_a_new_segment(
     monkeypatch.setattr(wal.SegmentWriter, "append", flaky)
 
     async def main() -> None:
-        log = wal.GroupCommitLog(tmp_path, session_id="s1", capture="c", on_sealed=sealed.append)
+        log = wal.GroupCommitLog(
+            tmp_path, session_id="s1", capture="c", on_sealed=lambda path, _: sealed.append(path)
+        )
         log.start()
         await log.append(T0_US, b"{}", body(0))
         with pytest.raises(wal.WalError):
