@@ -337,7 +337,6 @@ def convert_segment(recorder: Recorder, path: Path) -> RecordSummary:
             summary = recorder.append(segment_rows(segment))
         finally:
             recorder.session_id = own_session
-    fault_point("receiver.before_delete")
     path.unlink(missing_ok=True)  # only now: the Parquet files above are fsynced
     fsync_dir(path.parent)
     return summary
@@ -561,6 +560,7 @@ class Receiver:
         self.last_body: bytes | None = None
         self.conversion_error: str | None = None
         self.stopping = False
+        self._stop_requested = asyncio.Event()  # cuts a conversion retry's wait short
         self._wal: GroupCommitLog | None = None
         self._sealed: asyncio.Queue[tuple[Path, int] | None] = asyncio.Queue()
         self._sealed_bytes = 0
@@ -744,6 +744,7 @@ class Receiver:
 
     async def _shutdown(self) -> None:
         self.stopping = True
+        self._stop_requested.set()
         stopped_at = datetime.now(UTC)
         log.info("stopping: writing the log to Parquet", extra=_fields(wal_bytes=self.wal_bytes))
         converter, *others = self._tasks
@@ -825,7 +826,8 @@ class Receiver:
                     )
                     if self.stopping:
                         break  # left on disk: recovered at the next start
-                    await asyncio.sleep(wait)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stop_requested.wait(), wait)
                     wait = min(wait * 2, longest)
                     continue
                 self._sealed_records -= records
@@ -923,6 +925,7 @@ class Receiver:
             "last_received_at": _iso(self.last_received_at),
             "last_event_time": _iso(event_time),
             "lag_s": None if lag is None else round(lag, 3),
+            "pending": self.pending,
             "wal_bytes": self.wal_bytes,
             "rejected": sum(self.summary.rejected.values()),
         }
@@ -954,6 +957,7 @@ class Receiver:
             ("last received", "last_received_at"),
             ("last event time", "last_event_time"),
             ("lag (received - event) s", "lag_s"),
+            ("received, not yet in Parquet", "pending"),
             ("log bytes not in Parquet", "wal_bytes"),
         ):
             value = p[key]

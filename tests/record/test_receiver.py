@@ -388,3 +388,29 @@ def test_secret_headers_are_stored_redacted(tmp_path: Path) -> None:
     assert stored["x-request-id"] == "req-7"
     assert stored[edrv.SIGNATURE_HEADER].startswith("t=")
     assert not any(secret in raw["headers"] for secret in ("live-token", "abc", "tenant-secret"))
+
+
+def test_saved_envelopes_are_imported_with_secret_headers_redacted(tmp_path: Path) -> None:
+    envelope = {
+        "received_at": "2026-11-21T10:00:01Z",
+        "headers": {"Authorization": "Bearer saved-token", "Set-Cookie": "a=b", "X-Trace": "t1"},
+        "body": json.loads(online("w-saved")),
+    }
+    saved = tmp_path / "saved.jsonl"
+    saved.write_bytes(json.dumps(envelope).encode() + b"\n")
+    command = [
+        sys.executable,
+        "-m",
+        "evlog",
+        "record",
+        "webhooks",
+        "--lake",
+        str(tmp_path / "lake"),
+    ]
+    subprocess.run([*command, "--from", str(saved)], check=True, capture_output=True)
+    (raw,) = Lake.open(tmp_path / "lake").read(Table.RAW_WEBHOOKS).to_pylist()
+    assert json.loads(raw["headers"]) == {
+        "Authorization": "[redacted]",
+        "Set-Cookie": "[redacted]",
+        "X-Trace": "t1",
+    }

@@ -235,20 +235,28 @@ def test_failed_write_during_recovery_keeps_the_segment_and_the_receiver_starts(
 def test_full_disk_under_the_raw_table_then_space_freed_loses_nothing(tmp_path: Path) -> None:
     lake = tmp_path / "lake"
     Lake.create(lake)
-    bodies = webhooks(100)
+    first, second = webhooks(50, "first"), webhooks(50, "second")
     with tmpfs(lake / Table.RAW_WEBHOOKS.value) as raw_dir:
         filler = fill(raw_dir)  # events and quarantine are written, the raw file is not
         with receiver(lake, "--rotate-every", "0.3s") as cli, httpx.Client() as client:
-            assert [cli.post(body, client) for body in bodies] == [200] * 100
+            assert [cli.post(body, client) for body in first] == [200] * 50
             until(lambda: cli.health()["conversion_error"] is not None)
             health = cli.health()
             assert health["status"] == "degraded"
-            assert (health["records"], health["stored"], health["pending"]) == (100, 0, 100)
-            filler.unlink()
+            assert (health["records"], health["stored"], health["pending"]) == (50, 0, 50)
+            filler.unlink()  # the same process stores them, no restart
             until(lambda: cli.health()["pending"] == 0)
             assert cli.health()["status"] == "ok"
+            filler = fill(raw_dir)
+            assert [cli.post(body, client) for body in second] == [200] * 50
+            until(lambda: cli.health()["conversion_error"] is not None)
+            out, _ = cli.stop()  # still full: the stop says so and keeps the log
+        assert "NOT STORED: 50 received webhooks" in out
+        assert wal.segments(lake / "_wal" / "edrv_webhooks")
+        filler.unlink()
+        with receiver(lake) as cli:  # the next start stores them
             cli.stop()
-        assert set(raw_ids(lake)) == {json.loads(b)["_id"] for b in bodies}
+        assert set(raw_ids(lake)) == {json.loads(b)["_id"] for b in first + second}
         assert wal.segments(lake / "_wal" / "edrv_webhooks") == []
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from evlog import _faults
 from evlog.lake import Lake
 from evlog.record import wal
 from evlog.record.derive import WEBHOOK_FEED
@@ -168,3 +170,24 @@ def test_failed_write_refuses_and_moves_to_a_new_segment(
         assert segment is not None
         bodies += [r.body for r in segment.records]
     assert bodies == [body(0), body(2)]
+
+
+def test_segments_are_private_and_oversized_records_refused(tmp_path: Path) -> None:
+    path = write_segment(tmp_path, 1)
+    assert path.stat().st_mode & 0o777 == 0o600  # request headers and bodies
+    with pytest.raises(wal.WalError):  # it would be read back as a torn tail: never acknowledged
+        wal.encode_record(0, T0_US, b" " * (wal.MAX_HEADERS + 1), b"{}")
+
+
+def test_failed_segment_header_leaves_no_descriptor_nor_file(tmp_path: Path) -> None:
+    meta = wal.SegmentMeta("s1", "c", "2025-11-21T00:00:00Z")
+    descriptors = len(os.listdir("/proc/self/fd"))
+    _faults.arm("wal.write", "enospc")
+    try:
+        for n in range(20):
+            with pytest.raises(OSError):
+                wal.SegmentWriter(tmp_path / f"wal-{n}.log", meta)
+    finally:
+        _faults.disarm("wal.write")
+    assert len(os.listdir("/proc/self/fd")) == descriptors
+    assert list(tmp_path.iterdir()) == []
