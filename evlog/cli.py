@@ -210,6 +210,8 @@ def record_webhooks_command(
         raise UsageError("give either --from FILE... (import) or --listen HOST:PORT (live)")
     skew = parse_duration(skew_tolerance, "--skew-tolerance")
     if listen is None:
+        if redact_header:
+            raise UsageError("--redact-header: only for --listen (imports redact the standard set)")
         summary = record_webhook_files(
             lake,
             from_files or [],

@@ -193,6 +193,7 @@ def test_unsigned_mode_accepts_unsigned(tmp_path: Path) -> None:
         (["--listen", "8080", "--max-body", "lots"], "--max-body"),
         (["--listen", "8080", "--heartbeat", "5m"], "--heartbeat"),
         (["--listen", "8080", "--max-body", "256MiB"], "--max-body: at most"),
+        (["--from", "x.jsonl", "--redact-header", "X-Token"], "--redact-header"),
     ],
 )
 def test_cli_usage_errors(
