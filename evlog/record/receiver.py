@@ -462,26 +462,31 @@ class ConnectionGuard:
     """What `GuardedH11Protocol` connections share: the limits, and the connections that are
     waiting for a request's headers (oldest first: the first to drop when at the limit)."""
 
-    def __init__(self, max_connections: int, header_timeout: timedelta) -> None:
+    def __init__(
+        self, max_connections: int, header_timeout: timedelta, body_timeout: timedelta
+    ) -> None:
         self.max_connections = max_connections
         self.header_timeout = header_timeout.total_seconds()
+        self.body_timeout = body_timeout.total_seconds()
         self.waiting: dict[GuardedH11Protocol, None] = {}
         self.dropped = 0
 
 
 class GuardedH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol with a deadline for request headers and a connection limit.
+    """uvicorn's h11 protocol with deadlines for slow clients and a connection limit.
 
     uvicorn holds a connection that never finishes its headers for ever, so a few hundred idle
     sockets exhaust the file descriptors and starve every legitimate client. Here a connection
     must finish each request's headers within `header_timeout` of connecting (or of its previous
-    response); and at `max_connections` a new connection makes the oldest one still waiting for
-    headers go, so slow clients crowd out each other, never a client that sends its request."""
+    response), and the rest of a body answered early (401, 413, 503: uvicorn reads and discards
+    it) within `body_timeout`; at `max_connections` a new connection makes the oldest one still
+    waiting for headers go, so slow clients crowd out each other, never a client that sends its
+    request. (The app bounds the time to read a body it wants.)"""
 
     def __init__(self, *args: Any, guard: ConnectionGuard, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.guard = guard
-        self._header_deadline: asyncio.TimerHandle | None = None
+        self._deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -495,33 +500,43 @@ class GuardedH11Protocol(H11Protocol):
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
-        if self.conn.their_state is not h11.IDLE:
-            self._headers_done()
+        state = self.conn.their_state
+        if state is h11.IDLE and self not in self.guard.waiting:
+            self._await_headers()  # an early-answered body is all in: the next request's turn
+        elif state is not h11.IDLE and self in self.guard.waiting:
+            self._clear()  # headers complete
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
+        if self.transport.is_closing():
+            return
+        if self.conn.their_state is h11.IDLE:
             self._await_headers()
+        elif self.conn.their_state is h11.SEND_BODY:  # answered before its body was read
+            self._clear()
+            self._deadline = self.loop.call_later(
+                self.guard.body_timeout, self._drop, "request body not finished in time"
+            )
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._headers_done()
+        self._clear()
         super().connection_lost(exc)
 
     def _await_headers(self) -> None:
-        self._headers_done()
+        self._clear()
         self.guard.waiting[self] = None
-        self._header_deadline = self.loop.call_later(
+        self._deadline = self.loop.call_later(
             self.guard.header_timeout, self._drop, "request headers not received in time"
         )
 
-    def _headers_done(self) -> None:
+    def _clear(self) -> None:
         self.guard.waiting.pop(self, None)
-        if self._header_deadline is not None:
-            self._header_deadline.cancel()
-            self._header_deadline = None
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
 
     def _drop(self, reason: str) -> None:
-        self._headers_done()
+        self._clear()
         self.guard.dropped += 1
         log.warning(reason, extra=_fields(dropped=self.guard.dropped))  # rate-limited
         self.transport.close()
@@ -566,7 +581,9 @@ class Receiver:
         self._sealed_bytes = 0
         self._sealed_records = 0  # acknowledged records in sealed segments not yet in Parquet
         self._body_bytes = 0  # bytes of request bodies being read or logged right now
-        self.guard = ConnectionGuard(config.max_connections, config.header_timeout)
+        self.guard = ConnectionGuard(
+            config.max_connections, config.header_timeout, config.body_timeout
+        )
         self._lake_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evlog-lake")
         # Coverage has its own thread: a long conversion must not delay a heartbeat.
         self._coverage_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evlog-cov")

@@ -415,3 +415,15 @@ def test_saved_envelopes_are_imported_with_secret_headers_redacted(tmp_path: Pat
         "Set-Cookie": "[redacted]",
         "X-Trace": "t1",
     }
+
+
+def test_body_of_a_refused_request_must_still_come_in_time(tmp_path: Path) -> None:
+    timeout = timedelta(seconds=0.3)
+    with serving(tmp_path / "lake", max_body=8 << 20, body_timeout=timeout) as (url, _):
+        sock = open_request(url, webhook_head(5_000_000, None))
+        assert status_of(sock) == 401
+        started = time.monotonic()
+        with pytest.raises(OSError):  # closed: the rest of the body is not waited for
+            while time.monotonic() - started < 3:
+                sock.sendall(b"x" * 1000)
+                time.sleep(0.05)
