@@ -354,6 +354,7 @@ def convert_or_set_aside(recorder: Recorder, path: Path) -> RecordSummary:
         poison = path.parent / POISON_DIR
         poison.mkdir(exist_ok=True)
         path.rename(poison / path.name)
+        fsync_dir(poison)
         fsync_dir(path.parent)
         log.error(
             "a log segment cannot be converted; moved aside, the receiver carries on",
