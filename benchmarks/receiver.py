@@ -15,18 +15,25 @@ alive), so the client costs less CPU than the server. Client and servers share t
 cores; the figures are for the whole machine.
 
     .venv/bin/python benchmarks/receiver.py [--seconds 10] [--connections 64]
+
+`--hostile` instead measures the durable receiver against hostile clients, at a 1,024-descriptor
+limit: 1,100 connections that never finish their headers, then 20 legitimate signed requests
+(how many are answered, and how fast); 600 unsigned 1 MiB bodies sent 64 at a time (the
+receiver's peak and final RSS); and the bytes the receiver wrote to stderr meanwhile.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import importlib.util
 import json
 import os
 import platform
+import resource
 import shutil
 import signal
 import socket
@@ -196,6 +203,85 @@ def run_mode(mode: str, args: argparse.Namespace, workdir: Path) -> dict[str, fl
     return result
 
 
+def rss_mib(pid: int) -> dict[str, float]:
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    fields = dict(line.split(":", 1) for line in status)
+    return {
+        name: round(int(fields[key].split()[0]) / 1024, 1)
+        for name, key in (("rss_mib", "VmRSS"), ("peak_rss_mib", "VmHWM"))
+    }
+
+
+async def unsigned_bodies(port: int, count: int, size: int, concurrency: int) -> int:
+    """Send `count` unsigned bodies of `size` bytes, `concurrency` at a time; returns 401s."""
+    gate = asyncio.Semaphore(concurrency)
+    head = f"POST {PATH} HTTP/1.1\r\nhost: x\r\ncontent-length: {size}\r\n\r\n".encode()
+    body = b"x" * size
+
+    async def one() -> bool:
+        async with gate:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            try:
+                writer.write(head + body)
+                with contextlib.suppress(OSError):
+                    await writer.drain()
+                return (await reader.read(12))[9:12] == b"401"
+            except OSError:
+                return False
+            finally:
+                writer.close()
+
+    return sum(await asyncio.gather(*(one() for _ in range(count))))
+
+
+def hostile(workdir: Path) -> dict[str, object]:
+    port = free_port()
+    lake = workdir / "lake-hostile"
+    command = [sys.executable, __file__, "--serve", "durable", "--port", str(port)]
+    command += ["--lake", str(lake), "--rotate-every", "5"]
+    stderr_path = workdir / "stderr"
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+
+    with stderr_path.open("wb") as stderr:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, preexec_fn=limit)
+    idle: list[socket.socket] = []
+    result: dict[str, object] = {"mode": "hostile"}
+    try:
+        wait_listening(port, process)
+        for _ in range(1100):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+            sock.sendall(f"POST {PATH} HTTP/1.1\r\nhost: x\r\n".encode())
+            idle.append(sock)
+        answered, latencies = 0, []
+        for n in range(20):
+            started = time.perf_counter()
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                    sock.sendall(request_bytes(n, 0))
+                    answered += sock.recv(12)[9:12] == b"200"
+            except OSError:
+                continue
+            latencies.append(time.perf_counter() - started)
+        result["legit_answered"] = f"{answered}/20"
+        result["legit_max_ms"] = round(max(latencies, default=float("nan")) * 1000, 1)
+        for sock in idle:
+            sock.close()
+        result["unsigned_401"] = asyncio.run(unsigned_bodies(port, 600, 1 << 20, 64))
+        result.update(rss_mib(process.pid))
+        result["stderr_bytes"] = stderr_path.stat().st_size
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=60)
+    finally:
+        for sock in idle:
+            sock.close()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per mode")
@@ -203,6 +289,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--rotate-every", type=float, default=5.0, help="log → Parquet, seconds")
     parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument("--hostile", action="store_true", help="hostile clients instead")
     parser.add_argument("--serve", choices=MODES, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--lake", type=Path, help=argparse.SUPPRESS)
@@ -219,6 +306,9 @@ def main() -> None:
         flush=True,
     )
     try:
+        if args.hostile:
+            print(json.dumps(hostile(workdir), default=str), flush=True)
+            return
         for mode in args.modes.split(","):
             print(json.dumps(run_mode(mode, args, workdir), default=str), flush=True)
     finally:

@@ -185,6 +185,15 @@ def record_webhooks_command(
             "--heartbeat", help="How often coverage is written while listening (at most 30s)."
         ),
     ] = "30s",
+    redact_header: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--redact-header",
+            metavar="NAME",
+            help="Store this request header's value as [redacted] (--listen; repeatable). "
+            "Authorization, Proxy-Authorization, Cookie, Set-Cookie and X-Api-Key always are.",
+        ),
+    ] = None,
     coverage: CoverageOption = None,
     skew_tolerance: SkewOption = "5m",
     compact_every: CompactEveryOption = "1h",
@@ -201,6 +210,8 @@ def record_webhooks_command(
         raise UsageError("give either --from FILE... (import) or --listen HOST:PORT (live)")
     skew = parse_duration(skew_tolerance, "--skew-tolerance")
     if listen is None:
+        if redact_header:
+            raise UsageError("--redact-header: only for --listen (imports redact the standard set)")
         summary = record_webhook_files(
             lake,
             from_files or [],
@@ -225,6 +236,7 @@ def record_webhooks_command(
         heartbeat_every=parse_duration(heartbeat, "--heartbeat"),
         compact_every=parse_compact_every(compact_every),
         skew_tolerance=skew,
+        redact_headers=tuple(redact_header or ()),
     )
     for line in run_receiver(config).lines():
         out.print(line, highlight=False)

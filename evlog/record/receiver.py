@@ -10,6 +10,18 @@ clean stop. A segment file is deleted only after its Parquet files are durable. 
 segments left by a crash are converted first; converting one twice adds nothing (the recorder's
 dedupe), so a crash between the Parquet write and the delete is harmless.
 
+A failed conversion (disk full, I/O error) keeps the segment and retries it with backoff; its
+records stay *pending* (`/healthz` says ``degraded`` and how many) until they are in Parquet. A
+segment whose conversion fails for any other reason (its content: a bug, a corrupt file) is moved
+to the log's ``poison/`` folder, kept for inspection, and the receiver carries on: no record's
+content may stop it or its recovery.
+
+Slow or hostile clients: a connection must finish its request headers within `header_timeout`
+and its body within `body_timeout`; at `max_connections` the oldest connection still sending
+its headers is dropped for the new one. With a secret, a request without a well-formed, fresh
+``edrv-signature`` is refused before its body is read, and bodies being read may hold at most
+`body_budget` bytes in all (more: 503). Credentials in request headers are stored redacted.
+
 Coverage (``source=edrv_webhooks``): a ``start`` row once the socket listens, a ``heartbeat``
 row every `heartbeat_every` (at most 30 s) covering [session start, now], and a ``stop`` row after
 the last segment is in Parquet. After a crash the last durable heartbeat is the end of the
@@ -21,9 +33,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import re
+import resource
 import signal
 import sys
 import threading
@@ -35,8 +49,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
+import h11
 import orjson
 import uvicorn
 from rich.live import Live
@@ -45,15 +60,26 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from evlog._faults import fault_point
 from evlog.errors import RecordError, UsageError
 from evlog.lake import Lake, exclusive_lock, fsync_dir
 from evlog.record.derive import DEFAULT_SKEW_TOLERANCE, WEBHOOK_FEED, Row
 from evlog.record.live import PeriodicCompaction
 from evlog.record.recorder import Recorder, RecordSummary
-from evlog.record.wal import GroupCommitLog, Segment, WalError, read_segment, segments
+from evlog.record.wal import (
+    MAX_BODY,
+    MAX_HEADERS,
+    GroupCommitLog,
+    Segment,
+    WalError,
+    read_segment,
+    segments,
+)
 from evlog.schema import Table
 from evlog.sources import edrv
+from evlog.sources._headers import redact_headers
 
 log = logging.getLogger("evlog.receiver")
 
@@ -63,8 +89,18 @@ DEFAULT_MAX_BODY = 1 << 20
 MAX_HEARTBEAT = timedelta(seconds=30)
 COMPACTION_POLL_S = 5.0  # how often the receiver checks whether a compaction is due or done
 WAL_DIR = Path("_wal") / "edrv_webhooks"
-CONVERT_RETRY_S = 5.0
+POISON_DIR = "poison"  # under the log directory: segments whose conversion failed on content
+CONVERT_RETRY_S = (0.2, 5.0)  # first and longest wait before converting a failed segment again
+TRANSIENT = (OSError, MemoryError)  # conversion failures worth a retry; others: the content's
 RATE_WINDOW_S = 10.0
+DEFAULT_BODY_BUDGET = 64 << 20
+LOG_REPEAT_S = 10.0  # one identical log line per this many seconds at most (slow-client floods)
+
+
+def default_max_connections() -> int:
+    """Half the process's file-descriptor limit: the rest stays for log segments and Parquet."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return max(16, min(4096, soft // 2)) if soft != resource.RLIM_INFINITY else 4096
 
 
 @dataclass(frozen=True)
@@ -87,12 +123,23 @@ class ReceiverConfig:
     fsync: bool = True  # False only for benchmarks: acknowledgements are then not durable
     status: bool | None = None  # rich status on stdout; None: only when stdout is a terminal
     graceful_timeout_s: int = 10
+    redact_headers: tuple[str, ...] = ()  # stored as "[redacted]", besides `SECRET_HEADERS`
+    header_timeout: timedelta = timedelta(seconds=10)  # to send a request's headers
+    body_timeout: timedelta = timedelta(seconds=30)  # to send its body
+    max_connections: int = field(default_factory=default_max_connections)
+    body_budget: int = DEFAULT_BODY_BUDGET  # bytes of bodies held at once (at least max_body)
 
     def __post_init__(self) -> None:
         if not self.path.startswith("/"):
             raise UsageError(f"--path: must start with '/': {self.path!r}")
         if self.max_body <= 0:
             raise UsageError("--max-body: must be positive")
+        if self.max_body > MAX_BODY:
+            raise UsageError(
+                f"--max-body: at most {MAX_BODY} bytes (what one write-ahead log record holds)"
+            )
+        if self.max_connections < 1:
+            raise UsageError("--max-connections: must be positive")
         if self.heartbeat_every <= timedelta(0) or self.heartbeat_every > MAX_HEARTBEAT:
             raise UsageError("--heartbeat: must be positive and at most 30s")
         if self.rotate_every <= timedelta(0):
@@ -107,6 +154,11 @@ class ReceiverConfig:
 
     def wal_directory(self) -> Path:
         return self.wal_dir if self.wal_dir is not None else self.lake / WAL_DIR
+
+    @property
+    def bodies_budget(self) -> int:
+        """Bytes of request bodies the receiver holds at once: one largest body at least."""
+        return max(self.body_budget, self.max_body)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -197,11 +249,39 @@ class _Stderr:
         sys.stderr.flush()
 
 
+class RepeatFilter(logging.Filter):
+    """Pass the first of identical log lines (same logger and message) per `window` seconds; the
+    next one that passes counts the ones held back (`suppressed`). Thousands of bad clients
+    then cost a few lines a minute, not megabytes of stderr."""
+
+    def __init__(self, window: float = LOG_REPEAT_S) -> None:
+        super().__init__()
+        self.window = window
+        self._seen: dict[tuple[str, str], tuple[float, int]] = {}  # → (passed at, held back)
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, str(record.msg))
+        now = time.monotonic()
+        with self._lock:
+            passed_at, held = self._seen.get(key, (-self.window, 0))
+            if now - passed_at < self.window:
+                self._seen[key] = (passed_at, held + 1)
+                return False
+            self._seen[key] = (now, 0)
+        if held:
+            fields = getattr(record, "fields", None)
+            record.fields = {**(fields if isinstance(fields, dict) else {}), "suppressed": held}
+        return True
+
+
 def configure_logging(stream: TextIO | None = None, level: int = logging.INFO) -> None:
-    """Send evlog's and uvicorn's logs to `stream` (stderr) as JSON lines."""
+    """Send evlog's, uvicorn's and asyncio's logs to `stream` (stderr) as JSON lines, identical
+    lines rate-limited (`RepeatFilter`)."""
     handler = logging.StreamHandler(stream or _Stderr())
     handler.setFormatter(JsonFormatter())
-    for name in ("evlog", "uvicorn", "uvicorn.error"):
+    handler.addFilter(RepeatFilter())
+    for name in ("evlog", "uvicorn", "uvicorn.error", "asyncio"):
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler] if name != "uvicorn.error" else []
         logger.setLevel(level)
@@ -253,6 +333,7 @@ def convert_segment(recorder: Recorder, path: Path) -> RecordSummary:
         own_session = recorder.session_id
         recorder.session_id = segment.meta.session_id  # raw rows keep the receiving session
         try:
+            fault_point("receiver.convert")
             summary = recorder.append(segment_rows(segment))
         finally:
             recorder.session_id = own_session
@@ -261,17 +342,58 @@ def convert_segment(recorder: Recorder, path: Path) -> RecordSummary:
     return summary
 
 
-def recover(recorder: Recorder, wal_dir: Path) -> RecordSummary:
-    """Convert the segments a previous run left behind (a crash, or a failed conversion)."""
+def convert_or_set_aside(recorder: Recorder, path: Path) -> RecordSummary:
+    """`convert_segment`, but a failure that is not transient (`TRANSIENT`: the disk, memory)
+    is the content's: the segment is moved to the log's poison folder (kept, never deleted) so
+    that it stops neither recovery nor the segments after it. Transient failures are raised."""
+    try:
+        return convert_segment(recorder, path)
+    except TRANSIENT:
+        raise
+    except Exception as exc:
+        poison = path.parent / POISON_DIR
+        poison.mkdir(exist_ok=True)
+        path.rename(poison / path.name)
+        fsync_dir(poison)
+        fsync_dir(path.parent)
+        log.error(
+            "a log segment cannot be converted; moved aside, the receiver carries on",
+            exc_info=True,
+            extra=_fields(segment=path.name, moved_to=str(poison), error=_error(exc)),
+        )
+        return RecordSummary()
+
+
+def recover(recorder: Recorder, wal_dir: Path) -> tuple[RecordSummary, list[Path]]:
+    """Convert the segments a previous run left behind (a crash, or a failed conversion);
+    returns what was stored and the segments kept for a retry (their writes failed)."""
     total = RecordSummary()
+    kept = []
     for path in segments(wal_dir):
-        batch = convert_segment(recorder, path)
+        try:
+            batch = convert_or_set_aside(recorder, path)
+        except TRANSIENT as exc:
+            log.error(
+                "recovering a log segment failed; it is kept and retried while serving",
+                extra=_fields(segment=path.name, error=_error(exc)),
+            )
+            kept.append(path)
+            continue
         log.info(
             "recovered a log segment",
             extra=_fields(segment=path.name, **vars(batch)),
         )
         total.add(batch)
-    return total
+    return total, kept
+
+
+def poisoned_segments(wal_dir: Path) -> list[Path]:
+    """Segments set aside by `convert_or_set_aside` (by this run or an earlier one)."""
+    return segments(wal_dir / POISON_DIR)
+
+
+def _error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
 
 
 @contextlib.contextmanager
@@ -296,6 +418,8 @@ class ReceiverSummary:
     rejected: dict[int, int] = field(default_factory=dict)  # status → requests
     recovered: RecordSummary = field(default_factory=RecordSummary)  # from an earlier run's log
     recorded: RecordSummary = field(default_factory=RecordSummary)  # this run's log → Parquet
+    pending: int = 0  # acknowledged records still only in the log at the stop
+    set_aside: int = 0  # segments in the log's poison folder
 
     def lines(self) -> list[str]:
         rejected = ", ".join(f"{n} x {code}" for code, n in sorted(self.rejected.items()))
@@ -304,6 +428,16 @@ class ReceiverSummary:
         if self.recovered.recorded or self.recovered.duplicates:
             lines.append("recovered from an earlier run: " + self.recovered.line())
         lines.append(self.recorded.line())
+        if self.pending:
+            lines.append(
+                f"NOT STORED: {self.pending} received webhooks are still only in the "
+                "write-ahead log; the next start stores them"
+            )
+        if self.set_aside:
+            lines.append(
+                f"NOT STORED: {self.set_aside} log segments could not be converted and are "
+                f"kept in {POISON_DIR}/ of the log directory"
+            )
         return lines
 
 
@@ -325,6 +459,90 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
+class ConnectionGuard:
+    """What `GuardedH11Protocol` connections share: the limits, and the connections that are
+    waiting for a request's headers (oldest first: the first to drop when at the limit)."""
+
+    def __init__(
+        self, max_connections: int, header_timeout: timedelta, body_timeout: timedelta
+    ) -> None:
+        self.max_connections = max_connections
+        self.header_timeout = header_timeout.total_seconds()
+        self.body_timeout = body_timeout.total_seconds()
+        self.waiting: dict[GuardedH11Protocol, None] = {}
+        self.dropped = 0
+
+
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with deadlines for slow clients and a connection limit.
+
+    uvicorn holds a connection that never finishes its headers for ever, so a few hundred idle
+    sockets exhaust the file descriptors and starve every legitimate client. Here a connection
+    must finish each request's headers within `header_timeout` of connecting (or of its previous
+    response), and the rest of a body answered early (401, 413, 503: uvicorn reads and discards
+    it) within `body_timeout`; at `max_connections` a new connection makes the oldest one still
+    waiting for headers go, so slow clients crowd out each other, never a client that sends its
+    request. (The app bounds the time to read a body it wants.)"""
+
+    def __init__(self, *args: Any, guard: ConnectionGuard, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.guard = guard
+        self._deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > self.guard.max_connections:
+            oldest = next(iter(self.guard.waiting), None)
+            if oldest is None:  # every connection is in a request: this one must wait its turn
+                self._drop("connection limit reached; refused a connection")
+                return
+            oldest._drop("connection limit reached; dropped a connection waiting for headers")
+        self._await_headers()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        state = self.conn.their_state
+        if state is h11.IDLE and self not in self.guard.waiting:
+            self._await_headers()  # an early-answered body is all in: the next request's turn
+        elif state is not h11.IDLE and self in self.guard.waiting:
+            self._clear()  # headers complete
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self.transport.is_closing():
+            return
+        if self.conn.their_state is h11.IDLE:
+            self._await_headers()
+        elif self.conn.their_state is h11.SEND_BODY:  # answered before its body was read
+            self._clear()
+            self._deadline = self.loop.call_later(
+                self.guard.body_timeout, self._drop, "request body not finished in time"
+            )
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._clear()
+        super().connection_lost(exc)
+
+    def _await_headers(self) -> None:
+        self._clear()
+        self.guard.waiting[self] = None
+        self._deadline = self.loop.call_later(
+            self.guard.header_timeout, self._drop, "request headers not received in time"
+        )
+
+    def _clear(self) -> None:
+        self.guard.waiting.pop(self, None)
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _drop(self, reason: str) -> None:
+        self._clear()
+        self.guard.dropped += 1
+        log.warning(reason, extra=_fields(dropped=self.guard.dropped))  # rate-limited
+        self.transport.close()
+
+
 class Receiver:
     """The app, its write-ahead log, the conversion to Parquet, coverage and status."""
 
@@ -340,9 +558,15 @@ class Receiver:
         self.last_body: bytes | None = None
         self.conversion_error: str | None = None
         self.stopping = False
+        self._stop_requested = asyncio.Event()  # cuts a conversion retry's wait short
         self._wal: GroupCommitLog | None = None
-        self._sealed: asyncio.Queue[Path | None] = asyncio.Queue()
+        self._sealed: asyncio.Queue[tuple[Path, int] | None] = asyncio.Queue()
         self._sealed_bytes = 0
+        self._sealed_records = 0  # acknowledged records in sealed segments not yet in Parquet
+        self._body_bytes = 0  # bytes of request bodies being read or logged right now
+        self.guard = ConnectionGuard(
+            config.max_connections, config.header_timeout, config.body_timeout
+        )
         self._lake_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evlog-lake")
         # Coverage has its own thread: a long conversion must not delay a heartbeat.
         self._coverage_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evlog-cov")
@@ -373,6 +597,9 @@ class Receiver:
             lifespan="on",
             server_header=False,
             timeout_graceful_shutdown=self.config.graceful_timeout_s,
+            http=cast(
+                type[asyncio.Protocol], functools.partial(GuardedH11Protocol, guard=self.guard)
+            ),
         )
         self.server = _Server(config)
         return self.server
@@ -385,15 +612,43 @@ class Receiver:
         declared = request.headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             return self._reject(413 if declared.isdigit() else 400)
+        headers = orjson.dumps(redact_headers(dict(request.headers), self.config.redact_headers))
+        if len(headers) > MAX_HEADERS:
+            return self._reject(431)
+        signature = request.headers.get(edrv.SIGNATURE_HEADER)
+        tolerance = self.config.signature_tolerance
+        if self.config.secret is not None and not edrv.signature_is_fresh(
+            signature, received_us / 1e6, tolerance
+        ):
+            return self._reject(401)  # before the body: an unsigned sender makes us hold nothing
+        if self._wal is None:
+            return self._reject(503)
+        held = limit if declared is None else int(declared)  # the most this body can take
+        if self._body_bytes + held > self.config.bodies_budget:
+            return self._reject(503, {"retry-after": "1"})
+        self._body_bytes += held
+        try:
+            return await self._receive(request, received_us, headers, signature)
+        finally:
+            self._body_bytes -= held
+
+    async def _receive(
+        self, request: Request, received_us: int, headers: bytes, signature: str | None
+    ) -> Response:
         chunks = bytearray()
-        async for chunk in request.stream():
-            chunks += chunk
-            if len(chunks) > limit:
-                return self._reject(413)
+        try:
+            async with asyncio.timeout(self.config.body_timeout.total_seconds()):
+                async for chunk in request.stream():
+                    chunks += chunk
+                    if len(chunks) > self.config.max_body:
+                        return self._reject(413)
+        except TimeoutError:
+            return self._reject(408)
         body = bytes(chunks)
+        del chunks
         if self.config.secret is not None and not edrv.verify_signature(
             self.config.secret,
-            request.headers.get(edrv.SIGNATURE_HEADER),
+            signature,
             body,
             received_us / 1e6,
             self.config.signature_tolerance,
@@ -401,7 +656,6 @@ class Receiver:
             return self._reject(401)
         if self._wal is None:
             return self._reject(503)
-        headers = orjson.dumps(dict(request.headers))
         try:
             await self._wal.append(received_us, headers, body)
         except WalError:
@@ -411,9 +665,9 @@ class Receiver:
         self.last_body = body
         return Response(status_code=200)  # empty body: eDRV's contract
 
-    def _reject(self, status: int) -> Response:
+    def _reject(self, status: int, headers: dict[str, str] | None = None) -> Response:
         self.summary.rejected[status] = self.summary.rejected.get(status, 0) + 1
-        return Response(status_code=status)
+        return Response(status_code=status, headers=headers)
 
     async def _healthz(self, request: Request) -> Response:
         return Response(
@@ -426,18 +680,21 @@ class Receiver:
         return self._wal is not None and self._wal.healthy and not self.stopping
 
     def health(self) -> dict[str, Any]:
+        set_aside = len(poisoned_segments(self.config.wal_directory()))
         status = "ok"
         if self.stopping:
             status = "stopping"
         elif self._wal is None or not self._wal.healthy:
             status = "failing"
-        elif self.conversion_error is not None:
-            status = "degraded"
+        elif self.conversion_error is not None or set_aside:
+            status = "degraded"  # acknowledged records that are not (yet) in Parquet
         return {
             "status": status,
             "session_id": self.session_id,
             "records": self.summary.received,
             "stored": self.recorder.summary.recorded,
+            "pending": self.pending,
+            "set_aside_segments": set_aside,
             "rejected": {str(k): v for k, v in sorted(self.summary.rejected.items())},
             "last_received_at": _iso(self.last_received_at),
             "wal_bytes": self.wal_bytes,
@@ -445,6 +702,11 @@ class Receiver:
             "conversion_error": self.conversion_error,
             "uptime_s": round(time.monotonic() - self._started_at, 3),
         }
+
+    @property
+    def pending(self) -> int:
+        """Acknowledged records that are only in the log (open segment and sealed ones)."""
+        return self._sealed_records + (0 if self._wal is None else self._wal.segment_records)
 
     @property
     def wal_bytes(self) -> int:
@@ -482,6 +744,7 @@ class Receiver:
 
     async def _shutdown(self) -> None:
         self.stopping = True
+        self._stop_requested.set()
         stopped_at = datetime.now(UTC)
         log.info("stopping: writing the log to Parquet", extra=_fields(wal_bytes=self.wal_bytes))
         converter, *others = self._tasks
@@ -501,6 +764,8 @@ class Receiver:
         if self._live is not None:
             self._live.update(self._render())
             self._live.stop()
+        self.summary.pending = self.pending
+        self.summary.set_aside = len(poisoned_segments(self.config.wal_directory()))
         log.info(
             "stopped",
             extra=_fields(
@@ -509,6 +774,8 @@ class Receiver:
                 duplicates=self.recorder.summary.duplicates,
                 quarantined=self.recorder.summary.quarantined,
                 events=self.recorder.summary.events,
+                pending=self.summary.pending,
+                set_aside_segments=self.summary.set_aside,
                 left_in_wal=len(segments(self.config.wal_directory())),
             ),
         )
@@ -526,27 +793,44 @@ class Receiver:
 
     # -- log → Parquet --------------------------------------------------------------------
 
-    def _on_sealed(self, path: Path) -> None:
+    def _on_sealed(self, path: Path, records: int) -> None:
         with contextlib.suppress(OSError):
             self._sealed_bytes += path.stat().st_size
-        self._sealed.put_nowait(path)
+        self._sealed_records += records
+        self._sealed.put_nowait((path, records))
+
+    def retry_later(self, paths: list[Path]) -> None:
+        """Queue segments whose recovery failed (their writes): converted once serving."""
+        for path in paths:
+            try:
+                segment = read_segment(path)
+            except Exception:  # counted as none; converting it decides what it is
+                segment = None
+            self._on_sealed(path, 0 if segment is None else len(segment.records))
+        if paths:
+            self.conversion_error = "recovery of the log failed; retrying while serving"
 
     async def _converter(self) -> None:
-        while (path := await self._sealed.get()) is not None:
+        while (item := await self._sealed.get()) is not None:
+            path, records = item
             size = path.stat().st_size if path.exists() else 0
+            wait, longest = CONVERT_RETRY_S
             while True:
                 try:
-                    batch = await self._in_lake(convert_segment, self.recorder, path)
-                except Exception as exc:  # disk full, permissions: keep the log, retry
-                    self.conversion_error = f"{type(exc).__name__}: {exc}"
-                    log.exception(
+                    batch = await self._in_lake(convert_or_set_aside, self.recorder, path)
+                except TRANSIENT as exc:  # disk full, I/O error: keep the log, retry
+                    self.conversion_error = _error(exc)
+                    log.error(
                         "writing a log segment to Parquet failed; it is kept and retried",
-                        extra=_fields(segment=path.name),
+                        extra=_fields(segment=path.name, error=self.conversion_error),
                     )
                     if self.stopping:
                         break  # left on disk: recovered at the next start
-                    await asyncio.sleep(CONVERT_RETRY_S)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stop_requested.wait(), wait)
+                    wait = min(wait * 2, longest)
                     continue
+                self._sealed_records -= records
                 self.conversion_error = None
                 self.summary.recorded.add(batch)
                 log.info(
@@ -641,6 +925,7 @@ class Receiver:
             "last_received_at": _iso(self.last_received_at),
             "last_event_time": _iso(event_time),
             "lag_s": None if lag is None else round(lag, 3),
+            "pending": self.pending,
             "wal_bytes": self.wal_bytes,
             "rejected": sum(self.summary.rejected.values()),
         }
@@ -672,6 +957,7 @@ class Receiver:
             ("last received", "last_received_at"),
             ("last event time", "last_event_time"),
             ("lag (received - event) s", "lag_s"),
+            ("received, not yet in Parquet", "pending"),
             ("log bytes not in Parquet", "wal_bytes"),
         ):
             value = p[key]
@@ -704,10 +990,11 @@ def open_receiver(config: ReceiverConfig) -> tuple[Receiver, RecordSummary]:
     The caller holds `wal_lock(config.wal_directory())` around this and the serving."""
     lake = Lake.create(config.lake)
     recorder = Recorder(lake, WEBHOOK_FEED, skew_tolerance=config.skew_tolerance)
-    recovered = recover(recorder, config.wal_directory())
+    recovered, kept = recover(recorder, config.wal_directory())
     recorder.summary = RecordSummary()  # count this session's own records from here on
     receiver = Receiver(config, lake, recorder)
     receiver.summary.recovered = recovered
+    receiver.retry_later(kept)
     return receiver, recovered
 
 

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import orjson
 
+from evlog._faults import fault_point
 from evlog.lake import fsync_dir
 
 log = logging.getLogger("evlog.wal")
@@ -48,6 +49,9 @@ _RECORD_HEAD = struct.Struct("<II")  # payload length, crc32(payload)
 _PAYLOAD_HEAD = struct.Struct("<QqI")  # seq, received_at µs, headers length
 MAX_META = 1 << 16
 MAX_PAYLOAD = 1 << 28  # a length field beyond this is garbage, not a record
+MAX_HEADERS = 1 << 18  # room for a request's headers (as JSON) in one record
+MAX_BODY = MAX_PAYLOAD - _PAYLOAD_HEAD.size - MAX_HEADERS  # the largest body a record can hold
+SEGMENT_MODE = 0o600  # request headers and bodies: readable by the receiver's user only
 
 
 class WalError(Exception):
@@ -80,6 +84,10 @@ class Segment:
 
 
 def encode_record(seq: int, received_at_us: int, headers: bytes, body: bytes) -> bytes:
+    """One framed record; raises `WalError` if it is larger than `read_segment` accepts (it
+    would be read back as a torn tail, so it must never be acknowledged)."""
+    if len(headers) > MAX_HEADERS or len(body) > MAX_BODY:
+        raise WalError(f"record too large for the log ({len(headers)} + {len(body)} bytes)")
     payload = _PAYLOAD_HEAD.pack(seq, received_at_us, len(headers)) + headers + body
     return _RECORD_HEAD.pack(len(payload), zlib.crc32(payload)) + payload
 
@@ -154,15 +162,21 @@ class SegmentWriter:
         header = orjson.dumps(
             {"session_id": meta.session_id, "capture": meta.capture, "created_at": meta.created_at}
         )
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, SEGMENT_MODE)
         self.size = 0
         self.records = 0
-        self._write(MAGIC + _U32.pack(len(header)) + header)
-        self.sync()
-        if fsync:
-            fsync_dir(path.parent)
+        try:
+            self._write(MAGIC + _U32.pack(len(header)) + header)
+            self.sync()
+            if fsync:
+                fsync_dir(path.parent)
+        except BaseException:  # a full disk: neither the descriptor nor an empty file may stay
+            os.close(self._fd)
+            path.unlink(missing_ok=True)
+            raise
 
     def _write(self, data: bytes) -> None:
+        fault_point("wal.write")
         view = memoryview(data)
         while view:
             written = os.write(self._fd, view)
@@ -192,8 +206,10 @@ class _Pending:
 class GroupCommitLog:
     """The asyncio front of a log directory: `append` returns once the record is durable.
 
-    `on_sealed(path)` is called (on the event loop) with each segment that is closed for good:
-    on rotation (`rotate_bytes` reached or `rotate()` called) and on `close()`.
+    `on_sealed(path, records)` is called (on the event loop) with each segment that is closed
+    for good, and the number of durable records in it: on rotation (`rotate_bytes` reached or
+    `rotate()` called), after a failed write, and on `close()`. A segment without a durable
+    record is deleted instead, so failing writes leave no files behind.
     """
 
     def __init__(
@@ -202,7 +218,7 @@ class GroupCommitLog:
         *,
         session_id: str,
         capture: str,
-        on_sealed: Callable[[Path], None],
+        on_sealed: Callable[[Path, int], None],
         rotate_bytes: int = 64 << 20,
         fsync: bool = True,
     ) -> None:
@@ -254,6 +270,11 @@ class GroupCommitLog:
     def segment_bytes(self) -> int:
         """Bytes in the open segment (records not yet handed over by `on_sealed`)."""
         return 0 if self._segment is None else self._segment.size
+
+    @property
+    def segment_records(self) -> int:
+        """Durable records in the open segment."""
+        return 0 if self._segment is None else self._segment.records
 
     async def close(self) -> None:
         """Write what is queued, seal the open segment, stop the writer."""
@@ -320,7 +341,7 @@ class GroupCommitLog:
         except OSError as exc:  # the records in it were fsynced: still hand it over
             log.error("closing a log segment failed", extra={"fields": {"error": str(exc)}})
         if segment.records:
-            self._on_sealed(segment.path)
+            self._on_sealed(segment.path, segment.records)
         else:
             segment.path.unlink(missing_ok=True)
 

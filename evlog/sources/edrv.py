@@ -35,6 +35,7 @@ from evlog.sources._common import (
     split_lines,
     too_large,
 )
+from evlog.sources._headers import redact_headers
 
 ONLINE_EVENT = "chargestation.online"
 OFFLINE_EVENT = "chargestation.offline"
@@ -128,6 +129,31 @@ def sign(secret: str, body: bytes, timestamp: int) -> str:
     return f"t={timestamp},v1={digest.hexdigest()}"
 
 
+def parse_signature(header: str | None) -> tuple[int, list[str]] | None:
+    """The ``t=`` time and the hex ``v1=`` digests of an `edrv-signature` value; None if it is
+    not well-formed (no time, no digest of the right shape, or absurdly long)."""
+    if not header or len(header) > 1024:
+        return None
+    items = [item.strip().partition("=") for item in header.split(",")]
+    stamps = [value for key, _, value in items if key == "t"]
+    digests = [value for key, _, value in items if key == "v1" and _is_digest(value)]
+    if not stamps or not stamps[0].isdigit() or not digests:
+        return None
+    return int(stamps[0]), digests
+
+
+def _is_digest(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+
+
+def signature_is_fresh(header: str | None, now: float, tolerance: timedelta) -> bool:
+    """Whether `header` is well-formed and its time within `tolerance` of `now`: what can be
+    checked before the body is read, so a request that cannot pass `verify_signature` makes the
+    receiver hold no body."""
+    parsed = parse_signature(header)
+    return parsed is not None and abs(now - parsed[0]) <= tolerance.total_seconds()
+
+
 def verify_signature(
     secret: str,
     header: str | None,
@@ -136,20 +162,12 @@ def verify_signature(
     tolerance: timedelta = DEFAULT_SKEW_TOLERANCE,
 ) -> bool:
     """True if `header` signs `body` with `secret` at a time within `tolerance` of `now`."""
-    if not header:
+    parsed = parse_signature(header)
+    if parsed is None or abs(now - parsed[0]) > tolerance.total_seconds():
         return False
-    parts: dict[str, list[str]] = {}
-    for item in header.split(","):
-        key, _, value = item.strip().partition("=")
-        parts.setdefault(key, []).append(value)
-    try:
-        timestamp = int(parts["t"][0])
-    except (KeyError, ValueError):
-        return False
-    if abs(now - timestamp) > tolerance.total_seconds():
-        return False
+    timestamp, digests = parsed
     expected = sign(secret, body, timestamp).partition("v1=")[2]
-    return any(hmac.compare_digest(expected, candidate) for candidate in parts.get("v1", []))
+    return any(hmac.compare_digest(expected, candidate) for candidate in digests)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -199,7 +217,7 @@ def _saved_webhook(line: bytes) -> SavedWebhook:
         except RecordError:
             received_at = None
     headers = value.get("headers")
-    headers_text = json_bytes(headers) if isinstance(headers, dict) else None
+    headers_text = json_bytes(redact_headers(headers)) if isinstance(headers, dict) else None
     return SavedWebhook(
         raw,
         received_at,

@@ -192,6 +192,8 @@ def test_unsigned_mode_accepts_unsigned(tmp_path: Path) -> None:
         (["--listen", "8080", "--secret-env", "EVLOG_TEST_UNSET_VAR"], "EVLOG_TEST_UNSET_VAR"),
         (["--listen", "8080", "--max-body", "lots"], "--max-body"),
         (["--listen", "8080", "--heartbeat", "5m"], "--heartbeat"),
+        (["--listen", "8080", "--max-body", "256MiB"], "--max-body: at most"),
+        (["--from", "x.jsonl", "--redact-header", "X-Token"], "--redact-header"),
     ],
 )
 def test_cli_usage_errors(
@@ -299,3 +301,129 @@ def test_sigkill_mid_load_loses_no_acknowledged_webhook(tmp_path: Path) -> None:
     killed = [c for c in coverage if c["covered_from"] < killed_at]
     assert killed and all(c["covered_to"] <= killed_at for c in killed)
     assert {c["kind"] for c in killed} == {"start"}  # no heartbeat was due, no stop was written
+
+
+# ---------------------------------------------------------------------------------------------
+# Slow and hostile clients, secrets in headers (in-process receiver, raw sockets on loopback)
+
+
+def open_request(url: str, head: str) -> socket.socket:
+    """A connection that sent `head` (request line and headers, maybe unfinished) and waits."""
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=3)
+    sock.sendall(head.encode())
+    return sock
+
+
+def status_of(sock: socket.socket) -> int | None:
+    """The status code the server answered on `sock`, None if it closed without one."""
+    data = sock.recv(4096)
+    return int(data.split()[1]) if data else None
+
+
+def webhook_head(length: int, signature: str | None) -> str:
+    signed_line = "" if signature is None else f"{edrv.SIGNATURE_HEADER}: {signature}\r\n"
+    return f"POST {PATH} HTTP/1.1\r\nhost: x\r\ncontent-length: {length}\r\n{signed_line}\r\n"
+
+
+def test_connection_that_never_finishes_its_headers_is_closed(tmp_path: Path) -> None:
+    timeout = timedelta(seconds=0.3)
+    with serving(tmp_path / "lake", header_timeout=timeout) as (url, _):
+        sock = open_request(url, f"POST {PATH} HTTP/1.1\r\nhost: x\r\n")  # no blank line
+        started = time.monotonic()
+        assert status_of(sock) is None  # closed, no request to answer
+        assert time.monotonic() - started < 2
+
+
+def test_unsigned_or_stale_request_is_refused_before_its_body(tmp_path: Path) -> None:
+    big = 8 << 20
+    with serving(tmp_path / "lake", max_body=big) as (url, receiver):
+        stale = signed(b"", at=time.time() - 600)[edrv.SIGNATURE_HEADER]
+        for signature in (None, "t=1,v1=zz", stale):
+            sock = open_request(url, webhook_head(big, signature))  # the body never comes
+            assert status_of(sock) == 401
+        assert receiver.summary.rejected == {401: 3}
+
+
+def test_bodies_held_at_once_are_bounded(tmp_path: Path) -> None:
+    body = online("w-after")
+    options: dict[str, Any] = {"max_body": 100_000, "body_budget": 250_000}
+    with serving(tmp_path / "lake", **options) as (url, _), httpx.Client() as client:
+        signature = signed(b"")[edrv.SIGNATURE_HEADER]  # well-formed and fresh: bodies are read
+        slow = [open_request(url, webhook_head(100_000, signature) + "{") for _ in range(2)]
+        time.sleep(0.2)
+        third = open_request(url, webhook_head(100_000, signature))
+        assert status_of(third) == 503  # 300,000 bytes would be held: over the budget
+        for sock in slow:
+            sock.close()
+        time.sleep(0.2)
+        assert client.post(url + PATH, content=body, headers=signed(body)).status_code == 200
+    assert raw_ids(tmp_path / "lake") == ["w-after"]
+
+
+def test_body_that_never_arrives_times_out(tmp_path: Path) -> None:
+    timeout = timedelta(seconds=0.3)
+    with serving(tmp_path / "lake", body_timeout=timeout) as (url, _):
+        signature = signed(b"")[edrv.SIGNATURE_HEADER]
+        sock = open_request(url, webhook_head(1000, signature) + '{"_id": ')
+        assert status_of(sock) == 408
+
+
+def test_secret_headers_are_stored_redacted(tmp_path: Path) -> None:
+    body = online("w-secrets")
+    sent = {
+        "Authorization": "Bearer live-token",
+        "Cookie": "session=abc",
+        "X-Api-Key": "key-1",
+        "X-Tenant-Token": "tenant-secret",
+        "X-Request-Id": "req-7",
+    }
+    options: dict[str, Any] = {"redact_headers": ("x-tenant-token",)}
+    with serving(tmp_path / "lake", **options) as (url, _), httpx.Client() as client:
+        response = client.post(url + PATH, content=body, headers={**sent, **signed(body)})
+        assert response.status_code == 200
+    (raw,) = Lake.open(tmp_path / "lake").read(Table.RAW_WEBHOOKS).to_pylist()
+    stored = json.loads(raw["headers"])
+    for name in ("authorization", "cookie", "x-api-key", "x-tenant-token"):
+        assert stored[name] == "[redacted]"
+    assert stored["x-request-id"] == "req-7"
+    assert stored[edrv.SIGNATURE_HEADER].startswith("t=")
+    assert not any(secret in raw["headers"] for secret in ("live-token", "abc", "tenant-secret"))
+
+
+def test_saved_envelopes_are_imported_with_secret_headers_redacted(tmp_path: Path) -> None:
+    envelope = {
+        "received_at": "2026-11-21T10:00:01Z",
+        "headers": {"Authorization": "Bearer saved-token", "Set-Cookie": "a=b", "X-Trace": "t1"},
+        "body": json.loads(online("w-saved")),
+    }
+    saved = tmp_path / "saved.jsonl"
+    saved.write_bytes(json.dumps(envelope).encode() + b"\n")
+    command = [
+        sys.executable,
+        "-m",
+        "evlog",
+        "record",
+        "webhooks",
+        "--lake",
+        str(tmp_path / "lake"),
+    ]
+    subprocess.run([*command, "--from", str(saved)], check=True, capture_output=True)
+    (raw,) = Lake.open(tmp_path / "lake").read(Table.RAW_WEBHOOKS).to_pylist()
+    assert json.loads(raw["headers"]) == {
+        "Authorization": "[redacted]",
+        "Set-Cookie": "[redacted]",
+        "X-Trace": "t1",
+    }
+
+
+def test_body_of_a_refused_request_must_still_come_in_time(tmp_path: Path) -> None:
+    timeout = timedelta(seconds=0.3)
+    with serving(tmp_path / "lake", max_body=8 << 20, body_timeout=timeout) as (url, _):
+        sock = open_request(url, webhook_head(5_000_000, None))
+        assert status_of(sock) == 401
+        started = time.monotonic()
+        with pytest.raises(OSError):  # closed: the rest of the body is not waited for
+            while time.monotonic() - started < 3:
+                sock.sendall(b"x" * 1000)
+                time.sleep(0.05)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from evlog import _faults
 from evlog.lake import Lake
 from evlog.record import wal
 from evlog.record.derive import WEBHOOK_FEED
@@ -93,7 +95,8 @@ def test_recovery_keeps_whole_records_and_is_idempotent(tmp_path: Path) -> None:
     shutil.copy(path, kept)
     lake = Lake.create(tmp_path / "lake")
 
-    summary = recover(Recorder(lake, WEBHOOK_FEED), wal_dir)
+    summary, kept_for_retry = recover(Recorder(lake, WEBHOOK_FEED), wal_dir)
+    assert kept_for_retry == []
     assert summary.recorded == 5
     assert wal.segments(wal_dir) == []
     raw = lake.read(Table.RAW_WEBHOOKS).to_pylist()
@@ -104,7 +107,7 @@ def test_recovery_keeps_whole_records_and_is_idempotent(tmp_path: Path) -> None:
 
     # A crash after the Parquet was written but before the log was deleted: replay adds nothing.
     shutil.copy(kept, path)
-    again = recover(Recorder(lake, WEBHOOK_FEED), wal_dir)
+    again, _ = recover(Recorder(lake, WEBHOOK_FEED), wal_dir)
     assert (again.recorded, again.duplicates) == (0, 5)
     assert lake.read(Table.RAW_WEBHOOKS).num_rows == 5
     assert lake.read(Table.CONNECTIVITY_EVENTS).num_rows == 5
@@ -114,7 +117,9 @@ def test_group_commit_shares_fsyncs(tmp_path: Path) -> None:
     sealed: list[Path] = []
 
     async def main() -> wal.GroupCommitLog:
-        log = wal.GroupCommitLog(tmp_path, session_id="s1", capture="c", on_sealed=sealed.append)
+        log = wal.GroupCommitLog(
+            tmp_path, session_id="s1", capture="c", on_sealed=lambda path, _: sealed.append(path)
+        )
         log.start()
         seqs = await asyncio.gather(*(log.append(T0_US + i, b"{}", body(i)) for i in range(300)))
         assert sorted(seqs) == list(range(300))
@@ -146,7 +151,9 @@ def test_failed_write_refuses_and_moves_to_a_new_segment(
     monkeypatch.setattr(wal.SegmentWriter, "append", flaky)
 
     async def main() -> None:
-        log = wal.GroupCommitLog(tmp_path, session_id="s1", capture="c", on_sealed=sealed.append)
+        log = wal.GroupCommitLog(
+            tmp_path, session_id="s1", capture="c", on_sealed=lambda path, _: sealed.append(path)
+        )
         log.start()
         await log.append(T0_US, b"{}", body(0))
         with pytest.raises(wal.WalError):
@@ -163,3 +170,24 @@ def test_failed_write_refuses_and_moves_to_a_new_segment(
         assert segment is not None
         bodies += [r.body for r in segment.records]
     assert bodies == [body(0), body(2)]
+
+
+def test_segments_are_private_and_oversized_records_refused(tmp_path: Path) -> None:
+    path = write_segment(tmp_path, 1)
+    assert path.stat().st_mode & 0o777 == 0o600  # request headers and bodies
+    with pytest.raises(wal.WalError):  # it would be read back as a torn tail: never acknowledged
+        wal.encode_record(0, T0_US, b" " * (wal.MAX_HEADERS + 1), b"{}")
+
+
+def test_failed_segment_header_leaves_no_descriptor_nor_file(tmp_path: Path) -> None:
+    meta = wal.SegmentMeta("s1", "c", "2025-11-21T00:00:00Z")
+    descriptors = len(os.listdir("/proc/self/fd"))
+    _faults.arm("wal.write", "enospc")
+    try:
+        for n in range(20):
+            with pytest.raises(OSError):
+                wal.SegmentWriter(tmp_path / f"wal-{n}.log", meta)
+    finally:
+        _faults.disarm("wal.write")
+    assert len(os.listdir("/proc/self/fd")) == descriptors
+    assert list(tmp_path.iterdir()) == []
