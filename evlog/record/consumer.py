@@ -48,7 +48,7 @@ from evlog.record.live import (
 from evlog.record.recorder import Recorder, RecordSummary, utc_now
 from evlog.schema import Source, Table
 from evlog.sources import here
-from evlog.sources._http import ApiError, AuthError
+from evlog.sources._http import ApiError, AuthError, RetryPolicy
 from evlog.sources.here_api import (
     DEFAULT_LOOKUP_URL,
     DataApiClient,
@@ -427,11 +427,15 @@ def record_here(
     stop = threading.Event()
     try:
         # A stop also ends the waits between one call's retries (`sleep`).
+        # One call's own retries wait no longer than the loop's backoff would.
+        cap_s = min(RetryPolicy.cap_s, max_backoff.total_seconds())
+        retry = RetryPolicy(base_s=min(RetryPolicy.base_s, cap_s), cap_s=cap_s)
         tokens = token_provider(
             credentials,
             token_env,
             http,
             os.environ if environ is None else environ,
+            retry=retry,
             sleep=stop.wait,
         )
         try:
@@ -441,7 +445,9 @@ def record_here(
         except ApiError as exc:  # an outage is retried by the loop
             log.warning("token request failed problem=%r; retrying", str(exc))
         target = Lake.create(lake)
-        api = DataApiClient(hrn, layer, tokens, client=http, lookup_url=lookup_url, sleep=stop.wait)
+        api = DataApiClient(
+            hrn, layer, tokens, client=http, lookup_url=lookup_url, retry=retry, sleep=stop.wait
+        )
         with stop_on_signals(stop), Progress("here_stream", enabled=progress) as shown:
             return consume(
                 target,

@@ -16,6 +16,7 @@ import base64
 import binascii
 import functools
 import gzip
+import json
 import re
 import zlib
 from collections import Counter
@@ -327,7 +328,7 @@ def data_api_record(
         except (binascii.Error, ValueError):
             payload, defect = data.encode(), QuarantineReason.BAD_BASE64.value
     else:
-        payload = orjson.dumps(message)
+        payload = _message_json(message)
         defect = QuarantineReason.UNFETCHED_DATA_HANDLE.value
     coordinates = _kafka_coordinates(offset)
     if coordinates is None:
@@ -354,7 +355,7 @@ def _api_record(
     payload: bytes | None = None,
 ) -> RawStatusRecord:
     """A Data API message without Kafka coordinates: identified by the hash of its JSON."""
-    text = orjson.dumps(message)
+    text = _message_json(message)
     return RawStatusRecord(
         record_key=content_key(text) + "#api",
         payload=text if payload is None else payload,
@@ -363,6 +364,14 @@ def _api_record(
         capture=capture,
         defect=defect,
     )
+
+
+def _message_json(message: Any) -> bytes:
+    """The message as JSON text; integers beyond 64 bits (which orjson refuses) included."""
+    try:
+        return orjson.dumps(message)
+    except TypeError:
+        return json.dumps(message, separators=(",", ":")).encode()
 
 
 _INT32_END, _INT64_END = 2**31, 2**63
