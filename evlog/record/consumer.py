@@ -238,6 +238,8 @@ def consume(
                         {"problem": str(exc), "attempt": backoff.failures, "wait_s": round(wait, 1)}
                     ),
                 )
+                if deadline is not None:
+                    wait = min(wait, max(0.0, deadline - time.monotonic()))
                 stop.wait(wait)
                 continue  # no heartbeat while the service is away: nothing is being received
             if resumption is not None:
