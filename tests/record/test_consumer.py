@@ -385,7 +385,7 @@ def test_cli_retries_through_outages_until_stopped(tmp_path: Path) -> None:
             _cli(lake, creds, fake, "--max-backoff", "0.3s"), stderr=err, stdout=subprocess.PIPE
         )
     try:
-        time.sleep(3)  # longer than the old consumer lasted without the service
+        time.sleep(1.5)  # several attempts, each logged
         assert proc.poll() is None
         _fill(fake, partitions=2, per_partition=6)
         fake.fail("partitions", 503, 503, 500, 502, 503, 503, 504)
@@ -395,11 +395,11 @@ def test_cli_retries_through_outages_until_stopped(tmp_path: Path) -> None:
         server.stop()
         for offset in range(6, 9):
             fake.add(0, _payload(0, offset), T_MS + offset * 1000)
-        time.sleep(1)
+        time.sleep(0.5)
         server = fake.serve(port).start()
         _wait_for(lambda: fake.committed["evlog"] == {0: 8, 1: 5}, proc, "the later messages")
         server.stop()  # down again: SIGTERM while the consumer waits for it
-        time.sleep(1)
+        time.sleep(0.5)
         stopping = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
@@ -411,7 +411,8 @@ def test_cli_retries_through_outages_until_stopped(tmp_path: Path) -> None:
     stderr = log.read_text()
     assert proc.returncode == 0, stderr
     assert "Traceback" not in stderr
-    assert stderr.count("service unavailable") >= 3 and stderr.count("retrying") >= 10
+    # each failed try is one line: the 7 injected errors, and refused connections besides
+    assert stderr.count("retrying") + stderr.count("service unavailable") >= 8
     stored = Lake.open(lake)
     assert set(_offsets(stored)) == fake.all_offsets() and max(_offsets(stored).values()) == 1
     assert [r["kind"] for r in _coverage(stored)][-1] == "stop"
