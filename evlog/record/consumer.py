@@ -48,7 +48,7 @@ from evlog.record.live import (
 from evlog.record.recorder import Recorder, RecordSummary, utc_now
 from evlog.schema import Source, Table
 from evlog.sources import here
-from evlog.sources._http import ApiError, AuthError, RetryPolicy
+from evlog.sources._http import RETRY_STATUSES, ApiError, AuthError, RetryPolicy
 from evlog.sources.here_api import (
     DEFAULT_LOOKUP_URL,
     DataApiClient,
@@ -361,10 +361,13 @@ def _row(
         except AuthError:
             raise
         except ApiError as exc:
-            if exc.status != 404:
-                raise
-            # The blob is gone: keep the message itself, quarantined as an unfetched handle.
-            log.warning("blob missing handle=%s key=%s", handle, record.record_key)
+            if exc.status is None or exc.status in RETRY_STATUSES:
+                raise  # the blob service is away: retried like any outage
+            # The blob is gone (404) or the handle refused (another 4xx, which no retry cures):
+            # keep the message itself, quarantined as an unfetched handle.
+            log.warning(
+                "blob not fetched handle=%s key=%s status=%d", handle, record.record_key, exc.status
+            )
     return record.as_row()
 
 

@@ -472,3 +472,18 @@ def test_coverage_gap_kept_when_offsets_skipped(
     Recorder(empty, STATUS_FEED).write_coverage(earlier, earlier + timedelta(minutes=5), "stop")
     consume(empty, api, until_idle=True)
     assert len(_covered(empty)) == 2
+
+
+def test_refused_data_handle_is_quarantined_not_retried(
+    fake: FakeHere, api: DataApiClient, tmp_path: Path
+) -> None:
+    """A handle the blob API refuses for good (a 4xx) would stall the stream if retried: the
+    message is quarantined as unfetched and committed past."""
+    fake.add(0, _payload(0, 0), T_MS, handle=True)
+    fake.add(0, _payload(0, 1), T_MS)
+    fake.fail("blob", 400)
+    lake = Lake.create(tmp_path / "lake")
+    consume(lake, api, until_idle=True, duration=timedelta(seconds=5))
+    assert fake.committed["evlog"] == {0: 1}
+    quarantined = lake.read(Table.QUARANTINE).to_pylist()
+    assert [q["reason"] for q in quarantined] == [QuarantineReason.UNFETCHED_DATA_HANDLE.value]
