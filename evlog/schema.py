@@ -57,7 +57,6 @@ class QuarantineReason(StrEnum):
     UNPARSEABLE_TIME = "unparseable time"
     BAD_BASE64 = "bad base64"
     UNFETCHED_DATA_HANDLE = "unfetched data handle"
-    BAD_METADATA = "bad metaData"  # a Data API message whose `metaData` is not an object
     MISSING_EVENT = "missing event"
     MISSING_STATION = "missing station id"
     PARSER_ERROR = "parser error"  # a parser raised something unforeseen: the detail names it

@@ -16,14 +16,13 @@ import base64
 import binascii
 import functools
 import gzip
-import json
 import re
 import zlib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple, TypeGuard
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -297,30 +296,15 @@ def _split_data_api_response(
 def data_api_record(
     message: Any, capture: str, index: int, fallback_received_at: datetime
 ) -> RawStatusRecord:
-    """A raw record from one message of a Data API `partitions` response; never raises.
+    """A raw record from one message of a Data API `partitions` response.
 
-    The message's own `timestamp` (when the stream received it, in ms) is its `received_at`. A
-    message that is not an object, lacks a `metaData` object or has an unusable `timestamp` is
-    kept with a defect (it goes to quarantine). One without a usable Kafka `offset` is identified
-    by its content's hash: it cannot be committed on its own, and needs not be (the batch's
-    highest offset per partition is committed past it).
+    The message's own `timestamp` (when the stream received it, in ms) is its `received_at`.
     """
-    if not isinstance(message, dict):
-        return _api_record(
-            message, capture, index, fallback_received_at, QuarantineReason.NOT_AN_OBJECT
-        )
-    meta, offset = message.get("metaData"), message.get("offset")
-    if not isinstance(meta, dict):
-        return _api_record(
-            message, capture, index, fallback_received_at, QuarantineReason.BAD_METADATA
-        )
-    received_at, defect = fallback_received_at, None
-    if "timestamp" in meta:
-        stamp = _received_at_from_ms(meta["timestamp"])
-        if stamp is None:
-            defect = QuarantineReason.UNPARSEABLE_TIME.value
-        else:
-            received_at = stamp
+    meta = message.get("metaData", {}) if isinstance(message, dict) else {}
+    offset = message.get("offset", {}) if isinstance(message, dict) else {}
+    received_at = _received_at_from_ms(meta.get("timestamp"), fallback_received_at)
+    partition, kafka_offset = offset.get("partition"), offset.get("offset")
+    defect = None
     data = meta.get("data")
     if isinstance(data, str):
         try:
@@ -328,17 +312,18 @@ def data_api_record(
         except (binascii.Error, ValueError):
             payload, defect = data.encode(), QuarantineReason.BAD_BASE64.value
     else:
-        payload = _message_json(message)
+        payload = orjson.dumps(message)
         defect = QuarantineReason.UNFETCHED_DATA_HANDLE.value
-    coordinates = _kafka_coordinates(offset)
-    if coordinates is None:
-        return _api_record(message, capture, index, received_at, defect, payload)
-    partition, kafka_offset = coordinates
+    if isinstance(partition, int) and isinstance(kafka_offset, int):
+        key = f"kafka:{partition}:{kafka_offset}"
+    else:
+        partition = kafka_offset = None
+        key = content_key(orjson.dumps(message)) + "#api"
     return RawStatusRecord(
-        record_key=f"kafka:{partition}:{kafka_offset}",
+        record_key=key,
         payload=payload,
         received_at=received_at,
-        arrival_index=kafka_offset,
+        arrival_index=kafka_offset if kafka_offset is not None else index,
         capture=capture,
         kafka_partition=partition,
         kafka_offset=kafka_offset,
@@ -346,62 +331,7 @@ def data_api_record(
     )
 
 
-def _api_record(
-    message: Any,
-    capture: str,
-    index: int,
-    received_at: datetime,
-    defect: str | None,
-    payload: bytes | None = None,
-) -> RawStatusRecord:
-    """A Data API message without Kafka coordinates: identified by the hash of its JSON."""
-    text = _message_json(message)
-    return RawStatusRecord(
-        record_key=content_key(text) + "#api",
-        payload=text if payload is None else payload,
-        received_at=received_at,
-        arrival_index=index,
-        capture=capture,
-        defect=defect,
-    )
-
-
-def _message_json(message: Any) -> bytes:
-    """The message as JSON text; integers beyond 64 bits (which orjson refuses) included."""
-    try:
-        return orjson.dumps(message)
-    except TypeError:
-        return json.dumps(message, separators=(",", ":")).encode()
-
-
-_INT32_END, _INT64_END = 2**31, 2**63
-
-
-def _kafka_coordinates(offset: object) -> tuple[int, int] | None:
-    """(partition, offset) when both are integers the raw table can hold, else None."""
-    if not isinstance(offset, dict):
-        return None
-    partition, position = offset.get("partition"), offset.get("offset")
-    if not (_is_int(partition) and _is_int(position)):
-        return None
-    if 0 <= partition < _INT32_END and 0 <= position < _INT64_END:
-        return partition, position
-    return None
-
-
-def _is_int(value: object) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-# Milliseconds since 1970 that `datetime` can hold (years 1970 to 9999).
-_MS_END = int(
-    (datetime(9999, 12, 31, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC))
-    / timedelta(milliseconds=1)
-)
-
-
-def _received_at_from_ms(value: object) -> datetime | None:
-    """A message `timestamp` (ms since 1970) as a time, or None when it is not a usable one."""
-    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < _MS_END:
+def _received_at_from_ms(value: object, fallback: datetime) -> datetime:
+    if isinstance(value, int | float) and not isinstance(value, bool):
         return datetime.fromtimestamp(value / 1000, UTC)
-    return None
+    return fallback

@@ -350,8 +350,9 @@ class DataApiClient:
             return orjson.loads(response.content)
         except orjson.JSONDecodeError:
             pass
-        try:  # orjson refuses numbers beyond a double (1e400): one such value must not stall
-            return json.loads(response.content)  # the stream, so parse them as infinity
+        try:  # orjson refuses numbers beyond a double (1e400, `Infinity`): one such value must
+            # not stall the stream, so read them as infinity, integers as orjson would
+            return json.loads(response.content, parse_int=_orjson_int)
         except ValueError as exc:
             raise ApiError(f"{what}: response is not JSON ({exc})") from None
 
@@ -431,6 +432,12 @@ class DataApiClient:
         url = self._layer_url(sub.node_base_url) + "/subscribe"
         params = {"subscriptionId": sub.subscription_id, "mode": "serial"}
         self._send("DELETE", url, "unsubscribe", retry=RetryPolicy(attempts=1), params=params)
+
+
+def _orjson_int(text: str) -> int | float:
+    """An integer as orjson reads it: beyond 64 bits, a float."""
+    value = int(text)
+    return value if -(2**63) <= value < 2**64 else float(value)
 
 
 def new_http_client(timeout_s: float = DEFAULT_TIMEOUT_S) -> httpx.Client:

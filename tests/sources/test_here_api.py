@@ -6,18 +6,12 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-import pyarrow as pa
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from evlog.errors import UsageError
-from evlog.schema import SCHEMAS, Table
-from evlog.sources import here
 from evlog.sources._http import ApiError, AuthError, RetryPolicy
 from evlog.sources.here_api import (
     DataApiClient,
@@ -200,34 +194,3 @@ class _closed_port:
 
     def __exit__(self, *exc: object) -> None:
         pass
-
-
-_JSON = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**80), max_value=2**80)
-    | st.floats()
-    | st.text(max_size=8),
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
-    ),
-    max_leaves=12,
-)
-_FIELD = st.sampled_from(["metaData", "offset", "timestamp", "data", "partition", "dataHandle"])
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    st.one_of(
-        _JSON,
-        st.dictionaries(_FIELD, _JSON | st.dictionaries(_FIELD, _JSON, max_size=4), max_size=3),
-    )
-)
-def test_any_data_api_message_gives_a_storable_record(message: object) -> None:
-    """Whatever a message holds, it becomes a raw record the lake can store (never an error)."""
-    fallback = datetime(2025, 1, 1, tzinfo=UTC)
-    record = here.data_api_record(message, "hrn/layer", 7, fallback)
-    table = pa.Table.from_pylist(
-        [{**record.as_row(), "session_id": "s"}], schema=SCHEMAS[Table.RAW_STATUS]
-    )
-    assert table.num_rows == 1
