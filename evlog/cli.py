@@ -307,6 +307,13 @@ def record_here_command(
     ] = None,
     skew_tolerance: SkewOption = "5m",
     compact_every: CompactEveryOption = "1h",
+    max_backoff: Annotated[
+        str,
+        typer.Option(
+            "--max-backoff",
+            help="Longest wait between tries while the service is unreachable or failing.",
+        ),
+    ] = "60s",
 ) -> None:
     """Consume the HERE EVSE status stream (Data API stream v2) into the lake, live.
 
@@ -314,7 +321,9 @@ def record_here_command(
     offsets are committed only once the Parquet files holding the messages are on disk, so a
     restart (same --group) resumes where the last run left off, losing and duplicating nothing.
     Runs until Ctrl-C or SIGTERM (or --max-messages / --duration / --until-idle), then commits,
-    writes its final coverage row and unsubscribes. Logs go to stderr as key=value lines.
+    writes its final coverage row and unsubscribes; outages are retried until then (backoff
+    doubling up to --max-backoff), refused credentials end it. Logs go to stderr as key=value
+    lines.
     """
     from evlog.record.consumer import record_here
     from evlog.record.live import setup_logging
@@ -333,6 +342,7 @@ def record_here_command(
         until_idle=until_idle,
         skew_tolerance=parse_duration(skew_tolerance, "--skew-tolerance"),
         compact_every=parse_compact_every(compact_every),
+        max_backoff=parse_duration(max_backoff, "--max-backoff"),
         progress=progress,
     )
     out.print(stats.line(), highlight=False)

@@ -7,14 +7,22 @@ the two re-delivers the batch after restart; the lake's dedupe on `kafka:<partit
 drops the repeats, so every offset is stored exactly once.
 
 Coverage (source `here_stream`): a row at start, a heartbeat at least every 30 s, and one at a
-clean stop. Stop with SIGINT/SIGTERM, `max_messages` or `duration`.
+clean stop. The time the consumer was down is not a gap when Kafka redelivers it: once a new
+session shows that it resumed exactly where the lake's stored offsets end and has stored that
+backlog, it writes a `resume` row from the previous session's coverage end to its own start
+(`Resumption`).
+
+Outages (connection refused, timeouts, 5xx, a subscription the service forgot) are retried for
+ever with capped exponential backoff and jitter, logging each attempt; only a stop, or credentials
+the service refuses (401 after a token refresh, 403), end the loop. Stop with SIGINT/SIGTERM,
+`max_messages` or `duration`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
+import random
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -24,7 +32,9 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
-from evlog.errors import RecordError, UsageError
+import duckdb
+
+from evlog.errors import UsageError
 from evlog.lake import Lake
 from evlog.record.derive import DEFAULT_SKEW_TOLERANCE, STATUS_FEED, Row
 from evlog.record.live import (
@@ -36,8 +46,9 @@ from evlog.record.live import (
     stop_on_signals,
 )
 from evlog.record.recorder import Recorder, RecordSummary, utc_now
+from evlog.schema import Source, Table
 from evlog.sources import here
-from evlog.sources._http import ApiError, AuthError
+from evlog.sources._http import RETRY_STATUSES, ApiError, AuthError, RetryPolicy
 from evlog.sources.here_api import (
     DEFAULT_LOOKUP_URL,
     DataApiClient,
@@ -50,7 +61,8 @@ log = logging.getLogger("evlog.record.here")
 
 DEFAULT_CONSUMER_GROUP = "evlog"
 IDLE_WAIT_S = 1.0  # pause after an empty batch
-MAX_CONSECUTIVE_FAILURES = 10  # failed batches in a row (after each call's own retries)
+MAX_BACKOFF = timedelta(seconds=60)  # the longest wait between two tries through an outage
+FIRST_BACKOFF_S = 1.0
 
 
 @dataclass
@@ -95,6 +107,72 @@ class ConsumerStats(RecordSummary):
         )
 
 
+class Backoff:
+    """Waits between tries through an outage: doubling from `FIRST_BACKOFF_S` up to `cap`, each
+    drawn uniformly from its upper half (jitter that never spins)."""
+
+    def __init__(self, cap: timedelta = MAX_BACKOFF) -> None:
+        self.cap_s = cap.total_seconds()
+        self.failures = 0
+
+    def next(self) -> float:
+        self.failures += 1
+        ceiling = min(self.cap_s, FIRST_BACKOFF_S * 2 ** min(self.failures - 1, 32))
+        return random.uniform(ceiling / 2, ceiling)
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+class Resumption:
+    """Whether this session's coverage continues the previous session's.
+
+    Kafka redelivers everything after the committed offset, so the time the consumer was down is
+    not a gap once two things are shown: every partition the lake holds resumed exactly where its
+    stored offsets end (first offset received <= highest stored + 1; a partition new to the lake
+    starts at offset 0), and that backlog is durable (a batch came back empty, or every such
+    partition delivered a message the stream received after this session started). A partition
+    that skipped offsets (retention, another consumer of the group) keeps the gap.
+    """
+
+    def __init__(self, stored: Mapping[int, int], gap_from: datetime, session_start: datetime):
+        self.stored = dict(stored)
+        self.gap_from = gap_from
+        self.session_start = session_start
+        self.resumed: set[int] = set()  # partitions whose first offset was checked
+        self.caught_up: set[int] = set()
+        self.broken = False
+
+    def observe(self, rows: list[Row]) -> None:
+        """Note a durable batch."""
+        firsts: dict[int, int] = {}
+        for row in rows:
+            partition, offset = row["kafka_partition"], row["kafka_offset"]
+            if partition is None or offset is None:
+                continue
+            if offset < firsts.get(partition, offset + 1):
+                firsts[partition] = offset
+            if row["received_at"] >= self.session_start:
+                self.caught_up.add(partition)
+        for partition, first in firsts.items():
+            if partition in self.resumed:
+                continue
+            self.resumed.add(partition)
+            expected = self.stored.get(partition, -1) + 1
+            if first > expected:
+                self.broken = True
+                log.warning(
+                    "coverage gap kept %s",
+                    logfmt({"partition": partition, "expected_offset": expected, "first": first}),
+                )
+
+    def shown(self, empty_batch: bool) -> bool:
+        """True once the down time is shown to be covered (see the class)."""
+        if self.broken or not self.stored.keys() <= self.resumed:
+            return False
+        return empty_batch or self.stored.keys() <= self.caught_up
+
+
 def consume(
     lake: Lake,
     api: DataApiClient,
@@ -108,6 +186,7 @@ def consume(
     heartbeat_every: timedelta = HEARTBEAT_EVERY,
     compact_every: timedelta | None = None,
     idle_wait_s: float = IDLE_WAIT_S,
+    max_backoff: timedelta = MAX_BACKOFF,
     on_progress: Callable[[ConsumerStats], None] | None = None,
     after_append: Callable[[list[Row]], None] | None = None,
 ) -> ConsumerStats:
@@ -115,32 +194,25 @@ def consume(
     `duration` has passed or, with `until_idle`, a fetch comes back empty (caught up).
     Returns the session's counters.
 
+    A failing service is retried until one of those (`Backoff`, at most `max_backoff` apart);
+    `AuthError` (401/403 that a new token does not cure) is raised.
     `compact_every`: run `evlog lake compact` that often, in a child process (`PeriodicCompaction`).
     `after_append` is a test hook called between the durable append and the offset commit.
-    Raises `AuthError` on 401/403 and `ApiError` when the service keeps failing.
     """
     stop = stop or threading.Event()
     deadline = None if duration is None else time.monotonic() + duration.total_seconds()
     recorder = Recorder(lake, STATUS_FEED, skew_tolerance=skew_tolerance)
     stats = ConsumerStats(session_id=recorder.session_id)
     capture = f"{api.hrn}/{api.layer}"
-    sub = api.subscribe(consumer_group)
-    log.info(
-        "subscribed %s",
-        logfmt(
-            {
-                "hrn": api.hrn,
-                "layer": api.layer,
-                "group": consumer_group,
-                "subscription": sub.subscription_id,
-                "session": recorder.session_id,
-            }
-        ),
-    )
+    stored, covered_to = _previous_session(lake, capture)
+    heartbeat = Heartbeat(recorder, heartbeat_every)
+    resumption = None
+    if stored and covered_to is not None and covered_to < heartbeat.started:
+        resumption = Resumption(stored, covered_to, heartbeat.started)
+    compaction = PeriodicCompaction(lake, compact_every)
+    backoff = Backoff(max_backoff)
+    sub: Subscription | None = None
     try:
-        heartbeat = Heartbeat(recorder, heartbeat_every)
-        compaction = PeriodicCompaction(lake, compact_every)
-        failures = 0
         while not stop.is_set():
             if deadline is not None and time.monotonic() >= deadline:
                 break
@@ -148,27 +220,43 @@ def consume(
             if remaining is not None and remaining <= 0:
                 break
             try:
-                got = _one_batch(api, sub, recorder, stats, capture, remaining, after_append)
-                failures = 0
+                if sub is None:
+                    sub = _subscribe(api, consumer_group, recorder.session_id)
+                rows = _one_batch(api, sub, recorder, stats, capture, remaining, after_append)
+                backoff.reset()
             except AuthError:
                 raise
             except ApiError as exc:
-                failures += 1
-                if failures >= MAX_CONSECUTIVE_FAILURES:
-                    raise
-                log.error(
-                    "batch failed problem=%r consecutive=%d; resubscribing", str(exc), failures
+                if sub is not None:
+                    _unsubscribe(api, sub)
+                    sub = None
+                    stats.resubscribes += 1
+                wait = backoff.next()
+                log.warning(
+                    "service unavailable %s",
+                    logfmt(
+                        {"problem": str(exc), "attempt": backoff.failures, "wait_s": round(wait, 1)}
+                    ),
                 )
-                sub = _resubscribe(api, sub, consumer_group, stop, failures)
-                stats.resubscribes += 1
-                got = 0
+                if deadline is not None:
+                    wait = min(wait, max(0.0, deadline - time.monotonic()))
+                stop.wait(wait)
+                continue  # no heartbeat while the service is away: nothing is being received
+            if resumption is not None:
+                resumption.observe(rows)
+                if resumption.shown(empty_batch=not rows):
+                    recorder.write_coverage(resumption.gap_from, resumption.session_start, "resume")
+                    log.info("coverage continued from=%s", resumption.gap_from.isoformat())
+                    resumption = None
+                elif resumption.broken:
+                    resumption = None
             heartbeat.beat()
             compaction.poll()
             if on_progress is not None:
                 on_progress(stats)
-            if got == 0 and until_idle and failures == 0:
+            if not rows and until_idle:
                 break
-            if got == 0:
+            if not rows:
                 wait = idle_wait_s
                 if deadline is not None:
                     wait = min(wait, max(0.0, deadline - time.monotonic()))
@@ -177,22 +265,45 @@ def consume(
         compaction.stop()
         log.info("stopped %s", logfmt({"session": recorder.session_id, **stats.fields()}))
     finally:
-        try:
-            api.unsubscribe(sub)
-        except ApiError as exc:
-            log.warning("unsubscribe failed problem=%r", str(exc))
+        if sub is not None:
+            _unsubscribe(api, sub)
     return stats
 
 
-def _resubscribe(
-    api: DataApiClient, old: Subscription, group: str, stop: threading.Event, failures: int
-) -> Subscription:
-    """After a failed batch: drop the old subscription (best effort) and open a new one, which
-    resumes from the committed offsets."""
-    with contextlib.suppress(ApiError):
-        api.unsubscribe(old)
-    stop.wait(min(60.0, api.retry.base_s * 2**failures))
-    return api.subscribe(group)
+def _subscribe(api: DataApiClient, group: str, session_id: str) -> Subscription:
+    sub = api.subscribe(group)
+    fields = {"hrn": api.hrn, "layer": api.layer, "group": group}
+    log.info(
+        "subscribed %s",
+        logfmt({**fields, "subscription": sub.subscription_id, "session": session_id}),
+    )
+    return sub
+
+
+def _unsubscribe(api: DataApiClient, sub: Subscription) -> None:
+    """Best effort: the service drops an abandoned subscription itself."""
+    try:
+        api.unsubscribe(sub)
+    except ApiError as exc:
+        log.warning("unsubscribe failed problem=%r", str(exc))
+
+
+def _previous_session(lake: Lake, capture: str) -> tuple[dict[int, int], datetime | None]:
+    """Per partition, the highest offset the lake stores from `capture`; and where the stream's
+    coverage ends (None: never covered)."""
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        lake.register(con, Table.RAW_STATUS, Table.COVERAGE)
+        stored = con.execute(
+            "SELECT kafka_partition, max(kafka_offset) FROM raw_status"
+            " WHERE capture = ? AND kafka_offset IS NOT NULL GROUP BY kafka_partition",
+            [capture],
+        ).fetchall()
+        row = con.execute(
+            "SELECT max(covered_to) FROM coverage WHERE source = ?", [Source.HERE_STREAM.value]
+        ).fetchone()
+    offsets = {int(p): int(o) for p, o in stored}
+    return offsets, None if row is None else row[0]
 
 
 def _one_batch(
@@ -203,13 +314,14 @@ def _one_batch(
     capture: str,
     remaining: int | None,
     after_append: Callable[[list[Row]], None] | None,
-) -> int:
+) -> list[Row]:
+    """Fetch, store and commit one batch; its rows, once durable and committed."""
     messages = api.partitions(sub)
     if remaining is not None:
         # Messages past the bound are dropped uncommitted: the next session receives them again.
         messages = messages[:remaining]
     if not messages:
-        return 0
+        return []
     fallback = utc_now()
     rows = [
         _row(api, message, capture, index, fallback, stats)
@@ -226,7 +338,7 @@ def _one_batch(
     stats.messages += len(messages)
     stats.add(batch)
     _note_times(stats, rows)
-    return len(messages)
+    return rows
 
 
 def _row(
@@ -249,10 +361,13 @@ def _row(
         except AuthError:
             raise
         except ApiError as exc:
-            if exc.status != 404:
-                raise
-            # The blob is gone: keep the message itself, quarantined as an unfetched handle.
-            log.warning("blob missing handle=%s key=%s", handle, record.record_key)
+            if exc.status is None or exc.status in RETRY_STATUSES:
+                raise  # the blob service is away: retried like any outage
+            # The blob is gone (404) or the handle refused (another 4xx, which no retry cures):
+            # keep the message itself, quarantined as an unfetched handle.
+            log.warning(
+                "blob not fetched handle=%s key=%s status=%d", handle, record.record_key, exc.status
+            )
     return record.as_row()
 
 
@@ -276,7 +391,7 @@ def _note_times(stats: ConsumerStats, rows: list[Row]) -> None:
         return
     try:
         parsed = here.parse_message(here.decode_payload(last["payload"]), last["received_at"])
-    except RecordError:  # display only: the recorder quarantines a bad record anyway
+    except Exception:  # display only: the recorder quarantines a bad record anyway
         return
     for obs in parsed.observations:
         if stats.last_event_time is None or obs.event_time > stats.last_event_time:
@@ -301,24 +416,43 @@ def record_here(
     until_idle: bool = False,
     skew_tolerance: timedelta = DEFAULT_SKEW_TOLERANCE,
     compact_every: timedelta | None = None,
+    max_backoff: timedelta = MAX_BACKOFF,
     progress: bool | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> ConsumerStats:
     """What `evlog record here` runs: resolve credentials (before touching the lake), consume
     with progress on a terminal, stop cleanly on SIGINT/SIGTERM."""
+    if max_backoff <= timedelta(0):
+        raise UsageError("--max-backoff: must be positive")
     if max_messages is not None and max_messages < 1:
         raise UsageError("--max-messages: must be at least 1")
     if duration is not None and duration <= timedelta(0):
         raise UsageError("--duration: must be positive")
     http = new_http_client()
+    stop = threading.Event()
     try:
+        # A stop also ends the waits between one call's retries (`sleep`).
+        # One call's own retries wait no longer than the loop's backoff would.
+        cap_s = min(RetryPolicy.cap_s, max_backoff.total_seconds())
+        retry = RetryPolicy(base_s=min(RetryPolicy.base_s, cap_s), cap_s=cap_s)
         tokens = token_provider(
-            credentials, token_env, http, os.environ if environ is None else environ
+            credentials,
+            token_env,
+            http,
+            os.environ if environ is None else environ,
+            retry=retry,
+            sleep=stop.wait,
         )
-        tokens.token()  # fail fast on bad credentials, before creating anything
+        try:
+            tokens.token()  # refused credentials fail here, before anything is created
+        except AuthError:
+            raise
+        except ApiError as exc:  # an outage is retried by the loop
+            log.warning("token request failed problem=%r; retrying", str(exc))
         target = Lake.create(lake)
-        api = DataApiClient(hrn, layer, tokens, client=http, lookup_url=lookup_url)
-        stop = threading.Event()
+        api = DataApiClient(
+            hrn, layer, tokens, client=http, lookup_url=lookup_url, retry=retry, sleep=stop.wait
+        )
         with stop_on_signals(stop), Progress("here_stream", enabled=progress) as shown:
             return consume(
                 target,
@@ -330,6 +464,7 @@ def record_here(
                 stop=stop,
                 skew_tolerance=skew_tolerance,
                 compact_every=compact_every,
+                max_backoff=max_backoff,
                 on_progress=lambda stats: shown.update(stats.fields()),
             )
     finally:

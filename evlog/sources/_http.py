@@ -61,7 +61,7 @@ def send(
     json: Any = None,
     content: bytes | None = None,
     on_unauthorized: Callable[[], bool] | None = None,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], object] = time.sleep,
 ) -> httpx.Response:
     """Send a request, retrying transient failures; return a 2xx response or raise.
 

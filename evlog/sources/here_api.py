@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import logging
 import secrets
 import threading
@@ -208,8 +209,10 @@ class OAuthTokenProvider:
         retry: RetryPolicy = RetryPolicy(),
         refresh_margin: float = 0.1,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], object] = time.sleep,
     ) -> None:
         self.credentials = credentials
+        self._sleep = sleep
         self._client = client
         self._retry = retry
         self._margin = refresh_margin
@@ -257,6 +260,7 @@ class OAuthTokenProvider:
             url,
             what="token request",
             retry=self._retry,
+            sleep=self._sleep,
             headers=headers,
             content=b"grant_type=client_credentials",
         )
@@ -296,12 +300,15 @@ class DataApiClient:
         lookup_url: str = DEFAULT_LOOKUP_URL,
         retry: RetryPolicy = RetryPolicy(),
         timeout_s: float = DEFAULT_TIMEOUT_S,
+        sleep: Callable[[float], object] = time.sleep,
     ) -> None:
+        """`sleep` waits between a call's retries (a stop event's `wait` makes them end early)."""
         self.hrn = hrn
         self.layer = layer
         self.tokens = tokens
         self.lookup_url = lookup_url.rstrip("/")
         self.retry = retry
+        self._sleep = sleep
         self._owns_client = client is None
         self.client = client or new_http_client(timeout_s)
         self._bases: dict[str, str] = {}
@@ -321,15 +328,18 @@ class DataApiClient:
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens.token()}"}
 
-    def _send(self, method: str, url: str, what: str, **kwargs: Any) -> httpx.Response:
+    def _send(
+        self, method: str, url: str, what: str, retry: RetryPolicy | None = None, **kwargs: Any
+    ) -> httpx.Response:
         return send(
             self.client,
             method,
             url,
             what=what,
-            retry=self.retry,
+            retry=retry or self.retry,
             headers=self._headers,
             on_unauthorized=self.tokens.invalidate,
+            sleep=self._sleep,
             **kwargs,
         )
 
@@ -338,7 +348,12 @@ class DataApiClient:
             return None
         try:
             return orjson.loads(response.content)
-        except orjson.JSONDecodeError as exc:
+        except orjson.JSONDecodeError:
+            pass
+        try:  # orjson refuses numbers beyond a double (1e400, `Infinity`): one such value must
+            # not stall the stream, so read them as infinity, integers as orjson would
+            return json.loads(response.content, parse_int=_orjson_int)
+        except ValueError as exc:
             raise ApiError(f"{what}: response is not JSON ({exc})") from None
 
     # -- calls
@@ -412,9 +427,17 @@ class DataApiClient:
         self._send("PUT", url, "commit offsets", params=params, json=body)
 
     def unsubscribe(self, sub: Subscription) -> None:
+        """One try: it is best effort (the service drops an abandoned subscription), and comes at
+        a stop or after a failure, when retrying would only delay."""
         url = self._layer_url(sub.node_base_url) + "/subscribe"
         params = {"subscriptionId": sub.subscription_id, "mode": "serial"}
-        self._send("DELETE", url, "unsubscribe", params=params)
+        self._send("DELETE", url, "unsubscribe", retry=RetryPolicy(attempts=1), params=params)
+
+
+def _orjson_int(text: str) -> int | float:
+    """An integer as orjson reads it: beyond 64 bits, a float."""
+    value = int(text)
+    return value if -(2**63) <= value < 2**64 else float(value)
 
 
 def new_http_client(timeout_s: float = DEFAULT_TIMEOUT_S) -> httpx.Client:
@@ -427,6 +450,7 @@ def token_provider(
     client: httpx.Client,
     environ: Mapping[str, str],
     retry: RetryPolicy = RetryPolicy(),
+    sleep: Callable[[float], object] = time.sleep,
 ) -> TokenProvider:
     """The token source the user chose: a ready token from an environment variable, else the
     credentials file (default `~/.here/credentials.properties`, as the HERE CLI uses)."""
@@ -436,4 +460,4 @@ def token_provider(
             raise UsageError(f"--token-env: environment variable {token_env} is not set or empty")
         return StaticToken(value)
     path = Path(credentials_file or "~/.here/credentials.properties")
-    return OAuthTokenProvider(read_credentials(path), client, retry=retry)
+    return OAuthTokenProvider(read_credentials(path), client, retry=retry, sleep=sleep)

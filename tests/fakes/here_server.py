@@ -9,6 +9,7 @@ messages are delivered again to the next subscription.
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 import threading
 from collections import defaultdict
@@ -76,6 +77,13 @@ class FakeHere:
             )
             return offset
 
+    def add_message(self, partition: int, message: Any) -> int:
+        """Append a message exactly as given (any JSON value, poison included) at the partition's
+        next position; returns that position."""
+        with self.lock:
+            self.messages[partition].append(message)
+            return len(self.messages[partition]) - 1
+
     def fail(self, call: str, *statuses: int) -> None:
         self.failures[call].extend(statuses)
 
@@ -84,8 +92,9 @@ class FakeHere:
 
     # -- serving
 
-    def serve(self) -> ServerThread:
-        server = ServerThread(self.app())
+    def serve(self, port: int = 0) -> ServerThread:
+        """A server for this state; `port` as `ServerThread`'s (the state outlives a server)."""
+        server = ServerThread(self.app(), port=port)
         self.url = server.url
         return server
 
@@ -210,7 +219,8 @@ class FakeHere:
                 sub.positions[partition] = start + len(chunk)
                 if len(out) >= self.batch_size:
                     break
-        return JSONResponse({"messages": out})
+        # json.dumps, not JSONResponse: a test's non-finite number goes out as `Infinity`
+        return Response(json.dumps({"messages": out}), media_type="application/json")
 
     async def _offsets(self, request: Request) -> Response:
         if (failed := self._injected("offsets")) is not None:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
+import math
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
-from datetime import timedelta
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -18,7 +20,8 @@ import pytest
 
 from evlog.lake import Lake
 from evlog.record.consumer import consume, record_here
-from evlog.record.derive import Row
+from evlog.record.derive import STATUS_FEED, Row
+from evlog.record.recorder import Recorder
 from evlog.schema import QuarantineReason, Source, Table
 from evlog.sources._http import AuthError, RetryPolicy
 from evlog.sources.here_api import DataApiClient, OAuthTokenProvider, StaticToken, read_credentials
@@ -267,3 +270,193 @@ def test_cli_usage_errors(tmp_path: Path) -> None:
                                               if k != "EVLOG_TEST_UNSET_VAR"},
     )  # fmt: skip
     assert unset.returncode == 2 and b"EVLOG_TEST_UNSET_VAR" in unset.stderr
+
+
+def _poison(partition: int, offset: int) -> list[object]:
+    """Data API messages that cannot be stored as observations, one of each kind, the first at
+    `offset` of `partition`; with the reason each is quarantined for (None: stored, not poison)."""
+    good = base64.b64encode(_payload(partition, 0)).decode()
+    meta = {"partition": "p0", "data": good, "timestamp": T_MS}
+
+    def at(i: int) -> dict[str, int]:
+        return {"partition": partition, "offset": offset + i}
+
+    return [
+        {"metaData": None, "offset": at(0)},
+        {"metaData": {**meta, "timestamp": 1e20}, "offset": at(1)},
+        {"metaData": {**meta, "timestamp": "yesterday"}, "offset": at(2)},
+        {"metaData": {**meta, "timestamp": math.inf}, "offset": at(3)},  # `Infinity` in the JSON
+        {"metaData": {**meta, "data": "not base64!"}, "offset": at(4)},
+        ["not", "an", "object"],
+        {"metaData": {**meta, "data": base64.b64encode(b"\x1f\x8bjunk").decode()}, "offset": None},
+        {"metaData": meta, "offset": {"offset": offset + 7}},  # no partition: identity by hash
+        {"metaData": meta, "offset": {"partition": partition, "offset": True}},
+        {"metaData": meta, "offset": {"partition": 2**40, "offset": 2**70}},
+    ]
+
+
+POISON_REASONS = Counter(
+    {
+        QuarantineReason.NOT_AN_OBJECT.value: 2,  # `metaData` null, the message a list
+        QuarantineReason.UNPARSEABLE_TIME.value: 2,  # 1e20, infinity
+        QuarantineReason.BAD_BASE64.value: 1,
+        QuarantineReason.BAD_GZIP.value: 1,
+    }
+)
+
+
+def test_cli_poison_messages_are_quarantined_and_committed_past(
+    fake: FakeHere, tmp_path: Path
+) -> None:
+    """Poison among good messages in a live response: quarantined with their reasons, the good
+    ones stored, the batch committed once durable; the consumer carries on (no crash loop)."""
+    fake.batch_size = 50
+    for offset in range(3):
+        fake.add(0, _payload(0, offset), T_MS + offset)
+    for message in _poison(0, 3):
+        fake.add_message(0, message)
+    for offset in range(13, 16):
+        fake.add(0, _payload(0, offset), T_MS + offset)
+    creds = tmp_path / "credentials.properties"
+    creds.write_text(credentials_text(f"{fake.url}/oauth2/token"))
+    lake = tmp_path / "lake"
+    done = subprocess.run(_cli(lake, creds, fake, "--until-idle"), capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert fake.committed["evlog"] == {0: 15}  # past the poison, after the batch was stored
+    stored = Lake.open(lake)
+    quarantined = stored.read(Table.QUARANTINE).to_pylist()
+    assert Counter(q["reason"] for q in quarantined) == POISON_REASONS
+    events = stored.read(Table.STATUS_EVENTS).to_pylist()
+    # 6 good messages, one whose string timestamp is replaced by the fetch time, and 3 good
+    # payloads whose offsets are unusable: identified by content
+    keys = Counter(e["record_key"].split(":")[0] for e in events)
+    assert keys == {"kafka": 7, "sha256": 3}
+    assert stored.read(Table.RAW_STATUS).num_rows == 16
+
+
+def _wait_for(condition: Callable[[], bool], proc: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + 30
+    while not condition():
+        assert proc.poll() is None, f"exited while waiting for {what}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def test_cli_retries_through_outages_until_stopped(tmp_path: Path) -> None:
+    """Refused connections at start and mid-stream, 5xx, a forgotten subscription: the consumer
+    keeps retrying (each attempt logged), then stores everything; SIGTERM during a backoff stops
+    it at once, cleanly."""
+    fake = FakeHere(batch_size=5)
+    server = fake.serve()  # bound, not listening: connections are refused until it starts
+    port = server.port
+    creds = tmp_path / "credentials.properties"
+    creds.write_text(credentials_text(f"{fake.url}/oauth2/token"))
+    lake = tmp_path / "lake"
+    log = tmp_path / "stderr.log"
+    with log.open("wb") as err:
+        proc = subprocess.Popen(
+            _cli(lake, creds, fake, "--max-backoff", "0.3s"), stderr=err, stdout=subprocess.PIPE
+        )
+    try:
+        time.sleep(1.5)  # several attempts, each logged
+        assert proc.poll() is None
+        _fill(fake, partitions=2, per_partition=6)
+        fake.fail("partitions", 503, 503, 500, 502, 503, 503, 504)
+        server.start()
+        _wait_for(lambda: fake.committed["evlog"] == {0: 5, 1: 5}, proc, "the first messages")
+        fake.subscriptions.clear()  # the service forgets the subscription: 404
+        server.stop()
+        for offset in range(6, 9):
+            fake.add(0, _payload(0, offset), T_MS + offset * 1000)
+        time.sleep(0.5)
+        server = fake.serve(port).start()
+        _wait_for(lambda: fake.committed["evlog"] == {0: 8, 1: 5}, proc, "the later messages")
+        server.stop()  # down again: SIGTERM while the consumer waits for it
+        time.sleep(0.5)
+        stopping = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+        assert time.monotonic() - stopping < 2
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    stderr = log.read_text()
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    # each failed try is one line: the 7 injected errors, and refused connections besides
+    assert stderr.count("retrying") + stderr.count("service unavailable") >= 8
+    stored = Lake.open(lake)
+    assert set(_offsets(stored)) == fake.all_offsets() and max(_offsets(stored).values()) == 1
+    assert [r["kind"] for r in _coverage(stored)][-1] == "stop"
+
+
+def _covered(lake: Lake) -> list[tuple[datetime, datetime]]:
+    """The stream's coverage, merged (touching or overlapping rows join)."""
+    spans: list[tuple[datetime, datetime]] = []
+    for row in sorted(lake.read(Table.COVERAGE).to_pylist(), key=lambda r: r["covered_from"]):
+        start, end = row["covered_from"], row["covered_to"]
+        if spans and start <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], end))
+        else:
+            spans.append((start, end))
+    return spans
+
+
+def test_coverage_continues_across_a_resumed_restart(
+    fake: FakeHere, api: DataApiClient, tmp_path: Path
+) -> None:
+    """Down between two sessions, the stream redelivers from the committed offsets: once that
+    backlog is stored the down time is covered (one span); before, it is not claimed."""
+    _fill(fake, partitions=2, per_partition=4)
+    lake = Lake.create(tmp_path / "lake")
+    consume(lake, api, until_idle=True)
+    first_end = _covered(lake)[0][1]
+    time.sleep(0.2)  # down: meanwhile the stream receives more
+    for p in range(2):
+        for offset in range(4, 12):
+            fake.add(p, _payload(p, offset), T_MS + offset * 1000)
+    claims: list[list[tuple[datetime, datetime]]] = []
+    consume(lake, api, until_idle=True, after_append=lambda rows: claims.append(_covered(lake)))
+    assert all(len(spans) == 2 for spans in claims)  # backlog not yet durable: the gap stands
+    spans = _covered(lake)
+    assert len(spans) == 1 and spans[0][0] < first_end < spans[0][1]
+    resumed = [r for r in lake.read(Table.COVERAGE).to_pylist() if r["kind"] == "resume"]
+    assert len(resumed) == 1 and resumed[0]["covered_from"] == first_end
+
+
+def test_coverage_gap_kept_when_offsets_skipped(
+    fake: FakeHere, api: DataApiClient, tmp_path: Path
+) -> None:
+    """A partition that resumes past its stored offsets (retention, another consumer of the
+    group) lost messages: the down time stays a gap. So does a lake with no stored offsets."""
+    _fill(fake, partitions=2, per_partition=4)
+    lake = Lake.create(tmp_path / "lake")
+    consume(lake, api, until_idle=True)
+    for p in range(2):
+        for offset in range(4, 8):
+            fake.add(p, _payload(p, offset), T_MS + offset * 1000)
+    fake.committed["evlog"][1] = 5  # offsets 4 and 5 of partition 1 are never delivered
+    consume(lake, api, until_idle=True)
+    assert len(_covered(lake)) == 2
+    # A lake covered before that stores no offsets: nothing shows where the stream resumes.
+    empty = Lake.create(tmp_path / "empty")
+    earlier = datetime.now(UTC) - timedelta(hours=1)
+    Recorder(empty, STATUS_FEED).write_coverage(earlier, earlier + timedelta(minutes=5), "stop")
+    consume(empty, api, until_idle=True)
+    assert len(_covered(empty)) == 2
+
+
+def test_refused_data_handle_is_quarantined_not_retried(
+    fake: FakeHere, api: DataApiClient, tmp_path: Path
+) -> None:
+    """A handle the blob API refuses for good (a 4xx) would stall the stream if retried: the
+    message is quarantined as unfetched and committed past."""
+    fake.add(0, _payload(0, 0), T_MS, handle=True)
+    fake.add(0, _payload(0, 1), T_MS)
+    fake.fail("blob", 400)
+    lake = Lake.create(tmp_path / "lake")
+    consume(lake, api, until_idle=True, duration=timedelta(seconds=5))
+    assert fake.committed["evlog"] == {0: 1}
+    quarantined = lake.read(Table.QUARANTINE).to_pylist()
+    assert [q["reason"] for q in quarantined] == [QuarantineReason.UNFETCHED_DATA_HANDLE.value]

@@ -32,17 +32,21 @@ class Row:
 
 
 def observations(rows: Sequence[Row], end: int) -> dict[str, list[tuple[int, str]]]:
-    """Rule 3: per entity, one state per event time (the latest-arriving), sorted by time."""
-    chosen: dict[tuple[str, int], Row] = {}
+    """Rule 3: per entity, one state per event time (the latest-arriving), sorted by time. An
+    observation (entity, state, time) arrives with its first copy."""
+    first: dict[tuple[str, int, str], tuple[int, int, int, str]] = {}
     for row in rows:
         if row.t >= end:
             continue
-        key = (row.entity, row.t)
-        if key not in chosen or row.arrival > chosen[key].arrival:
-            chosen[key] = row
+        key = (row.entity, row.t, row.state)
+        first[key] = min(first.get(key, row.arrival), row.arrival)
+    chosen: dict[tuple[str, int], tuple[tuple[int, int, int, str], str]] = {}
+    for (entity, t, state), arrival in first.items():
+        if (entity, t) not in chosen or arrival > chosen[entity, t][0]:
+            chosen[entity, t] = (arrival, state)
     result: dict[str, list[tuple[int, str]]] = defaultdict(list)
-    for (entity, t), row in sorted(chosen.items()):
-        result[entity].append((t, row.state))
+    for (entity, t), (_, state) in sorted(chosen.items()):
+        result[entity].append((t, state))
     return dict(result)
 
 

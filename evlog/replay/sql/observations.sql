@@ -1,5 +1,6 @@
 -- Rule 3: one observation per entity and event_time. Exact duplicates count once; where one entity has
--- different states at the same event_time, the latest-arriving one holds (the only use of arrival order).
+-- different states at the same event_time, the latest-arriving one holds (the only use of arrival order),
+-- an observation's arrival being its first copy's. compact.py's checkpoint SQL applies the same order.
 -- This is the replay's one big sort: each entity's events by time (on the integer `entity_key`). From
 -- the neighbours in that order come
 --   * `next_t`, where an observation's segment ends (read by `pieces`: no second sort there);
@@ -32,14 +33,26 @@ tie_groups AS (
     WHERE following_t = t OR preceding_t = t
     GROUP BY entity_key, entity_id, t
 ),
-ties AS (
-    SELECT g.entity_key, g.entity_id, r.state, g.t, g.next_t, g.is_first
+first_arrivals AS (
+    -- An observation arrives when its first copy does: a republished copy (same entity, state and
+    -- time, arriving later) must not make its state the latest-arriving one.
+    SELECT g.entity_key, g.entity_id, r.state, g.t, g.next_t, g.is_first,
+        r.received_at, r.arrival_index, r.evse_index, r.record_key
     FROM tie_groups AS g
     JOIN event_rows AS r ON r.entity_id = g.entity_id AND r.t = g.t
     QUALIFY row_number() OVER (
-        PARTITION BY g.entity_key, g.t
-        ORDER BY r.received_at DESC NULLS FIRST, r.arrival_index DESC NULLS FIRST,
-            r.evse_index DESC NULLS FIRST, r.record_key DESC NULLS FIRST
+        PARTITION BY g.entity_key, g.t, r.state
+        ORDER BY r.received_at ASC NULLS LAST, r.arrival_index ASC NULLS LAST,
+            r.evse_index ASC NULLS LAST, r.record_key ASC NULLS LAST
+    ) = 1
+),
+ties AS (
+    SELECT entity_key, entity_id, state, t, next_t, is_first
+    FROM first_arrivals
+    QUALIFY row_number() OVER (
+        PARTITION BY entity_key, t
+        ORDER BY received_at DESC NULLS FIRST, arrival_index DESC NULLS FIRST,
+            evse_index DESC NULLS FIRST, record_key DESC NULLS FIRST
     ) = 1
 )
 SELECT entity_key, entity_id, state, t, following_t AS next_t, preceding_t IS NULL AS is_first
