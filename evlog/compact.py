@@ -278,17 +278,25 @@ def read_manifest(lake: Lake) -> CheckpointManifest | None:
 
 # The state of every EVSE at a day's start, from the previous day's checkpoint and that day's
 # events. `event_time`, `status`, `status_raw`, `time_clamped` come from the observation that holds
-# (latest time, ties to the latest-arriving: rule 3); location and arrival columns from the
-# latest-arriving row (they decide the EVSE's location_id, exactly as `entities.sql` computes it).
+# (latest time, ties to the latest first arrival: rule *Order by event time*); location and arrival
+# columns from the latest-arriving row (they decide the EVSE's location_id, as `entities.sql` does).
 _CHECKPOINT_SQL = """
 WITH rows AS (
     SELECT * FROM previous
     UNION ALL
     SELECT * FROM day_events WHERE evse_id IS NOT NULL AND status IS NOT NULL
 ),
+first_arrivals AS (  -- an observation arrives with its first copy, as in observations.sql
+    SELECT * FROM rows
+    QUALIFY row_number() OVER (
+        PARTITION BY evse_id, event_time, status
+        ORDER BY received_at ASC NULLS LAST, arrival_index ASC NULLS LAST,
+            evse_index ASC NULLS LAST, record_key ASC NULLS LAST
+    ) = 1
+),
 holding AS (
     SELECT evse_id, status, status_raw, event_time, time_clamped
-    FROM rows
+    FROM first_arrivals
     QUALIFY row_number() OVER (
         PARTITION BY evse_id
         ORDER BY event_time DESC, received_at DESC NULLS FIRST, arrival_index DESC NULLS FIRST,
