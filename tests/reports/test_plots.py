@@ -132,6 +132,27 @@ def test_merged_intervals_are_the_intervals_report_without_period_splits(
     assert durations == pytest.approx(whole.sort(key)["duration_s"].to_numpy(), abs=1e-6)
 
 
+def test_merging_joins_only_touching_intervals_of_one_state() -> None:
+    t = [datetime(2026, 11, 2, h, tzinfo=UTC) for h in range(5)]
+    intervals = pl.DataFrame(
+        {
+            "entity_kind": "station",
+            "entity_id": ["s1", "s1", "s1", "s2"],
+            "location_id": "l1",
+            "state": "online",
+            "start": [t[0], t[1], t[3], t[1]],
+            "end": [t[1], t[2], t[4], t[2]],
+            "duration_s": 3600.0,
+        }
+    )
+    merged = plots.merge_adjacent(intervals)
+    assert merged.select("entity_id", "start", "end", "duration_s").rows() == [
+        ("s1", t[0], t[2], 7200.0),  # touching: one interval
+        ("s1", t[3], t[4], 3600.0),  # an hour later: a new one
+        ("s2", t[1], t[2], 3600.0),  # another entity
+    ]
+
+
 @pytest.mark.parametrize("rule", list(FLAP_RULES))
 def test_flapping_episodes_are_the_flaps_reports(
     report: Callable[..., pl.DataFrame], rule: str
@@ -221,10 +242,10 @@ def test_timeline_draws_every_interval_in_its_row_and_colour(
         colour = tuple(collection.get_facecolor()[0])
         for x0, x1, y0, y1 in rectangles(collection):
             if y1 - y0 == pytest.approx(0.7):  # a state band, not an episode bar
-                drawn.add((round(y0 + 0.35), round(x0, 6), round(x1, 6), colour))
+                drawn.add((round(y0 + 0.35, 6), round(x0, 6), round(x1, 6), colour))
     expected = {
         (
-            rows.index(entity),
+            float(rows.index(entity)),
             round(date_number(start), 6),
             round(date_number(end), 6),
             to_rgba(plots.STATE_COLOURS.get(state, plots.OTHER_STATE_COLOUR)),
@@ -309,7 +330,7 @@ def test_hour_of_week_figure_draws_the_profile(report: Callable[..., pl.DataFram
     hourly = report("availability", by="hour")
     profile = plots.hour_of_week_profile(hourly)
     ax = only_axes(plots.hour_of_week_figure(hourly))
-    lines = {line.get_label(): line for line in ax.get_lines() if not line.get_label()[0] == "_"}
+    lines = {line.get_label(): line for line in ax.get_lines() if line.get_label()[0] != "_"}
     assert set(lines) == {"AVAILABLE", "CHARGING (utilisation)"}
     for label, column in (
         ("AVAILABLE", "available_pct"),
