@@ -1,4 +1,4 @@
-"""The colours of every plot: one colour per state, the same in every figure."""
+"""The colours of every plot: each state has its colour, the same in every figure."""
 
 from __future__ import annotations
 
