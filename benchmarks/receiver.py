@@ -62,7 +62,8 @@ def serve(mode: str, port: int, lake: Path, rotate_every: float) -> None:
     from starlette.responses import Response
     from starlette.routing import Route
 
-    from evlog.record.receiver import ReceiverConfig, configure_logging, open_receiver, wal_lock
+    from evlog.record.live import configure_logging
+    from evlog.record.receiver import ReceiverConfig, open_receiver, wal_lock
 
     configure_logging(level=logging.WARNING)
     if mode == "bare":

@@ -15,7 +15,7 @@ from rich.table import Table as RichTable
 
 from evlog.errors import EvlogError, UsageError
 from evlog.lake import Lake
-from evlog.record.live import parse_compact_every
+from evlog.record.live import LogFormat, configure_logging, log_level, parse_compact_every
 from evlog.record.offline import record_stream, record_webhook_files
 from evlog.record.receiver import (
     ReceiverConfig,
@@ -79,6 +79,32 @@ CompactEveryOption = Annotated[
         "recording (keeps reports fast as files pile up); 0 or off: never (then cron it).",
     ),
 ]
+LogFormatOption = Annotated[
+    LogFormat,
+    typer.Option(
+        "--log-format",
+        help="Log lines on stderr: json (one JSON object a line) or text (key=value pairs).",
+    ),
+]
+VerboseOption = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Log debug lines too.", show_default=False)
+]
+QuietOption = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Log warnings and errors only.", show_default=False)
+]
+ProgressOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--progress/--no-progress",
+        help="Live progress line (default: only when stdout is a terminal).",
+        show_default=False,
+    ),
+]
+
+
+def _live_logging(log_format: LogFormat, verbose: bool, quiet: bool) -> None:
+    """What every live recorder logs: one format, one choice of levels."""
+    configure_logging(log_format, log_level(verbose, quiet))
 
 
 def _windows(values: Sequence[str] | None) -> list[tuple[datetime, datetime]]:
@@ -197,6 +223,9 @@ def record_webhooks_command(
     coverage: CoverageOption = None,
     skew_tolerance: SkewOption = "5m",
     compact_every: CompactEveryOption = "1h",
+    log_format: LogFormatOption = LogFormat.JSON,
+    verbose: VerboseOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Record eDRV chargestation.online/offline webhooks into the lake.
 
@@ -204,7 +233,7 @@ def record_webhooks_command(
     is written to a write-ahead log and fsynced before the 200 (empty body) is sent; the log is
     turned into Parquet every --rotate-every and on stop, and recovered after a crash. Coverage
     (start, heartbeats, stop) tells replay when the receiver was listening. GET /healthz reports
-    its state as JSON.
+    its state as JSON. Logs go to stderr as JSON lines (--log-format text: key=value lines).
     """
     if bool(from_files) == (listen is not None):
         raise UsageError("give either --from FILE... (import) or --listen HOST:PORT (live)")
@@ -238,6 +267,7 @@ def record_webhooks_command(
         skew_tolerance=skew,
         redact_headers=tuple(redact_header or ()),
     )
+    _live_logging(log_format, verbose, quiet)
     for line in run_receiver(config).lines():
         out.print(line, highlight=False)
 
@@ -297,16 +327,12 @@ def record_here_command(
         bool,
         typer.Option("--until-idle", help="Stop once caught up (the stream returns no messages)."),
     ] = False,
-    progress: Annotated[
-        bool | None,
-        typer.Option(
-            "--progress/--no-progress",
-            help="Live progress line (default: only when stdout is a terminal).",
-            show_default=False,
-        ),
-    ] = None,
+    progress: ProgressOption = None,
     skew_tolerance: SkewOption = "5m",
     compact_every: CompactEveryOption = "1h",
+    log_format: LogFormatOption = LogFormat.JSON,
+    verbose: VerboseOption = False,
+    quiet: QuietOption = False,
     max_backoff: Annotated[
         str,
         typer.Option(
@@ -322,13 +348,12 @@ def record_here_command(
     restart (same --group) resumes where the last run left off, losing and duplicating nothing.
     Runs until Ctrl-C or SIGTERM (or --max-messages / --duration / --until-idle), then commits,
     writes its final coverage row and unsubscribes; outages are retried until then (backoff
-    doubling up to --max-backoff), refused credentials end it. Logs go to stderr as key=value
-    lines.
+    doubling up to --max-backoff), refused credentials end it. Logs go to stderr as JSON lines
+    (--log-format text: key=value lines).
     """
     from evlog.record.consumer import record_here
-    from evlog.record.live import setup_logging
 
-    setup_logging()
+    _live_logging(log_format, verbose, quiet)
     stats = record_here(
         lake,
         hrn=hrn,
@@ -392,28 +417,24 @@ def record_poll_command(
         str | None,
         typer.Option("--duration", help="Stop after this long (like 1h).", show_default=False),
     ] = None,
-    progress: Annotated[
-        bool | None,
-        typer.Option(
-            "--progress/--no-progress",
-            help="Live progress line (default: only when stdout is a terminal).",
-            show_default=False,
-        ),
-    ] = None,
+    progress: ProgressOption = None,
     skew_tolerance: SkewOption = "5m",
     compact_every: CompactEveryOption = "1h",
+    log_format: LogFormatOption = LogFormat.JSON,
+    verbose: VerboseOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Poll eDRV station snapshots at intervals to double-check webhook state.
 
     Every --every, fetches the stations (the paged list, or each --station) and stores each
     snapshot as received; each becomes an observation of the station's `online` flag at receive
     time (source edrv_poll). `evlog report reconcile` then lists snapshots that contradict the
-    webhooks: missed webhooks. Runs until Ctrl-C or SIGTERM (or --rounds / --duration).
+    webhooks: missed webhooks. Runs until Ctrl-C or SIGTERM (or --rounds / --duration). Logs go
+    to stderr as JSON lines (--log-format text: key=value lines).
     """
-    from evlog.record.live import setup_logging
     from evlog.record.poller import record_poll
 
-    setup_logging()
+    _live_logging(log_format, verbose, quiet)
     stats = record_poll(
         lake,
         api_base=api_base,

@@ -37,14 +37,7 @@ import duckdb
 from evlog.errors import UsageError
 from evlog.lake import Lake
 from evlog.record.derive import DEFAULT_SKEW_TOLERANCE, STATUS_FEED, Row
-from evlog.record.live import (
-    HEARTBEAT_EVERY,
-    Heartbeat,
-    PeriodicCompaction,
-    Progress,
-    logfmt,
-    stop_on_signals,
-)
+from evlog.record.live import HEARTBEAT_EVERY, LiveSession, fields
 from evlog.record.recorder import Recorder, RecordSummary, utc_now
 from evlog.schema import Source, Table
 from evlog.sources import here
@@ -162,8 +155,8 @@ class Resumption:
             if first > expected:
                 self.broken = True
                 log.warning(
-                    "coverage gap kept %s",
-                    logfmt({"partition": partition, "expected_offset": expected, "first": first}),
+                    "coverage gap kept",
+                    extra=fields(partition=partition, expected_offset=expected, first=first),
                 )
 
     def shown(self, empty_batch: bool) -> bool:
@@ -187,7 +180,7 @@ def consume(
     compact_every: timedelta | None = None,
     idle_wait_s: float = IDLE_WAIT_S,
     max_backoff: timedelta = MAX_BACKOFF,
-    on_progress: Callable[[ConsumerStats], None] | None = None,
+    progress: bool | None = False,
     after_append: Callable[[list[Row]], None] | None = None,
 ) -> ConsumerStats:
     """Consume `api`'s layer into `lake` until `stop` is set, `max_messages` have been received,
@@ -197,85 +190,94 @@ def consume(
     A failing service is retried until one of those (`Backoff`, at most `max_backoff` apart);
     `AuthError` (401/403 that a new token does not cure) is raised.
     `compact_every`: run `evlog lake compact` that often, in a child process (`PeriodicCompaction`).
+    `progress`: a live status line (None: when stdout is a terminal). SIGINT/SIGTERM set `stop`.
     `after_append` is a test hook called between the durable append and the offset commit.
     """
-    stop = stop or threading.Event()
     deadline = None if duration is None else time.monotonic() + duration.total_seconds()
     recorder = Recorder(lake, STATUS_FEED, skew_tolerance=skew_tolerance)
     stats = ConsumerStats(session_id=recorder.session_id)
     capture = f"{api.hrn}/{api.layer}"
     stored, covered_to = _previous_session(lake, capture)
-    heartbeat = Heartbeat(recorder, heartbeat_every)
-    resumption = None
-    if stored and covered_to is not None and covered_to < heartbeat.started:
-        resumption = Resumption(stored, covered_to, heartbeat.started)
-    compaction = PeriodicCompaction(lake, compact_every)
+    session = LiveSession(
+        recorder,
+        heartbeat_every=heartbeat_every,
+        compact_every=compact_every,
+        progress=progress,
+        stop=stop,
+    )
     backoff = Backoff(max_backoff)
     sub: Subscription | None = None
-    try:
-        while not stop.is_set():
-            if deadline is not None and time.monotonic() >= deadline:
-                break
-            remaining = None if max_messages is None else max_messages - stats.messages
-            if remaining is not None and remaining <= 0:
-                break
-            try:
-                if sub is None:
-                    sub = _subscribe(api, consumer_group, recorder.session_id)
-                rows = _one_batch(api, sub, recorder, stats, capture, remaining, after_append)
-                backoff.reset()
-            except AuthError:
-                raise
-            except ApiError as exc:
-                if sub is not None:
-                    _unsubscribe(api, sub)
-                    sub = None
-                    stats.resubscribes += 1
-                wait = backoff.next()
-                log.warning(
-                    "service unavailable %s",
-                    logfmt(
-                        {"problem": str(exc), "attempt": backoff.failures, "wait_s": round(wait, 1)}
-                    ),
-                )
-                if deadline is not None:
-                    wait = min(wait, max(0.0, deadline - time.monotonic()))
-                stop.wait(wait)
-                continue  # no heartbeat while the service is away: nothing is being received
-            if resumption is not None:
-                resumption.observe(rows)
-                if resumption.shown(empty_batch=not rows):
-                    recorder.write_coverage(resumption.gap_from, resumption.session_start, "resume")
-                    log.info("coverage continued from=%s", resumption.gap_from.isoformat())
-                    resumption = None
-                elif resumption.broken:
-                    resumption = None
-            heartbeat.beat()
-            compaction.poll()
-            if on_progress is not None:
-                on_progress(stats)
-            if not rows and until_idle:
-                break
-            if not rows:
-                wait = idle_wait_s
-                if deadline is not None:
-                    wait = min(wait, max(0.0, deadline - time.monotonic()))
-                stop.wait(min(wait, heartbeat.seconds_to_next()))
-        heartbeat.stop()
-        compaction.stop()
-        log.info("stopped %s", logfmt({"session": recorder.session_id, **stats.fields()}))
-    finally:
-        if sub is not None:
-            _unsubscribe(api, sub)
+    with session.running():
+        session.coverage.start()
+        started = session.coverage.started
+        resumption = None
+        if stored and covered_to is not None and started is not None and covered_to < started:
+            resumption = Resumption(stored, covered_to, started)
+        try:
+            while not session.stop.is_set():
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                remaining = None if max_messages is None else max_messages - stats.messages
+                if remaining is not None and remaining <= 0:
+                    break
+                try:
+                    if sub is None:
+                        sub = _subscribe(api, consumer_group, recorder.session_id)
+                    rows = _one_batch(api, sub, recorder, stats, capture, remaining, after_append)
+                    backoff.reset()
+                except AuthError:
+                    raise
+                except ApiError as exc:
+                    if sub is not None:
+                        _unsubscribe(api, sub)
+                        sub = None
+                        stats.resubscribes += 1
+                    wait = backoff.next()
+                    log.warning(
+                        "service unavailable",
+                        extra=fields(
+                            problem=str(exc), attempt=backoff.failures, wait_s=round(wait, 1)
+                        ),
+                    )
+                    if deadline is not None:
+                        wait = min(wait, max(0.0, deadline - time.monotonic()))
+                    session.stop.wait(wait)
+                    continue  # no heartbeat while the service is away: nothing is being received
+                if resumption is not None:
+                    resumption.observe(rows)
+                    if resumption.shown(empty_batch=not rows):
+                        gap_from, gap_to = resumption.gap_from, resumption.session_start
+                        recorder.write_coverage(gap_from, gap_to, "resume")
+                        log.info("coverage continued", extra=fields(covered_from=gap_from))
+                        resumption = None
+                    elif resumption.broken:
+                        resumption = None
+                session.tick(stats.fields())
+                if not rows and until_idle:
+                    break
+                if not rows:
+                    wait = idle_wait_s
+                    if deadline is not None:
+                        wait = min(wait, max(0.0, deadline - time.monotonic()))
+                    session.wait(wait)
+            session.finish(**stats.fields())
+        finally:
+            if sub is not None:
+                _unsubscribe(api, sub)
     return stats
 
 
 def _subscribe(api: DataApiClient, group: str, session_id: str) -> Subscription:
     sub = api.subscribe(group)
-    fields = {"hrn": api.hrn, "layer": api.layer, "group": group}
     log.info(
-        "subscribed %s",
-        logfmt({**fields, "subscription": sub.subscription_id, "session": session_id}),
+        "subscribed",
+        extra=fields(
+            hrn=api.hrn,
+            layer=api.layer,
+            group=group,
+            subscription=sub.subscription_id,
+            session=session_id,
+        ),
     )
     return sub
 
@@ -285,7 +287,7 @@ def _unsubscribe(api: DataApiClient, sub: Subscription) -> None:
     try:
         api.unsubscribe(sub)
     except ApiError as exc:
-        log.warning("unsubscribe failed problem=%r", str(exc))
+        log.warning("unsubscribe failed", extra=fields(problem=str(exc)))
 
 
 def _previous_session(lake: Lake, capture: str) -> tuple[dict[int, int], datetime | None]:
@@ -366,7 +368,8 @@ def _row(
             # The blob is gone (404) or the handle refused (another 4xx, which no retry cures):
             # keep the message itself, quarantined as an unfetched handle.
             log.warning(
-                "blob not fetched handle=%s key=%s status=%d", handle, record.record_key, exc.status
+                "blob not fetched",
+                extra=fields(handle=handle, key=record.record_key, status=exc.status),
             )
     return record.as_row()
 
@@ -448,24 +451,23 @@ def record_here(
         except AuthError:
             raise
         except ApiError as exc:  # an outage is retried by the loop
-            log.warning("token request failed problem=%r; retrying", str(exc))
+            log.warning("token request failed; retrying", extra=fields(problem=str(exc)))
         target = Lake.create(lake)
         api = DataApiClient(
             hrn, layer, tokens, client=http, lookup_url=lookup_url, retry=retry, sleep=stop.wait
         )
-        with stop_on_signals(stop), Progress("here_stream", enabled=progress) as shown:
-            return consume(
-                target,
-                api,
-                consumer_group=consumer_group,
-                max_messages=max_messages,
-                duration=duration,
-                until_idle=until_idle,
-                stop=stop,
-                skew_tolerance=skew_tolerance,
-                compact_every=compact_every,
-                max_backoff=max_backoff,
-                on_progress=lambda stats: shown.update(stats.fields()),
-            )
+        return consume(
+            target,
+            api,
+            consumer_group=consumer_group,
+            max_messages=max_messages,
+            duration=duration,
+            until_idle=until_idle,
+            stop=stop,
+            skew_tolerance=skew_tolerance,
+            compact_every=compact_every,
+            max_backoff=max_backoff,
+            progress=progress,
+        )
     finally:
         http.close()

@@ -16,7 +16,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from os import PathLike
@@ -25,14 +25,7 @@ from typing import Any
 from evlog.errors import UsageError
 from evlog.lake import Lake
 from evlog.record.derive import DEFAULT_SKEW_TOLERANCE, POLL_FEED, Row
-from evlog.record.live import (
-    HEARTBEAT_EVERY,
-    Heartbeat,
-    PeriodicCompaction,
-    Progress,
-    logfmt,
-    stop_on_signals,
-)
+from evlog.record.live import HEARTBEAT_EVERY, LiveSession, fields
 from evlog.record.recorder import Recorder
 from evlog.sources._http import ApiError, AuthError
 from evlog.sources.edrv_api import DEFAULT_PAGE_SIZE, EdrvClient, Snapshot, token_from_env
@@ -100,7 +93,7 @@ def poll_round(
                 if exc.status != 404:
                     raise
                 stats.missing += 1
-                log.warning("station unknown station=%s", station_id)
+                log.warning("station unknown", extra=fields(station=station_id))
     else:
         snapshots.extend(client.stations(page_size))
     rows = [snapshot_row(s, i, client.api_base) for i, s in enumerate(snapshots)]
@@ -125,59 +118,60 @@ def poll(
     skew_tolerance: timedelta = DEFAULT_SKEW_TOLERANCE,
     heartbeat_every: timedelta = HEARTBEAT_EVERY,
     compact_every: timedelta | None = None,
-    on_progress: Callable[[PollStats], None] | None = None,
+    progress: bool | None = False,
 ) -> PollStats:
     """Poll every `every` until `stop`, `max_rounds` or `duration`. A round that fails after its
-    retries is logged and skipped (the next round comes on time); 401/403 stop the poller."""
+    retries is logged and skipped (the next round comes on time); 401/403 stop the poller.
+    `progress`: a live status line (None: when stdout is a terminal). SIGINT/SIGTERM set `stop`.
+    """
     if every <= timedelta(0):
         raise UsageError("--every: must be positive")
-    stop = stop or threading.Event()
     deadline = None if duration is None else time.monotonic() + duration.total_seconds()
     recorder = Recorder(lake, POLL_FEED, skew_tolerance=skew_tolerance)
     stats = PollStats(session_id=recorder.session_id)
-    heartbeat = Heartbeat(recorder, heartbeat_every)
-    compaction = PeriodicCompaction(lake, compact_every)
-    log.info(
-        "polling %s",
-        logfmt(
-            {
-                "api": client.api_base,
-                "every_s": every.total_seconds(),
-                "stations": len(stations) or "all",
-                "session": recorder.session_id,
-            }
-        ),
+    session = LiveSession(
+        recorder,
+        heartbeat_every=heartbeat_every,
+        compact_every=compact_every,
+        progress=progress,
+        stop=stop,
     )
-    next_round = time.monotonic()
-    while not stop.is_set():
-        now = time.monotonic()
-        if deadline is not None and now >= deadline:
-            break
-        if max_rounds is not None and stats.rounds + stats.failed_rounds >= max_rounds:
-            break
-        if now >= next_round:
-            try:
-                poll_round(client, recorder, stations, stats, page_size)
-            except AuthError:
-                raise
-            except ApiError as exc:
-                stats.failed_rounds += 1
-                log.error("round failed problem=%r", str(exc))
-            next_round += every.total_seconds()
-            if next_round < time.monotonic():  # fell behind: keep the cadence, skip the backlog
-                next_round = time.monotonic() + every.total_seconds()
-            if on_progress is not None:
-                on_progress(stats)
-            continue
-        heartbeat.beat()
-        compaction.poll()
-        wait = min(next_round - now, heartbeat.seconds_to_next())
-        if deadline is not None:
-            wait = min(wait, deadline - now)
-        stop.wait(max(0.0, wait))
-    heartbeat.stop()
-    compaction.stop()
-    log.info("stopped %s", logfmt({"session": recorder.session_id, **stats.fields()}))
+    with session.running():
+        session.coverage.start()
+        log.info(
+            "polling",
+            extra=fields(
+                api=client.api_base,
+                every_s=every.total_seconds(),
+                stations=len(stations) or "all",
+                session=recorder.session_id,
+            ),
+        )
+        next_round = time.monotonic()
+        while not session.stop.is_set():
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                break
+            if max_rounds is not None and stats.rounds + stats.failed_rounds >= max_rounds:
+                break
+            if now >= next_round:
+                try:
+                    poll_round(client, recorder, stations, stats, page_size)
+                except AuthError:
+                    raise
+                except ApiError as exc:
+                    stats.failed_rounds += 1
+                    log.error("round failed", extra=fields(problem=str(exc)))
+                next_round += every.total_seconds()
+                if next_round < time.monotonic():  # fell behind: keep the cadence, no backlog
+                    next_round = time.monotonic() + every.total_seconds()
+                continue
+            session.tick(stats.fields())
+            wait = next_round - now
+            if deadline is not None:
+                wait = min(wait, deadline - now)
+            session.wait(wait)
+        session.finish(**stats.fields())
     return stats
 
 
@@ -204,20 +198,17 @@ def record_poll(
     client = EdrvClient(api_base, token)
     try:
         target = Lake.create(lake)
-        stop = threading.Event()
-        with stop_on_signals(stop), Progress("edrv_poll", enabled=progress) as shown:
-            return poll(
-                target,
-                client,
-                every=every,
-                stations=stations,
-                page_size=page_size,
-                max_rounds=max_rounds,
-                duration=duration,
-                stop=stop,
-                skew_tolerance=skew_tolerance,
-                compact_every=compact_every,
-                on_progress=lambda stats: shown.update(stats.fields()),
-            )
+        return poll(
+            target,
+            client,
+            every=every,
+            stations=stations,
+            page_size=page_size,
+            max_rounds=max_rounds,
+            duration=duration,
+            skew_tolerance=skew_tolerance,
+            compact_every=compact_every,
+            progress=progress,
+        )
     finally:
         client.close()

@@ -38,24 +38,18 @@ import logging
 import os
 import re
 import resource
-import signal
-import sys
-import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TextIO, cast
+from typing import Any, cast
 
 import h11
 import orjson
 import uvicorn
-from rich.live import Live
-from rich.table import Table as RichTable
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -66,7 +60,7 @@ from evlog._faults import fault_point
 from evlog.errors import RecordError, UsageError
 from evlog.lake import Lake, exclusive_lock, fsync_dir
 from evlog.record.derive import DEFAULT_SKEW_TOLERANCE, WEBHOOK_FEED, Row
-from evlog.record.live import PeriodicCompaction
+from evlog.record.live import LiveSession, RepeatFilter, fields, rate_limit
 from evlog.record.recorder import Recorder, RecordSummary
 from evlog.record.wal import (
     MAX_BODY,
@@ -77,7 +71,6 @@ from evlog.record.wal import (
     read_segment,
     segments,
 )
-from evlog.schema import Table
 from evlog.sources import edrv
 from evlog.sources._headers import redact_headers
 
@@ -87,6 +80,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PATH = "/webhooks/edrv"
 DEFAULT_MAX_BODY = 1 << 20
 MAX_HEARTBEAT = timedelta(seconds=30)
+PROGRESS_EVERY_S = 0.5  # how often the receiver updates its progress (status line, log line)
 COMPACTION_POLL_S = 5.0  # how often the receiver checks whether a compaction is due or done
 WAL_DIR = Path("_wal") / "edrv_webhooks"
 POISON_DIR = "poison"  # under the log directory: segments whose conversion failed on content
@@ -94,7 +88,6 @@ CONVERT_RETRY_S = (0.2, 5.0)  # first and longest wait before converting a faile
 TRANSIENT = (OSError, MemoryError)  # conversion failures worth a retry; others: the content's
 RATE_WINDOW_S = 10.0
 DEFAULT_BODY_BUDGET = 64 << 20
-LOG_REPEAT_S = 10.0  # one identical log line per this many seconds at most (slow-client floods)
 
 
 def default_max_connections() -> int:
@@ -121,7 +114,7 @@ class ReceiverConfig:
     skew_tolerance: timedelta = DEFAULT_SKEW_TOLERANCE
     wal_dir: Path | None = None  # default: <lake>/_wal/edrv_webhooks
     fsync: bool = True  # False only for benchmarks: acknowledgements are then not durable
-    status: bool | None = None  # rich status on stdout; None: only when stdout is a terminal
+    status: bool | None = None  # progress line on stdout; None: only when stdout is a terminal
     graceful_timeout_s: int = 10
     redact_headers: tuple[str, ...] = ()  # stored as "[redacted]", besides `SECRET_HEADERS`
     header_timeout: timedelta = timedelta(seconds=10)  # to send a request's headers
@@ -218,81 +211,6 @@ def secret_from_env(name: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Structured logs
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: ts, level, logger, msg and the record's `fields`."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        fields = getattr(record, "fields", None)
-        if isinstance(fields, dict):
-            entry.update(fields)
-        if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
-        return orjson.dumps(entry, default=str).decode()
-
-
-class _Stderr:
-    """Whatever `sys.stderr` is at the time of writing (rich's live status redirects it)."""
-
-    def write(self, text: str) -> int:
-        return sys.stderr.write(text)
-
-    def flush(self) -> None:
-        sys.stderr.flush()
-
-
-class RepeatFilter(logging.Filter):
-    """Pass the first of identical log lines (same logger and message) per `window` seconds; the
-    next one that passes counts the ones held back (`suppressed`). Thousands of bad clients
-    then cost a few lines a minute, not megabytes of stderr."""
-
-    def __init__(self, window: float = LOG_REPEAT_S) -> None:
-        super().__init__()
-        self.window = window
-        self._seen: dict[tuple[str, str], tuple[float, int]] = {}  # → (passed at, held back)
-        self._lock = threading.Lock()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        key = (record.name, str(record.msg))
-        now = time.monotonic()
-        with self._lock:
-            passed_at, held = self._seen.get(key, (-self.window, 0))
-            if now - passed_at < self.window:
-                self._seen[key] = (passed_at, held + 1)
-                return False
-            self._seen[key] = (now, 0)
-        if held:
-            fields = getattr(record, "fields", None)
-            record.fields = {**(fields if isinstance(fields, dict) else {}), "suppressed": held}
-        return True
-
-
-def configure_logging(stream: TextIO | None = None, level: int = logging.INFO) -> None:
-    """Send evlog's, uvicorn's and asyncio's logs to `stream` (stderr) as JSON lines, identical
-    lines rate-limited (`RepeatFilter`)."""
-    handler = logging.StreamHandler(stream or _Stderr())
-    handler.setFormatter(JsonFormatter())
-    handler.addFilter(RepeatFilter())
-    for name in ("evlog", "uvicorn", "uvicorn.error", "asyncio"):
-        logger = logging.getLogger(name)
-        logger.handlers[:] = [handler] if name != "uvicorn.error" else []
-        logger.setLevel(level)
-        logger.propagate = name == "uvicorn.error"
-
-
-def _fields(**values: Any) -> dict[str, Any]:
-    return {"fields": values}
-
-
-# ---------------------------------------------------------------------------------------------
 # Log segments → Parquet
 
 
@@ -324,7 +242,7 @@ def convert_segment(recorder: Recorder, path: Path) -> RecordSummary:
         if segment.dropped_bytes:
             log.warning(
                 "dropped a torn tail of a log segment",
-                extra=_fields(
+                extra=fields(
                     segment=path.name,
                     dropped_bytes=segment.dropped_bytes,
                     kept_records=len(segment.records),
@@ -359,7 +277,7 @@ def convert_or_set_aside(recorder: Recorder, path: Path) -> RecordSummary:
         log.error(
             "a log segment cannot be converted; moved aside, the receiver carries on",
             exc_info=True,
-            extra=_fields(segment=path.name, moved_to=str(poison), error=_error(exc)),
+            extra=fields(segment=path.name, moved_to=str(poison), error=_error(exc)),
         )
         return RecordSummary()
 
@@ -375,13 +293,13 @@ def recover(recorder: Recorder, wal_dir: Path) -> tuple[RecordSummary, list[Path
         except TRANSIENT as exc:
             log.error(
                 "recovering a log segment failed; it is kept and retried while serving",
-                extra=_fields(segment=path.name, error=_error(exc)),
+                extra=fields(segment=path.name, error=_error(exc)),
             )
             kept.append(path)
             continue
         log.info(
             "recovered a log segment",
-            extra=_fields(segment=path.name, **vars(batch)),
+            extra=fields(segment=path.name, **vars(batch)),
         )
         total.add(batch)
     return total, kept
@@ -442,21 +360,25 @@ class ReceiverSummary:
 
 
 class _Server(uvicorn.Server):
-    """uvicorn's server, but a SIGTERM/SIGINT is only a request to stop: after the graceful
-    shutdown the process exits normally (uvicorn would re-raise the signal)."""
+    """uvicorn's server, its signals caught by the receiver's live session (which shows its
+    progress meanwhile): a SIGTERM/SIGINT asks for the graceful shutdown, a second one stops
+    waiting for open connections; then the process exits normally (uvicorn would re-raise the
+    signal)."""
+
+    def __init__(self, config: uvicorn.Config, session: LiveSession) -> None:
+        super().__init__(config)
+        self.session = session
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():
+        with self.session.running(on_stop=self._stop, on_abort=self._abort):
             yield
-            return
-        signals = (signal.SIGINT, signal.SIGTERM)
-        original = {sig: signal.signal(sig, self.handle_exit) for sig in signals}
-        try:
-            yield
-        finally:
-            for sig, handler in original.items():
-                signal.signal(sig, handler)
+
+    def _stop(self) -> None:
+        self.should_exit = True
+
+    def _abort(self) -> None:
+        self.force_exit = True
 
 
 class ConnectionGuard:
@@ -539,7 +461,7 @@ class GuardedH11Protocol(H11Protocol):
     def _drop(self, reason: str) -> None:
         self._clear()
         self.guard.dropped += 1
-        log.warning(reason, extra=_fields(dropped=self.guard.dropped))  # rate-limited
+        log.warning(reason, extra=fields(dropped=self.guard.dropped))  # rate-limited
         self.transport.close()
 
 
@@ -552,7 +474,13 @@ class Receiver:
         self.recorder = recorder
         self.session_id = recorder.session_id
         self.summary = ReceiverSummary()
-        self.compaction = PeriodicCompaction(lake, config.compact_every)
+        self.session = LiveSession(
+            recorder,
+            heartbeat_every=config.heartbeat_every,
+            compact_every=config.compact_every,
+            progress=config.status,
+        )
+        rate_limit(RATE_LIMITED_LOGGERS, _REPEATS)
         self.server: _Server | None = None
         self.last_received_at: datetime | None = None
         self.last_body: bytes | None = None
@@ -573,10 +501,7 @@ class Receiver:
         self._tasks: list[asyncio.Task[None]] = []
         self._started_at = time.monotonic()
         self._rate: deque[tuple[float, int]] = deque(maxlen=256)
-        self._coverage_session = self.session_id
-        self._coverage_from: datetime | None = None
         self._failed_seen = 0
-        self._live: Live | None = None
         self.app = Starlette(
             routes=[
                 Route(config.path, self._webhook, methods=["POST"]),
@@ -601,7 +526,7 @@ class Receiver:
                 type[asyncio.Protocol], functools.partial(GuardedH11Protocol, guard=self.guard)
             ),
         )
-        self.server = _Server(config)
+        self.server = _Server(config, self.session)
         return self.server
 
     # -- requests -------------------------------------------------------------------------
@@ -732,11 +657,8 @@ class Receiver:
             loop.create_task(self._coverage_loop(), name="evlog-coverage"),
             loop.create_task(self._rotate_loop(), name="evlog-rotate"),
             loop.create_task(self._compaction_loop(), name="evlog-compact"),
+            loop.create_task(self._progress_loop(), name="evlog-progress"),
         ]
-        if self._status_wanted():
-            self._live = Live(self._render(), refresh_per_second=2, transient=False)
-            self._live.start()
-            self._tasks.append(loop.create_task(self._status_loop(), name="evlog-status"))
         try:
             yield
         finally:
@@ -746,7 +668,7 @@ class Receiver:
         self.stopping = True
         self._stop_requested.set()
         stopped_at = datetime.now(UTC)
-        log.info("stopping: writing the log to Parquet", extra=_fields(wal_bytes=self.wal_bytes))
+        log.info("stopping: writing the log to Parquet", extra=fields(wal_bytes=self.wal_bytes))
         converter, *others = self._tasks
         for task in others:
             task.cancel()
@@ -755,41 +677,35 @@ class Receiver:
             await self._wal.close()
         await self._sealed.put(None)
         await converter
-        wal_failed = self._wal is not None and self._wal.failed > self._failed_seen
-        if self._coverage_from is not None and not wal_failed:
-            await self._in_coverage(self._coverage_from, stopped_at, "stop")
+        if self._wal is not None and self._wal.failed > self._failed_seen:
+            # The log refused writes since the last heartbeat: no stop row claims that time.
+            await self._in_coverage(self.session.coverage.interrupt)
         self._lake_executor.shutdown(wait=True)
-        self._coverage_executor.shutdown(wait=True)
-        self.compaction.stop()
-        if self._live is not None:
-            self._live.update(self._render())
-            self._live.stop()
         self.summary.pending = self.pending
         self.summary.set_aside = len(poisoned_segments(self.config.wal_directory()))
-        log.info(
-            "stopped",
-            extra=_fields(
-                received=self.summary.received,
-                recorded=self.recorder.summary.recorded,
-                duplicates=self.recorder.summary.duplicates,
-                quarantined=self.recorder.summary.quarantined,
-                events=self.recorder.summary.events,
-                pending=self.summary.pending,
-                set_aside_segments=self.summary.set_aside,
-                left_in_wal=len(segments(self.config.wal_directory())),
-            ),
+        self.session.progress.update(self._progress())
+        finish = functools.partial(
+            self.session.finish,
+            stopped_at,
+            received=self.summary.received,
+            recorded=self.recorder.summary.recorded,
+            duplicates=self.recorder.summary.duplicates,
+            quarantined=self.recorder.summary.quarantined,
+            events=self.recorder.summary.events,
+            pending=self.summary.pending,
+            set_aside_segments=self.summary.set_aside,
+            left_in_wal=len(segments(self.config.wal_directory())),
         )
+        await self._in_coverage(finish)  # the stop row after the last segment is in Parquet
+        self._coverage_executor.shutdown(wait=True)
 
     async def _in_lake(self, job: Callable[..., Any], *args: Any) -> Any:
         """Run a conversion on the single lake thread (they run one at a time, in order)."""
         return await asyncio.get_running_loop().run_in_executor(self._lake_executor, job, *args)
 
-    async def _in_coverage(
-        self, covered_from: datetime, covered_to: datetime | None, kind: str
-    ) -> None:
-        await asyncio.get_running_loop().run_in_executor(
-            self._coverage_executor, self._write_coverage, covered_from, covered_to, kind
-        )
+    async def _in_coverage(self, job: Callable[[], None]) -> None:
+        """Run a coverage write on its own thread (they run one at a time, in order)."""
+        await asyncio.get_running_loop().run_in_executor(self._coverage_executor, job)
 
     # -- log → Parquet --------------------------------------------------------------------
 
@@ -822,7 +738,7 @@ class Receiver:
                     self.conversion_error = _error(exc)
                     log.error(
                         "writing a log segment to Parquet failed; it is kept and retried",
-                        extra=_fields(segment=path.name, error=self.conversion_error),
+                        extra=fields(segment=path.name, error=self.conversion_error),
                     )
                     if self.stopping:
                         break  # left on disk: recovered at the next start
@@ -835,7 +751,7 @@ class Receiver:
                 self.summary.recorded.add(batch)
                 log.info(
                     "log segment written to Parquet",
-                    extra=_fields(segment=path.name, **vars(batch)),
+                    extra=fields(segment=path.name, **vars(batch)),
                 )
                 break
             self._sealed_bytes = max(0, self._sealed_bytes - size)
@@ -848,7 +764,7 @@ class Receiver:
 
     async def _compaction_loop(self) -> None:
         while self.config.compact_every is not None:
-            self.compaction.poll()  # never blocks: the compaction runs in a child process
+            self.session.compaction.poll()  # never blocks: the compaction runs in a child process
             await asyncio.sleep(min(COMPACTION_POLL_S, self.config.compact_every.total_seconds()))
 
     # -- coverage -------------------------------------------------------------------------
@@ -873,38 +789,20 @@ class Receiver:
             # Requests were refused since the last heartbeat: claim nothing for that time; a new
             # coverage interval starts at the first heartbeat with no failure before it.
             self._failed_seen = wal.failed
-            self._coverage_from = None
-            self._coverage_session = f"{self.session_id}-{uuid.uuid4().hex[:6]}"
-            log.warning("coverage interrupted: the log refused writes", extra=_fields())
+            self.session.coverage.interrupt()
+            log.warning("coverage interrupted: the log refused writes", extra=fields())
             return
-        now = datetime.now(UTC)
-        try:
-            if self._coverage_from is None:
-                self._coverage_from = now
-                await self._in_coverage(now, now, "start")
-            else:
-                await self._in_coverage(self._coverage_from, None, "heartbeat")
+        try:  # the first one is the `start` row; covered_to is taken right before the write
+            await self._in_coverage(functools.partial(self.session.coverage.beat, force=True))
         except Exception:
             log.exception("writing coverage failed")
-        if not self._status_wanted():
-            log.info("progress", extra=_fields(**self._progress()))
 
-    def _write_coverage(
-        self, covered_from: datetime, covered_to: datetime | None, kind: str
-    ) -> None:
-        # covered_to is taken here, on the lake thread, right before the durable write.
-        row = {
-            "session_id": self._coverage_session,
-            "covered_from": covered_from,
-            "covered_to": covered_to or datetime.now(UTC),
-            "kind": kind,
-        }
-        self.lake.write_rows(Table.COVERAGE, [row], source=WEBHOOK_FEED.source.value)
+    # -- progress -------------------------------------------------------------------------
 
-    # -- console --------------------------------------------------------------------------
-
-    def _status_wanted(self) -> bool:
-        return sys.stdout.isatty() if self.config.status is None else self.config.status
+    async def _progress_loop(self) -> None:
+        while True:
+            await asyncio.sleep(PROGRESS_EVERY_S)
+            self.session.progress.update(self._progress())
 
     def _progress(self) -> dict[str, Any]:
         now = time.monotonic()
@@ -939,38 +837,6 @@ class Receiver:
             return None
         return None if obs is None else obs.event_time
 
-    def _render(self) -> RichTable:
-        p = self._progress()
-        table = RichTable(
-            title=f"evlog webhooks · {self.config.capture} · session {self.session_id[:12]}",
-            title_justify="left",
-            show_header=False,
-        )
-        table.add_column("what")
-        table.add_column("value", justify="right")
-        for label, key in (
-            ("received (durable)", "records"),
-            ("records/s", "records_per_s"),
-            ("in Parquet", "stored"),
-            ("quarantined", "quarantined"),
-            ("rejected", "rejected"),
-            ("last received", "last_received_at"),
-            ("last event time", "last_event_time"),
-            ("lag (received - event) s", "lag_s"),
-            ("received, not yet in Parquet", "pending"),
-            ("log bytes not in Parquet", "wal_bytes"),
-        ):
-            value = p[key]
-            table.add_row(label, "-" if value is None else str(value))
-        table.add_row("state", self.health()["status"])
-        return table
-
-    async def _status_loop(self) -> None:
-        while True:
-            await asyncio.sleep(0.5)
-            if self._live is not None:
-                self._live.update(self._render())
-
 
 def _from_micros(micros: int) -> datetime:
     seconds, rest = divmod(micros, 1_000_000)
@@ -983,6 +849,11 @@ def _iso(value: datetime | None) -> str | None:
 
 # ---------------------------------------------------------------------------------------------
 # Entry point
+
+
+# Identical lines of these loggers are rate-limited: a flood of bad clients is a few lines a minute.
+RATE_LIMITED_LOGGERS = ("evlog.receiver", "uvicorn", "uvicorn.error", "asyncio")
+_REPEATS = RepeatFilter()
 
 
 def open_receiver(config: ReceiverConfig) -> tuple[Receiver, RecordSummary]:
@@ -1000,7 +871,6 @@ def open_receiver(config: ReceiverConfig) -> tuple[Receiver, RecordSummary]:
 
 def run_receiver(config: ReceiverConfig) -> ReceiverSummary:
     """Serve until SIGTERM/SIGINT, then write everything to Parquet; returns what was done."""
-    configure_logging()
     with wal_lock(config.wal_directory()):
         receiver, _ = open_receiver(config)
         server = receiver.make_server()
@@ -1008,11 +878,11 @@ def run_receiver(config: ReceiverConfig) -> ReceiverSummary:
             log.warning(
                 "NO SECRET: unsigned webhooks are accepted from anyone who can reach "
                 f"{config.capture}; pass --secret-env VAR to verify edrv-signature",
-                extra=_fields(signed=False),
+                extra=fields(signed=False),
             )
         log.info(
             "listening",
-            extra=_fields(
+            extra=fields(
                 url=config.capture,
                 session_id=receiver.session_id,
                 lake=str(config.lake),
