@@ -138,6 +138,7 @@ RELIABILITY_OUTAGES = Report(
     title=_outages_title,
     after=_export,
     switch=OUTAGES,
+    command="reliability",
     positional=("standard", "start", "end"),
 )
 RELIABILITY = Report(

@@ -222,8 +222,10 @@ class Report:
     check: Callable[[Values], None] = lambda values: None  # rules across several options
     #: what the command does with the outcome besides showing it (`--export`)
     after: Callable[[Any, Values], None] = lambda outcome, values: None
-    #: the switch that picks this report on its parent's command (`--by-location`)
+    #: the switch that picks this report on its parent's command (`--by-location`), and that
+    #: command's name
     switch: Option | None = None
+    command: str | None = None
     variants: tuple[Report, ...] = field(default=())
     positional: tuple[str, ...] = ("start", "end")  # API arguments that may be positional
 
@@ -260,6 +262,12 @@ class Report:
             values[option.name] = option.read(value)
         self.check(values)
         return values
+
+    @property
+    def command_line(self) -> str:
+        """How it is run: `evlog report NAME`, with the switch of a variant."""
+        switch = f" {self.switch.flag}" if self.switch is not None else ""
+        return f"evlog report {self.command or self.name}{switch}"
 
     def chosen(self, values: Values) -> Report:
         """This report, or the variant whose switch is on (`by_location=True`)."""

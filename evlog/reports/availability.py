@@ -76,8 +76,10 @@ BY_LOCATION_REPORT = replace(
     plot=report_plot(
         "availability", "hour-of-week profile (hourly periods) or available_pct heat map"
     ),
+    rollups=False,  # the rollups hold per-EVSE status time, not "any EVSE available"
     title="availability by location",
     switch=BY_LOCATION,
+    command="availability",
 )
 
 REPORT = replace(_PER_EVSE, variants=(BY_LOCATION_REPORT,))
