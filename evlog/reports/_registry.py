@@ -5,6 +5,7 @@ reliability's declaration is here, beside its computation's module.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -107,10 +108,6 @@ def _outages_title(result: rel.ReliabilityResult) -> str:
     return f"{result.rule.standard} outages ({result.rule.citation}; outage states {states})"
 
 
-_RELIABILITY_PLOT = Plot(
-    "ports against the target, worst first",
-    lambda result, path, tz: rel.plot_reliability(result.frame, path),
-)
 _RELIABILITY_OPTIONS = (
     STANDARD,
     MONTH,
@@ -124,24 +121,7 @@ _RELIABILITY_OPTIONS = (
     OUTAGES,
     HOLD_AFTER_GAP,
 )
-RELIABILITY_OUTAGES = Report(
-    name="reliability_outages",
-    entity="outage of a port in the report months",
-    summary="The outages behind a reliability report, one row per outage (`--outages`).",
-    columns=rel.OUTAGE_COLUMNS,
-    run=_reliability,
-    options=_RELIABILITY_OPTIONS,
-    default_by=None,
-    plot=_RELIABILITY_PLOT,
-    lazy=False,
-    frame_of=lambda result: result.outages,
-    title=_outages_title,
-    after=_export,
-    switch=OUTAGES,
-    command="reliability",
-    positional=("standard", "start", "end"),
-)
-RELIABILITY = Report(
+_PORTS = Report(
     name="reliability",
     entity="port x month (+ network rows)",
     summary="Regulatory uptime per port and month (NEVI 680.116(b), California CEC, UK PCPR 2023 "
@@ -150,14 +130,28 @@ RELIABILITY = Report(
     run=_reliability,
     options=_RELIABILITY_OPTIONS,
     default_by=None,
-    plot=_RELIABILITY_PLOT,
+    plot=Plot(
+        "ports against the target, worst first",
+        lambda result, path, tz: rel.plot_reliability(result.frame, path),
+    ),
     lazy=False,
     frame_of=lambda result: result.frame,
     title=_ports_title,
     after=_export,
-    variants=(RELIABILITY_OUTAGES,),
     positional=("standard", "start", "end"),
 )
+RELIABILITY_OUTAGES = replace(
+    _PORTS,
+    name="reliability_outages",
+    entity="outage of a port in the report months",
+    summary="The outages behind a reliability report, one row per outage (`--outages`).",
+    columns=rel.OUTAGE_COLUMNS,
+    frame_of=lambda result: result.outages,
+    title=_outages_title,
+    switch=OUTAGES,
+    command="reliability",
+)
+RELIABILITY = replace(_PORTS, variants=(RELIABILITY_OUTAGES,))
 
 _COMMANDS: tuple[Report, ...] = (
     availability.REPORT,

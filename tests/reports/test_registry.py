@@ -4,6 +4,7 @@ from the declarations agree with what the reports really return."""
 from __future__ import annotations
 
 import inspect
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -17,6 +18,7 @@ import typer
 import evlog
 from evlog.cli import app
 from evlog.errors import UsageError
+from evlog.replay.runner import EntityKind
 from evlog.reports import _docs, uptime
 from evlog.reports._registry import COMMANDS, REPORTS
 from evlog.reports._report import Option, cli_options
@@ -24,7 +26,10 @@ from evlog.schema import Source
 from tests.replay.lakes import Connectivity, StatusEvent, at, make_lake
 
 # What each report needs besides the window to run at all.
-REQUIRED_OPTIONS = {"reliability": {"standard": "nevi"}, "reliability_outages": {"standard": "nevi"}}
+REQUIRED_OPTIONS = {
+    "reliability": {"standard": "nevi"},
+    "reliability_outages": {"standard": "nevi"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -90,9 +95,9 @@ def test_api_options_are_checked_by_their_declaration(lake: evlog.EvlogLake) -> 
         lake.flaps(flap_treshold="2m")
     with pytest.raises(TypeError, match="needs option 'standard'"):
         lake.reliability()
-    with pytest.raises(UsageError, match="^--flap-count: needs at least 2"):
+    with pytest.raises(UsageError, match=r"^--flap-count: needs at least 2"):
         lake.flaps(flap_count=1)
-    with pytest.raises(UsageError, match="^--flap-low/--flap-high"):
+    with pytest.raises(UsageError, match=r"^--flap-low/--flap-high"):
         lake.flaps(flap_low_pct=30.0)
     with pytest.raises(UsageError, match="no report 'uptme'"):
         lake.report("uptme")
@@ -151,3 +156,25 @@ def test_the_plot_dispatch_is_the_declarations(tmp_path: Path, lake: evlog.Evlog
         outcome = lake.outcome(*lake.prepare(name, (), REQUIRED_OPTIONS.get(name, {})))
         written = report.plot.draw(outcome, tmp_path / f"{name}.svg", "UTC")
         assert written.read_text(encoding="utf-8").lstrip().startswith("<?xml"), name
+
+
+def test_declared_rollups_are_the_ones_the_engine_reads(
+    lake: evlog.EvlogLake, tmp_path: Path
+) -> None:
+    """On a compacted lake, the replay reads rollup days for exactly the reports declaring
+    `rollups` (the others replay every day)."""
+    from evlog.compact import compact
+    from evlog.lake import Lake
+    from evlog.replay.engine import ReplayEngine
+
+    root = shutil.copytree(lake.engine.lake.root, tmp_path / "lake")  # type: ignore[attr-defined]
+    compact(Lake.open(root))
+    engine = ReplayEngine.open(root)
+    window = engine.window(EntityKind.EVSE, "2026-11-01", "2026-11-05", "day", "UTC")
+    read = {
+        name: engine.rollup_span(report.kind, report.sql, window, False) is not None
+        for name, report in REPORTS.items()
+        if report.kind is not None and report.sql is not None
+    }
+    assert read == {name: REPORTS[name].rollups for name in read}
+    assert read["availability"]  # the lake really has rollup days to read
