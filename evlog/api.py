@@ -37,7 +37,7 @@ from evlog.replay.engine import EngineBase, ReplayEngine
 from evlog.replay.options import Period, Window, parse_tz
 from evlog.replay.runner import EntityKind
 from evlog.reports import _registry as registry
-from evlog.reports._report import REQUIRED, Report
+from evlog.reports._report import Report
 from evlog.reports.reliability import ReliabilityResult
 
 if TYPE_CHECKING:
@@ -272,7 +272,7 @@ def _signature(report: Report, returns: Any) -> inspect.Signature:
             if option.name in report.positional
             else inspect.Parameter.KEYWORD_ONLY
         )
-        default = inspect.Parameter.empty if option.default is REQUIRED else option.default
+        default = inspect.Parameter.empty if option.required else option.default
         params.append(inspect.Parameter(option.name, kind, default=default))
     return inspect.Signature(params, return_annotation=returns)
 

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table as RichTable
 
+from evlog.api import open_lake
 from evlog.errors import EvlogError, UsageError
 from evlog.lake import Lake
 from evlog.record.live import parse_compact_every
@@ -27,7 +28,8 @@ from evlog.record.receiver import (
 )
 from evlog.record.recorder import RecordSummary
 from evlog.reports._registry import COMMANDS
-from evlog.reports._report import REQUIRED, Report, cli_options
+from evlog.reports._report import Report, cli_options
+from evlog.reports.render import render
 from evlog.timeopts import parse_duration, parse_window
 from evlog.upkeep import LakeInfo, lake_info, rebuild
 
@@ -557,9 +559,6 @@ def _report_command(report: Report) -> Callable[..., None]:
 
     def command(**given: Any) -> None:
         values = report.read(given, options)
-        from evlog.api import open_lake  # lazily: recording needs no replay engine
-        from evlog.reports.render import render
-
         lake = open_lake(
             values["lake"],
             engine=values.get("engine", "duckdb"),
@@ -582,7 +581,7 @@ def _report_command(report: Report) -> Callable[..., None]:
         inspect.Parameter(
             option.name,
             inspect.Parameter.KEYWORD_ONLY,
-            default=inspect.Parameter.empty if option.default is REQUIRED else option.default,
+            default=inspect.Parameter.empty if option.required else option.default,
             annotation=Annotated[
                 option.annotation,
                 typer.Option(

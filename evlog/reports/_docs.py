@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from evlog.reports._registry import REPORTS
-from evlog.reports._report import REQUIRED, Option, Report, cli_options
+from evlog.reports._report import Option, Report, cli_options
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "reports.md"
 
@@ -27,7 +27,7 @@ def _type(option: Option) -> str:
 
 def _default(option: Option) -> str:
     value: Any = option.default
-    if value is REQUIRED:
+    if option.required:
         return "required"
     if value is None or value is False:
         return ""

@@ -9,7 +9,7 @@ declarations (`evlog.reports._registry` lists them), so adding an option to a re
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,8 +58,9 @@ class Option:
     def read(self, value: Any) -> Any:
         return self.parse(value, self.flag)
 
-    def with_help(self, help: str) -> Option:
-        return replace(self, help=help)
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
 
 
 @dataclass(frozen=True)
@@ -226,7 +227,7 @@ class Report:
     #: command's name
     switch: Option | None = None
     command: str | None = None
-    variants: tuple[Report, ...] = field(default=())
+    variants: tuple[Report, ...] = ()
     positional: tuple[str, ...] = ("start", "end")  # API arguments that may be positional
 
     @property
