@@ -5,14 +5,14 @@
     >>> lake.uptime("2024-04-01", "2024-05-01", by="day", tz="Europe/Berlin")  # Polars
     >>> lake.uptime_relation("2024-04-01", "2024-05-01").filter("uptime_pct < 97")  # DuckDB
 
-Every report exists twice: `<report>(...)` returns a Polars DataFrame whose period columns are in
-the report's time zone, and `<report>_relation(...)` returns the lazy DuckDB relation (timestamps
-in UTC) on `lake.connection`, for those who want to go on in SQL. The lake's tables are views
-on that connection too (`status_events`, `connectivity_events`, `coverage`, ...).
-
-On Spark (`open_lake(path, engine="spark")`, see docs/replay.md "Running on Spark") the frame
-methods return the same Polars frames, `<report>_spark(...)` returns the lazy Spark DataFrame
-(timestamps in UTC) for results too large to collect, and `<report>_relation` is DuckDB's only.
+Every report (docs/reports.md lists them with their options and columns) is
+`lake.report(name, ...)`, a Polars DataFrame whose period columns are in the report's time zone, and
+`lake.relation(name, ...)`, the engine's lazy result (timestamps in UTC): a DuckDB relation on
+`lake.connection`, for those who want to go on in SQL, or on Spark a Spark DataFrame, for results
+too large to collect. The lake's tables are views on that connection too (`status_events`,
+`connectivity_events`, `coverage`, ...). Each report also has its own methods: `<report>(...)`
+(the frame), `<report>_relation(...)` (DuckDB's relation) and `<report>_spark(...)` (Spark's
+DataFrame, `open_lake(path, engine="spark")`, see docs/replay.md "Running on Spark").
 
 Window: `start` and `end` accept ISO 8601 strings or datetimes; a value without a UTC offset is
 local time in the report's `tz` (UTC by default).
@@ -23,23 +23,22 @@ last thing recorded (the latest event time, `received_at` or coverage end). The 
 
 from __future__ import annotations
 
+import inspect
 import os
-from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from collections.abc import Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import duckdb
 import polars as pl
 
 from evlog.errors import UsageError
-from evlog.replay.engine import EngineBase, R, ReplayEngine
-from evlog.replay.options import Period, Window, parse_ids, parse_tz
+from evlog.replay.engine import EngineBase, ReplayEngine
+from evlog.replay.options import Period, Window, parse_tz
 from evlog.replay.runner import EntityKind
-from evlog.reports import availability as availability_report
-from evlog.reports import flaps as flaps_report
-from evlog.reports import intervals as intervals_report
-from evlog.reports import reliability as reliability_module
-from evlog.reports import uptime as uptime_report
+from evlog.reports import _registry as registry
+from evlog.reports._report import Report
+from evlog.reports.reliability import ReliabilityResult
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame as SparkDataFrame
@@ -128,11 +127,6 @@ class EvlogLake:
             raise UsageError("Spark DataFrames need open_lake(path, engine='spark')")
         return self.engine
 
-    def _frame(self, build: Callable[[EngineBase[Any]], Any], tz: str) -> pl.DataFrame:
-        """Run a report on this lake's engine and collect it as a Polars frame in `tz` (again
-        on a fresh listing if a compaction replaced files meanwhile: `engine.reading`)."""
-        return self.engine.reading(lambda: localize(self.engine.to_polars(build(self.engine)), tz))
-
     def sql(self, query: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
         """Run SQL on the lake's views (`status_events`, `coverage`, ...) and collect it; unlike
         `connection.sql(...)`, run again on a fresh listing if a compaction replaced files."""
@@ -160,395 +154,142 @@ class EvlogLake:
         """The validated window a report with these options would cover."""
         return self.engine.window(kind, start, end, by, tz)
 
-    # availability ------------------------------------------------------------------------------
+    # every report, by name -----------------------------------------------------------------------
 
-    def availability_relation(
-        self,
-        start: Instant = None,
-        end: Instant = None,
-        *,
-        by: str | Period = Period.DAY,
-        tz: str = "UTC",
-        evse: Iterable[str] = (),
-        location: Iterable[str] = (),
-        by_location: bool = False,
-        hold_after_gap: bool = False,
+    def report(self, name: str, *args: Any, **options: Any) -> pl.DataFrame:
+        """Report `name` (docs/reports.md) as a Polars frame, timestamps in the report's `tz`."""
+        report, values = self.prepare(name, args, options)
+        return report.frame(self.outcome(report, values))
+
+    def relation(self, name: str, *args: Any, **options: Any) -> Any:
+        """Report `name` as the engine's lazy result, timestamps in UTC: a DuckDB relation on
+        `lake.connection`, or a Spark DataFrame with engine='spark'."""
+        report, values = self.prepare(name, args, options)
+        if not report.lazy:
+            raise UsageError(f"the {report.name} report has no lazy form: use lake.report(...)")
+        return report.run(report, self.engine, values)
+
+    def prepare(
+        self, name: str, args: tuple[Any, ...], options: Mapping[str, Any]
+    ) -> tuple[Report, dict[str, Any]]:
+        """The report that runs (a variant if a switch asks for it) and its parsed options."""
+        report = registry.get(name)
+        if len(args) > len(report.positional):
+            raise TypeError(f"report {name!r} takes at most {len(report.positional)} positional")
+        given = dict(zip(report.positional, args, strict=False))
+        twice = sorted(set(given) & set(options))
+        if twice:
+            raise TypeError(f"report {name!r} got {', '.join(twice)} twice")
+        values = report.read({**given, **options})
+        return report.chosen(values), values
+
+    def outcome(self, report: Report, values: Mapping[str, Any]) -> Any:
+        """Run `report` on this lake's engine: its frame in the report's zone if it is lazy, else
+        its result (again on a fresh listing if a compaction replaced files: `engine.reading`)."""
+
+        def run() -> Any:
+            outcome = report.run(report, self.engine, values)
+            if not report.lazy:
+                return outcome
+            return localize(self.engine.to_polars(outcome), values.get("tz", "UTC"))
+
+        return self.engine.reading(run)
+
+    def _duckdb_relation(
+        self, name: str, args: tuple[Any, ...], options: Mapping[str, Any]
     ) -> duckdb.DuckDBPyRelation:
-        """Per EVSE and period (or per location with `by_location`), as a DuckDB relation."""
-        return self._availability(
-            self._duckdb(), start, end, by, tz, evse, location, by_location, hold_after_gap
-        )
+        self._duckdb()
+        relation: duckdb.DuckDBPyRelation = self.relation(name, *args, **options)
+        return relation
 
-    def availability_spark(
-        self,
-        start: Instant = None,
-        end: Instant = None,
-        *,
-        by: str | Period = Period.DAY,
-        tz: str = "UTC",
-        evse: Iterable[str] = (),
-        location: Iterable[str] = (),
-        by_location: bool = False,
-        hold_after_gap: bool = False,
+    def _spark_dataframe(
+        self, name: str, args: tuple[Any, ...], options: Mapping[str, Any]
     ) -> SparkDataFrame:
-        """`availability` as a lazy Spark DataFrame (engine='spark'; timestamps in UTC)."""
-        return self._availability(
-            self._spark(), start, end, by, tz, evse, location, by_location, hold_after_gap
+        self._spark()
+        frame: SparkDataFrame = self.relation(name, *args, **options)
+        return frame
+
+    # each report's own methods (their signatures are the registry's: see `_signed` below) --------
+
+    def availability(self, *args: Any, **options: Any) -> pl.DataFrame:
+        return self.report("availability", *args, **options)
+
+    def availability_relation(self, *args: Any, **options: Any) -> duckdb.DuckDBPyRelation:
+        return self._duckdb_relation("availability", args, options)
+
+    def availability_spark(self, *args: Any, **options: Any) -> SparkDataFrame:
+        return self._spark_dataframe("availability", args, options)
+
+    def uptime(self, *args: Any, **options: Any) -> pl.DataFrame:
+        return self.report("uptime", *args, **options)
+
+    def uptime_relation(self, *args: Any, **options: Any) -> duckdb.DuckDBPyRelation:
+        return self._duckdb_relation("uptime", args, options)
+
+    def uptime_spark(self, *args: Any, **options: Any) -> SparkDataFrame:
+        return self._spark_dataframe("uptime", args, options)
+
+    def flaps(self, *args: Any, **options: Any) -> pl.DataFrame:
+        return self.report("flaps", *args, **options)
+
+    def flaps_relation(self, *args: Any, **options: Any) -> duckdb.DuckDBPyRelation:
+        return self._duckdb_relation("flaps", args, options)
+
+    def flaps_spark(self, *args: Any, **options: Any) -> SparkDataFrame:
+        return self._spark_dataframe("flaps", args, options)
+
+    def intervals(self, *args: Any, **options: Any) -> pl.DataFrame:
+        return self.report("intervals", *args, **options)
+
+    def intervals_relation(self, *args: Any, **options: Any) -> duckdb.DuckDBPyRelation:
+        return self._duckdb_relation("intervals", args, options)
+
+    def intervals_spark(self, *args: Any, **options: Any) -> SparkDataFrame:
+        return self._spark_dataframe("intervals", args, options)
+
+    def reliability(self, *args: Any, **options: Any) -> pl.DataFrame:
+        return self.report("reliability", *args, **options)
+
+    def reliability_report(self, *args: Any, **options: Any) -> ReliabilityResult:
+        result: ReliabilityResult = self.outcome(*self.prepare("reliability", args, options))
+        return result
+
+    def reconcile(self, *args: Any, **options: Any) -> pl.DataFrame:
+        return self.report("reconcile", *args, **options)
+
+    def reconcile_relation(self, *args: Any, **options: Any) -> duckdb.DuckDBPyRelation:
+        return self._duckdb_relation("reconcile", args, options)
+
+
+def _signature(report: Report, returns: Any) -> inspect.Signature:
+    """What `help(lake.<report>)` shows: the report's options, as declared."""
+    params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    by_name = {option.name: option for option in report.api_options}
+    keywords = [option for option in report.api_options if option.name not in report.positional]
+    for option in [by_name[name] for name in report.positional] + keywords:
+        kind = (
+            inspect.Parameter.POSITIONAL_OR_KEYWORD
+            if option.name in report.positional
+            else inspect.Parameter.KEYWORD_ONLY
         )
+        default = inspect.Parameter.empty if option.required else option.default
+        params.append(inspect.Parameter(option.name, kind, default=default))
+    return inspect.Signature(params, return_annotation=returns)
 
-    def _availability(
-        self,
-        engine: EngineBase[R],
-        start: Instant,
-        end: Instant,
-        by: str | Period,
-        tz: str,
-        evse: Iterable[str],
-        location: Iterable[str],
-        by_location: bool,
-        hold_after_gap: bool,
-    ) -> R:
-        window = engine.window(EntityKind.EVSE, start, end, by, tz)
-        return availability_report.availability(
-            engine,
-            window,
-            evse=evse,
-            location=location,
-            by_location=by_location,
-            hold_after_gap=hold_after_gap,
-        )
 
-    def availability(
-        self,
-        start: Instant = None,
-        end: Instant = None,
-        *,
-        by: str | Period = Period.DAY,
-        tz: str = "UTC",
-        evse: Iterable[str] = (),
-        location: Iterable[str] = (),
-        by_location: bool = False,
-        hold_after_gap: bool = False,
-    ) -> pl.DataFrame:
-        """Time per OCPI status for each EVSE and period, `available_pct`, `in_service_pct`.
+def _signed() -> None:
+    """Give each report's methods the report's signature and summary."""
+    for name, report in registry.COMMANDS.items():
+        for suffix, returns, what in (
+            ("", "pl.DataFrame", "A Polars frame, timestamps in the report's `tz`."),
+            ("_relation", "duckdb.DuckDBPyRelation", "The lazy DuckDB relation, in UTC."),
+            ("_spark", "SparkDataFrame", "The lazy Spark DataFrame (engine='spark'), in UTC."),
+            ("_report", "ReliabilityResult", "The result: frames and the rule that made them."),
+        ):
+            method = getattr(EvlogLake, name + suffix, None)
+            if method is not None:
+                method.__signature__ = _signature(report, returns)
+                method.__doc__ = f"{report.summary}\n\n{what} Options: docs/reports.md."
 
-        With `by_location`, one row per location and period: the time at least one EVSE was
-        AVAILABLE (`available_s`) out of the time at least one had a known status (`known_s`).
-        """
-        return self._frame(
-            lambda engine: self._availability(
-                engine, start, end, by, tz, evse, location, by_location, hold_after_gap
-            ),
-            tz,
-        )
 
-    # uptime ------------------------------------------------------------------------------------
-
-    def uptime_relation(
-        self,
-        start: Instant = None,
-        end: Instant = None,
-        *,
-        by: str | Period = Period.DAY,
-        tz: str = "UTC",
-        station: Iterable[str] = (),
-        hold_after_gap: bool = False,
-    ) -> duckdb.DuckDBPyRelation:
-        """Per station and period, as a DuckDB relation."""
-        return self._uptime(self._duckdb(), start, end, by, tz, station, hold_after_gap)
-
-    def uptime_spark(
-        self,
-        start: Instant = None,
-        end: Instant = None,
-        *,
-        by: str | Period = Period.DAY,
-        tz: str = "UTC",
-        station: Iterable[str] = (),
-        hold_after_gap: bool = False,
-    ) -> SparkDataFrame:
-        """`uptime` as a lazy Spark DataFrame (engine='spark'; timestamps in UTC)."""
-        return self._uptime(self._spark(), start, end, by, tz, station, hold_after_gap)
-
-    def _uptime(
-        self,
-        engine: EngineBase[R],
-        start: Instant,
-        end: Instant,
-        by: str | Period,
-        tz: str,
-        station: Iterable[str],
-        hold_after_gap: bool,
-    ) -> R:
-        window = engine.window(EntityKind.STATION, start, end, by, tz)
-        return uptime_report.uptime(engine, window, station=station, hold_after_gap=hold_after_gap)
-
-    def uptime(
-        self,
-        start: Instant = None,
-        end: Instant = None,
-        *,
-        by: str | Period = Period.DAY,
-        tz: str = "UTC",
-        station: Iterable[str] = (),
-        hold_after_gap: bool = False,
-    ) -> pl.DataFrame:
-        """Online/offline time, `uptime_pct`, outages, longest outage, MTTR and MTBF per station."""
-        return self._frame(
-            lambda engine: self._uptime(engine, start, end, by, tz, station, hold_after_gap), tz
-        )
-
-    # flaps -------------------------------------------------------------------------------------
-
-    def flaps_relation(
-        self,
-        start: Instant = None,
-        end: Instant = None,
-        *,
-        by: str | Period = Period.DAY,
-        tz: str = "UTC",
-        station: Iterable[str] = (),
-        flap_threshold: str | timedelta = "5m",
-        flap_count: int = 3,
-        flap_window: str | timedelta = "1h",
-        flap_low_pct: float = 5.0,
-        flap_high_pct: float = 20.0,
-        hold_after_gap: bool = False,
-    ) -> duckdb.DuckDBPyRelation:
-        """Per station and period, worst flappers first, as a DuckDB relation."""
-        settings = flaps_report.FlapSettings.parse(
-            flap_threshold, flap_count, flap_window, flap_low_pct, flap_high_pct
-        )
-        return self._flaps(self._duckdb(), start, end, by, tz, station, settings, hold_after_gap)
-
-    def flaps_spark(
-        self,
-        start: Instant = None,
-        end: Instant = None,
-        *,
-        by: str | Period = Period.DAY,
-        tz: str = "UTC",
-        station: Iterable[str] = (),
-        flap_threshold: str | timedelta = "5m",
-        flap_count: int = 3,
-        flap_window: str | timedelta = "1h",
-        flap_low_pct: float = 5.0,
-        flap_high_pct: float = 20.0,
-        hold_after_gap: bool = False,
-    ) -> SparkDataFrame:
-        """`flaps` as a lazy Spark DataFrame (engine='spark'; timestamps in UTC)."""
-        settings = flaps_report.FlapSettings.parse(
-            flap_threshold, flap_count, flap_window, flap_low_pct, flap_high_pct
-        )
-        return self._flaps(self._spark(), start, end, by, tz, station, settings, hold_after_gap)
-
-    def _flaps(
-        self,
-        engine: EngineBase[R],
-        start: Instant,
-        end: Instant,
-        by: str | Period,
-        tz: str,
-        station: Iterable[str],
-        settings: flaps_report.FlapSettings,
-        hold_after_gap: bool,
-    ) -> R:
-        window = engine.window(EntityKind.STATION, start, end, by, tz)
-        return flaps_report.flaps(
-            engine, window, settings, station=station, hold_after_gap=hold_after_gap
-        )
-
-    def flaps(
-        self,
-        start: Instant = None,
-        end: Instant = None,
-        *,
-        by: str | Period = Period.DAY,
-        tz: str = "UTC",
-        station: Iterable[str] = (),
-        flap_threshold: str | timedelta = "5m",
-        flap_count: int = 3,
-        flap_window: str | timedelta = "1h",
-        flap_low_pct: float = 5.0,
-        flap_high_pct: float = 20.0,
-        hold_after_gap: bool = False,
-    ) -> pl.DataFrame:
-        """Disconnects, short disconnects, flapping episodes, Nagios-style percent state change."""
-        settings = flaps_report.FlapSettings.parse(
-            flap_threshold, flap_count, flap_window, flap_low_pct, flap_high_pct
-        )
-        return self._frame(
-            lambda engine: self._flaps(
-                engine, start, end, by, tz, station, settings, hold_after_gap
-            ),
-            tz,
-        )
-
-    # reliability -------------------------------------------------------------------------------
-
-    def reliability(
-        self,
-        standard: str,
-        start: Instant = None,
-        end: Instant = None,
-        *,
-        month: str | None = None,
-        quarter: str | None = None,
-        tz: str = "UTC",
-        evse: Iterable[str] = (),
-        location: Iterable[str] = (),
-        exclusions: str | os.PathLike[str] | None = None,
-        outage_states: str | Iterable[str] | None = None,
-        station_map: str | os.PathLike[str] | Iterable[tuple[str, str]] | None = None,
-        hold_after_gap: bool = False,
-        outages: bool = False,
-    ) -> pl.DataFrame:
-        """Regulatory uptime per port and month, plus network rows (`standard`: nevi|cec|uk-pcpr).
-
-        With `outages=True`, the outages of the report months instead (one row per outage). See
-        `evlog.reports.reliability` and docs/reliability.md; `reliability_report(...)` returns both
-        frames and the rule at once.
-        """
-        result = self.reliability_report(
-            standard,
-            start,
-            end,
-            month=month,
-            quarter=quarter,
-            tz=tz,
-            evse=evse,
-            location=location,
-            exclusions=exclusions,
-            outage_states=outage_states,
-            station_map=station_map,
-            hold_after_gap=hold_after_gap,
-        )
-        return result.outages if outages else result.frame
-
-    def reliability_report(
-        self,
-        standard: str,
-        start: Instant = None,
-        end: Instant = None,
-        *,
-        month: str | None = None,
-        quarter: str | None = None,
-        tz: str = "UTC",
-        evse: Iterable[str] = (),
-        location: Iterable[str] = (),
-        exclusions: str | os.PathLike[str] | None = None,
-        outage_states: str | Iterable[str] | None = None,
-        station_map: str | os.PathLike[str] | Iterable[tuple[str, str]] | None = None,
-        hold_after_gap: bool = False,
-    ) -> reliability_module.ReliabilityResult:
-        """The reliability frame, the outages and the rule used (for exports and plots)."""
-        return self.engine.reading(
-            lambda: reliability_module.compute_reliability(
-                self.engine,
-                standard,
-                start=start,
-                end=end,
-                month=month,
-                quarter=quarter,
-                tz=tz,
-                evse=evse,
-                location=location,
-                exclusions=exclusions,
-                outage_states=outage_states,
-                station_map=station_map,
-                hold_after_gap=hold_after_gap,
-            )
-        )
-
-    # intervals ---------------------------------------------------------------------------------
-
-    def intervals_relation(
-        self,
-        start: Instant = None,
-        end: Instant = None,
-        *,
-        by: str | Period = Period.NONE,
-        tz: str = "UTC",
-        evse: Iterable[str] = (),
-        location: Iterable[str] = (),
-        station: Iterable[str] = (),
-        hold_after_gap: bool = False,
-    ) -> duckdb.DuckDBPyRelation:
-        """The intervals (entity_kind, entity_id, location_id, state, start, end, duration_s)."""
-        return self._intervals(
-            self._duckdb(), start, end, by, tz, evse, location, station, hold_after_gap
-        )
-
-    def intervals_spark(
-        self,
-        start: Instant = None,
-        end: Instant = None,
-        *,
-        by: str | Period = Period.NONE,
-        tz: str = "UTC",
-        evse: Iterable[str] = (),
-        location: Iterable[str] = (),
-        station: Iterable[str] = (),
-        hold_after_gap: bool = False,
-    ) -> SparkDataFrame:
-        """`intervals` as a lazy Spark DataFrame (engine='spark'; timestamps in UTC)."""
-        return self._intervals(
-            self._spark(), start, end, by, tz, evse, location, station, hold_after_gap
-        )
-
-    def _intervals(
-        self,
-        engine: EngineBase[R],
-        start: Instant,
-        end: Instant,
-        by: str | Period,
-        tz: str,
-        evse: Iterable[str],
-        location: Iterable[str],
-        station: Iterable[str],
-        hold_after_gap: bool,
-    ) -> R:
-        evse, location, station = parse_ids(evse), parse_ids(location), parse_ids(station)
-        window = self._intervals_window(start, end, by, tz, evse, location, station)
-        return intervals_report.intervals(
-            engine,
-            window,
-            evse=evse,
-            location=location,
-            station=station,
-            hold_after_gap=hold_after_gap,
-        )
-
-    def intervals(
-        self,
-        start: Instant = None,
-        end: Instant = None,
-        *,
-        by: str | Period = Period.NONE,
-        tz: str = "UTC",
-        evse: Iterable[str] = (),
-        location: Iterable[str] = (),
-        station: Iterable[str] = (),
-        hold_after_gap: bool = False,
-    ) -> pl.DataFrame:
-        """The replayed state intervals of EVSEs and/or stations (both unless filters pick one)."""
-        return self._frame(
-            lambda engine: self._intervals(
-                engine, start, end, by, tz, evse, location, station, hold_after_gap
-            ),
-            tz,
-        )
-
-    def _intervals_window(
-        self,
-        start: Instant,
-        end: Instant,
-        by: str | Period,
-        tz: str,
-        evse: tuple[str, ...],
-        location: tuple[str, ...],
-        station: tuple[str, ...],
-    ) -> Window:
-        only_stations = bool(station) and not (evse or location)
-        kind = EntityKind.STATION if only_stations else EntityKind.EVSE
-        return self.window(start, end, by=by, tz=tz, kind=kind)
+_signed()

@@ -3,16 +3,18 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table as RichTable
 
+from evlog.api import open_lake
 from evlog.errors import EvlogError, UsageError
 from evlog.lake import Lake
 from evlog.record.live import LogFormat, configure_logging, log_level, parse_compact_every
@@ -25,11 +27,11 @@ from evlog.record.receiver import (
     secret_from_env,
 )
 from evlog.record.recorder import RecordSummary
+from evlog.reports._registry import COMMANDS
+from evlog.reports._report import Report, cli_options
+from evlog.reports.render import render
 from evlog.timeopts import parse_duration, parse_window
 from evlog.upkeep import LakeInfo, lake_info, rebuild
-
-if TYPE_CHECKING:
-    import polars as pl
 
 app = typer.Typer(
     name="evlog",
@@ -568,347 +570,58 @@ def _when(value: datetime | None) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# report commands are added below this line (see evlog/reports/).
-# They only parse options: validation (dates, --tz, --by, durations) and errors live in the library.
-
-StartOption = Annotated[
-    str | None,
-    typer.Option(
-        "--start",
-        help="Window start, ISO 8601 (no offset = local time in --tz). Default: first event's day.",
-    ),
-]
-EndOption = Annotated[
-    str | None,
-    typer.Option("--end", help="Window end, exclusive, ISO 8601. Default: last thing recorded."),
-]
-ByOption = Annotated[str, typer.Option("--by", help="Period per row: hour|day|week|month|none.")]
-TzOption = Annotated[str, typer.Option("--tz", help="Time zone of period boundaries (IANA name).")]
-FormatOption = Annotated[
-    str, typer.Option("--format", help="Output format: table|csv|json|parquet|markdown.")
-]
-OutputOption = Annotated[
-    Path | None,
-    typer.Option("--output", help="Write to FILE instead of stdout (parquet needs it)."),
-]
-HoldOption = Annotated[
-    bool,
-    typer.Option(
-        "--hold-after-gap",
-        help="After a coverage gap, keep the last state instead of counting no_data until the next "
-        "event.",
-    ),
-]
-EvseOption = Annotated[
-    list[str] | None, typer.Option("--evse", help="Only this EVSE (repeatable).")
-]
-LocationOption = Annotated[
-    list[str] | None, typer.Option("--location", help="Only EVSEs of this location (repeatable).")
-]
-StationOption = Annotated[
-    list[str] | None, typer.Option("--station", help="Only this station (repeatable).")
-]
-ReportLakeOption = Annotated[
-    str,
-    typer.Option(
-        "--lake",
-        help="Lake directory (with --engine spark: any URI Spark reads, s3a://, hdfs://, file://).",
-        show_default=False,
-    ),
-]
-EngineOption = Annotated[
-    str,
-    typer.Option(
-        "--engine",
-        help="Replay engine: duckdb (embedded) or spark (pip install 'evlog[spark]', Java 17+; "
-        "SPARK_REMOTE=sc://host:15002 for Spark Connect).",
-    ),
-]
-SparkMasterOption = Annotated[
-    str | None,
-    typer.Option(
-        "--spark-master",
-        help="Spark master with --engine spark, e.g. local[*] (default) or spark://host:7077.",
-    ),
-]
-PlotOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--plot",
-        help="Also draw the report to FILE (.png or .svg): availability: hour-of-week profile or "
-        "status share; uptime: heat map per period; flaps: worst flappers; intervals: timeline.",
-    ),
-]
+# report: one command per report of the registry (evlog/reports/_registry.py), its options the
+# report's declared ones. They only parse options: validation and errors live in the library.
 
 
-def _check_plot(plot: Path | None) -> None:
-    """Refuse a bad --plot suffix before any replay work is done."""
-    if plot is not None:
-        from evlog.reports.plots import check_plot_path
+def _report_command(report: Report) -> Callable[..., None]:
+    """`evlog report NAME`, with `report`'s options (and its variants' switches) as flags."""
+    options = cli_options(report)
 
-        check_plot_path(plot)
-
-
-def _draw(report: str, frame: pl.DataFrame, plot: Path | None, tz: str) -> None:
-    if plot is not None:
-        from evlog.reports.plots import plot_report
-
-        err.print(f"plot written to {plot_report(report, frame, plot, tz=tz)}", highlight=False)
-
-
-@report_app.command("availability")
-def report_availability_command(
-    lake: ReportLakeOption,
-    start: StartOption = None,
-    end: EndOption = None,
-    by: ByOption = "day",
-    tz: TzOption = "UTC",
-    evse: EvseOption = None,
-    location: LocationOption = None,
-    by_location: Annotated[
-        bool,
-        typer.Option("--by-location", help="One row per location: time with an EVSE AVAILABLE."),
-    ] = False,
-    hold_after_gap: HoldOption = False,
-    engine: EngineOption = "duckdb",
-    spark_master: SparkMasterOption = None,
-    fmt: FormatOption = "table",
-    output: OutputOption = None,
-    plot: PlotOption = None,
-) -> None:
-    """Time per OCPI status for each EVSE and period, available_pct and in_service_pct."""
-    _check_plot(plot)
-    from evlog.api import open_lake  # lazily: recording needs no replay engine
-    from evlog.reports.render import render
-
-    frame = open_lake(lake, engine=engine, spark_master=spark_master).availability(
-        start,
-        end,
-        by=by,
-        tz=tz,
-        evse=evse or (),
-        location=location or (),
-        by_location=by_location,
-        hold_after_gap=hold_after_gap,
-    )
-    title = "availability by location" if by_location else "availability"
-    render(frame, fmt, output, title=title)
-    _draw("availability", frame, plot, tz)
-
-
-@report_app.command("uptime")
-def report_uptime_command(
-    lake: ReportLakeOption,
-    start: StartOption = None,
-    end: EndOption = None,
-    by: ByOption = "day",
-    tz: TzOption = "UTC",
-    station: StationOption = None,
-    hold_after_gap: HoldOption = False,
-    engine: EngineOption = "duckdb",
-    spark_master: SparkMasterOption = None,
-    fmt: FormatOption = "table",
-    output: OutputOption = None,
-    plot: PlotOption = None,
-) -> None:
-    """Online and offline time per station and period, outages, MTTR and MTBF."""
-    _check_plot(plot)
-    from evlog.api import open_lake  # lazily: recording needs no replay engine
-    from evlog.reports.render import render
-
-    frame = open_lake(lake, engine=engine, spark_master=spark_master).uptime(
-        start, end, by=by, tz=tz, station=station or (), hold_after_gap=hold_after_gap
-    )
-    render(frame, fmt, output, title="uptime")
-    _draw("uptime", frame, plot, tz)
-
-
-@report_app.command("flaps")
-def report_flaps_command(
-    lake: ReportLakeOption,
-    start: StartOption = None,
-    end: EndOption = None,
-    by: ByOption = "day",
-    tz: TzOption = "UTC",
-    station: StationOption = None,
-    flap_threshold: Annotated[
-        str, typer.Option("--flap-threshold", help="A disconnect shorter than this is short.")
-    ] = "5m",
-    flap_count: Annotated[
-        int, typer.Option("--flap-count", help="Disconnects in a run that makes an episode.")
-    ] = 3,
-    flap_window: Annotated[
-        str, typer.Option("--flap-window", help="Time within which a run's disconnects lie.")
-    ] = "1h",
-    flap_low: Annotated[
-        float, typer.Option("--flap-low", help="Percent state change below which flapping stops.")
-    ] = 5.0,
-    flap_high: Annotated[
-        float, typer.Option("--flap-high", help="Percent state change above which it starts.")
-    ] = 20.0,
-    hold_after_gap: HoldOption = False,
-    engine: EngineOption = "duckdb",
-    spark_master: SparkMasterOption = None,
-    fmt: FormatOption = "table",
-    output: OutputOption = None,
-    plot: PlotOption = None,
-) -> None:
-    """Disconnects, short disconnects and flapping episodes per station, worst first."""
-    _check_plot(plot)
-    from evlog.api import open_lake  # lazily: recording needs no replay engine
-    from evlog.reports.render import render
-
-    frame = open_lake(lake, engine=engine, spark_master=spark_master).flaps(
-        start,
-        end,
-        by=by,
-        tz=tz,
-        station=station or (),
-        flap_threshold=flap_threshold,
-        flap_count=flap_count,
-        flap_window=flap_window,
-        flap_low_pct=flap_low,
-        flap_high_pct=flap_high,
-        hold_after_gap=hold_after_gap,
-    )
-    render(frame, fmt, output, title="flaps (worst first)")
-    _draw("flaps", frame, plot, tz)
-
-
-@report_app.command("intervals")
-def report_intervals_command(
-    lake: ReportLakeOption,
-    start: StartOption = None,
-    end: EndOption = None,
-    by: ByOption = "none",
-    tz: TzOption = "UTC",
-    evse: EvseOption = None,
-    location: LocationOption = None,
-    station: StationOption = None,
-    hold_after_gap: HoldOption = False,
-    engine: EngineOption = "duckdb",
-    spark_master: SparkMasterOption = None,
-    fmt: FormatOption = "table",
-    output: OutputOption = None,
-    plot: PlotOption = None,
-) -> None:
-    """The replayed state intervals (entity, state, start, end) of EVSEs and stations."""
-    _check_plot(plot)
-    from evlog.api import open_lake  # lazily: recording needs no replay engine
-    from evlog.reports.render import render
-
-    frame = open_lake(lake, engine=engine, spark_master=spark_master).intervals(
-        start,
-        end,
-        by=by,
-        tz=tz,
-        evse=evse or (),
-        location=location or (),
-        station=station or (),
-        hold_after_gap=hold_after_gap,
-    )
-    render(frame, fmt, output, title="intervals")
-    _draw("intervals", frame, plot, tz)
-
-
-@report_app.command("reliability")
-def report_reliability_command(
-    lake: ReportLakeOption,
-    standard: Annotated[
-        str, typer.Option("--standard", help="Rule to apply: nevi|cec|uk-pcpr.", show_default=False)
-    ],
-    start: StartOption = None,
-    end: EndOption = None,
-    month: Annotated[
-        str | None, typer.Option("--month", help="Report this month only (YYYY-MM).")
-    ] = None,
-    quarter: Annotated[
-        str | None,
-        typer.Option("--quarter", help="Report the three months of a quarter (YYYY-Qn)."),
-    ] = None,
-    tz: TzOption = "UTC",
-    evse: EvseOption = None,
-    location: LocationOption = None,
-    exclusions: Annotated[
-        Path | None,
-        typer.Option("--exclusions", help="CSV entity_id,start,end,cause of excluded downtime."),
-    ] = None,
-    outage_states: Annotated[
-        str | None,
-        typer.Option(
-            "--outage-states",
-            help="Comma-separated states that count as outage (default: the standard's).",
-        ),
-    ] = None,
-    station_map: Annotated[
-        Path | None,
-        typer.Option(
-            "--station-map",
-            help="CSV station_id,evse_id: a station offline is an outage of its ports.",
-        ),
-    ] = None,
-    export: Annotated[
-        tuple[str, Path] | None,
-        typer.Option(
-            "--export",
-            metavar="charging-use-spec DIR",
-            help="Also write uptime.csv and outages.csv in DIR (public charging-use data spec).",
-        ),
-    ] = None,
-    outages: Annotated[
-        bool, typer.Option("--outages", help="Report one row per outage instead of per port.")
-    ] = False,
-    plot: Annotated[
-        Path | None,
-        typer.Option("--plot", help="Draw ports against the target, worst first (.png or .svg)."),
-    ] = None,
-    hold_after_gap: HoldOption = False,
-    engine: EngineOption = "duckdb",
-    spark_master: SparkMasterOption = None,
-    fmt: FormatOption = "table",
-    output: OutputOption = None,
-) -> None:
-    """Regulatory uptime per port and month (NEVI 680.116(b), California CEC, UK PCPR 2023
-    reg. 7) with exclusions, a network summary, and the charging-use data spec export."""
-    from evlog.api import open_lake  # lazily: recording needs no replay engine
-    from evlog.reports import reliability as rel
-    from evlog.reports.plots import check_plot_path
-    from evlog.reports.render import parse_format, render
-
-    parse_format(fmt)
-    export_dir = rel.parse_export(export)
-    if plot is not None:
-        check_plot_path(plot)
-    result = open_lake(lake, engine=engine, spark_master=spark_master).reliability_report(
-        standard,
-        start,
-        end,
-        month=month,
-        quarter=quarter,
-        tz=tz,
-        evse=evse or (),
-        location=location or (),
-        exclusions=exclusions,
-        outage_states=outage_states,
-        station_map=station_map,
-        hold_after_gap=hold_after_gap,
-    )
-    if export_dir is not None:
-        rel.export_charging_use_spec(result, export_dir)
-    if plot is not None:
-        rel.plot_reliability(result.frame, plot)
-    rule = result.rule
-    states = ",".join(result.outage_states)
-    if outages:
-        title = f"{rule.standard} outages ({rule.citation}; outage states {states})"
-        render(result.outages, fmt, output, title=title)
-    else:
-        target = f"{'>' if rule.strict else '>='} {rule.target_pct:g} %"
-        title = (
-            f"{rule.standard} reliability ({rule.citation}; target {target}; "
-            f"outage states {states})"
+    def command(**given: Any) -> None:
+        values = report.read(given, options)
+        lake = open_lake(
+            values["lake"],
+            engine=values.get("engine", "duckdb"),
+            spark_master=values.get("spark_master"),
         )
-        render(result.frame, fmt, output, title=title)
+        chosen = report.chosen(values)
+        outcome = lake.outcome(chosen, values)
+        chosen.after(outcome, values)
+        render(
+            chosen.frame(outcome),
+            values["format"],
+            values["output"],
+            title=chosen.title_of(outcome),
+        )
+        if values.get("plot") is not None and chosen.plot is not None:
+            written = chosen.plot.draw(outcome, values["plot"], values.get("tz", "UTC"))
+            err.print(f"plot written to {written}", highlight=False)
+
+    parameters = [
+        inspect.Parameter(
+            option.name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=inspect.Parameter.empty if option.required else option.default,
+            annotation=Annotated[
+                option.annotation,
+                typer.Option(
+                    option.flag,
+                    help=option.help,
+                    metavar=option.metavar,
+                    show_default=option.show_default,
+                ),
+            ],
+        )
+        for option in options
+    ]
+    command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    command.__doc__ = f"{report.summary}\n\n{report.details}" if report.details else report.summary
+    return command
+
+
+for _name, _report in COMMANDS.items():
+    report_app.command(_name)(_report_command(_report))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -964,33 +677,6 @@ def simulate_command(
         f"records/s) -> {out_dir}",
         highlight=False,
     )
-
-
-@report_app.command("reconcile")
-def report_reconcile_command(
-    lake: LakeOption,
-    start: Annotated[
-        str | None, typer.Option("--start", help="Only snapshots from this time (ISO 8601).")
-    ] = None,
-    end: Annotated[
-        str | None, typer.Option("--end", help="Only snapshots before this time (ISO 8601).")
-    ] = None,
-    station: StationOption = None,
-    fmt: FormatOption = "table",
-    output: OutputOption = None,
-) -> None:
-    """Poll snapshots that contradict the webhook state at their instant: missed webhooks.
-
-    For each `record poll` snapshot, the webhook state is the station's last online/offline
-    webhook at or before it. One row per disagreeing snapshot: station_id, snapshot_time,
-    snapshot_online, webhook_online, webhook_event_time, webhook_event, webhook_id, missed (the
-    webhook that never came) and since_webhook_s.
-    """
-    from evlog.reports.reconcile import reconcile
-    from evlog.reports.render import render
-
-    frame = reconcile(lake, start, end, stations=station or ())
-    render(frame, fmt, output, title="reconcile: snapshots contradicting webhooks")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

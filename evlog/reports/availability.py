@@ -1,58 +1,85 @@
 """availability: per EVSE and period, time in every OCPI status, AVAILABLE and in-service ratios.
 
-Optional roll-up per location: the time at least one of its EVSEs was AVAILABLE.
+Its variant `availability_by_location` (`--by-location`) has one row per location: the time at
+least one of its EVSEs was AVAILABLE.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from dataclasses import replace
 
-from evlog.replay.engine import EngineBase, R
-from evlog.replay.options import Window, parse_ids
 from evlog.replay.runner import EntityKind
+from evlog.reports._report import (
+    EVSE,
+    HOLD_AFTER_GAP,
+    LOCATION,
+    Option,
+    Report,
+    replay,
+    report_plot,
+)
 from evlog.schema import Status
 
 STATUS_COLUMNS: tuple[str, ...] = tuple(f"{status.value.lower()}_s" for status in Status)
 
-COLUMNS: tuple[str, ...] = (
-    "location_id",
-    "evse_id",
-    "period_start",
-    "period_end",
-    "no_data_s",
-    "unobserved_s",
-    "observed_s",
-    *STATUS_COLUMNS,
-    "available_pct",
-    "in_service_pct",
+BY_LOCATION = Option(
+    "by_location",
+    "--by-location",
+    bool,
+    False,
+    "One row per location: time with an EVSE AVAILABLE.",
 )
 
-LOCATION_COLUMNS: tuple[str, ...] = (
-    "location_id",
-    "period_start",
-    "period_end",
-    "evses",
-    "known_s",
-    "available_s",
-    "available_pct",
+_PER_EVSE = Report(
+    name="availability",
+    entity="EVSE x period",
+    summary="Time per OCPI status for each EVSE and period, available_pct and in_service_pct.",
+    columns=(
+        "location_id",
+        "evse_id",
+        "period_start",
+        "period_end",
+        "no_data_s",
+        "unobserved_s",
+        "observed_s",
+        *STATUS_COLUMNS,
+        "available_pct",
+        "in_service_pct",
+    ),
+    run=replay,
+    options=(EVSE, LOCATION, BY_LOCATION, HOLD_AFTER_GAP),
+    kind=EntityKind.EVSE,
+    sql="availability",
+    plot=report_plot(
+        "availability", "hour-of-week profile (hourly periods) or status share per period"
+    ),
+    rollups=True,
+    title="availability",
 )
 
+BY_LOCATION_REPORT = replace(
+    _PER_EVSE,
+    name="availability_by_location",
+    entity="location x period",
+    summary="Per location and period, the time at least one of its EVSEs was AVAILABLE "
+    "(available_s) out of the time at least one had a known status (known_s).",
+    columns=(
+        "location_id",
+        "period_start",
+        "period_end",
+        "evses",
+        "known_s",
+        "available_s",
+        "available_pct",
+    ),
+    sql="availability_by_location",
+    plot=report_plot(
+        "availability", "hour-of-week profile (hourly periods) or available_pct heat map"
+    ),
+    rollups=False,  # the rollups hold per-EVSE status time, not "any EVSE available"
+    title="availability by location",
+    switch=BY_LOCATION,
+    command="availability",
+)
 
-def availability(
-    engine: EngineBase[R],
-    window: Window,
-    *,
-    evse: Iterable[str] = (),
-    location: Iterable[str] = (),
-    hold_after_gap: bool = False,
-    by_location: bool = False,
-) -> R:
-    """Per EVSE (or, with `by_location`, per location) and period."""
-    return engine.relation(
-        EntityKind.EVSE,
-        "availability_by_location" if by_location else "availability",
-        window,
-        entity_ids=list(parse_ids(evse)),
-        location_ids=list(parse_ids(location)),
-        hold_after_gap=hold_after_gap,
-    )
+REPORT = replace(_PER_EVSE, variants=(BY_LOCATION_REPORT,))

@@ -10,91 +10,133 @@ previous flag). The defaults, 5 % and 20 %, are Nagios's host and service defaul
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from evlog.errors import UsageError
-from evlog.replay.engine import EngineBase, R
-from evlog.replay.options import Window, parse_ids, parse_positive_duration
+from evlog.replay.options import parse_positive_duration
 from evlog.replay.runner import EntityKind
-
-COLUMNS: tuple[str, ...] = (
-    "station_id",
-    "period_start",
-    "period_end",
-    "observed_s",
-    "online_s",
-    "offline_s",
-    "disconnects",
-    "short_disconnects",
-    "flapping_episodes",
-    "flapping_s",
-    "uptime_pct",
-    "effective_uptime_pct",
-    "percent_state_change",
-    "is_flapping",
+from evlog.reports._report import (
+    HOLD_AFTER_GAP,
+    STATION,
+    Option,
+    Report,
+    Values,
+    replay,
+    report_plot,
 )
-
-
-@dataclass(frozen=True)
-class FlapSettings:
-    """What counts as flapping; build it with `FlapSettings.parse` to validate user input."""
-
-    threshold: timedelta = timedelta(minutes=5)
-    count: int = 3
-    window: timedelta = timedelta(hours=1)
-    low_pct: float = 5.0
-    high_pct: float = 20.0
-
-    @classmethod
-    def parse(
-        cls,
-        threshold: str | timedelta = "5m",
-        count: int = 3,
-        window: str | timedelta = "1h",
-        low_pct: float = 5.0,
-        high_pct: float = 20.0,
-    ) -> FlapSettings:
-        if count < 2:
-            raise UsageError(f"--flap-count: needs at least 2 disconnects, got {count}")
-        if not 0 <= low_pct <= high_pct <= 100:
-            raise UsageError(
-                "--flap-low/--flap-high: need 0 <= low <= high <= 100,"
-                f" got {low_pct} and {high_pct}"
-            )
-        return cls(
-            threshold=parse_positive_duration(threshold, "--flap-threshold"),
-            count=count,
-            window=parse_positive_duration(window, "--flap-window"),
-            low_pct=float(low_pct),
-            high_pct=float(high_pct),
-        )
 
 
 def _micros(duration: timedelta) -> int:
     return (duration.days * 86_400 + duration.seconds) * 1_000_000 + duration.microseconds
 
 
-def flaps(
-    engine: EngineBase[R],
-    window: Window,
-    settings: FlapSettings | None = None,
-    *,
-    station: Iterable[str] = (),
-    hold_after_gap: bool = False,
-) -> R:
-    """Per station and period, worst first (most time flapping, then most short disconnects)."""
-    settings = settings or FlapSettings()
-    return engine.relation(
-        EntityKind.STATION,
-        "flaps",
-        window,
-        entity_ids=list(parse_ids(station)),
-        hold_after_gap=hold_after_gap,
-        flap_threshold_us=_micros(settings.threshold),
-        flap_count=settings.count,
-        flap_window_us=_micros(settings.window),
-        flap_low_pct=settings.low_pct,
-        flap_high_pct=settings.high_pct,
+def _at_least_two(value: int, flag: str) -> int:
+    if value < 2:
+        raise UsageError(f"{flag}: needs at least 2 disconnects, got {value}")
+    return value
+
+
+def _percent(value: float, flag: str) -> float:
+    return float(value)
+
+
+FLAP_THRESHOLD = Option(
+    "flap_threshold",
+    "--flap-threshold",
+    str,
+    "5m",
+    "A disconnect shorter than this is short.",
+    parse=parse_positive_duration,
+    param="flap_threshold_us",
+    bind=_micros,
+)
+FLAP_COUNT = Option(
+    "flap_count",
+    "--flap-count",
+    int,
+    3,
+    "Disconnects in a run that makes an episode.",
+    parse=_at_least_two,
+    param="flap_count",
+)
+FLAP_WINDOW = Option(
+    "flap_window",
+    "--flap-window",
+    str,
+    "1h",
+    "Time within which a run's disconnects lie.",
+    parse=parse_positive_duration,
+    param="flap_window_us",
+    bind=_micros,
+)
+FLAP_LOW = Option(
+    "flap_low_pct",
+    "--flap-low",
+    float,
+    5.0,
+    "Percent state change below which flapping stops.",
+    parse=_percent,
+    param="flap_low_pct",
+)
+FLAP_HIGH = Option(
+    "flap_high_pct",
+    "--flap-high",
+    float,
+    20.0,
+    "Percent state change above which it starts.",
+    parse=_percent,
+    param="flap_high_pct",
+)
+
+
+def _low_below_high(values: Values) -> None:
+    low, high = values[FLAP_LOW.name], values[FLAP_HIGH.name]
+    if not 0 <= low <= high <= 100:
+        raise UsageError(
+            f"{FLAP_LOW.flag}/{FLAP_HIGH.flag}: need 0 <= low <= high <= 100, got {low} and {high}"
+        )
+
+
+@dataclass(frozen=True)
+class FlapSettings:
+    """What counts as flapping, for Python code outside the report (the timeline plot's
+    episodes); the defaults are the report's option defaults."""
+
+    threshold: timedelta = field(
+        default_factory=lambda: FLAP_THRESHOLD.read(FLAP_THRESHOLD.default)
     )
+    count: int = FLAP_COUNT.default
+    window: timedelta = field(default_factory=lambda: FLAP_WINDOW.read(FLAP_WINDOW.default))
+    low_pct: float = FLAP_LOW.default
+    high_pct: float = FLAP_HIGH.default
+
+
+REPORT = Report(
+    name="flaps",
+    entity="station x period, worst first",
+    summary="Disconnects, short disconnects and flapping episodes per station, worst first.",
+    columns=(
+        "station_id",
+        "period_start",
+        "period_end",
+        "observed_s",
+        "online_s",
+        "offline_s",
+        "disconnects",
+        "short_disconnects",
+        "flapping_episodes",
+        "flapping_s",
+        "uptime_pct",
+        "effective_uptime_pct",
+        "percent_state_change",
+        "is_flapping",
+    ),
+    run=replay,
+    options=(STATION, FLAP_THRESHOLD, FLAP_COUNT, FLAP_WINDOW, FLAP_LOW, FLAP_HIGH, HOLD_AFTER_GAP),
+    kind=EntityKind.STATION,
+    sql="flaps",
+    plot=report_plot("flaps", "worst-flapper ranking"),
+    title="flaps (worst first)",
+    check=_low_below_high,
+)

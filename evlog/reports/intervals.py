@@ -7,20 +7,17 @@ to the window and split at period boundaries when `--by` asks for it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from evlog.replay.engine import EngineBase, R
-from evlog.replay.options import Window, parse_ids
+from evlog.replay.options import Period
 from evlog.replay.runner import EntityKind
-
-COLUMNS: tuple[str, ...] = (
-    "entity_kind",
-    "entity_id",
-    "location_id",
-    "state",
-    "start",
-    "end",
-    "duration_s",
+from evlog.reports._report import (
+    EVSE,
+    HOLD_AFTER_GAP,
+    LOCATION,
+    STATION,
+    Report,
+    Values,
+    report_plot,
 )
 
 
@@ -35,18 +32,14 @@ def selected_kinds(
     return [EntityKind.EVSE] if wants_evses else [EntityKind.STATION]
 
 
-def intervals(
-    engine: EngineBase[R],
-    window: Window,
-    *,
-    evse: Iterable[str] = (),
-    location: Iterable[str] = (),
-    station: Iterable[str] = (),
-    hold_after_gap: bool = False,
-) -> R:
-    evse_ids, location_ids, station_ids = parse_ids(evse), parse_ids(location), parse_ids(station)
+def _intervals(report: Report, engine: EngineBase[R], values: Values) -> R:
+    evse_ids, location_ids, station_ids = values["evse"], values["location"], values["station"]
+    kinds = selected_kinds(evse_ids, location_ids, station_ids)
+    # the window spans the stations' events only when only stations are asked for
+    window_kind = kinds[0] if len(kinds) == 1 else EntityKind.EVSE
+    window = engine.window(window_kind, values["start"], values["end"], values["by"], values["tz"])
     relations = []
-    for kind in selected_kinds(evse_ids, location_ids, station_ids):
+    for kind in kinds:
         is_evse = kind is EntityKind.EVSE
         relations.append(
             engine.relation(
@@ -56,7 +49,28 @@ def intervals(
                 entity_kind=kind.value,
                 entity_ids=list(evse_ids if is_evse else station_ids),
                 location_ids=list(location_ids if is_evse else ()),
-                hold_after_gap=hold_after_gap,
+                hold_after_gap=values["hold_after_gap"],
             )
         )
     return engine.union_ordered(relations, ["entity_kind", "entity_id", "start"])
+
+
+REPORT: Report = Report(
+    name="intervals",
+    entity="replayed state interval (EVSEs and stations)",
+    summary="The replayed state intervals (entity, state, start, end) of EVSEs and stations.",
+    columns=(
+        "entity_kind",
+        "entity_id",
+        "location_id",
+        "state",
+        "start",
+        "end",
+        "duration_s",
+    ),
+    run=_intervals,
+    options=(EVSE, LOCATION, STATION, HOLD_AFTER_GAP),
+    default_by=Period.NONE,
+    plot=report_plot("intervals", "state timeline"),
+    title="intervals",
+)

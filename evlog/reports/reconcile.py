@@ -7,34 +7,28 @@ webhook was missed (or is late): the snapshot saw the station offline while the 
 say online (a missed `chargestation.offline`), or the reverse.
 
 Snapshots of stations with no webhook before them are not contradictions (no state yet). Where
-several webhooks share one event time, the latest-arriving holds (DESIGN replay rule 3).
+several webhooks share one event time, the latest-arriving holds (rule *Order by event time* of
+docs/replay.md).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
 
 from evlog.errors import UsageError
 from evlog.lake import Lake
+from evlog.replay.engine import EngineBase
+from evlog.reports._report import END, LAKE, START, STATION, Report, Values
 from evlog.schema import Source, Table
 from evlog.timeopts import parse_instant
-
-COLUMNS = (
-    "station_id",
-    "snapshot_time",
-    "snapshot_online",
-    "webhook_online",
-    "webhook_event_time",
-    "webhook_event",
-    "webhook_id",
-    "missed",
-    "since_webhook_s",
-)
 
 RECONCILE_SQL = """
 WITH snapshots AS (
@@ -94,6 +88,66 @@ def reconcile_relation(
     )
 
 
+def _instant(value: str | datetime | None, flag: str) -> datetime | None:
+    return None if value is None else parse_instant(value, flag)
+
+
+def _end_after_start(values: Values) -> None:
+    start, end = values["start"], values["end"]
+    if start and end and end <= start:
+        raise UsageError(f"--end: {end.isoformat()} is not after --start")
+
+
+def _on_engine(report: Report, engine: EngineBase[Any], values: Values) -> Any:
+    from evlog.replay.engine import ReplayEngine
+
+    if not isinstance(engine, ReplayEngine):
+        raise UsageError("the reconcile report needs engine='duckdb'")
+    return _select(
+        reconcile_relation(
+            engine.con, start=values["start"], end=values["end"], stations=values["station"]
+        )
+    )
+
+
+def _select(relation: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
+    return relation.select(*(duckdb.ColumnExpression(name) for name in REPORT.columns))
+
+
+REPORT = Report(
+    name="reconcile",
+    entity="poll snapshot that contradicts the webhook state",
+    summary="Poll snapshots that contradict the webhook state at their instant: missed webhooks.",
+    details="For each `record poll` snapshot, the webhook state is the station's last "
+    "online/offline webhook at or before it. One row per disagreeing snapshot: station_id, "
+    "snapshot_time, snapshot_online, webhook_online, webhook_event_time, webhook_event, "
+    "webhook_id, missed (the webhook that never came) and since_webhook_s.",
+    columns=(
+        "station_id",
+        "snapshot_time",
+        "snapshot_online",
+        "webhook_online",
+        "webhook_event_time",
+        "webhook_event",
+        "webhook_id",
+        "missed",
+        "since_webhook_s",
+    ),
+    run=_on_engine,
+    options=(STATION,),
+    default_by=None,
+    zoned=False,
+    window=(
+        replace(START, help="Only snapshots from this time (ISO 8601).", parse=_instant),
+        replace(END, help="Only snapshots before this time (ISO 8601).", parse=_instant),
+    ),
+    lake=replace(LAKE, annotation=Path, help="Lake directory."),
+    engines=("duckdb",),
+    title="reconcile: snapshots contradicting webhooks",
+    check=_end_after_start,
+)
+
+
 def reconcile(
     lake: Lake | str | os.PathLike[str],
     start: str | datetime | None = None,
@@ -101,24 +155,18 @@ def reconcile(
     *,
     stations: Sequence[str] = (),
 ) -> pl.DataFrame:
-    """Poll snapshots that contradict the webhook state at their instant: missed webhooks.
-
-    Columns: station_id, snapshot_time, snapshot_online, webhook_online, webhook_event_time,
-    webhook_event, webhook_id, missed (the event the webhooks lacked), since_webhook_s.
-    """
+    """Poll snapshots that contradict the webhook state at their instant: missed webhooks, on a
+    connection of its own that reads only the connectivity events (`REPORT.columns`)."""
     opened = Lake.open(lake)
-    window_start = None if start is None else parse_instant(start, "--start")
-    window_end = None if end is None else parse_instant(end, "--end")
-    if window_start and window_end and window_end <= window_start:
-        raise UsageError(f"--end: {window_end.isoformat()} is not after --start")
+    values = REPORT.read({"start": start, "end": end, "station": stations})
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
         opened.register(con, Table.CONNECTIVITY_EVENTS)
         relation = reconcile_relation(
-            con, start=window_start, end=window_end, stations=list(stations)
+            con, start=values["start"], end=values["end"], stations=values["station"]
         )
-        frame: pl.DataFrame = relation.pl()
-        return frame.select(COLUMNS)
+        frame: pl.DataFrame = _select(relation).pl()
+        return frame
     finally:
         con.close()

@@ -17,7 +17,7 @@ from evlog.lake import Lake
 from evlog.record.derive import POLL_FEED, WEBHOOK_FEED
 from evlog.record.poller import poll, record_poll
 from evlog.record.recorder import Recorder
-from evlog.reports.reconcile import COLUMNS, reconcile
+from evlog.reports.reconcile import REPORT, reconcile
 from evlog.schema import Source, Table
 from evlog.sources._http import AuthError, RetryPolicy
 from evlog.sources.edrv_api import EdrvClient
@@ -183,7 +183,7 @@ def test_reconcile_lists_contradicting_snapshots(tmp_path: Path) -> None:
         ("C", False, "2026-11-20T12:00:00+00:00"),  # no webhooks at all
     )
     frame = reconcile(lake)
-    assert tuple(frame.columns) == COLUMNS
+    assert tuple(frame.columns) == REPORT.columns
     rows = frame.select("station_id", "snapshot_time", "snapshot_online", "webhook_online",
                         "webhook_id", "missed").rows()  # fmt: skip
     at = lambda h: datetime(2026, 11, 20, h, tzinfo=UTC)  # noqa: E731
@@ -199,7 +199,7 @@ def test_reconcile_lists_contradicting_snapshots(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="--end"):
         reconcile(lake, "2026-11-21", "2026-11-20")
     empty = reconcile(Lake.create(tmp_path / "empty"))
-    assert empty.is_empty() and tuple(empty.columns) == COLUMNS
+    assert empty.is_empty() and tuple(empty.columns) == REPORT.columns
 
 
 def test_poller_then_reconcile_finds_missed_webhook(
