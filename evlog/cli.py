@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypedDict
 
 import typer
 from rich.console import Console
@@ -30,6 +31,21 @@ from evlog.upkeep import LakeInfo, lake_info, rebuild
 
 if TYPE_CHECKING:
     import polars as pl
+
+
+class EngineSwitches(TypedDict):
+    checkpoints: bool
+    rollups: bool
+
+
+def engine_switches() -> EngineSwitches:
+    """HOOK(registry): the engine switches, read from the environment once, here at the CLI edge:
+    EVLOG_NO_CHECKPOINTS=1 / EVLOG_NO_ROLLUPS=1 replay every event (benchmarks, diagnosis)."""
+    return {
+        "checkpoints": not os.environ.get("EVLOG_NO_CHECKPOINTS"),
+        "rollups": not os.environ.get("EVLOG_NO_ROLLUPS"),
+    }
+
 
 app = typer.Typer(
     name="evlog",
@@ -660,7 +676,9 @@ def report_availability_command(
     from evlog.api import open_lake  # lazily: recording needs no replay engine
     from evlog.reports.render import render
 
-    frame = open_lake(lake, engine=engine, spark_master=spark_master).availability(
+    frame = open_lake(
+        lake, engine=engine, spark_master=spark_master, **engine_switches()
+    ).availability(
         start,
         end,
         by=by,
@@ -695,7 +713,7 @@ def report_uptime_command(
     from evlog.api import open_lake  # lazily: recording needs no replay engine
     from evlog.reports.render import render
 
-    frame = open_lake(lake, engine=engine, spark_master=spark_master).uptime(
+    frame = open_lake(lake, engine=engine, spark_master=spark_master, **engine_switches()).uptime(
         start, end, by=by, tz=tz, station=station or (), hold_after_gap=hold_after_gap
     )
     render(frame, fmt, output, title="uptime")
@@ -737,7 +755,7 @@ def report_flaps_command(
     from evlog.api import open_lake  # lazily: recording needs no replay engine
     from evlog.reports.render import render
 
-    frame = open_lake(lake, engine=engine, spark_master=spark_master).flaps(
+    frame = open_lake(lake, engine=engine, spark_master=spark_master, **engine_switches()).flaps(
         start,
         end,
         by=by,
@@ -776,7 +794,9 @@ def report_intervals_command(
     from evlog.api import open_lake  # lazily: recording needs no replay engine
     from evlog.reports.render import render
 
-    frame = open_lake(lake, engine=engine, spark_master=spark_master).intervals(
+    frame = open_lake(
+        lake, engine=engine, spark_master=spark_master, **engine_switches()
+    ).intervals(
         start,
         end,
         by=by,
@@ -858,7 +878,9 @@ def report_reliability_command(
     export_dir = rel.parse_export(export)
     if plot is not None:
         check_plot_path(plot)
-    result = open_lake(lake, engine=engine, spark_master=spark_master).reliability_report(
+    result = open_lake(
+        lake, engine=engine, spark_master=spark_master, **engine_switches()
+    ).reliability_report(
         standard,
         start,
         end,
