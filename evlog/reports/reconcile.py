@@ -7,7 +7,8 @@ webhook was missed (or is late): the snapshot saw the station offline while the 
 say online (a missed `chargestation.offline`), or the reverse.
 
 Snapshots of stations with no webhook before them are not contradictions (no state yet). Where
-several webhooks share one event time, the latest-arriving holds (DESIGN replay rule 3).
+several webhooks share one event time, the latest-arriving holds (docs/replay.md, rule
+*Order by event time*).
 """
 
 from __future__ import annotations
