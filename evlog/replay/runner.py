@@ -175,14 +175,23 @@ def _composed(concept: Concept, kind: EntityKind) -> str:
     """The SQL of `concept` in a query about `kind`: concept names and parameters renamed."""
 
     def rename_read(match: re.Match[str]) -> str:
+        if match.group(3).lower() in local:
+            return f"{match.group(1)}{match.group(2)}{own}__{match.group(3)}"
         target = _resolve(match.group(3), concept.kind)
-        if target is None or match.group(3).lower() in local:
+        if target is None:
             return match.group(0)
         return f"{match.group(1)}{match.group(2)}{_cte_name(target, kind)}"
 
+    def rename_local(match: re.Match[str]) -> str:
+        return match.group(0).replace(match.group(1), f"{own}__{match.group(1)}", 1)
+
     sql = concept_sql(concept.file)
     local = {name.lower() for name in _LOCAL_CTE.findall(_COMMENT.sub("", sql))}
+    own = _cte_name(concept, kind)
     sql = _READ.sub(rename_read, sql)
+    # A concept's own CTEs are named after it: Spark's SQL lifts them all to the top of the query,
+    # where two concepts' `marked` (or one concept composed for two kinds) would clash.
+    sql = _LOCAL_CTE.sub(rename_local, sql)
     return _PARAMETER.sub(lambda m: "$" + _parameter_name(m.group(1), concept, kind), sql)
 
 
