@@ -57,6 +57,8 @@ def open_lake(
     engine: str = "duckdb",
     spark_master: str | None = None,
     spark: SparkSession | None = None,
+    checkpoints: bool = True,
+    rollups: bool = True,
 ) -> EvlogLake:
     """Open the lake at `path` for replay; raises `LakeNotFoundError` if it is not a lake.
 
@@ -69,10 +71,14 @@ def open_lake(
     if choice == "spark":
         from evlog.replay.spark import SparkEngine  # lazily: pyspark is an optional extra
 
-        return EvlogLake(SparkEngine.open(path, master=spark_master, spark=spark))
+        return EvlogLake(
+            SparkEngine.open(
+                path, master=spark_master, spark=spark, checkpoints=checkpoints, rollups=rollups
+            )
+        )
     if spark_master is not None or spark is not None:
         raise UsageError("--spark-master: only with --engine spark")
-    return EvlogLake(ReplayEngine.open(path))
+    return EvlogLake(ReplayEngine.open(path, checkpoints=checkpoints, rollups=rollups))
 
 
 def parse_engine(value: str) -> str:

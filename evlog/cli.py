@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import inspect
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypedDict
 
 import typer
 from rich.console import Console
@@ -32,6 +33,21 @@ from evlog.reports._report import Report, cli_options
 from evlog.reports.render import render
 from evlog.timeopts import parse_duration, parse_window
 from evlog.upkeep import LakeInfo, lake_info, rebuild
+
+
+class EngineSwitches(TypedDict):
+    checkpoints: bool
+    rollups: bool
+
+
+def engine_switches() -> EngineSwitches:
+    """The engine switches, read from the environment once, here at the CLI edge:
+    EVLOG_NO_CHECKPOINTS=1 / EVLOG_NO_ROLLUPS=1 replay every event (benchmarks, diagnosis)."""
+    return {
+        "checkpoints": not os.environ.get("EVLOG_NO_CHECKPOINTS"),
+        "rollups": not os.environ.get("EVLOG_NO_ROLLUPS"),
+    }
+
 
 app = typer.Typer(
     name="evlog",
@@ -584,6 +600,7 @@ def _report_command(report: Report) -> Callable[..., None]:
             values["lake"],
             engine=values.get("engine", "duckdb"),
             spark_master=values.get("spark_master"),
+            **engine_switches(),
         )
         chosen = report.chosen(values)
         outcome = lake.outcome(chosen, values)

@@ -78,12 +78,8 @@ def span_of(
     return engine.rollup_span(EntityKind.EVSE, "availability", window, hold_after_gap=False)
 
 
-def without_rollups(
-    monkeypatch: pytest.MonkeyPatch, lake: Lake, *args: object, **kwargs: object
-) -> pl.DataFrame:
-    with monkeypatch.context() as patched:
-        patched.setenv("EVLOG_NO_ROLLUPS", "1")
-        return evlog.open_lake(lake.root).availability(*args, **kwargs)  # type: ignore[arg-type]
+def without_rollups(lake: Lake, *args: object, **kwargs: object) -> pl.DataFrame:
+    return evlog.open_lake(lake.root, rollups=False).availability(*args, **kwargs)  # type: ignore[arg-type]
 
 
 def micros(instant: datetime) -> int:
@@ -100,17 +96,17 @@ def test_whole_days_come_from_rollups(lake: Lake, monkeypatch: pytest.MonkeyPatc
         "UTC", micros(BASE + DAY), micros(end), date(2024, 3, 29), date(2024, 4, 1)
     )
     rolled = evlog.open_lake(lake.root).availability(start, end, by="day")
-    assert rolled.equals(without_rollups(monkeypatch, lake, start, end, by="day"))
+    assert rolled.equals(without_rollups(lake, start, end, by="day"))
     # id filters apply to rolled-up days as to replayed ones
     for filters in ({"evse": ["E1", "E2"]}, {"location": ["L1"]}):
         got = evlog.open_lake(lake.root).availability(start, end, by="day", **filters)
-        assert got.equals(without_rollups(monkeypatch, lake, start, end, by="day", **filters))
+        assert got.equals(without_rollups(lake, start, end, by="day", **filters))
         assert 0 < got.height < rolled.height
     # weeks, months and one whole-window period are unions of days: rollups serve them too
     for by in ("week", "month", "none"):
         assert span_of(lake, start, end, by) is not None
         got = evlog.open_lake(lake.root).availability(start, end, by=by)
-        assert got.equals(without_rollups(monkeypatch, lake, start, end, by=by)), by
+        assert got.equals(without_rollups(lake, start, end, by=by)), by
 
 
 def test_reports_read_the_rollup_rows(lake: Lake) -> None:
@@ -125,10 +121,9 @@ def test_reports_read_the_rollup_rows(lake: Lake) -> None:
     api = evlog.open_lake(lake.root)
     day = api.availability(BASE + 2 * DAY, BASE + 3 * DAY, by="day")
     untouched = api.availability(BASE + 3 * DAY, BASE + 4 * DAY, by="day")
-    with pytest.MonkeyPatch.context() as patched:
-        patched.setenv("EVLOG_NO_ROLLUPS", "1")
-        replayed = evlog.open_lake(lake.root).availability(BASE + 2 * DAY, BASE + 3 * DAY)
-        replayed_next = evlog.open_lake(lake.root).availability(BASE + 3 * DAY, BASE + 4 * DAY)
+    replaying = evlog.open_lake(lake.root, rollups=False)
+    replayed = replaying.availability(BASE + 2 * DAY, BASE + 3 * DAY)
+    replayed_next = replaying.availability(BASE + 3 * DAY, BASE + 4 * DAY)
     assert (day["charging_s"] - replayed["charging_s"]).to_list() == [3600.0] * 3
     assert untouched.equals(replayed_next)
 
@@ -154,7 +149,7 @@ def test_only_whole_days_in_the_zone_are_rolled_up(
         ("day", "America/New_York"),
     ):
         got = evlog.open_lake(lake.root).availability(start, end, by=by, tz=tz)
-        assert got.equals(without_rollups(monkeypatch, lake, start, end, by=by, tz=tz)), (by, tz)
+        assert got.equals(without_rollups(lake, start, end, by=by, tz=tz)), (by, tz)
 
 
 def test_no_rollups_for_other_reports_or_holding_states(lake: Lake) -> None:
@@ -182,7 +177,7 @@ def test_late_event_makes_later_days_stale_until_the_next_compaction(
     (info,) = lake_info(lake).rollups
     assert (info.zone, info.days, info.fresh_days) == ("UTC", 6, 2)  # `evlog lake info` shows it
     stale = evlog.open_lake(lake.root).availability(start, end, by="day")
-    replayed = without_rollups(monkeypatch, lake, start, end, by="day")
+    replayed = without_rollups(lake, start, end, by="day")
     assert stale.equals(replayed)
     e1_day3 = (pl.col("evse_id") == "E1") & (pl.col("period_start") == BASE + 2 * DAY)
     assert before.filter(e1_day3)["blocked_s"].item() == 0
@@ -201,7 +196,7 @@ def test_coverage_growth_keeps_earlier_days(lake: Lake, monkeypatch: pytest.Monk
     span = span_of(lake, start, end)
     assert isinstance(span, RollupSpan) and span.end_us == micros(BASE + 5 * DAY)
     got = evlog.open_lake(lake.root).availability(start, end, by="day")
-    assert got.equals(without_rollups(monkeypatch, lake, start, end, by="day"))
+    assert got.equals(without_rollups(lake, start, end, by="day"))
     # a gap opened inside an old day (coverage rewritten) makes that day stale
     assert first_difference([(0, 10), (20, 30)], [(0, 10), (20, 35)]) == 30
     assert first_difference([(0, 10)], [(0, 4), (6, 10)]) == 4
@@ -223,7 +218,7 @@ def test_rebuild_and_removed_history(lake: Lake, monkeypatch: pytest.MonkeyPatch
     days = sorted(p.name for p in (zone_dir(lake, "UTC")).glob("date=*"))
     assert days[-1] == "date=2024-04-01"
     got = evlog.open_lake(lake.root).availability(BASE, BASE + 6 * DAY, by="day")
-    assert got.equals(without_rollups(monkeypatch, lake, BASE, BASE + 6 * DAY, by="day"))
+    assert got.equals(without_rollups(lake, BASE, BASE + 6 * DAY, by="day"))
 
 
 def test_cli_rollup_options(lake: Lake) -> None:
@@ -258,7 +253,7 @@ def test_a_missing_rollup_file_is_never_read_as_no_data(
         "UTC", micros(BASE), micros(BASE + 3 * DAY), date(2024, 3, 28), date(2024, 3, 30)
     )
     got = evlog.open_lake(lake.root).availability(start, end, by="day")
-    assert got.equals(without_rollups(monkeypatch, lake, start, end, by="day"))
+    assert got.equals(without_rollups(lake, start, end, by="day"))
     assert compact(lake).rollup_days == 3  # the next compaction rebuilds from the lost day on
     assert span_of(lake, start, end) == RollupSpan(
         "UTC", micros(BASE), micros(end), date(2024, 3, 28), date(2024, 4, 1)
@@ -273,7 +268,7 @@ def test_a_lake_opened_before_the_compaction_uses_only_what_it_sees(
     are not in its views, so it must not count on them (until `refresh()`)."""
     compact(lake, checkpoints=False, rollups=False)  # the event files are final from here on
     start, end = BASE + timedelta(hours=5), BASE + 5 * DAY
-    expected = without_rollups(monkeypatch, lake, start, end, by="day")
+    expected = without_rollups(lake, start, end, by="day")
     opened = evlog.open_lake(lake.root)
     compact(lake)  # adds checkpoints and rollups only
     engine = opened.engine

@@ -180,16 +180,15 @@ def test_rebuild_moving_events_out_of_a_day_leaves_no_stale_checkpoint(
     rebuild(lake, timedelta(days=4))
     compact(lake)
 
-    def no_data_s() -> list[float]:
-        frame = evlog.open_lake(lake.root).availability(
+    def no_data_s(switch: bool = True) -> list[float]:
+        frame = evlog.open_lake(lake.root, checkpoints=switch, rollups=switch).availability(
             "2024-03-31", "2024-04-05", by="day", evse=["E"]
         )
         return list(frame["no_data_s"])
 
-    with_checkpoints = no_data_s()
-    monkeypatch.setenv("EVLOG_NO_CHECKPOINTS", "1")
-    monkeypatch.setenv("EVLOG_NO_ROLLUPS", "1")
-    assert with_checkpoints == no_data_s() == [86400, 86400, 86400, 21600, 0]  # to 04-03T06:00
+    assert (
+        no_data_s() == no_data_s(switch=False) == [86400, 86400, 86400, 21600, 0]
+    )  # to 04-03T06:00
 
 
 # A recorder process: one HERE message per batch, each batch under the lake's write lock (one
@@ -283,23 +282,14 @@ def test_reports_survive_compactions_replacing_their_files(tmp_path: Path) -> No
     assert compactions >= 3 and reports >= 3, (compactions, reports)
 
 
-def replayed(root: Path, **switches: str) -> list[object]:
-    """Availability reports of the lake, with the engine switches `switches` set meanwhile."""
-    saved = {name: os.environ.get(name) for name in switches}
-    os.environ.update(switches)
-    try:
-        api = evlog.open_lake(root)
-        return [
-            api.availability("2024-03-31", "2024-04-08", by="day"),
-            api.availability("2024-03-31", "2024-04-08", by="day", tz="Europe/Berlin"),
-            api.intervals("2024-04-02T05:00", "2024-04-05"),
-        ]
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+def replayed(root: Path, checkpoints: bool = True, rollups: bool = True) -> list[object]:
+    """Availability reports of the lake, with the engine switches given."""
+    api = evlog.open_lake(root, checkpoints=checkpoints, rollups=rollups)
+    return [
+        api.availability("2024-03-31", "2024-04-08", by="day"),
+        api.availability("2024-03-31", "2024-04-08", by="day", tz="Europe/Berlin"),
+        api.intervals("2024-04-02T05:00", "2024-04-05"),
+    ]
 
 
 # (EVSE, event hour, hours the file time is before the event): mostly ahead, so clamped
@@ -349,6 +339,6 @@ def test_checkpoints_and_rollups_exact_after_any_upkeep(
         if not lake.files(Table.STATUS_EVENTS):
             return
         fast = replayed(root / "lake")
-        full = replayed(root / "lake", EVLOG_NO_CHECKPOINTS="1", EVLOG_NO_ROLLUPS="1")
+        full = replayed(root / "lake", checkpoints=False, rollups=False)
     for got, want in zip(fast, full, strict=True):
         assert got.equals(want)  # type: ignore[attr-defined]

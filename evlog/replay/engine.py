@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -110,6 +110,10 @@ class EngineBase(Generic[R]):
     #: written since is not used before `refresh()` (its rows would be missing from the views)
     checkpoint_days: frozenset[date] = frozenset()
     rollup_days: frozenset[tuple[str, date]] = frozenset()
+    #: whether EVSE replays start from checkpoints and availability reads whole days from rollups
+    #: (off: replay every event from the start of history; for benchmarks and diagnosis)
+    use_checkpoints: bool = True
+    use_rollups: bool = True
 
     def refresh(self) -> None:
         """Read files written since the engine was opened."""
@@ -125,8 +129,17 @@ class EngineBase(Generic[R]):
     def event_span(self, kind: EntityKind) -> EventSpan:
         raise NotImplementedError
 
-    def relation(self, kind: EntityKind, report: str, window: Window, **params: Any) -> R:
-        """The lazy result of SQL report `report` over `window`; `params` are bound by name."""
+    def relation(
+        self,
+        kind: EntityKind,
+        report: str,
+        window: Window,
+        *,
+        params_of: Mapping[EntityKind, Mapping[str, Any]] | None = None,
+        **params: Any,
+    ) -> R:
+        """The lazy result of SQL report `report` over `window`; `params` are bound by name, and
+        `params_of[other]` for the concepts of another entity kind that the report reads."""
         raise NotImplementedError
 
     def union_ordered(self, relations: list[R], order: list[str]) -> R:
@@ -153,8 +166,7 @@ class EngineBase(Generic[R]):
         valid checkpoint at or before it (its day's first instant and date), or no checkpoint."""
         day = None
         lake = self._local_evse_lake(kind)
-        # EVLOG_NO_CHECKPOINTS=1 replays from the whole history (benchmarks, diagnosis)
-        if lake is not None and not os.environ.get("EVLOG_NO_CHECKPOINTS"):
+        if lake is not None and self.use_checkpoints:
             day = compact.usable_checkpoint(lake, instant_us, event_files, self.checkpoint_days)
         if day is None:
             return _NO_CHECKPOINT_US, _NO_CHECKPOINT_DATE
@@ -171,10 +183,10 @@ class EngineBase(Generic[R]):
         """The whole days an availability report reads from rollups instead of replaying them."""
         lake = self._local_evse_lake(kind)
         if (
-            report != "availability"
+            not self.use_rollups
             or hold_after_gap
             or lake is None
-            or os.environ.get("EVLOG_NO_ROLLUPS")  # replay every day (benchmarks, diagnosis)
+            or "status_rollups" not in runner.tables_read(kind, report)
         ):
             return None
         listing = compact.event_files_by_day(lake) if event_files is None else event_files
@@ -239,6 +251,19 @@ class EngineBase(Generic[R]):
         }
         return {**base, **params}
 
+    def other_kinds_params(
+        self,
+        report: str,
+        window: Window,
+        params: Mapping[str, Any],
+        params_of: Mapping[EntityKind, Mapping[str, Any]] | None,
+    ) -> dict[EntityKind, dict[str, Any]]:
+        """`report_params` of each other kind in `params_of`: `params` overridden by its own."""
+        return {
+            other: self.report_params(other, report, window, **{**params, **own})
+            for other, own in (params_of or {}).items()
+        }
+
     def window(
         self,
         kind: EntityKind,
@@ -278,8 +303,12 @@ class ReplayEngine(EngineBase[duckdb.DuckDBPyRelation]):
         memory_limit: str | None = None,
         temp_directory: str | None = None,
         threads: int | None = None,
+        checkpoints: bool = True,
+        rollups: bool = True,
     ) -> None:
         self.lake = lake
+        self.use_checkpoints = checkpoints
+        self.use_rollups = rollups
         self.local_lake = lake
         if con is None:
             con = duckdb.connect()
@@ -298,8 +327,10 @@ class ReplayEngine(EngineBase[duckdb.DuckDBPyRelation]):
         self.refresh()
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str]) -> ReplayEngine:
-        return cls(Lake.open(path))
+    def open(
+        cls, path: str | os.PathLike[str], *, checkpoints: bool = True, rollups: bool = True
+    ) -> ReplayEngine:
+        return cls(Lake.open(path), checkpoints=checkpoints, rollups=rollups)
 
     def refresh(self) -> None:
         """Re-register the lake's views so that files written since opening are read too (and
@@ -369,11 +400,21 @@ class ReplayEngine(EngineBase[duckdb.DuckDBPyRelation]):
         return EventSpan(rows[0][0], rows[0][1])
 
     def relation(
-        self, kind: EntityKind, report: str, window: Window, **params: Any
+        self,
+        kind: EntityKind,
+        report: str,
+        window: Window,
+        *,
+        params_of: Mapping[EntityKind, Mapping[str, Any]] | None = None,
+        **params: Any,
     ) -> duckdb.DuckDBPyRelation:
-        """The lazy relation of SQL report `report` over `window`; `params` are bound by name."""
+        """The lazy relation of SQL report `report` over `window` (see `EngineBase.relation`)."""
         return runner.run(
-            self.con, kind, report, self.report_params(kind, report, window, **params)
+            self.con,
+            kind,
+            report,
+            self.report_params(kind, report, window, **params),
+            self.other_kinds_params(report, window, params, params_of),
         )
 
     def union_ordered(

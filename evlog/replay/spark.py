@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -121,8 +122,18 @@ def lake_location(path: str | os.PathLike[str]) -> tuple[str, Lake | None]:
 class SparkEngine(EngineBase["DataFrame"]):
     """Replays one lake on a Spark session, through temporary views of its own."""
 
-    def __init__(self, uri: str, spark: SparkSession, local: Lake | None = None) -> None:
+    def __init__(
+        self,
+        uri: str,
+        spark: SparkSession,
+        local: Lake | None = None,
+        *,
+        checkpoints: bool = True,
+        rollups: bool = True,
+    ) -> None:
         self.name = "spark"
+        self.use_checkpoints = checkpoints
+        self.use_rollups = rollups
         self.uri = uri.rstrip("/")
         self.spark = spark
         self.local_lake = local
@@ -139,9 +150,12 @@ class SparkEngine(EngineBase["DataFrame"]):
         *,
         master: str | None = None,
         spark: SparkSession | None = None,
+        checkpoints: bool = True,
+        rollups: bool = True,
     ) -> SparkEngine:
         uri, local = lake_location(path)
-        return cls(uri, spark if spark is not None else spark_session(master), local)
+        session = spark if spark is not None else spark_session(master)
+        return cls(uri, session, local, checkpoints=checkpoints, rollups=rollups)
 
     def refresh(self) -> None:
         """(Re)create the views, listing the lake's files anew."""
@@ -193,14 +207,35 @@ class SparkEngine(EngineBase["DataFrame"]):
         row = self.spark.sql(sql).collect()[0]
         return EventSpan(row["first_us"], row["last_us"])
 
-    def sql(self, kind: EntityKind, report: str, window: Window, **params: Any) -> str:
+    def sql(
+        self,
+        kind: EntityKind,
+        report: str,
+        window: Window,
+        *,
+        params_of: Mapping[EntityKind, Mapping[str, Any]] | None = None,
+        **params: Any,
+    ) -> str:
         """The Spark SQL of `report` over `window` (for `EXPLAIN` and the curious)."""
-        query, bound = runner.bind(kind, report, self.report_params(kind, report, window, **params))
+        query, bound = runner.bind(
+            kind,
+            report,
+            self.report_params(kind, report, window, **params),
+            self.other_kinds_params(report, window, params, params_of),
+        )
         return dialect.to_spark(query, bound, self.views)
 
-    def relation(self, kind: EntityKind, report: str, window: Window, **params: Any) -> DataFrame:
+    def relation(
+        self,
+        kind: EntityKind,
+        report: str,
+        window: Window,
+        *,
+        params_of: Mapping[EntityKind, Mapping[str, Any]] | None = None,
+        **params: Any,
+    ) -> DataFrame:
         """The lazy Spark DataFrame of SQL report `report` over `window`."""
-        return self.spark.sql(self.sql(kind, report, window, **params))
+        return self.spark.sql(self.sql(kind, report, window, params_of=params_of, **params))
 
     def union_ordered(self, relations: list[DataFrame], order: list[str]) -> DataFrame:
         combined = relations[0]

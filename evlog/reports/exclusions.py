@@ -26,10 +26,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
-import pyarrow as pa
-
 from evlog.errors import UsageError
-from evlog.replay.options import to_micros
 
 EXCLUSION_COLUMNS: tuple[str, ...] = ("entity_id", "start", "end", "cause")
 STATION_MAP_COLUMNS: tuple[str, ...] = ("station_id", "evse_id")
@@ -173,30 +170,3 @@ def load_station_map(path: str | os.PathLike[str]) -> list[tuple[str, str]]:
             raise UsageError(f"--station-map: {target}:{line}: station_id and evse_id are required")
         pairs[(station_id, evse_id)] = None
     return list(pairs)
-
-
-def exclusions_table(
-    exclusions: list[Exclusion], cap_kind: dict[Cause, str], cap_us: dict[Cause, int]
-) -> pa.Table:
-    """The rows as Arrow for the SQL: times in epoch microseconds, each cause's cap attached."""
-    order = list(Cause)
-    return pa.table(
-        {
-            "entity_id": pa.array([x.entity_id for x in exclusions], pa.string()),
-            "start_us": pa.array([to_micros(x.start) for x in exclusions], pa.int64()),
-            "end_us": pa.array([to_micros(x.end) for x in exclusions], pa.int64()),
-            "cause": pa.array([x.cause.value for x in exclusions], pa.string()),
-            "cause_rank": pa.array([order.index(x.cause) for x in exclusions], pa.int32()),
-            "cap_kind": pa.array([cap_kind.get(x.cause, "none") for x in exclusions], pa.string()),
-            "cap_us": pa.array([cap_us.get(x.cause) for x in exclusions], pa.int64()),
-        }
-    )
-
-
-def station_map_table(pairs: list[tuple[str, str]]) -> pa.Table:
-    return pa.table(
-        {
-            "station_id": pa.array([p[0] for p in pairs], pa.string()),
-            "evse_id": pa.array([p[1] for p in pairs], pa.string()),
-        }
-    )

@@ -3,7 +3,8 @@
 Built on the replayed EVSE intervals (and, with a station map, the station intervals): a port is out
 while it is in one of the standard's outage states (`--outage-states` overrides them) or while a
 station mapped to it is `offline`. The interval algebra (merge, exclusions, caps, months, rolling
-sums) is DuckDB SQL in `sql/reliability_*.sql`, run on a private connection over Arrow tables, with
+sums) is replay SQL (`reliability_ports.sql`, `reliability_outages.sql` and the concepts they read),
+composed with the EVSE and station replays into one query per result by the replay runner, with
 every user value bound as a parameter. Every interpretation of the rules is in docs/reliability.md.
 
 One row per port and report month (`scope = 'port'`) and one network row per month
@@ -27,15 +28,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import duckdb
 import polars as pl
-import pyarrow as pa
 
 from evlog.errors import UsageError
 from evlog.replay.engine import EngineBase
@@ -44,10 +41,8 @@ from evlog.replay.runner import EntityKind
 from evlog.reports.exclusions import (
     Cause,
     Exclusion,
-    exclusions_table,
     load_exclusions,
     load_station_map,
-    station_map_table,
 )
 from evlog.schema import Status
 
@@ -275,35 +270,6 @@ class ReliabilityResult:
     tz: ZoneInfo
 
 
-@cache
-def _sql(name: str) -> list[str]:
-    text = resources.files("evlog.reports").joinpath("sql", f"{name}.sql").read_text("utf-8")
-    statements = []
-    for chunk in text.split(";\n"):
-        body = "\n".join(
-            line for line in chunk.splitlines() if not line.lstrip().startswith("--")
-        ).strip()
-        if body:
-            statements.append(body.rstrip(";"))
-    return statements
-
-
-_PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
-
-
-def _run(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any]) -> pl.DataFrame | None:
-    """Run every statement of `sql/<name>.sql`, binding the parameters each one uses."""
-    result: pl.DataFrame | None = None
-    for statement in _sql(name):
-        used = set(_PARAMETER.findall(statement))
-        bound = {key: params[key] for key in used}
-        if statement.lstrip().upper().startswith(("SELECT", "WITH")):
-            result = con.sql(statement, params=bound).pl()
-        else:
-            con.execute(statement, bound)
-    return result
-
-
 def compute_reliability(
     engine: EngineBase[Any],
     standard: str | Standard,
@@ -344,74 +310,41 @@ def compute_reliability(
     range_end = _local_midnight(_add_months(months[-1], 1), zone)
     window = Window.parse(query_start, range_end, Period.NONE, zone)
 
-    evse_rel = engine.relation(
-        EntityKind.EVSE,
-        "interval_rows",
-        window,
-        entity_kind=EntityKind.EVSE.value,
-        entity_ids=list(evse_ids),
-        location_ids=list(location_ids),
-        hold_after_gap=hold_after_gap,
-    )
-    evse_intervals = (
-        engine.to_polars(evse_rel)
-        .select(
-            pl.col("entity_id").alias("port_id"),
-            "location_id",
-            "state",
-            pl.col("start").dt.epoch("us").alias("s"),
-            pl.col("end").dt.epoch("us").alias("e"),
-        )
-        .to_arrow()
-    )
-    station_offline = _station_offline(engine, window, pairs, hold_after_gap)
-
     all_months = [query_start_day.replace(day=1)]
     while all_months[-1] < months[-1]:
         all_months.append(_add_months(all_months[-1], 1))
-    month_table = pa.table(
-        {
-            "month_label": [m.strftime("%Y-%m") for m in all_months],
-            "year_label": [str(m.year) for m in all_months],
-            "month_start": [to_micros(_local_midnight(m, zone)) for m in all_months],
-            "month_end": [to_micros(_local_midnight(_add_months(m, 1), zone)) for m in all_months],
-        }
+    params: dict[str, Any] = {
+        "entity_kind": EntityKind.EVSE.value,
+        "entity_ids": list(evse_ids),
+        "location_ids": list(location_ids),
+        "hold_after_gap": hold_after_gap,
+        "month_labels": [m.strftime("%Y-%m") for m in all_months],
+        "month_bounds": [
+            to_micros(_local_midnight(m, zone)) for m in [*all_months, _add_months(months[-1], 1)]
+        ],
+        "report_month_labels": [m.strftime("%Y-%m") for m in months],
+        "basis_starts": [to_micros(_local_midnight(basis_start(rule, m), zone)) for m in months],
+        **_exclusion_params(rows, rule),
+        "map_station_ids": [station for station, _ in pairs],
+        "map_evse_ids": [evse for _, evse in pairs],
+        "outage_states": states,
+        "include_mapped": not location_ids,
+        "denominator_min": rule.denominator_min,
+        "target_pct": rule.target_pct,
+        "strict": rule.strict,
+        "range_start": to_micros(_local_midnight(months[0], zone)),
+        "range_end": to_micros(range_end),
+    }
+    # the mapped stations' offline intervals, from the stations' own replay in the same query
+    stations = {"entity_ids": sorted({station for station, _ in pairs}), "location_ids": []}
+    ports, outages = (
+        engine.to_polars(
+            engine.relation(
+                EntityKind.EVSE, query, window, params_of={EntityKind.STATION: stations}, **params
+            )
+        )
+        for query in ("reliability_ports", "reliability_outages")
     )
-    report_table = pa.table(
-        {
-            "month_label": [m.strftime("%Y-%m") for m in months],
-            "month_start": [to_micros(_local_midnight(m, zone)) for m in months],
-            "month_end": [to_micros(_local_midnight(_add_months(m, 1), zone)) for m in months],
-            "basis_start": [to_micros(_local_midnight(basis_start(rule, m), zone)) for m in months],
-            "basis_end": [to_micros(_local_midnight(_add_months(m, 1), zone)) for m in months],
-        }
-    )
-    range_start_us = to_micros(_local_midnight(months[0], zone))
-    range_end_us = to_micros(range_end)
-
-    con = duckdb.connect()
-    try:
-        con.register("evse_intervals", evse_intervals)
-        con.register("station_offline", station_offline)
-        con.register("station_map", station_map_table(pairs))
-        con.register("exclusions", exclusions_table(rows, rule.cap_kind, rule.cap_us))
-        con.register("months", month_table)
-        con.register("report_months", report_table)
-        params: dict[str, Any] = {
-            "outage_states": states,
-            "include_mapped": not location_ids,
-            "denominator_min": rule.denominator_min,
-            "target_pct": rule.target_pct,
-            "strict": rule.strict,
-            "range_start": range_start_us,
-            "range_end": range_end_us,
-        }
-        _run(con, "reliability_attribution", params)
-        ports = _run(con, "reliability_ports", params)
-        outages = _run(con, "reliability_outages", params)
-    finally:
-        con.close()
-    assert ports is not None and outages is not None
     return ReliabilityResult(
         rule=rule,
         frame=_with_network(ports, rule, zone),
@@ -439,6 +372,20 @@ def _exclusion_rows(
     return rows
 
 
+def _exclusion_params(rows: list[Exclusion], rule: Rule) -> dict[str, list[Any]]:
+    """The exclusions as the `exclusions` concept's parameters: one list per column."""
+    order = list(Cause)  # a cause's rank: its place in `Cause`
+    return {
+        "exclusion_entity_ids": [x.entity_id for x in rows],
+        "exclusion_starts_us": [to_micros(x.start) for x in rows],
+        "exclusion_ends_us": [to_micros(x.end) for x in rows],
+        "exclusion_causes": [x.cause.value for x in rows],
+        "exclusion_cause_ranks": [order.index(x.cause) for x in rows],
+        "exclusion_cap_kinds": [rule.cap_kind.get(x.cause, "none") for x in rows],
+        "exclusion_caps_us": [rule.cap_us.get(x.cause) for x in rows],
+    }
+
+
 def _station_pairs(
     station_map: str | os.PathLike[str] | Iterable[tuple[str, str]] | None,
 ) -> list[tuple[str, str]]:
@@ -447,41 +394,6 @@ def _station_pairs(
     if isinstance(station_map, str | os.PathLike):
         return load_station_map(station_map)
     return [(str(s), str(e)) for s, e in station_map]
-
-
-def _station_offline(
-    engine: EngineBase[Any], window: Window, pairs: list[tuple[str, str]], hold_after_gap: bool
-) -> pa.Table:
-    empty = pa.table(
-        {
-            "station_id": pa.array([], pa.string()),
-            "s": pa.array([], pa.int64()),
-            "e": pa.array([], pa.int64()),
-        }
-    )
-    stations = sorted({station for station, _ in pairs})
-    if not stations:
-        return empty
-    relation = engine.relation(
-        EntityKind.STATION,
-        "interval_rows",
-        window,
-        entity_kind=EntityKind.STATION.value,
-        entity_ids=stations,
-        location_ids=[],
-        hold_after_gap=hold_after_gap,
-    )
-    table: pa.Table = (
-        engine.to_polars(relation)
-        .filter(pl.col("state") == "offline")
-        .select(
-            pl.col("entity_id").alias("station_id"),
-            pl.col("start").dt.epoch("us").alias("s"),
-            pl.col("end").dt.epoch("us").alias("e"),
-        )
-        .to_arrow()
-    )
-    return table if table.num_rows else empty
 
 
 def _from_us(column: str, zone: ZoneInfo) -> pl.Expr:

@@ -172,7 +172,8 @@ def parse_timestamp(value: object, field: str) -> datetime:
 def clamp_event_time(
     event_time: datetime, received_at: datetime, tolerance: timedelta
 ) -> tuple[datetime, bool]:
-    """DESIGN rule 2: a source time later than received_at + tolerance becomes received_at."""
+    """Rule *Observations* (docs/replay.md): a source time later than received_at + tolerance
+    becomes received_at."""
     try:
         latest = received_at + tolerance
     except OverflowError:  # received_at within the tolerance of year 9999: nothing is later

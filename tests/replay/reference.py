@@ -1,4 +1,5 @@
-"""A plain-Python replay, written from DESIGN.md's rules and nothing else, to check the SQL against.
+"""A plain-Python replay, written from the rules of docs/replay.md and nothing else, to check the
+SQL against.
 
 It works on a time grid: every event time, coverage bound and window bound the tests generate is
 a multiple of `STEP`, and so are the period boundaries of the zones used (whole or half hours).
@@ -32,7 +33,8 @@ class Row:
 
 
 def observations(rows: Sequence[Row], end: int) -> dict[str, list[tuple[int, str]]]:
-    """Rule 3: per entity, one state per event time (the latest-arriving), sorted by time. An
+    """Rule *Order by event time*: per entity, one state per event time (the latest-arriving),
+    sorted by time. An
     observation (entity, state, time) arrives with its first copy."""
     first: dict[tuple[str, int, str], tuple[int, int, int, str]] = {}
     for row in rows:
@@ -66,7 +68,8 @@ def state_at(
     coverage: list[tuple[int, int]] | None,
     hold: bool,
 ) -> str:
-    """Rules 4 and 5 at one instant. `coverage` None: the source records no coverage."""
+    """Rules *Carry-in* and *Coverage* at one instant. `coverage` None: the source records no
+    coverage."""
     span = None
     if coverage is not None:
         span = next((s for s in coverage if s[0] <= t < s[1]), None)

@@ -386,7 +386,8 @@ def test_availability_after_compaction_matches_reference(
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(station_scenarios, st.integers(2, 5), st.integers(0, 1000))
 def test_file_layout_and_arrival_do_not_matter(s: Scenario, files: int, seed: int) -> None:
-    """Rule 7: the same deliveries in another file layout and order give the same report."""
+    """Rule *Layout does not matter*: the same deliveries in another file layout and order give
+    the same report."""
     start, end = s.t(s.window[0]), s.t(s.window[1])
     with tempfile.TemporaryDirectory() as one, tempfile.TemporaryDirectory() as other:
         first = build_station_lake(Path(one), s)

@@ -30,6 +30,7 @@ import evlog
 from evlog import compact
 from evlog.replay import dialect
 from evlog.replay.runner import EntityKind
+from evlog.reports.exclusions import Cause, Exclusion
 from tests.replay import reference as ref
 from tests.replay.lakes import Connectivity, StatusEvent, at, make_lake, write_coverage
 from tests.replay.test_properties import (
@@ -273,3 +274,35 @@ def test_clear_error_without_java_or_pyspark(tmp_path: Path) -> None:
     assert (
         bad_engine.returncode == 2 and "--engine: expected one of duckdb|spark" in bad_engine.stderr
     )
+
+
+def test_reliability_identical(spark: Any, tmp_path: Path) -> None:
+    """Reliability runs through the same runner on Spark (no intervals collected to the driver):
+    ports, station outages through a station map, and a capped exclusion agree exactly."""
+    day = at("2024-03-01")
+    make_lake(
+        tmp_path,
+        status=[
+            StatusEvent("E1", "INOPERATIVE", day + timedelta(hours=2), location_id="L1"),
+            StatusEvent("E1", "AVAILABLE", day + timedelta(days=3), location_id="L1"),
+            StatusEvent("E2", "AVAILABLE", day, location_id="L1"),
+        ],
+        connectivity=[
+            Connectivity("S1", False, day + timedelta(days=5)),
+            Connectivity("S1", True, day + timedelta(days=6)),
+        ],
+    )
+    options: dict[str, Any] = {
+        "month": "2024-03",
+        "station_map": [("S1", "E2")],
+        "exclusions": [
+            Exclusion("E1", day, day + timedelta(days=1), Cause.VANDALISM),
+        ],
+    }
+    on_duckdb = evlog.open_lake(tmp_path).reliability_report("cec", **options)
+    on_spark = evlog.open_lake(tmp_path, engine="spark", spark=spark).reliability_report(
+        "cec", **options
+    )
+    assert on_duckdb.frame.filter(pl.col("t_outage_min") > 0).height == 2
+    assert_frame_equal(on_spark.frame, on_duckdb.frame)
+    assert_frame_equal(on_spark.outages, on_duckdb.outages)

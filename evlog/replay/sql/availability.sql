@@ -56,7 +56,7 @@ unobserved_time AS (
     GROUP BY p.period_start
 ),
 entity_periods AS (
-    -- every entity in every period (rule 6), also where it has no observed time at all
+    -- every entity in every period (rule *Every entity, every period*), also where it has no observed time at all
     SELECT
         e.location_id,
         e.entity_id,

@@ -1,5 +1,5 @@
 -- The single scan of connectivity_events: every station observation before the window end, webhooks and
--- poll snapshots alike (rule 1: a poll snapshot is an observation too). Stations have no location.
+-- poll snapshots alike (rule *Observations*: a poll snapshot is an observation too). Stations have no location.
 SELECT
     station_id AS entity_id,
     CASE WHEN online THEN 'online' ELSE 'offline' END AS state,

@@ -1,4 +1,4 @@
--- The parts of the window outside every covered span: `unobserved` for every entity (rule 5).
+-- The parts of the window outside every covered span: `unobserved` for every entity (rule *Coverage*).
 WITH ordered AS (
     SELECT
         span_start,

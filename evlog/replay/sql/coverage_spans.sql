@@ -1,4 +1,4 @@
--- Rule 5: when the source governing these entities was listening, as disjoint spans [span_start, span_end).
+-- Rule *Coverage*: when the source governing these entities was listening, as disjoint spans [span_start, span_end).
 -- Each coverage row is a covered interval: a declared window, or a live session's [start, heartbeat]
 -- (heartbeats always reach back to the session start, so the union of a session's rows is its whole
 -- span). The source's coverage is the union of all rows, merged here (overlapping or touching rows

@@ -1,4 +1,4 @@
--- The report's entities: every one with an observation before the window end (rule 6), with the location
+-- The report's entities: every one with an observation before the window end (rule *Every entity, every period*), with the location
 -- of its latest-arriving event, then narrowed by the location filter.
 -- `entity_key` is a small integer surrogate for the text id: the replay sorts and partitions every
 -- event by entity, and that is several times cheaper on an INTEGER than on a VARCHAR.

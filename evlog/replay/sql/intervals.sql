@@ -1,4 +1,4 @@
--- State intervals: adjacent pieces of the same state merged (repeats are not transitions, rule 4), with
+-- State intervals: adjacent pieces of the same state merged (repeats are not transitions: rule *State durability*), with
 -- the neighbouring states that make an interval a transition (e.g. online -> offline is a disconnect).
 -- Every interval lies inside the window; the first and last of an entity are clipped to it.
 WITH marked AS (

@@ -1,4 +1,4 @@
--- Rule 3: one observation per entity and event_time. Exact duplicates count once; where one entity has
+-- Rule *Order by event time*: one observation per entity and event_time. Exact duplicates count once; where one entity has
 -- different states at the same event_time, the latest-arriving one holds (the only use of arrival order),
 -- an observation's arrival being its first copy's. compact.py's checkpoint SQL applies the same order.
 -- This is the replay's one big sort: each entity's events by time (on the integer `entity_key`). From

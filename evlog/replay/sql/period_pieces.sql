@@ -1,4 +1,4 @@
--- Rule 6: the timeline split at period boundaries, with exact durations in microseconds. Because the
+-- Rule *Periods*: the timeline split at period boundaries, with exact durations in microseconds. Because the
 -- pieces tile the window, the parts of every entity and period add up to the period length (less the
 -- days an availability report takes from rollups: `replayed_periods`).
 -- Reads the pieces, not the merged intervals: merging adjacent pieces of one state changes no sum, and

@@ -1,4 +1,4 @@
--- Rules 4 and 5 as one timeline per entity that tiles the window [start, end) exactly:
+-- Rules *State durability* and *Coverage* as one timeline per entity that tiles the window [start, end) exactly:
 --   * an observation's state holds from its event_time until the next observation (a repeat merely
 --     restarts the segment, which matters only after a coverage gap);
 --   * before the entity's first observation the time is no_data;

@@ -1,6 +1,6 @@
 -- The single scan of status_events: every EVSE observation that can matter for the window, i.e. every one
--- before its end however old (rule 5: the state at the window start is the last one before it).
--- Shape shared by all entity kinds; the arrival columns only serve the tie rule (rule 3).
+-- before its end however old (rule *Carry-in*: the state at the window start is the last one before it).
+-- Shape shared by all entity kinds; the arrival columns only serve rule *Order by event time*.
 -- With a checkpoint (`evlog lake compact`) at or before the window start, "however old" is one row per
 -- EVSE: its state at the checkpoint, then only the events from the checkpoint day on. The filters on
 -- the `date` partition column let DuckDB skip the other days' files without opening them.

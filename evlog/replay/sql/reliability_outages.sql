@@ -1,6 +1,5 @@
--- Reliability, step 3: each outage of each port inside [$range_start, $range_end) (the report
+-- reliability outages: each outage of each port inside [$range_start, $range_end) (the report
 -- months), clipped to that range, with its excluded minutes and the causes that excluded them.
--- Runs after reliability_attribution.sql.
 SELECT
     o.port_id,
     p.station_id,
@@ -19,9 +18,9 @@ SELECT
         )),
         ';'
     ) AS exclusion_causes
-FROM outages AS o
+FROM port_outages AS o
 JOIN port_ids AS p USING (port_id)
-LEFT JOIN attributed AS a ON a.port_id = o.port_id AND a.outage_start = o.s
+LEFT JOIN attributed_segments AS a ON a.port_id = o.port_id AND a.outage_start = o.s
 WHERE o.s < $range_end AND o.e > $range_start
 GROUP BY o.port_id, p.station_id, o.s, o.e, o.states
 ORDER BY o.port_id, o.s

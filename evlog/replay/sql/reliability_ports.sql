@@ -1,7 +1,5 @@
--- Reliability, step 2: one row per port and report month, after reliability_attribution.sql.
---   report_months(month_label, month_start, month_end, basis_start, basis_end)
--- The basis is the span the figure covers: the twelve months ending with the report month (NEVI,
--- CEC) or the calendar year up to it (UK PCPR). Parameters: $denominator_min (a fixed denominator in
+-- reliability: one row per port and report month, the standard's figure over the month's basis
+-- (`report_months`). Parameters: $denominator_min (a fixed denominator in
 -- minutes, NULL for the basis' real length), $target_pct, $strict (figure must exceed the target).
 WITH port_month AS (
     SELECT
@@ -14,10 +12,10 @@ WITH port_month AS (
         coalesce(q.no_data_us, 0) AS no_data_us,
         coalesce(q.unobserved_us, 0) AS unobserved_us
     FROM port_ids AS p
-    CROSS JOIN months AS m
+    CROSS JOIN calendar_months AS m
     LEFT JOIN (
         SELECT port_id, month_label, sum(outage_us) AS outage_us, sum(excluded_us) AS excluded_us
-        FROM attributed
+        FROM attributed_segments
         GROUP BY port_id, month_label
     ) AS o ON o.port_id = p.port_id AND o.month_label = m.month_label
     LEFT JOIN (
@@ -28,8 +26,8 @@ WITH port_month AS (
                 FILTER (WHERE i.state = 'no_data') AS no_data_us,
             sum(least(i.e, m2.month_end) - greatest(i.s, m2.month_start))
                 FILTER (WHERE i.state = 'unobserved') AS unobserved_us
-        FROM evse_intervals AS i
-        JOIN months AS m2 ON i.s < m2.month_end AND i.e > m2.month_start
+        FROM port_intervals AS i
+        JOIN calendar_months AS m2 ON i.s < m2.month_end AND i.e > m2.month_start
         WHERE i.state IN ('no_data', 'unobserved')
         GROUP BY i.port_id, m2.month_label
     ) AS q ON q.port_id = p.port_id AND q.month_label = m.month_label

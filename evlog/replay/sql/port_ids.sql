@@ -1,0 +1,16 @@
+-- The ports of a reliability report: every replayed EVSE, and (without a location filter,
+-- $include_mapped) those known only from the station map; each with its location and station (the
+-- mapped one, else its location).
+WITH ports AS (
+    SELECT port_id, any_value(location_id) AS location_id
+    FROM port_intervals
+    GROUP BY port_id
+    UNION ALL
+    SELECT DISTINCT evse_id, NULL
+    FROM station_map
+    WHERE $include_mapped AND evse_id NOT IN (SELECT port_id FROM port_intervals)
+)
+SELECT p.port_id, p.location_id, coalesce(min(m.station_id), p.location_id) AS station_id
+FROM ports AS p
+LEFT JOIN station_map AS m ON m.evse_id = p.port_id
+GROUP BY p.port_id, p.location_id
