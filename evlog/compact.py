@@ -48,7 +48,7 @@ import re
 import shutil
 import time
 import uuid
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -59,6 +59,16 @@ import pyarrow.parquet as pq
 
 from evlog import rollups as rollup_module
 from evlog._faults import fault_point
+from evlog._lake.checkpoints import (
+    CHECKPOINT_DIR,
+    MANIFEST,
+    CheckpointManifest,
+    checkpoint_path,
+    event_files_by_day,
+    first_changed_day,
+    partition_day,
+    read_manifest,
+)
 from evlog.lake import (
     Lake,
     atomic_write_parquet,
@@ -72,8 +82,6 @@ from evlog.schema import SCHEMAS, STATUS_EVENTS, Table
 # DuckDB's own row group size: one row group is one unit of parallel work for its Parquet reader.
 ROW_GROUP_ROWS = 122_880
 COMPACTED_PREFIX = "compact-"
-CHECKPOINT_DIR = Path("checkpoints") / Table.STATUS_EVENTS.value
-MANIFEST = "manifest.json"
 COMPACT_LOCK = ".compact.lock"
 STAGED_SUFFIX = ".staged"  # a merged file written, not yet swapped in
 # Atomic writes' temporaries older than this belong to dead writers (see `remove_leftovers`).
@@ -220,62 +228,6 @@ def _older(path: Path, now: float) -> bool:
 # checkpoints --------------------------------------------------------------------------------------
 
 
-def _day_of(directory: Path) -> date:
-    return date.fromisoformat(directory.name.removeprefix("date="))
-
-
-def event_files_by_day(lake: Lake) -> dict[str, list[str]]:
-    """The status event files of each `date=` partition, as names relative to the lake."""
-    by_day: dict[str, list[str]] = {}
-    for path in lake.files(Table.STATUS_EVENTS):
-        by_day.setdefault(path.parent.name.removeprefix("date="), []).append(
-            str(path.relative_to(lake.root))
-        )
-    return by_day
-
-
-def checkpoint_path(lake: Lake, day: date) -> Path:
-    return lake.root / CHECKPOINT_DIR / f"date={day.isoformat()}" / "checkpoint.parquet"
-
-
-def checkpoint_days(lake: Lake, files: Iterable[Path] | None = None) -> frozenset[date]:
-    """The days with a checkpoint file (among `files`, default: on disk now)."""
-    if files is None:
-        files = parquet_files(lake.root / CHECKPOINT_DIR)
-    return frozenset(_day_of(path.parent) for path in files)
-
-
-def first_changed_day(recorded: dict[str, list[str]], current: dict[str, list[str]]) -> date | None:
-    """The first `date=` partition whose event files differ between a manifest and the lake now.
-
-    Anything computed from the events before that day (a checkpoint, a rollup) is still exact.
-    """
-    differing = [
-        day
-        for day in set(recorded) | set(current)
-        if sorted(recorded.get(day, [])) != sorted(current.get(day, []))
-    ]
-    return date.fromisoformat(min(differing)) if differing else None
-
-
-@dataclass(frozen=True)
-class CheckpointManifest:
-    """What the checkpoints were computed from, and the days they vouch for."""
-
-    files: dict[str, list[str]]  # `date=` partition -> its status event files
-    days: frozenset[date]  # the checkpoint days computed from `files`: no other file is valid
-
-
-def read_manifest(lake: Lake) -> CheckpointManifest | None:
-    path = lake.root / CHECKPOINT_DIR / MANIFEST
-    if not path.exists():
-        return None
-    data = json.loads(path.read_text())
-    # a manifest without "days" (written before they were recorded) vouches for none
-    days = frozenset(date.fromisoformat(day) for day in data.get("days", []))
-    return CheckpointManifest(data["files"], days)
-
-
 # The state of every EVSE at a day's start, from the previous day's checkpoint and that day's
 # events. `event_time`, `status`, `status_raw`, `time_clamped` come from the observation that holds
 # (latest time, ties to the latest first arrival: rule *Order by event time*); location and arrival
@@ -377,7 +329,7 @@ def update_checkpoints(lake: Lake) -> int:
         computed += 1
     _write_manifest(lake, CheckpointManifest(by_day, vouched))
     for path in parquet_files(lake.root / CHECKPOINT_DIR):
-        if _day_of(path.parent) not in vouched:
+        if partition_day(path.parent) not in vouched:
             shutil.rmtree(path.parent, ignore_errors=True)
     return computed
 
@@ -388,29 +340,3 @@ def _write_manifest(lake: Lake, manifest: CheckpointManifest) -> None:
         "days": sorted(day.isoformat() for day in manifest.days),
     }
     atomic_write_text(lake.root / CHECKPOINT_DIR / MANIFEST, json.dumps(body) + "\n")
-
-
-def usable_checkpoint(
-    lake: Lake,
-    before_us: int,
-    event_files: dict[str, list[str]] | None = None,
-    available: Collection[date] | None = None,
-) -> date | None:
-    """The latest checkpoint day at or before `before_us` whose history is unchanged, if any.
-
-    A checkpoint for day D is valid while the manifest vouches for D and every event partition
-    dated before D holds exactly the files it was computed from. `event_files`: the lake's
-    listing, if at hand; `available`: the checkpoint days a reader can see (default: on disk now).
-    """
-    manifest = read_manifest(lake)
-    if manifest is None:
-        return None
-    current = event_files_by_day(lake) if event_files is None else event_files
-    changed = first_changed_day(manifest.files, current)
-    limit = (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=before_us)).date()
-    if changed is not None:  # a checkpoint after a changed day would miss the change
-        limit = min(limit, changed)
-    if available is None:
-        available = checkpoint_days(lake)
-    usable = [day for day in available if day <= limit and day in manifest.days]
-    return max(usable) if usable else None

@@ -17,11 +17,14 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 
-from evlog import compact, rollups
+from evlog import compact
 from evlog._faults import fault_point
+from evlog._lake import rollups
+from evlog._lake.checkpoints import event_files_by_day
 from evlog.lake import Lake, fsync_dir
 from evlog.record.derive import DEFAULT_SKEW_TOLERANCE, FEEDS
 from evlog.record.recorder import RecordSummary
+from evlog.replay.coverage import lake_coverage
 from evlog.replay.options import parse_tz
 from evlog.schema import DATE_COLUMN, Table
 
@@ -94,7 +97,7 @@ def _rollups(lake: Lake) -> list[RollupInfo]:
     found = rollups.manifests(lake)
     if not found:
         return []
-    event_files, coverage = compact.event_files_by_day(lake), rollups.lake_coverage(lake)
+    event_files, coverage = event_files_by_day(lake), lake_coverage(lake)
     infos = []
     for manifest in found:
         limit = manifest.valid_until(event_files, coverage)

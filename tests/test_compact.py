@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 import evlog
 from evlog.cli import main
-from evlog.compact import CHECKPOINT_DIR, COMPACT_LOCK, compact, usable_checkpoint
+from evlog._lake.checkpoints import CHECKPOINT_DIR, usable_checkpoint
+from evlog.compact import COMPACT_LOCK, compact
 from evlog.errors import LakeError
 from evlog.lake import Lake, exclusive_lock
 from evlog.replay.runner import EntityKind

@@ -23,7 +23,7 @@ from evlog.compact import compact
 from evlog.lake import Lake
 from evlog.replay.options import Window
 from evlog.replay.runner import EntityKind
-from evlog.rollups import ROLLUP_DIR, RollupSpan, first_difference, manifests, zone_dir
+from evlog._lake.rollups import ROLLUP_DIR, RollupSpan, first_difference, manifests, zone_dir
 from evlog.schema import Source, Table
 from evlog.upkeep import lake_info
 from tests.replay.lakes import Connectivity, StatusEvent, make_lake, status_table, write_coverage

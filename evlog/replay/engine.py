@@ -18,10 +18,11 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
-from evlog import compact, rollups
+from evlog._lake import checkpoints, rollups
 from evlog.errors import LakeError
 from evlog.lake import Lake, parquet_files
 from evlog.replay import runner
+from evlog.replay.coverage import covered_spans, lake_coverage
 from evlog.replay.options import Period, Window, parse_tz, to_micros
 from evlog.replay.runner import EntityKind
 from evlog.schema import STATUS_EVENTS, STATUS_ROLLUPS
@@ -153,7 +154,7 @@ class EngineBase(Generic[R]):
     def coverage_spans(self) -> list[rollups.Span]:
         """The status stream's merged coverage (decides which rollup days are still exact)."""
         assert self.local_lake is not None
-        return rollups.lake_coverage(self.local_lake)
+        return lake_coverage(self.local_lake)
 
     def _local_evse_lake(self, kind: EntityKind) -> Lake | None:
         """The lake whose checkpoints and rollups an EVSE replay may use (local lakes only)."""
@@ -167,7 +168,7 @@ class EngineBase(Generic[R]):
         day = None
         lake = self._local_evse_lake(kind)
         if lake is not None and self.use_checkpoints:
-            day = compact.usable_checkpoint(lake, instant_us, event_files, self.checkpoint_days)
+            day = checkpoints.usable_checkpoint(lake, instant_us, event_files, self.checkpoint_days)
         if day is None:
             return _NO_CHECKPOINT_US, _NO_CHECKPOINT_DATE
         return to_micros(datetime(day.year, day.month, day.day, tzinfo=UTC)), day
@@ -189,7 +190,7 @@ class EngineBase(Generic[R]):
             or "status_rollups" not in runner.tables_read(kind, report)
         ):
             return None
-        listing = compact.event_files_by_day(lake) if event_files is None else event_files
+        listing = checkpoints.event_files_by_day(lake) if event_files is None else event_files
         return rollups.usable_span(lake, window, listing, self.coverage_spans, self.rollup_days)
 
     def range_params(
@@ -200,7 +201,7 @@ class EngineBase(Generic[R]):
         checkpoint) and after them (from the checkpoint at their end)."""
         lake = self._local_evse_lake(kind)
         # one listing of the event partitions serves every freshness check of this report
-        listing = compact.event_files_by_day(lake) if lake is not None else None
+        listing = checkpoints.event_files_by_day(lake) if lake is not None else None
         span = self.rollup_span(kind, report, window, hold_after_gap, listing)
         if span is None:
             checkpoint_us, checkpoint_date = self.checkpoint_at(kind, window.start_us, listing)
@@ -351,8 +352,8 @@ class ReplayEngine(EngineBase[duckdb.DuckDBPyRelation]):
     def _register_checkpoints(self) -> None:
         """Views `status_checkpoints` and `status_rollups` over `evlog lake compact`'s per-day
         states and per-day status time (maybe empty)."""
-        files = parquet_files(self.lake.root / compact.CHECKPOINT_DIR)
-        self.checkpoint_days = compact.checkpoint_days(self.lake, files)
+        files = parquet_files(self.lake.root / checkpoints.CHECKPOINT_DIR)
+        self.checkpoint_days = checkpoints.checkpoint_days(self.lake, files)
         self._view("status_checkpoints", files, STATUS_EVENTS.empty_table())
         files = parquet_files(self.lake.root / rollups.ROLLUP_DIR)
         self.rollup_days = rollups.rollup_files(self.lake, files)
@@ -371,7 +372,7 @@ class ReplayEngine(EngineBase[duckdb.DuckDBPyRelation]):
         relation.create_view(name, replace=True)
 
     def coverage_spans(self) -> list[rollups.Span]:
-        return rollups.covered_spans(self.con)  # the `coverage` view is already there
+        return covered_spans(self.con)  # the `coverage` view is already there
 
     def ensure_not_empty(self) -> None:
         """Raise `LakeError` for a lake without a single event: nothing to replay."""

@@ -29,7 +29,7 @@ from urllib.parse import urlparse
 import polars as pl
 import pyarrow as pa
 
-from evlog import compact, rollups
+from evlog._lake import checkpoints, rollups
 from evlog.errors import EngineError
 from evlog.lake import Lake
 from evlog.replay import dialect, runner
@@ -161,14 +161,14 @@ class SparkEngine(EngineBase["DataFrame"]):
         """(Re)create the views, listing the lake's files anew."""
         self._has_events = False
         if self.local_lake is not None:  # noted before Spark lists: never more than the views
-            self.checkpoint_days = compact.checkpoint_days(self.local_lake)
+            self.checkpoint_days = checkpoints.checkpoint_days(self.local_lake)
             self.rollup_days = rollups.rollup_files(self.local_lake)
         for table in Table:
             extra = ["source STRING"] if table in SOURCE_PARTITIONED else []
             frame = self._read(table.value, SCHEMAS[table], [*extra, "date DATE"])
             frame.createOrReplaceTempView(self.views[table.value])
-        checkpoints = self._read(str(compact.CHECKPOINT_DIR), STATUS_EVENTS, ["date DATE"])
-        checkpoints.createOrReplaceTempView(self.views[_CHECKPOINTS])
+        carried = self._read(str(checkpoints.CHECKPOINT_DIR), STATUS_EVENTS, ["date DATE"])
+        carried.createOrReplaceTempView(self.views[_CHECKPOINTS])
         rolled_up = self._read(
             str(rollups.ROLLUP_DIR), STATUS_ROLLUPS, ["zone STRING", "date DATE"]
         )

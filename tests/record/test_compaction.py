@@ -14,7 +14,7 @@ from evlog.compact import COMPACT_LOCK, COMPACTED_PREFIX
 from evlog.errors import UsageError
 from evlog.lake import Lake, exclusive_lock
 from evlog.record.live import PeriodicCompaction, parse_compact_every
-from evlog.rollups import manifests
+from evlog._lake.rollups import manifests
 from evlog.schema import Table
 from tests.record.test_receiver import PATH, online, serving, signed
 from tests.replay.lakes import StatusEvent, make_lake
