@@ -40,7 +40,9 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # The flaps report's defaults, and a stricter rule that finds more episodes in the same lake.
 FLAP_RULES = {
     "default": FlapSettings(),
-    "2 within 1h, short < 2m": FlapSettings.parse("2m", 2, "1h"),
+    "2 within 1h, short < 2m": FlapSettings(
+        threshold=timedelta(minutes=2), count=2, window=timedelta(hours=1)
+    ),
 }
 
 
