@@ -62,8 +62,8 @@ def serve(mode: str, port: int, lake: Path, rotate_every: float) -> None:
     from starlette.responses import Response
     from starlette.routing import Route
 
-    from evlog.record.live import configure_logging
-    from evlog.record.receiver import ReceiverConfig, open_receiver, wal_lock
+    from evlog._record.live import configure_logging
+    from evlog._record.receiver import ReceiverConfig, open_receiver, wal_lock
 
     configure_logging(level=logging.WARNING)
     if mode == "bare":
@@ -194,8 +194,8 @@ def run_mode(mode: str, args: argparse.Namespace, workdir: Path) -> dict[str, fl
             process.kill()
             process.wait()
     if mode != "bare":
-        from evlog.lake import Lake
-        from evlog.schema import Table
+        from evlog._lake.layout import Lake
+        from evlog._lake.schema import Table
 
         final = json.loads(out.decode().strip().splitlines()[-1])
         stored = Lake.open(lake).read(Table.RAW_WEBHOOKS).num_rows

@@ -17,8 +17,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from evlog.lake import Lake, atomic_write_parquet
-from evlog.schema import STATUS_EVENTS, Table
+from evlog._lake.layout import Lake, atomic_write_parquet
+from evlog._lake.schema import STATUS_EVENTS, Table
 
 DAY_US = 86_400_000_000
 STATUSES = np.array(

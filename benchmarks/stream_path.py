@@ -5,9 +5,9 @@
 Rows of the table, all on the same synthetic messages (HERE EVCP2 shape, one EVSE each, gzip):
 
 - floor: gunzip + orjson.loads of every message, nothing stored (what parsing alone costs);
-- offline import: `evlog.record.offline.record_stream` of one capture file of concatenated gzip
+- offline import: `evlog._record.offline.record_stream` of one capture file of concatenated gzip
   members into a fresh lake (split, dedupe, raw + events Parquet, fsync);
-- consumer: `evlog.record.consumer.consume` against the fake HERE Data API (tests/fakes), served
+- consumer: `evlog._record.consumer.consume` against the fake HERE Data API (tests/fakes), served
   by another process on loopback, `--batch` messages per `partitions` response; includes HTTP,
   base64, JSON of the responses and the offset commits.
 
@@ -33,11 +33,11 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from evlog.lake import Lake
-from evlog.record.consumer import consume
-from evlog.record.offline import record_stream
-from evlog.sources._http import RetryPolicy
-from evlog.sources.here_api import DataApiClient, StaticToken
+from evlog._lake.layout import Lake
+from evlog._record.consumer import consume
+from evlog._record.offline import record_stream
+from evlog._sources._http import RetryPolicy
+from evlog._sources.here_api import DataApiClient, StaticToken
 
 STATUSES = ("AVAILABLE", "CHARGING", "OUT_OF_ORDER", "INOPERATIVE", "RESERVED")
 T_MS = 1_763_700_000_000

@@ -1,7 +1,15 @@
-"""evlog: record EV charging network feeds into a Parquet lake and replay them with DuckDB."""
+"""evlog: record EV charging network feeds into a Parquet lake and replay them with DuckDB.
 
-from evlog.api import EvlogLake, open_lake
-from evlog.errors import (
+This module is the public API: what `__all__` names. Everything else lives in private modules
+(`evlog._*`) that may change between releases.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from evlog._api import EvlogLake, open_lake
+from evlog._errors import (
     EvlogError,
     InputError,
     LakeError,
@@ -9,7 +17,13 @@ from evlog.errors import (
     RecordError,
     UsageError,
 )
-from evlog.lake import Lake
+from evlog._lake.layout import Lake
+from evlog._record.offline import record_stream, record_webhook_files
+from evlog._reports.reliability import export_charging_use_spec
+from evlog._time import parse_duration, parse_instant, parse_window
+
+if TYPE_CHECKING:
+    from evlog._reports import plots
 
 __all__ = [
     "EvlogError",
@@ -20,5 +34,21 @@ __all__ = [
     "LakeNotFoundError",
     "RecordError",
     "UsageError",
+    "export_charging_use_spec",
     "open_lake",
+    "parse_duration",
+    "parse_instant",
+    "parse_window",
+    "plots",
+    "record_stream",
+    "record_webhook_files",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # `evlog.plots` (the figures of every report) imports matplotlib: only when first used.
+    if name == "plots":
+        from evlog._reports import plots
+
+        return plots
+    raise AttributeError(f"module 'evlog' has no attribute {name!r}")

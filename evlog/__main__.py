@@ -1,5 +1,5 @@
 """`python -m evlog` runs the command line."""
 
-from evlog.cli import main
+from evlog._cli import main
 
 main()

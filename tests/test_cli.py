@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import typer
 
-from evlog.cli import app
+from evlog._cli import app
 from tests import feeds
 
 

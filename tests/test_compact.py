@@ -15,13 +15,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import evlog
-from evlog.cli import main
+from evlog._cli import main
+from evlog._errors import LakeError
 from evlog._lake.checkpoints import CHECKPOINT_DIR, usable_checkpoint
-from evlog.compact import COMPACT_LOCK, compact
-from evlog.errors import LakeError
-from evlog.lake import Lake, exclusive_lock
-from evlog.replay.runner import EntityKind
-from evlog.schema import Source, Table
+from evlog._lake.layout import Lake, exclusive_lock
+from evlog._lake.schema import Source, Table
+from evlog._replay.runner import EntityKind
+from evlog._upkeep.compact import COMPACT_LOCK, compact
 from tests.replay.lakes import (
     Connectivity,
     StatusEvent,

@@ -11,12 +11,12 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from evlog.compact import COMPACT_LOCK
-from evlog.errors import LakeNotFoundError
-from evlog.lake import WRITE_LOCK, Lake, atomic_write_parquet
-from evlog.record.offline import record_stream, record_webhook_files
-from evlog.schema import Table
-from evlog.upkeep import lake_info, rebuild
+from evlog._errors import LakeNotFoundError
+from evlog._lake.layout import WRITE_LOCK, Lake, atomic_write_parquet
+from evlog._lake.schema import Table
+from evlog._record.offline import record_stream, record_webhook_files
+from evlog._upkeep.compact import COMPACT_LOCK
+from evlog._upkeep.maintenance import lake_info, rebuild
 from tests import feeds
 
 

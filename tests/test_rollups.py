@@ -19,13 +19,13 @@ import pyarrow.parquet as pq
 import pytest
 
 import evlog
-from evlog.compact import compact
-from evlog.lake import Lake
-from evlog.replay.options import Window
-from evlog.replay.runner import EntityKind
+from evlog._lake.layout import Lake
 from evlog._lake.rollups import ROLLUP_DIR, RollupSpan, first_difference, manifests, zone_dir
-from evlog.schema import Source, Table
-from evlog.upkeep import lake_info
+from evlog._lake.schema import Source, Table
+from evlog._replay.runner import EntityKind
+from evlog._upkeep.compact import compact
+from evlog._upkeep.maintenance import lake_info
+from evlog._window import Window
 from tests.replay.lakes import Connectivity, StatusEvent, make_lake, status_table, write_coverage
 
 BASE = datetime(2024, 3, 28, tzinfo=UTC)  # Berlin changes to summer time on Mar 31

@@ -19,8 +19,8 @@ from typing import Any
 import orjson
 import pytest
 
-from evlog.errors import UsageError
-from evlog.simulate import WEBHOOK_SECRET, simulate
+from evlog._errors import UsageError
+from evlog._simulate import WEBHOOK_SECRET, simulate
 
 DAY_MS = 86_400_000
 SKEW_MS = 300_000
@@ -412,7 +412,7 @@ def replay(
     start: int,
     end: int,
 ) -> dict[str, list[tuple[str, int, int]]]:
-    """A plain reading of DESIGN's replay semantics, independent of the simulator's code."""
+    """A plain reading of docs/replay.md's rules, independent of the simulator's code."""
     result = {}
     for entity in entities:
         obs = sorted(set(observations.get(entity, [])))  # (event_time, arrival, state)
@@ -535,7 +535,7 @@ def _manifest_count(out: Path, source: str, key: str) -> int:
 
 
 def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from evlog.cli import main
+    from evlog._cli import main
 
     args = ["simulate", "--out", str(tmp_path), "--stations", "2", "--days", "1", "--seed", "3"]
     with pytest.raises(SystemExit) as done:

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from evlog.errors import UsageError
-from evlog.replay.options import Window
-from evlog.timeopts import parse_duration, parse_window
+from evlog._errors import UsageError
+from evlog._time import parse_duration, parse_window
+from evlog._window import Window
 
 
 def test_offset_free_window_is_local_to_the_report_zone() -> None:

@@ -19,11 +19,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import evlog
-from evlog.compact import STALE_TMP_SECONDS, compact
-from evlog.lake import Lake
-from evlog.record.offline import record_stream
-from evlog.schema import Table
-from evlog.upkeep import DERIVED_TABLES, rebuild
+from evlog._lake.layout import Lake
+from evlog._lake.schema import Table
+from evlog._record.offline import record_stream
+from evlog._upkeep.compact import STALE_TMP_SECONDS, compact
+from evlog._upkeep.maintenance import DERIVED_TABLES, rebuild
 from tests.feeds import members, message
 
 BASE = datetime(2024, 4, 1, tzinfo=UTC)
@@ -198,10 +198,10 @@ import sys
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from evlog.lake import Lake
-from evlog.record.derive import STATUS_FEED
-from evlog.record.recorder import Recorder
-from evlog.sources import here
+from evlog._lake.layout import Lake
+from evlog._record.derive import STATUS_FEED
+from evlog._record.recorder import Recorder
+from evlog._sources import here
 from tests.feeds import members, message
 
 lake, stop = Lake.open(sys.argv[1]), Path(sys.argv[2])

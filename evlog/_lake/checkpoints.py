@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from evlog.lake import Lake, parquet_files
-from evlog.schema import Table
+from evlog._lake.layout import Lake, parquet_files
+from evlog._lake.schema import Table
 
 CHECKPOINT_DIR = Path("checkpoints") / Table.STATUS_EVENTS.value
 MANIFEST = "manifest.json"

@@ -15,8 +15,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from evlog._lake.checkpoints import first_changed_day, partition_day
-from evlog.lake import Lake, parquet_files
-from evlog.replay.options import Window, parse_tz, to_micros
+from evlog._lake.layout import Lake, parquet_files
+from evlog._window import Window, parse_tz, to_micros
 
 ROLLUP_DIR = Path("rollups") / "status_time"
 ROLLUP_FILE = "rollup.parquet"

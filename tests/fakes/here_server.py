@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from evlog.sources.here_api import oauth1_signature
+from evlog._sources.here_api import oauth1_signature
 from tests.fakes.server import ServerThread
 
 ACCESS_KEY_ID = "test-key-id"

@@ -10,12 +10,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from evlog.compact import COMPACT_LOCK, COMPACTED_PREFIX
-from evlog.errors import UsageError
-from evlog.lake import Lake, exclusive_lock
-from evlog.record.live import PeriodicCompaction, parse_compact_every
+from evlog._errors import UsageError
+from evlog._lake.layout import Lake, exclusive_lock
 from evlog._lake.rollups import manifests
-from evlog.schema import Table
+from evlog._lake.schema import Table
+from evlog._record.live import PeriodicCompaction, parse_compact_every
+from evlog._upkeep.compact import COMPACT_LOCK, COMPACTED_PREFIX
 from tests.record.test_receiver import PATH, online, serving, signed
 from tests.replay.lakes import StatusEvent, make_lake
 

@@ -18,13 +18,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from evlog.lake import Lake
-from evlog.record.consumer import consume, record_here
-from evlog.record.derive import STATUS_FEED, Row
-from evlog.record.recorder import Recorder
-from evlog.schema import QuarantineReason, Source, Table
-from evlog.sources._http import AuthError, RetryPolicy
-from evlog.sources.here_api import DataApiClient, OAuthTokenProvider, StaticToken, read_credentials
+from evlog._lake.layout import Lake
+from evlog._lake.schema import QuarantineReason, Source, Table
+from evlog._record.consumer import consume, record_here
+from evlog._record.derive import STATUS_FEED, Row
+from evlog._record.recorder import Recorder
+from evlog._sources._http import AuthError, RetryPolicy
+from evlog._sources.here_api import DataApiClient, OAuthTokenProvider, StaticToken, read_credentials
 from tests import feeds
 from tests.fakes.here_server import FakeHere, credentials_text
 

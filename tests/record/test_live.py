@@ -1,4 +1,4 @@
-"""The live session every live recorder shares (`evlog.record.live`): one log format for the three
+"""The live session every live recorder shares (`evlog._record.live`): one log format for the three
 commands (JSON lines, or key=value text), one choice of levels, a clean stop on SIGTERM with a stop
 coverage row, and coverage claims that stop while a recorder cannot take records."""
 
@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 
-from evlog.lake import Lake
-from evlog.record.derive import POLL_FEED
-from evlog.record.live import SessionCoverage, TextFormatter, fields, logfmt
-from evlog.schema import Table
+from evlog._lake.layout import Lake
+from evlog._lake.schema import Table
+from evlog._record.derive import POLL_FEED
+from evlog._record.live import SessionCoverage, TextFormatter, fields, logfmt
 from tests.fakes.edrv_server import TOKEN, FakeEdrv
 from tests.fakes.here_server import FakeHere, credentials_text
 from tests.record.test_receiver import free_port

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from evlog.errors import InputError
-from evlog.lake import Lake
-from evlog.record.offline import record_stream, record_webhook_files
-from evlog.schema import QuarantineReason, Table
-from evlog.sources import here
+from evlog._errors import InputError
+from evlog._lake.layout import Lake
+from evlog._lake.schema import QuarantineReason, Table
+from evlog._record.offline import record_stream, record_webhook_files
+from evlog._sources import here
 from tests import feeds
 
 T0 = "2024-04-05T11:37:59Z"

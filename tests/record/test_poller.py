@@ -12,15 +12,15 @@ import httpx
 import orjson
 import pytest
 
-from evlog.errors import UsageError
-from evlog.lake import Lake
-from evlog.record.derive import POLL_FEED, WEBHOOK_FEED
-from evlog.record.poller import poll, record_poll
-from evlog.record.recorder import Recorder
-from evlog.reports.reconcile import REPORT, reconcile
-from evlog.schema import Source, Table
-from evlog.sources._http import AuthError, RetryPolicy
-from evlog.sources.edrv_api import EdrvClient
+from evlog._errors import UsageError
+from evlog._lake.layout import Lake
+from evlog._lake.schema import Source, Table
+from evlog._record.derive import POLL_FEED, WEBHOOK_FEED
+from evlog._record.poller import poll, record_poll
+from evlog._record.recorder import Recorder
+from evlog._reports.reconcile import REPORT, reconcile
+from evlog._sources._http import AuthError, RetryPolicy
+from evlog._sources.edrv_api import EdrvClient
 from tests import feeds
 from tests.fakes.edrv_server import TOKEN, FakeEdrv
 

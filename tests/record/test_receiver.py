@@ -22,12 +22,12 @@ from typing import Any
 import httpx
 import pytest
 
-from evlog.cli import main
-from evlog.lake import Lake
-from evlog.record import wal
-from evlog.record.receiver import Receiver, ReceiverConfig, open_receiver, wal_lock
-from evlog.schema import QuarantineReason, Table
-from evlog.sources import edrv
+from evlog._cli import main
+from evlog._lake.layout import Lake
+from evlog._lake.schema import QuarantineReason, Table
+from evlog._record import wal
+from evlog._record.receiver import Receiver, ReceiverConfig, open_receiver, wal_lock
+from evlog._sources import edrv
 from tests import feeds
 
 SECRET = "whsec_test"
@@ -212,7 +212,7 @@ def test_cli_usage_errors(
 
 
 def start_cli(lake: Path, port: int) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-c", "from evlog.cli import main; main()"]
+    command = [sys.executable, "-c", "from evlog._cli import main; main()"]
     args = ["record", "webhooks", "--lake", str(lake), "--listen", f"127.0.0.1:{port}"]
     env = {**os.environ, "EVLOG_TEST_SECRET": SECRET}
     return subprocess.Popen(

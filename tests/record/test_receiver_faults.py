@@ -22,9 +22,9 @@ from typing import Any
 import httpx
 import pytest
 
-from evlog.lake import Lake
-from evlog.record import wal
-from evlog.schema import QuarantineReason, Table
+from evlog._lake.layout import Lake
+from evlog._lake.schema import QuarantineReason, Table
+from evlog._record import wal
 from tests import feeds
 from tests.record.test_receiver import PATH, SECRET, free_port, online, raw_ids, signed
 

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from evlog import _faults
-from evlog.lake import Lake
-from evlog.record import wal
-from evlog.record.derive import WEBHOOK_FEED
-from evlog.record.receiver import convert_segment, recover
-from evlog.record.recorder import Recorder
-from evlog.schema import Table
+from evlog._lake.layout import Lake
+from evlog._lake.schema import Table
+from evlog._record import wal
+from evlog._record.derive import WEBHOOK_FEED
+from evlog._record.receiver import convert_segment, recover
+from evlog._record.recorder import Recorder
 from tests import feeds
 
 T0_US = 1_763_700_000_123_456  # 2025-11-21T04:40:00.123456Z

@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 
 from evlog import _faults
-from evlog.lake import INTENTS, Lake
-from evlog.record.derive import STATUS_FEED, Row
-from evlog.record.offline import record_stream
-from evlog.record.recorder import Recorder
-from evlog.schema import Table
-from evlog.sources import here
+from evlog._lake.layout import INTENTS, Lake
+from evlog._lake.schema import Table
+from evlog._record.derive import STATUS_FEED, Row
+from evlog._record.offline import record_stream
+from evlog._record.recorder import Recorder
+from evlog._sources import here
 from tests import feeds
 
 TABLES = (Table.RAW_STATUS, Table.STATUS_EVENTS, Table.QUARANTINE)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from evlog.lake import Lake
-from evlog.schema import Source, Table
+from evlog._lake.layout import Lake
+from evlog._lake.schema import Source, Table
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -27,10 +27,10 @@ from hypothesis import HealthCheck, given, settings
 from polars.testing import assert_frame_equal
 
 import evlog
-from evlog import compact
-from evlog.replay import dialect
-from evlog.replay.runner import EntityKind
-from evlog.reports.exclusions import Cause, Exclusion
+from evlog._replay import dialect
+from evlog._replay.runner import EntityKind
+from evlog._reports.exclusions import Cause, Exclusion
+from evlog._upkeep import compact
 from tests.replay import reference as ref
 from tests.replay.lakes import Connectivity, StatusEvent, at, make_lake, write_coverage
 from tests.replay.test_properties import (
@@ -158,7 +158,7 @@ def test_hand_computed_scenarios_on_spark(
 ) -> None:
     """The same assertions as on DuckDB, with every lake opened on Spark."""
     monkeypatch.setattr(
-        evlog, "open_lake", functools.partial(evlog.api.open_lake, engine="spark", spark=spark)
+        evlog, "open_lake", functools.partial(evlog._api.open_lake, engine="spark", spark=spark)
     )
     getattr(scenarios, name)(tmp_path)
 
@@ -238,7 +238,7 @@ def test_escaped_ids_round_trip(spark: Any, tmp_path: Path) -> None:
 def _cli(
     args: list[str], env: dict[str, str], prelude: str = ""
 ) -> subprocess.CompletedProcess[str]:
-    code = f"{prelude}import sys; from evlog.cli import main; main(sys.argv[1:])"
+    code = f"{prelude}import sys; from evlog._cli import main; main(sys.argv[1:])"
     return subprocess.run(
         [sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, timeout=120
     )

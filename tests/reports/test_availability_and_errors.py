@@ -9,9 +9,9 @@ import polars as pl
 import pytest
 
 import evlog
-from evlog.cli import main
-from evlog.errors import LakeError, LakeNotFoundError, UsageError
-from evlog.lake import Lake
+from evlog._cli import main
+from evlog._errors import LakeError, LakeNotFoundError, UsageError
+from evlog._lake.layout import Lake
 from tests.replay.lakes import Connectivity, StatusEvent, at, make_lake
 
 DAY = ("2024-04-05", "2024-04-06")

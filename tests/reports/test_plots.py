@@ -29,12 +29,12 @@ from matplotlib.container import BarContainer
 from matplotlib.figure import Figure
 
 import evlog
-from evlog.errors import UsageError
-from evlog.record.offline import record_stream, record_webhook_files
-from evlog.reports import plots
-from evlog.reports.flaps import FlapSettings
-from evlog.simulate import simulate
-from evlog.timeopts import parse_instant
+from evlog._errors import UsageError
+from evlog._record.offline import record_stream, record_webhook_files
+from evlog._reports import plots
+from evlog._reports._flap_rule import FlapSettings
+from evlog._simulate import simulate
+from evlog._time import parse_instant
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # The flaps report's defaults, and a stricter rule that finds more episodes in the same lake.

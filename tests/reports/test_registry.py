@@ -16,13 +16,13 @@ import pytest
 import typer
 
 import evlog
-from evlog.cli import app
-from evlog.errors import UsageError
-from evlog.replay.runner import EntityKind
-from evlog.reports import _docs, uptime
-from evlog.reports._registry import COMMANDS, REPORTS
-from evlog.reports._report import Option, cli_options
-from evlog.schema import Source
+from evlog._cli import app
+from evlog._errors import UsageError
+from evlog._lake.schema import Source
+from evlog._replay.runner import EntityKind
+from evlog._reports import _docs, uptime
+from evlog._reports._registry import COMMANDS, REPORTS
+from evlog._reports._report import Option, cli_options
 from tests.replay.lakes import Connectivity, StatusEvent, at, make_lake
 
 # What each report needs besides the window to run at all.
@@ -143,7 +143,7 @@ def test_an_option_is_declared_in_one_place() -> None:
 
 def test_the_reference_doc_is_current() -> None:
     assert _docs.DOC.read_text(encoding="utf-8") == _docs.render(), (
-        "docs/reports.md is stale: run python -m evlog.reports._docs"
+        "docs/reports.md is stale: run python -m evlog._reports._docs"
     )
     for name in REPORTS:
         assert f"## {name}\n" in _docs.render()
@@ -163,9 +163,9 @@ def test_declared_rollups_are_the_ones_the_engine_reads(
 ) -> None:
     """On a compacted lake, the replay reads rollup days for exactly the reports declaring
     `rollups` (the others replay every day)."""
-    from evlog.compact import compact
-    from evlog.lake import Lake
-    from evlog.replay.engine import ReplayEngine
+    from evlog._lake.layout import Lake
+    from evlog._replay.engine import ReplayEngine
+    from evlog._upkeep.compact import compact
 
     root = shutil.copytree(lake.engine.lake.root, tmp_path / "lake")  # type: ignore[attr-defined]
     compact(Lake.open(root))

@@ -12,10 +12,10 @@ import polars as pl
 import pytest
 
 import evlog
-from evlog.cli import main
-from evlog.errors import UsageError
-from evlog.reports.exclusions import Cause, load_exclusions
-from evlog.reports.reliability import RULES, Standard, parse_outage_states
+from evlog._cli import main
+from evlog._errors import UsageError
+from evlog._reports.exclusions import Cause, load_exclusions
+from evlog._reports.reliability import RULES, Standard, parse_outage_states
 from tests.replay.lakes import Connectivity, StatusEvent, at, make_lake
 
 DAY = 1440  # minutes

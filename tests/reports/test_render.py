@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import polars as pl
 import pytest
 
-from evlog.reports.render import format_duration, render
+from evlog._reports.render import format_duration, render
 
 
 @pytest.mark.parametrize(

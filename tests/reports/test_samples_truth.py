@@ -13,8 +13,8 @@ import polars as pl
 import pytest
 
 import evlog
-from evlog.cli import main
-from evlog.simulate import simulate
+from evlog._cli import main
+from evlog._simulate import simulate
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
 

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from evlog.errors import RecordError
-from evlog.lake import Lake
-from evlog.record.offline import record_stream, record_webhook_files
-from evlog.schema import QuarantineReason, Table
-from evlog.sources import here
-from evlog.sources._common import KEPT_PREFIX_BYTES, MAX_RECORD_BYTES
-from evlog.upkeep import rebuild
+from evlog._errors import RecordError
+from evlog._lake.layout import Lake
+from evlog._lake.schema import QuarantineReason, Table
+from evlog._record.offline import record_stream, record_webhook_files
+from evlog._sources import here
+from evlog._sources._common import KEPT_PREFIX_BYTES, MAX_RECORD_BYTES
+from evlog._upkeep.maintenance import rebuild
 from tests import feeds
 
 T = "2024-04-05T11:00:00Z"

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from evlog.errors import RecordError
-from evlog.schema import QuarantineReason
-from evlog.sources import edrv
+from evlog._errors import RecordError
+from evlog._lake.schema import QuarantineReason
+from evlog._sources import edrv
 from tests import feeds
 
 NOW = datetime(2024, 4, 5, 12, tzinfo=UTC)

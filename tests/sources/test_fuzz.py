@@ -12,10 +12,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evlog.errors import RecordError
-from evlog.record.derive import derive_status, derive_webhooks
-from evlog.sources import edrv, here
-from evlog.sources._common import DEFAULT_SKEW_TOLERANCE
+from evlog._errors import RecordError
+from evlog._record.derive import derive_status, derive_webhooks
+from evlog._sources import edrv, here
+from evlog._sources._common import DEFAULT_SKEW_TOLERANCE
 
 
 def dumps(value: Any) -> bytes:

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from evlog.errors import RecordError
-from evlog.schema import QuarantineReason, Status
-from evlog.sources import here
+from evlog._errors import RecordError
+from evlog._lake.schema import QuarantineReason, Status
+from evlog._sources import here
 from tests import feeds
 
 NOW = datetime(2024, 4, 5, 12, tzinfo=UTC)

@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from evlog.errors import UsageError
-from evlog.sources._http import ApiError, AuthError, RetryPolicy
-from evlog.sources.here_api import (
+from evlog._errors import UsageError
+from evlog._sources._http import ApiError, AuthError, RetryPolicy
+from evlog._sources.here_api import (
     DataApiClient,
     OAuthTokenProvider,
     StaticToken,

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from evlog.lake import Lake
-from evlog.schema import Table
+from evlog._lake.layout import Lake
+from evlog._lake.schema import Table
 from tests import feeds
 
 T = "2024-04-05T11:00:00Z"

@@ -1,0 +1,301 @@
+"""The Python API: replay a lake from a notebook or a script, no shelling out.
+
+    >>> import evlog
+    >>> lake = evlog.open_lake("build/demo-lake")
+    >>> lake.uptime("2024-04-01", "2024-05-01", by="day", tz="Europe/Berlin")  # Polars
+    >>> lake.uptime_relation("2024-04-01", "2024-05-01").filter("uptime_pct < 97")  # DuckDB
+
+Every report (docs/reports.md lists them with their options and columns) is
+`lake.report(name, ...)`, a Polars DataFrame whose period columns are in the report's time zone, and
+`lake.relation(name, ...)`, the engine's lazy result (timestamps in UTC): a DuckDB relation on
+`lake.connection`, for those who want to go on in SQL, or on Spark a Spark DataFrame, for results
+too large to collect. The lake's tables are views on that connection too (`status_events`,
+`connectivity_events`, `coverage`, ...). Each report also has its own methods: `<report>(...)`
+(the frame), `<report>_relation(...)` (DuckDB's relation) and `<report>_spark(...)` (Spark's
+DataFrame, `open_lake(path, engine="spark")`, see docs/replay.md "Running on Spark").
+
+Window: `start` and `end` accept ISO 8601 strings or datetimes; a value without a UTC offset is
+local time in the report's `tz` (UTC by default).
+When omitted, the window is the lake's span for the report's entities: from the first event to the
+last thing recorded (the latest event time, `received_at` or coverage end). The window is
+[start, end); the first and last periods are clipped to it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import polars as pl
+
+from evlog._errors import UsageError
+from evlog._replay.engine import EngineBase, ReplayEngine
+from evlog._replay.runner import EntityKind
+from evlog._reports import _registry as registry
+from evlog._reports._report import Report
+from evlog._reports.reliability import ReliabilityResult
+from evlog._window import Period, Window, parse_tz
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame as SparkDataFrame
+    from pyspark.sql import SparkSession
+
+    from evlog._replay.spark import SparkEngine
+
+Instant = str | datetime | None
+ENGINES = ("duckdb", "spark")
+TIME_COLUMNS = ("period_start", "period_end", "start", "end")
+
+
+def open_lake(
+    path: str | os.PathLike[str],
+    *,
+    engine: str = "duckdb",
+    spark_master: str | None = None,
+    spark: SparkSession | None = None,
+    checkpoints: bool = True,
+    rollups: bool = True,
+) -> EvlogLake:
+    """Open the lake at `path` for replay; raises `LakeNotFoundError` if it is not a lake.
+
+    `engine="spark"` replays on Apache Spark (`pip install 'evlog[spark]'`, Java 17+): `path` may
+    then be any URI Spark reads (`s3a://…`, `hdfs://…`, `file://…`); the session is `spark`, else
+    the active one, else a new one on `spark_master` (default `local[*]`), or Spark Connect when
+    `SPARK_REMOTE` is set. Reports return the same Polars frames on both engines.
+    """
+    choice = parse_engine(engine)
+    if choice == "spark":
+        from evlog._replay.spark import SparkEngine  # lazily: pyspark is an optional extra
+
+        return EvlogLake(
+            SparkEngine.open(
+                path, master=spark_master, spark=spark, checkpoints=checkpoints, rollups=rollups
+            )
+        )
+    if spark_master is not None or spark is not None:
+        raise UsageError("--spark-master: only with --engine spark")
+    return EvlogLake(ReplayEngine.open(path, checkpoints=checkpoints, rollups=rollups))
+
+
+def parse_engine(value: str) -> str:
+    """`duckdb` or `spark` (`--engine`)."""
+    choice = str(value).strip().lower()
+    if choice not in ENGINES:
+        raise UsageError(f"--engine: expected one of {'|'.join(ENGINES)}, got {value!r}")
+    return choice
+
+
+def localize(frame: pl.DataFrame, tz: str) -> pl.DataFrame:
+    """Show a report frame's timestamps (UTC) in the report's time zone."""
+    zone = parse_tz(tz).key
+    return frame.with_columns(
+        pl.col(name).dt.convert_time_zone(zone) for name in TIME_COLUMNS if name in frame.columns
+    )
+
+
+def to_frame(relation: duckdb.DuckDBPyRelation, tz: str) -> pl.DataFrame:
+    """Materialize a report relation; timestamps are shown in the report's time zone."""
+    frame: pl.DataFrame = relation.pl()
+    return localize(frame, tz)
+
+
+class EvlogLake:
+    """Reports over one lake. See the module docstring for windows, time zones and relations."""
+
+    def __init__(self, engine: EngineBase[Any]) -> None:
+        self.engine = engine
+
+    @property
+    def engine_name(self) -> str:
+        """`duckdb` or `spark`."""
+        return self.engine.name
+
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """The DuckDB connection the relations live on, with the lake's tables as views."""
+        return self._duckdb().con
+
+    def _duckdb(self) -> ReplayEngine:
+        if not isinstance(self.engine, ReplayEngine):
+            raise UsageError(
+                "DuckDB relations need engine='duckdb'; on Spark use the <report>_spark methods"
+            )
+        return self.engine
+
+    def _spark(self) -> SparkEngine:
+        from evlog._replay.spark import SparkEngine
+
+        if not isinstance(self.engine, SparkEngine):
+            raise UsageError("Spark DataFrames need open_lake(path, engine='spark')")
+        return self.engine
+
+    def sql(self, query: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
+        """Run SQL on the lake's views (`status_events`, `coverage`, ...) and collect it; unlike
+        `connection.sql(...)`, run again on a fresh listing if a compaction replaced files."""
+        con = self._duckdb().con
+
+        def collect() -> pl.DataFrame:
+            frame: pl.DataFrame = con.sql(query, params=params).pl()
+            return frame
+
+        return self.engine.reading(collect)
+
+    def refresh(self) -> None:
+        """See files written since the lake was opened (recorders append while you read)."""
+        self.engine.refresh()
+
+    def window(
+        self,
+        start: Instant = None,
+        end: Instant = None,
+        *,
+        by: str | Period = Period.DAY,
+        tz: str = "UTC",
+        kind: EntityKind = EntityKind.EVSE,
+    ) -> Window:
+        """The validated window a report with these options would cover."""
+        return self.engine.window(kind, start, end, by, tz)
+
+    # every report, by name -----------------------------------------------------------------------
+
+    def report(self, name: str, *args: Any, **options: Any) -> pl.DataFrame:
+        """Report `name` (docs/reports.md) as a Polars frame, timestamps in the report's `tz`."""
+        report, values = self.prepare(name, args, options)
+        return report.frame(self.outcome(report, values))
+
+    def relation(self, name: str, *args: Any, **options: Any) -> Any:
+        """Report `name` as the engine's lazy result, timestamps in UTC: a DuckDB relation on
+        `lake.connection`, or a Spark DataFrame with engine='spark'."""
+        report, values = self.prepare(name, args, options)
+        if not report.lazy:
+            raise UsageError(f"the {report.name} report has no lazy form: use lake.report(...)")
+        return report.run(report, self.engine, values)
+
+    def prepare(
+        self, name: str, args: tuple[Any, ...], options: Mapping[str, Any]
+    ) -> tuple[Report, dict[str, Any]]:
+        """The report that runs (a variant if a switch asks for it) and its parsed options."""
+        report = registry.get(name)
+        if len(args) > len(report.positional):
+            raise TypeError(f"report {name!r} takes at most {len(report.positional)} positional")
+        given = dict(zip(report.positional, args, strict=False))
+        twice = sorted(set(given) & set(options))
+        if twice:
+            raise TypeError(f"report {name!r} got {', '.join(twice)} twice")
+        values = report.read({**given, **options})
+        return report.chosen(values), values
+
+    def outcome(self, report: Report, values: Mapping[str, Any]) -> Any:
+        """Run `report` on this lake's engine: its frame in the report's zone if it is lazy, else
+        its result (again on a fresh listing if a compaction replaced files: `engine.reading`)."""
+
+        def run() -> Any:
+            outcome = report.run(report, self.engine, values)
+            if not report.lazy:
+                return outcome
+            return localize(self.engine.to_polars(outcome), values.get("tz", "UTC"))
+
+        return self.engine.reading(run)
+
+    def _duckdb_relation(
+        self, name: str, args: tuple[Any, ...], options: Mapping[str, Any]
+    ) -> duckdb.DuckDBPyRelation:
+        self._duckdb()
+        relation: duckdb.DuckDBPyRelation = self.relation(name, *args, **options)
+        return relation
+
+    def _spark_dataframe(
+        self, name: str, args: tuple[Any, ...], options: Mapping[str, Any]
+    ) -> SparkDataFrame:
+        self._spark()
+        frame: SparkDataFrame = self.relation(name, *args, **options)
+        return frame
+
+    # each report's own methods (their signatures are the registry's: see `_signed` below) --------
+
+    def availability(self, *args: Any, **options: Any) -> pl.DataFrame:
+        return self.report("availability", *args, **options)
+
+    def availability_relation(self, *args: Any, **options: Any) -> duckdb.DuckDBPyRelation:
+        return self._duckdb_relation("availability", args, options)
+
+    def availability_spark(self, *args: Any, **options: Any) -> SparkDataFrame:
+        return self._spark_dataframe("availability", args, options)
+
+    def uptime(self, *args: Any, **options: Any) -> pl.DataFrame:
+        return self.report("uptime", *args, **options)
+
+    def uptime_relation(self, *args: Any, **options: Any) -> duckdb.DuckDBPyRelation:
+        return self._duckdb_relation("uptime", args, options)
+
+    def uptime_spark(self, *args: Any, **options: Any) -> SparkDataFrame:
+        return self._spark_dataframe("uptime", args, options)
+
+    def flaps(self, *args: Any, **options: Any) -> pl.DataFrame:
+        return self.report("flaps", *args, **options)
+
+    def flaps_relation(self, *args: Any, **options: Any) -> duckdb.DuckDBPyRelation:
+        return self._duckdb_relation("flaps", args, options)
+
+    def flaps_spark(self, *args: Any, **options: Any) -> SparkDataFrame:
+        return self._spark_dataframe("flaps", args, options)
+
+    def intervals(self, *args: Any, **options: Any) -> pl.DataFrame:
+        return self.report("intervals", *args, **options)
+
+    def intervals_relation(self, *args: Any, **options: Any) -> duckdb.DuckDBPyRelation:
+        return self._duckdb_relation("intervals", args, options)
+
+    def intervals_spark(self, *args: Any, **options: Any) -> SparkDataFrame:
+        return self._spark_dataframe("intervals", args, options)
+
+    def reliability(self, *args: Any, **options: Any) -> pl.DataFrame:
+        return self.report("reliability", *args, **options)
+
+    def reliability_report(self, *args: Any, **options: Any) -> ReliabilityResult:
+        result: ReliabilityResult = self.outcome(*self.prepare("reliability", args, options))
+        return result
+
+    def reconcile(self, *args: Any, **options: Any) -> pl.DataFrame:
+        return self.report("reconcile", *args, **options)
+
+    def reconcile_relation(self, *args: Any, **options: Any) -> duckdb.DuckDBPyRelation:
+        return self._duckdb_relation("reconcile", args, options)
+
+
+def _signature(report: Report, returns: Any) -> inspect.Signature:
+    """What `help(lake.<report>)` shows: the report's options, as declared."""
+    params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    by_name = {option.name: option for option in report.api_options}
+    keywords = [option for option in report.api_options if option.name not in report.positional]
+    for option in [by_name[name] for name in report.positional] + keywords:
+        kind = (
+            inspect.Parameter.POSITIONAL_OR_KEYWORD
+            if option.name in report.positional
+            else inspect.Parameter.KEYWORD_ONLY
+        )
+        default = inspect.Parameter.empty if option.required else option.default
+        params.append(inspect.Parameter(option.name, kind, default=default))
+    return inspect.Signature(params, return_annotation=returns)
+
+
+def _signed() -> None:
+    """Give each report's methods the report's signature and summary."""
+    for name, report in registry.COMMANDS.items():
+        for suffix, returns, what in (
+            ("", "pl.DataFrame", "A Polars frame, timestamps in the report's `tz`."),
+            ("_relation", "duckdb.DuckDBPyRelation", "The lazy DuckDB relation, in UTC."),
+            ("_spark", "SparkDataFrame", "The lazy Spark DataFrame (engine='spark'), in UTC."),
+            ("_report", "ReliabilityResult", "The result: frames and the rule that made them."),
+        ):
+            method = getattr(EvlogLake, name + suffix, None)
+            if method is not None:
+                method.__signature__ = _signature(report, returns)
+                method.__doc__ = f"{report.summary}\n\n{what} Options: docs/reports.md."
+
+
+_signed()

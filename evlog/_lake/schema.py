@@ -1,0 +1,191 @@
+"""The lake's tables and their Parquet schemas, declared once.
+
+Every table lives under ``<lake>/<table>/`` and is hive-partitioned: by ``date=YYYY-MM-DD``
+always (UTC date of ``received_at`` for raw and quarantine tables, of ``event_time`` for event
+tables, of ``covered_from`` for coverage), and first by ``source=...`` where a table holds several
+sources.
+Partition columns are not stored inside the files; readers get them back with hive partitioning.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final
+
+import pyarrow as pa
+
+TIMESTAMP: Final = pa.timestamp("us", tz="UTC")
+
+
+def _schema(*columns: tuple[str, pa.DataType]) -> pa.Schema:
+    return pa.schema(list(columns))
+
+
+class Source(StrEnum):
+    """Where records come from. Used as the ``source`` partition of shared tables."""
+
+    HERE_STREAM = "here_stream"
+    EDRV_WEBHOOKS = "edrv_webhooks"
+    EDRV_POLL = "edrv_poll"
+
+
+class Status(StrEnum):
+    """OCPI 2.2.1 EVSE statuses (section 8.4.22), the only values of ``status_events.status``."""
+
+    AVAILABLE = "AVAILABLE"
+    CHARGING = "CHARGING"
+    RESERVED = "RESERVED"
+    BLOCKED = "BLOCKED"
+    INOPERATIVE = "INOPERATIVE"
+    OUT_OF_ORDER = "OUT_OF_ORDER"
+    PLANNED = "PLANNED"
+    REMOVED = "REMOVED"
+    UNKNOWN = "UNKNOWN"
+
+
+class QuarantineReason(StrEnum):
+    """Why a record landed in quarantine (the ``reason`` column)."""
+
+    BAD_GZIP = "bad gzip"
+    TRUNCATED_GZIP = "truncated gzip member"
+    INVALID_UTF8 = "invalid UTF-8"
+    INVALID_JSON = "invalid JSON"
+    NOT_AN_OBJECT = "not a JSON object"
+    MISSING_ID = "missing id"
+    MISSING_EVSES = "missing evses"
+    MISSING_STATUS = "missing status"
+    UNPARSEABLE_TIME = "unparseable time"
+    BAD_BASE64 = "bad base64"
+    UNFETCHED_DATA_HANDLE = "unfetched data handle"
+    MISSING_EVENT = "missing event"
+    MISSING_STATION = "missing station id"
+    RECORD_TOO_LARGE = "record too large"  # over the parsers' MAX_RECORD_BYTES: first bytes kept
+    PARSER_ERROR = "parser error"  # a parser raised something unforeseen: the detail names it
+
+
+# Raw tables: every record exactly as received, plus where and when it came from.
+RAW_STATUS: Final = _schema(
+    ("record_key", pa.string()),  # identity: "kafka:<partition>:<offset>" or "sha256:<hex>#<n>"
+    ("payload", pa.binary()),  # as received: a gzip member or one JSON text (capped: see defect)
+    ("defect", pa.string()),  # "<quarantine reason>[: <detail>]" found while splitting, else null
+    ("received_at", TIMESTAMP),
+    ("arrival_index", pa.int64()),  # position in the capture (member, line) or Kafka offset
+    ("capture", pa.string()),  # capture file, "-" for stdin, or "<hrn>/<layer>"
+    ("kafka_partition", pa.int32()),
+    ("kafka_offset", pa.int64()),
+    ("session_id", pa.string()),
+)
+
+RAW_WEBHOOKS: Final = _schema(
+    # "webhook:<_id>", "sha256:<hex>" of a body without _id, or "too-large:<bytes>:sha256:<hex>"
+    # for a saved line over the size cap (its payload is then the line's first bytes)
+    ("record_key", pa.string()),
+    ("webhook_id", pa.string()),
+    ("payload", pa.binary()),  # the raw request body
+    ("headers", pa.string()),  # request headers as a JSON object, null for imports without them
+    ("received_at", TIMESTAMP),
+    ("arrival_index", pa.int64()),
+    ("capture", pa.string()),
+    ("session_id", pa.string()),
+)
+
+RAW_POLLS: Final = _schema(
+    ("record_key", pa.string()),
+    ("station_id", pa.string()),
+    ("payload", pa.binary()),  # the raw GET /chargestations/{id} response body (or list item)
+    ("received_at", TIMESTAMP),
+    ("arrival_index", pa.int64()),
+    ("capture", pa.string()),
+    ("session_id", pa.string()),
+)
+
+# Normalized tables: one row per observation, rebuilt from the raw tables by `evlog lake rebuild`.
+STATUS_EVENTS: Final = _schema(
+    ("location_id", pa.string()),
+    ("evse_id", pa.string()),
+    ("status", pa.string()),  # a `Status` value
+    ("status_raw", pa.string()),  # the spelling the source used
+    ("event_time", TIMESTAMP),  # source time (last_updated), clamped to received_at if too late
+    ("received_at", TIMESTAMP),
+    ("time_clamped", pa.bool_()),
+    ("record_key", pa.string()),
+    ("arrival_index", pa.int64()),
+    ("evse_index", pa.int32()),  # position of the EVSE within its message
+)
+
+CONNECTIVITY_EVENTS: Final = _schema(
+    ("station_id", pa.string()),
+    ("online", pa.bool_()),
+    ("event", pa.string()),  # "chargestation.online", "chargestation.offline" or "poll"
+    ("event_time", TIMESTAMP),
+    ("received_at", TIMESTAMP),
+    ("time_clamped", pa.bool_()),
+    ("webhook_id", pa.string()),
+    ("record_key", pa.string()),
+    ("arrival_index", pa.int64()),
+    ("source", pa.string()),  # a `Source` value: webhooks or poll snapshots
+)
+
+QUARANTINE: Final = _schema(
+    ("record_key", pa.string()),
+    ("reason", pa.string()),  # a `QuarantineReason` value
+    ("detail", pa.string()),
+    ("payload", pa.binary()),
+    ("received_at", TIMESTAMP),
+    ("capture", pa.string()),
+    ("arrival_index", pa.int64()),
+    ("session_id", pa.string()),
+)
+
+# Each row is a covered interval [covered_from, covered_to]; a source's coverage is their union.
+# Live recorders write [session start, now] at start, every heartbeat and at stop.
+COVERAGE: Final = _schema(
+    ("session_id", pa.string()),
+    ("covered_from", TIMESTAMP),
+    ("covered_to", TIMESTAMP),
+    ("kind", pa.string()),  # "start", "heartbeat", "stop" (live recorders) or "declared"
+)
+
+# `evlog lake compact`'s per-day rollups (evlog/_upkeep/rollups.py): the time each EVSE spent
+# in each observed status during one local day, in exact microseconds (no_data and unobserved are
+# the rest of the day). Partitioned by zone and local date.
+STATUS_ROLLUPS: Final = _schema(
+    ("evse_id", pa.string()),
+    ("day_start_us", pa.int64()),  # the local day's first instant, microseconds since the epoch
+    *((f"{status.value.lower()}_us", pa.int64()) for status in Status),
+)
+
+
+class Table(StrEnum):
+    RAW_STATUS = "raw_status"
+    RAW_WEBHOOKS = "raw_webhooks"
+    RAW_POLLS = "raw_polls"
+    STATUS_EVENTS = "status_events"
+    CONNECTIVITY_EVENTS = "connectivity_events"
+    QUARANTINE = "quarantine"
+    COVERAGE = "coverage"
+
+
+SCHEMAS: Final[dict[Table, pa.Schema]] = {
+    Table.RAW_STATUS: RAW_STATUS,
+    Table.RAW_WEBHOOKS: RAW_WEBHOOKS,
+    Table.RAW_POLLS: RAW_POLLS,
+    Table.STATUS_EVENTS: STATUS_EVENTS,
+    Table.CONNECTIVITY_EVENTS: CONNECTIVITY_EVENTS,
+    Table.QUARANTINE: QUARANTINE,
+    Table.COVERAGE: COVERAGE,
+}
+
+# The column whose UTC date names each table's `date=` partition.
+DATE_COLUMN: Final[dict[Table, str]] = {
+    Table.RAW_STATUS: "received_at",
+    Table.RAW_WEBHOOKS: "received_at",
+    Table.RAW_POLLS: "received_at",
+    Table.STATUS_EVENTS: "event_time",
+    Table.CONNECTIVITY_EVENTS: "event_time",
+    Table.QUARANTINE: "received_at",
+    Table.COVERAGE: "covered_from",
+}
+
+# Tables partitioned by source before date.
+SOURCE_PARTITIONED: Final = frozenset({Table.QUARANTINE, Table.COVERAGE})

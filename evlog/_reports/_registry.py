@@ -1,0 +1,177 @@
+"""Every report, by name: the one list the CLI, the API, the plot dispatch and docs/reports.md are
+made from. A report is declared in its own module (`evlog._reports.uptime.REPORT`, ...);
+reliability's declaration is here, beside its computation's module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from evlog._errors import UsageError
+from evlog._replay.engine import EngineBase
+from evlog._reports import availability, flaps, intervals, reconcile, uptime
+from evlog._reports import reliability as rel
+from evlog._reports._report import (
+    EVSE,
+    HOLD_AFTER_GAP,
+    LOCATION,
+    REQUIRED,
+    Option,
+    Plot,
+    Report,
+    Values,
+)
+
+STANDARD = Option(
+    "standard",
+    "--standard",
+    str,
+    REQUIRED,
+    "Rule to apply: nevi|cec|uk-pcpr.",
+    parse=lambda value, flag: rel.parse_standard(value),
+    show_default=False,
+)
+MONTH = Option("month", "--month", str | None, None, "Report this month only (YYYY-MM).")
+QUARTER = Option(
+    "quarter", "--quarter", str | None, None, "Report the three months of a quarter (YYYY-Qn)."
+)
+EXCLUSIONS = Option(
+    "exclusions",
+    "--exclusions",
+    Path | None,
+    None,
+    "CSV entity_id,start,end,cause of excluded downtime.",
+)
+OUTAGE_STATES = Option(
+    "outage_states",
+    "--outage-states",
+    str | None,
+    None,
+    "Comma-separated states that count as outage (default: the standard's).",
+)
+STATION_MAP = Option(
+    "station_map",
+    "--station-map",
+    Path | None,
+    None,
+    "CSV station_id,evse_id: a station offline is an outage of its ports.",
+)
+EXPORT = Option(
+    "export",
+    "--export",
+    tuple[str, Path] | None,
+    None,
+    "Also write uptime.csv and outages.csv in DIR (public charging-use data spec).",
+    parse=lambda value, flag: rel.parse_export(value),
+    metavar="charging-use-spec DIR",
+    cli_only=True,
+)
+OUTAGES = Option(
+    "outages", "--outages", bool, False, "Report one row per outage instead of per port."
+)
+
+
+def _reliability(report: Report, engine: EngineBase[Any], values: Values) -> rel.ReliabilityResult:
+    return rel.compute_reliability(
+        engine,
+        values["standard"],
+        start=values["start"],
+        end=values["end"],
+        month=values["month"],
+        quarter=values["quarter"],
+        tz=values["tz"],
+        evse=values["evse"],
+        location=values["location"],
+        exclusions=values["exclusions"],
+        outage_states=values["outage_states"],
+        station_map=values["station_map"],
+        hold_after_gap=values["hold_after_gap"],
+    )
+
+
+def _export(result: rel.ReliabilityResult, values: Values) -> None:
+    if values.get("export") is not None:
+        rel.export_charging_use_spec(result, values["export"])
+
+
+def _ports_title(result: rel.ReliabilityResult) -> str:
+    rule = result.rule
+    target = f"{'>' if rule.strict else '>='} {rule.target_pct:g} %"
+    states = ",".join(result.outage_states)
+    return f"{rule.standard} reliability ({rule.citation}; target {target}; outage states {states})"
+
+
+def _outages_title(result: rel.ReliabilityResult) -> str:
+    states = ",".join(result.outage_states)
+    return f"{result.rule.standard} outages ({result.rule.citation}; outage states {states})"
+
+
+_RELIABILITY_OPTIONS = (
+    STANDARD,
+    MONTH,
+    QUARTER,
+    EVSE,
+    LOCATION,
+    EXCLUSIONS,
+    OUTAGE_STATES,
+    STATION_MAP,
+    EXPORT,
+    OUTAGES,
+    HOLD_AFTER_GAP,
+)
+_PORTS = Report(
+    name="reliability",
+    entity="port x month (+ network rows)",
+    summary="Regulatory uptime per port and month (NEVI 680.116(b), California CEC, UK PCPR 2023 "
+    "reg. 7) with exclusions, a network summary, and the charging-use data spec export.",
+    columns=rel.COLUMNS,
+    run=_reliability,
+    options=_RELIABILITY_OPTIONS,
+    default_by=None,
+    plot=Plot(
+        "ports against the target, worst first",
+        lambda result, path, tz: rel.plot_reliability(result.frame, path),
+    ),
+    lazy=False,
+    frame_of=lambda result: result.frame,
+    title=_ports_title,
+    after=_export,
+    positional=("standard", "start", "end"),
+)
+RELIABILITY_OUTAGES = replace(
+    _PORTS,
+    name="reliability_outages",
+    entity="outage of a port in the report months",
+    summary="The outages behind a reliability report, one row per outage (`--outages`).",
+    columns=rel.OUTAGE_COLUMNS,
+    frame_of=lambda result: result.outages,
+    title=_outages_title,
+    switch=OUTAGES,
+    command="reliability",
+)
+RELIABILITY = replace(_PORTS, variants=(RELIABILITY_OUTAGES,))
+
+_COMMANDS: tuple[Report, ...] = (
+    availability.REPORT,
+    uptime.REPORT,
+    flaps.REPORT,
+    intervals.REPORT,
+    RELIABILITY,
+    reconcile.REPORT,
+)
+#: every report, variants included, by name
+REPORTS: dict[str, Report] = {
+    report.name: report for command in _COMMANDS for report in (command, *command.variants)
+}
+#: the reports that are an `evlog report NAME` command (the others are their variants' switches)
+COMMANDS: dict[str, Report] = {report.name: report for report in _COMMANDS}
+
+
+def get(name: str) -> Report:
+    """The report called `name`; a `UsageError` listing the names otherwise."""
+    try:
+        return REPORTS[name]
+    except KeyError:
+        raise UsageError(f"no report {name!r}: expected one of {', '.join(REPORTS)}") from None

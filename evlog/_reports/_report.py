@@ -1,0 +1,324 @@
+"""What a report is, written down once: `Report` (name, entity, summary, options, columns, default
+period, plot, rollups) and `Option` (flag, type, default, help, parser, SQL parameter).
+
+The CLI commands, the API methods, the plot dispatch and docs/reports.md are all made from these
+declarations (`evlog._reports._registry` lists them), so adding an option to a report is one new
+`Option` in that report's declaration. The options every report shares are declared here, once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from evlog._replay.runner import EntityKind
+from evlog._reports.render import parse_format
+from evlog._window import Period, parse_ids
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from evlog._replay.engine import EngineBase
+
+#: The parsed options of one run of a report, by `Option.name` (`start`, `end`, `by`, `tz` too).
+Values = Mapping[str, Any]
+#: An option without a default: the user must give it.
+REQUIRED: Any = ...
+
+
+def _as_given(value: Any, flag: str) -> Any:
+    return value
+
+
+def _ids(value: Any, flag: str) -> tuple[str, ...]:
+    return parse_ids(value)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of a report: `--flag` on the command line, keyword `name` in the API."""
+
+    name: str
+    flag: str
+    annotation: Any  # the command line's type (as typer reads it)
+    default: Any
+    help: str
+    #: (value, flag) -> the value the report uses; raises `UsageError` naming the flag.
+    parse: Callable[[Any, str], Any] = _as_given
+    #: the SQL parameter it binds, if any, and how its parsed value is bound
+    param: str | None = None
+    bind: Callable[[Any], Any] = lambda value: value
+    metavar: str | None = None
+    show_default: bool = True
+    #: only on the command line (where to write, which engine), not an API keyword
+    cli_only: bool = False
+
+    def read(self, value: Any) -> Any:
+        return self.parse(value, self.flag)
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+
+@dataclass(frozen=True)
+class Plot:
+    """The figure `--plot FILE` draws: `draw(outcome, path, tz)` with the report's outcome (its
+    frame, or its result object for reports that compute one)."""
+
+    describes: str
+    draw: Callable[[Any, Path, str], Path]
+
+
+def report_plot(key: str, describes: str) -> Plot:
+    """A figure of `evlog._reports.plots.plot_report`, which draws a report's frame by `key`."""
+
+    def draw(frame: pl.DataFrame, path: Path, tz: str) -> Path:
+        from evlog._reports.plots import plot_report  # lazily: matplotlib is slow to import
+
+        return plot_report(key, frame, path, tz=tz)
+
+    return Plot(describes, draw)
+
+
+def _plot_path(value: Path | None, flag: str) -> Path | None:
+    if value is None:
+        return None
+    from evlog._reports.plots import check_plot_path  # lazily: matplotlib is slow to import
+
+    return check_plot_path(value)  # before any replay work: a typo fails at once
+
+
+def _listed(value: Any) -> list[str]:
+    return list(value)
+
+
+# The options reports share ------------------------------------------------------------------
+
+LAKE = Option(
+    "lake",
+    "--lake",
+    str,
+    REQUIRED,
+    "Lake directory (with --engine spark: any URI Spark reads, s3a://, hdfs://, file://).",
+    show_default=False,
+    cli_only=True,
+)
+START = Option(
+    "start",
+    "--start",
+    str | None,
+    None,
+    "Window start, ISO 8601 (no offset = local time in --tz). Default: first event's day.",
+)
+END = Option(
+    "end",
+    "--end",
+    str | None,
+    None,
+    "Window end, exclusive, ISO 8601. Default: last thing recorded.",
+)
+BY_HELP = "Period per row: hour|day|week|month|none."
+TZ = Option("tz", "--tz", str, "UTC", "Time zone of period boundaries (IANA name).")
+EVSE = Option(
+    "evse",
+    "--evse",
+    list[str] | None,
+    None,
+    "Only this EVSE (repeatable).",
+    parse=_ids,
+    param="entity_ids",
+    bind=_listed,
+)
+LOCATION = Option(
+    "location",
+    "--location",
+    list[str] | None,
+    None,
+    "Only EVSEs of this location (repeatable).",
+    parse=_ids,
+    param="location_ids",
+    bind=_listed,
+)
+STATION = Option(
+    "station",
+    "--station",
+    list[str] | None,
+    None,
+    "Only this station (repeatable).",
+    parse=_ids,
+    param="entity_ids",
+    bind=_listed,
+)
+HOLD_AFTER_GAP = Option(
+    "hold_after_gap",
+    "--hold-after-gap",
+    bool,
+    False,
+    "After a coverage gap, keep the last state instead of counting no_data until the next event.",
+    param="hold_after_gap",
+)
+ENGINE = Option(
+    "engine",
+    "--engine",
+    str,
+    "duckdb",
+    "Replay engine: duckdb (embedded) or spark (pip install 'evlog[spark]', Java 17+; "
+    "SPARK_REMOTE=sc://host:15002 for Spark Connect).",
+    cli_only=True,
+)
+SPARK_MASTER = Option(
+    "spark_master",
+    "--spark-master",
+    str | None,
+    None,
+    "Spark master with --engine spark, e.g. local[*] (default) or spark://host:7077.",
+    cli_only=True,
+)
+FORMAT = Option(
+    "format",
+    "--format",
+    str,
+    "table",
+    "Output format: table|csv|json|parquet|markdown.",
+    parse=lambda value, flag: parse_format(value),
+    cli_only=True,
+)
+OUTPUT = Option(
+    "output",
+    "--output",
+    Path | None,
+    None,
+    "Write to FILE instead of stdout (parquet needs it).",
+    cli_only=True,
+)
+
+
+@dataclass(frozen=True)
+class Report:
+    """One report. `run(report, engine, values)` makes its outcome: the engine's lazy relation
+    (`lazy`), or a result object that `frame_of` turns into the report's frame."""
+
+    name: str
+    entity: str  # one row per ... (for people: the docs and `--help`)
+    summary: str  # one line
+    columns: tuple[str, ...]
+    run: Callable[[Report, EngineBase[Any], Values], Any]
+    options: tuple[Option, ...] = ()  # after the window options, in `--help` order
+    kind: EntityKind | None = None  # whose events the replay reads and the window spans
+    sql: str | None = None  # the replay SQL report `run` names
+    default_by: Period | None = Period.DAY  # None: the report has no --by
+    zoned: bool = True  # has --tz
+    window: tuple[Option, Option] = (START, END)
+    lake: Option = LAKE
+    engines: tuple[str, ...] = ("duckdb", "spark")
+    plot: Plot | None = None
+    rollups: bool = False  # may read `lake compact`'s per-day rollups instead of replaying
+    lazy: bool = True
+    frame_of: Callable[[Any], pl.DataFrame] | None = None
+    title: Callable[[Any], str] | str = ""
+    details: str = ""  # more `--help` text after the summary
+    check: Callable[[Values], None] = lambda values: None  # rules across several options
+    #: what the command does with the outcome besides showing it (`--export`)
+    after: Callable[[Any, Values], None] = lambda outcome, values: None
+    #: the switch that picks this report on its parent's command (`--by-location`), and that
+    #: command's name
+    switch: Option | None = None
+    command: str | None = None
+    variants: tuple[Report, ...] = ()
+    positional: tuple[str, ...] = ("start", "end")  # API arguments that may be positional
+
+    @property
+    def report_options(self) -> tuple[Option, ...]:
+        """Window, period, zone and the report's own options (its variants' switches among them)."""
+        shown = [*self.window]
+        if self.default_by is not None:
+            shown.append(Option("by", "--by", str, self.default_by.value, BY_HELP))
+        if self.zoned:
+            shown.append(TZ)
+        return (*shown, *self.options)
+
+    @property
+    def api_options(self) -> tuple[Option, ...]:
+        """The keywords of `lake.report(name, ...)`."""
+        return tuple(option for option in self.report_options if not option.cli_only)
+
+    def read(
+        self, given: Mapping[str, Any], options: tuple[Option, ...] | None = None
+    ) -> dict[str, Any]:
+        """Parse the `options` given (by name; the API's by default); absent ones take their
+        defaults."""
+        options = self.api_options if options is None else options
+        known = {option.name for option in options}
+        unknown = sorted(set(given) - known)
+        if unknown:
+            raise TypeError(f"report {self.name!r} has no option {', '.join(unknown)}")
+        values: dict[str, Any] = {}
+        for option in options:
+            value = given.get(option.name, option.default)
+            if value is REQUIRED:
+                raise TypeError(f"report {self.name!r} needs option {option.name!r}")
+            values[option.name] = option.read(value)
+        self.check(values)
+        return values
+
+    @property
+    def command_line(self) -> str:
+        """How it is run: `evlog report NAME`, with the switch of a variant."""
+        switch = f" {self.switch.flag}" if self.switch is not None else ""
+        return f"evlog report {self.command or self.name}{switch}"
+
+    def chosen(self, values: Values) -> Report:
+        """This report, or the variant whose switch is on (`by_location=True`)."""
+        for variant in self.variants:
+            if variant.switch is not None and values.get(variant.switch.name):
+                return variant
+        return self
+
+    def sql_params(self, values: Values) -> dict[str, Any]:
+        """The SQL parameters the options bind."""
+        return {
+            option.param: option.bind(values[option.name])
+            for option in self.options
+            if option.param is not None
+        }
+
+    def frame(self, outcome: Any) -> pl.DataFrame:
+        return outcome if self.frame_of is None else self.frame_of(outcome)
+
+    def title_of(self, outcome: Any) -> str:
+        return self.title if isinstance(self.title, str) else self.title(outcome)
+
+
+def replay(report: Report, engine: EngineBase[Any], values: Values) -> Any:
+    """The usual `run`: replay `report.sql` for `report.kind` over the window the values give."""
+    assert report.kind is not None and report.sql is not None
+    window = engine.window(
+        report.kind, values["start"], values["end"], values.get("by", Period.NONE), values["tz"]
+    )
+    return engine.relation(report.kind, report.sql, window, **report.sql_params(values))
+
+
+def plot_option(plot: Plot) -> Option:
+    return Option(
+        "plot",
+        "--plot",
+        Path | None,
+        None,
+        f"Also draw the report to FILE (.png or .svg): {plot.describes}.",
+        parse=_plot_path,
+        cli_only=True,
+    )
+
+
+def cli_options(report: Report) -> tuple[Option, ...]:
+    """A report's command-line options, in `--help` order (`--lake` first, output last)."""
+    options = [report.lake, *report.report_options]
+    if "spark" in report.engines:
+        options += [ENGINE, SPARK_MASTER]
+    options += [FORMAT, OUTPUT]
+    if report.plot is not None:
+        options.append(plot_option(report.plot))
+    return tuple(options)

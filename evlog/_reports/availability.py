@@ -1,0 +1,85 @@
+"""availability: per EVSE and period, time in every OCPI status, AVAILABLE and in-service ratios.
+
+Its variant `availability_by_location` (`--by-location`) has one row per location: the time at
+least one of its EVSEs was AVAILABLE.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from evlog._lake.schema import Status
+from evlog._replay.runner import EntityKind
+from evlog._reports._report import (
+    EVSE,
+    HOLD_AFTER_GAP,
+    LOCATION,
+    Option,
+    Report,
+    replay,
+    report_plot,
+)
+
+STATUS_COLUMNS: tuple[str, ...] = tuple(f"{status.value.lower()}_s" for status in Status)
+
+BY_LOCATION = Option(
+    "by_location",
+    "--by-location",
+    bool,
+    False,
+    "One row per location: time with an EVSE AVAILABLE.",
+)
+
+_PER_EVSE = Report(
+    name="availability",
+    entity="EVSE x period",
+    summary="Time per OCPI status for each EVSE and period, available_pct and in_service_pct.",
+    columns=(
+        "location_id",
+        "evse_id",
+        "period_start",
+        "period_end",
+        "no_data_s",
+        "unobserved_s",
+        "observed_s",
+        *STATUS_COLUMNS,
+        "available_pct",
+        "in_service_pct",
+    ),
+    run=replay,
+    options=(EVSE, LOCATION, BY_LOCATION, HOLD_AFTER_GAP),
+    kind=EntityKind.EVSE,
+    sql="availability",
+    plot=report_plot(
+        "availability", "hour-of-week profile (hourly periods) or status share per period"
+    ),
+    rollups=True,
+    title="availability",
+)
+
+BY_LOCATION_REPORT = replace(
+    _PER_EVSE,
+    name="availability_by_location",
+    entity="location x period",
+    summary="Per location and period, the time at least one of its EVSEs was AVAILABLE "
+    "(available_s) out of the time at least one had a known status (known_s).",
+    columns=(
+        "location_id",
+        "period_start",
+        "period_end",
+        "evses",
+        "known_s",
+        "available_s",
+        "available_pct",
+    ),
+    sql="availability_by_location",
+    plot=report_plot(
+        "availability", "hour-of-week profile (hourly periods) or available_pct heat map"
+    ),
+    rollups=False,  # the rollups hold per-EVSE status time, not "any EVSE available"
+    title="availability by location",
+    switch=BY_LOCATION,
+    command="availability",
+)
+
+REPORT = replace(_PER_EVSE, variants=(BY_LOCATION_REPORT,))

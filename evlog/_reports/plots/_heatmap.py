@@ -1,0 +1,118 @@
+"""Heat maps: entities x periods coloured by a percentage column (the `uptime` report's one)."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from evlog._reports.plots._figure import (
+    check_plot_path,
+    empty_figure,
+    new_figure,
+    save_figure,
+    short_id,
+    window_text,
+)
+from evlog._reports.plots._palette import NO_DATA_GREY, viridis_colours
+from evlog._reports.plots._time import as_zone, frame_zone, period_ticks
+
+
+def heatmap_figure(
+    frame: pl.DataFrame,
+    *,
+    value: str,
+    entity: str,
+    value_label: str,
+    title: str,
+    tz: str | None = None,
+    max_entities: int = 60,
+) -> Figure:
+    """Entities x periods coloured by a percentage column; null (no observed time) is grey.
+
+    Rows are sorted worst first (lowest mean); at most `max_entities` rows are drawn.
+    """
+    zone = frame_zone(frame, "period_start", tz)
+    if frame.is_empty():
+        return empty_figure(new_figure(10, 3), title)
+    frame = as_zone(frame, ["period_start", "period_end"], zone)
+    periods = frame.select("period_start", "period_end").unique().sort("period_start")
+    order = (
+        frame.group_by(entity)
+        .agg(mean=pl.col(value).mean(), observed=pl.col(value).is_not_null().any())
+        .sort(["observed", "mean", entity], descending=[True, False, False], nulls_last=True)
+    )
+    total = order.height
+    names = order[entity].head(max_entities).to_list()
+    grid = np.full((len(names), periods.height), np.nan)
+    column_of = {p: i for i, p in enumerate(periods["period_start"].to_list())}
+    row_of = {name: i for i, name in enumerate(names)}
+    for name, start, cell in frame.select(entity, "period_start", value).iter_rows():
+        if name in row_of and cell is not None:
+            grid[row_of[name], column_of[start]] = cell
+
+    figure = new_figure(max(7.0, 2.6 + 0.55 * periods.height), 1.8 + 0.3 * len(names))
+    ax = figure.add_subplot()
+    finite = grid[np.isfinite(grid)]
+    low = float(finite.min()) if finite.size else 0.0
+    vmin = max(0.0, min(90.0, math.floor(low / 10) * 10))
+    cmap = ListedColormap(viridis_colours()).with_extremes(bad=NO_DATA_GREY)
+    image = ax.imshow(
+        np.ma.masked_invalid(grid), aspect="auto", cmap=cmap, vmin=vmin, vmax=100.0,
+        interpolation="nearest",
+    )  # fmt: skip
+    bar = figure.colorbar(image, ax=ax, extend="min" if low < vmin else "neither", pad=0.01)
+    bar.set_label(f"{value_label} (%)")
+    if grid.size <= 600:
+        for (r, c), cell in np.ndenumerate(grid):
+            if np.isfinite(cell):
+                dark = (cell - vmin) / max(100.0 - vmin, 1e-9) < 0.55
+                ax.text(c, r, f"{cell:.1f}", ha="center", va="center", fontsize=7,
+                        color="white" if dark else "black")  # fmt: skip
+            else:
+                ax.text(c, r, "\u2013", ha="center", va="center", fontsize=7, color="#555555")
+    ax.set_yticks(range(len(names)))
+    ax.set_yticklabels([short_id(str(n)) for n in names], fontsize=8)
+    period_ticks(ax, periods, 16)
+    ax.set_xlabel(f"period start ({zone})")
+    ax.set_ylabel(entity)
+    window = window_text(periods["period_start"].min(), periods["period_end"].max())
+    more = f"; worst {len(names)} of {total} shown" if total > len(names) else ""
+    ax.set_title(f"{title} — {window} ({zone}){more}", fontsize=11, loc="left")
+    figure.legend(
+        handles=[
+            Patch(facecolor=NO_DATA_GREY, edgecolor="#777777", label="no data (nothing observed)")
+        ],
+        loc="outside lower right",
+        fontsize=8,
+        frameon=False,
+    )
+    return figure
+
+
+def uptime_heatmap_figure(
+    uptime: pl.DataFrame, *, tz: str | None = None, title: str | None = None, max_entities: int = 60
+) -> Figure:
+    """Stations x periods (days, normally) coloured by `uptime_pct` (the `uptime` report frame)."""
+    return heatmap_figure(
+        uptime,
+        value="uptime_pct",
+        entity="station_id",
+        value_label="uptime, online / observed time",
+        title=title or "Station uptime",
+        tz=tz,
+        max_entities=max_entities,
+    )
+
+
+def plot_uptime_heatmap(uptime: pl.DataFrame, path: str | os.PathLike[str], **options: Any) -> Path:
+    """Write `uptime_heatmap_figure(uptime, **options)` to `path` (.png or .svg)."""
+    check_plot_path(path)
+    return save_figure(uptime_heatmap_figure(uptime, **options), path)

@@ -1,0 +1,79 @@
+"""Status share per period: stacked bars of all EVSE time by status (the `availability` report)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+from matplotlib.figure import Figure
+
+from evlog._reports.plots._figure import (
+    check_plot_path,
+    empty_figure,
+    new_figure,
+    save_figure,
+    window_text,
+)
+from evlog._reports.plots._palette import STATE_COLOURS, STATE_LABELS
+from evlog._reports.plots._time import as_zone, frame_zone, period_ticks
+
+STATUS_ORDER = ("AVAILABLE", "CHARGING", "RESERVED", "BLOCKED", "OUT_OF_ORDER", "INOPERATIVE",
+                "PLANNED", "REMOVED", "UNKNOWN")  # fmt: skip
+
+
+def status_share_figure(
+    availability: pl.DataFrame, *, tz: str | None = None, title: str | None = None
+) -> Figure:
+    """Stacked bars per period: the share of all EVSE time in each status (plus no data and
+    unobserved), from an `availability` report per EVSE (any `by`)."""
+    heading = title or "EVSE time by status"
+    zone = frame_zone(availability, "period_start", tz)
+    if availability.is_empty():
+        return empty_figure(new_figure(10, 3), heading)
+    parts = [(s, f"{s.lower()}_s") for s in STATUS_ORDER] + [
+        ("no_data", "no_data_s"),
+        ("unobserved", "unobserved_s"),
+    ]
+    parts = [(s, c) for s, c in parts if c in availability.columns]
+    local = as_zone(availability, ["period_start", "period_end"], zone)
+    sums = (
+        local.group_by("period_start", "period_end")
+        .agg(pl.col(c).sum() for _, c in parts)
+        .sort("period_start")
+    )
+    total = sums.select(pl.sum_horizontal(c for _, c in parts)).to_series().to_numpy()
+    total = np.where(total > 0, total, np.nan)
+    figure = new_figure(max(8.0, 2.5 + 0.6 * sums.height), 4.6)
+    ax = figure.add_subplot()
+    x = np.arange(sums.height)
+    bottom = np.zeros(sums.height)
+    for state, column in parts:
+        share = np.nan_to_num(100 * sums[column].to_numpy() / total)
+        if not share.any():
+            continue
+        ax.bar(
+            x, share, bottom=bottom, width=0.8, label=STATE_LABELS.get(state, state),
+            color=STATE_COLOURS[state], edgecolor="#777777" if state == "unobserved" else "none",
+            hatch="////" if state == "unobserved" else None, linewidth=0.4,
+        )  # fmt: skip
+        bottom += share
+    period_ticks(ax, sums, 20)
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("share of EVSE time (%)")
+    ax.set_xlabel(f"period start ({zone})")
+    evses = availability["evse_id"].n_unique() if "evse_id" in availability.columns else 0
+    window = window_text(sums["period_start"].min(), sums["period_end"].max())
+    ax.set_title(f"{heading} — {window} ({zone}); {evses} EVSEs", fontsize=11, loc="left")
+    figure.legend(loc="outside right center", fontsize=8, frameon=False, reverse=True)
+    return figure
+
+
+def plot_status_share(
+    availability: pl.DataFrame, path: str | os.PathLike[str], **options: Any
+) -> Path:
+    """Write `status_share_figure(availability, **options)` to `path` (.png or .svg)."""
+    check_plot_path(path)
+    return save_figure(status_share_figure(availability, **options), path)

@@ -1,0 +1,527 @@
+"""reliability: regulatory uptime figures per port and month (NEVI, California CEC, UK PCPR 2023).
+
+Built on the replayed EVSE intervals (and, with a station map, the station intervals): a port is out
+while it is in one of the standard's outage states (`--outage-states` overrides them) or while a
+station mapped to it is `offline`. The interval algebra (merge, exclusions, caps, months, rolling
+sums) is replay SQL (`reliability_ports.sql`, `reliability_outages.sql` and the concepts they read),
+composed with the EVSE and station replays into one query per result by the replay runner, with
+every user value bound as a parameter. Every interpretation of the rules is in docs/reliability.md.
+
+One row per port and report month (`scope = 'port'`) and one network row per month
+(`scope = 'network'`):
+
+    scope, standard, report_month, port_id, station_id, location_id, basis_start, basis_end,
+    uptime_pct, target_pct, passed, t_outage_min, t_excluded_min, denominator_min,
+    month_uptime_pct, month_outage_min, month_excluded_min, no_data_min, unobserved_min,
+    ports, ports_passed
+
+`uptime_pct` is the standard's figure over the basis (the twelve months ending with the report
+month for NEVI and CEC, the calendar year to date for UK PCPR); `t_outage_min` and `t_excluded_min`
+are T_outage and T_excluded over that basis; the `month_*` columns are the report month alone.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import polars as pl
+
+from evlog._errors import UsageError
+from evlog._lake.schema import Status
+from evlog._replay.engine import EngineBase
+from evlog._replay.runner import EntityKind
+from evlog._reports.exclusions import (
+    Cause,
+    Exclusion,
+    load_exclusions,
+    load_station_map,
+)
+from evlog._window import Period, Window, parse_ids, parse_tz, to_micros
+
+MINUTE_US = 60_000_000
+DAY_US = 86_400 * 1_000_000
+NEVI_YEAR_MIN = 525_600  # 23 CFR 680.116(b): the fixed denominator, 365 x 24 x 60
+OBSERVATION_STATES = ("no_data", "unobserved")
+EXPORT_FORMATS = ("charging-use-spec",)
+
+COLUMNS: tuple[str, ...] = (
+    "scope",
+    "standard",
+    "report_month",
+    "port_id",
+    "station_id",
+    "location_id",
+    "basis_start",
+    "basis_end",
+    "uptime_pct",
+    "target_pct",
+    "passed",
+    "t_outage_min",
+    "t_excluded_min",
+    "denominator_min",
+    "month_uptime_pct",
+    "month_outage_min",
+    "month_excluded_min",
+    "no_data_min",
+    "unobserved_min",
+    "ports",
+    "ports_passed",
+)
+OUTAGE_COLUMNS: tuple[str, ...] = (
+    "port_id",
+    "station_id",
+    "outage_id",
+    "outage_start",
+    "outage_end",
+    "outage_duration",
+    "outage_cause",
+    "exempted_outage",
+    "outage_states",
+)
+
+
+class Standard(StrEnum):
+    NEVI = "nevi"
+    CEC = "cec"
+    UK_PCPR = "uk-pcpr"
+
+
+class Basis(StrEnum):
+    ROLLING_12_MONTHS = "rolling-12-months"
+    CALENDAR_YEAR = "calendar-year-to-date"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What a standard counts: see docs/reliability.md for the text behind every field."""
+
+    standard: Standard
+    citation: str
+    target_pct: float
+    strict: bool  # the figure must be greater than the target (NEVI), not merely reach it
+    basis: Basis
+    denominator_min: int | None  # fixed denominator in minutes; None: the basis' real length
+    outage_states: tuple[str, ...]
+    causes: frozenset[Cause]
+    cap_kind: dict[Cause, str] = field(default_factory=dict)  # 'incident' or 'year'
+    cap_us: dict[Cause, int] = field(default_factory=dict)
+
+
+RULES: dict[Standard, Rule] = {
+    Standard.NEVI: Rule(
+        Standard.NEVI,
+        "23 CFR 680.116(b)",
+        97.0,
+        True,
+        Basis.ROLLING_12_MONTHS,
+        NEVI_YEAR_MIN,
+        (Status.OUT_OF_ORDER.value, Status.INOPERATIVE.value, Status.UNKNOWN.value),
+        frozenset(Cause),
+    ),
+    Standard.CEC: Rule(
+        Standard.CEC,
+        "California Energy Commission EV charger reliability standard (97 % uptime)",
+        97.0,
+        False,
+        Basis.ROLLING_12_MONTHS,
+        None,
+        (Status.OUT_OF_ORDER.value, Status.INOPERATIVE.value, Status.UNKNOWN.value),
+        frozenset(
+            {
+                Cause.GRID_POWER_LOSS,
+                Cause.NATURAL_DISASTER,
+                Cause.VANDALISM,
+                Cause.PLANNED_MAINTENANCE,
+            }
+        ),
+        {Cause.VANDALISM: "incident", Cause.PLANNED_MAINTENANCE: "year"},
+        {Cause.VANDALISM: 10 * DAY_US, Cause.PLANNED_MAINTENANCE: 72 * 3600 * 1_000_000},
+    ),
+    Standard.UK_PCPR: Rule(
+        Standard.UK_PCPR,
+        "The Public Charge Point Regulations 2023 (SI 2023/1168), reg. 7",
+        99.0,
+        False,
+        Basis.CALENDAR_YEAR,
+        None,
+        (Status.INOPERATIVE.value, Status.OUT_OF_ORDER.value),
+        frozenset({Cause.OUTSIDE_HOURS}),
+    ),
+}
+
+
+def parse_standard(value: str | Standard) -> Standard:
+    try:
+        return Standard(str(value).strip().lower())
+    except ValueError:
+        choices = "|".join(s.value for s in Standard)
+        raise UsageError(f"--standard: expected one of {choices}, got {value!r}") from None
+
+
+_STATE_KEYS = {s.value.replace("_", ""): s.value for s in Status}
+
+
+def parse_outage_states(values: str | Iterable[str] | None, default: tuple[str, ...]) -> list[str]:
+    """`--outage-states`: OCPI statuses (any spelling), `no_data`, `unobserved`; comma-separated."""
+    if values is None:
+        return list(default)
+    items = [values] if isinstance(values, str) else list(values)
+    names = [part.strip() for item in items for part in item.split(",") if part.strip()]
+    if not names:
+        raise UsageError("--outage-states: expected at least one state")
+    states: dict[str, None] = {}
+    for name in names:
+        lowered = name.lower().replace("-", "_")
+        if lowered in OBSERVATION_STATES:
+            states[lowered] = None
+            continue
+        key = re.sub(r"[^A-Z]", "", name.upper())
+        if key not in _STATE_KEYS:
+            choices = ", ".join([*(s.value for s in Status), *OBSERVATION_STATES])
+            raise UsageError(f"--outage-states: unknown state {name!r} (known: {choices})")
+        states[_STATE_KEYS[key]] = None
+    return list(states)
+
+
+# ------------------------------------------------------------------------------------------------
+# months
+
+
+def _add_months(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _local_midnight(day: date, tz: ZoneInfo) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC)
+
+
+def parse_month(value: str, option: str = "--month") -> date:
+    match = re.fullmatch(r"\s*(\d{4})-(\d{2})\s*", value)
+    if match is None or not 1 <= int(match.group(2)) <= 12:
+        raise UsageError(f"{option}: expected YYYY-MM, got {value!r}")
+    return date(int(match.group(1)), int(match.group(2)), 1)
+
+
+def parse_quarter(value: str) -> date:
+    match = re.fullmatch(r"\s*(\d{4})-?[Qq]([1-4])\s*", value)
+    if match is None:
+        raise UsageError(f"--quarter: expected YYYY-Qn (n = 1..4), got {value!r}")
+    return date(int(match.group(1)), 3 * int(match.group(2)) - 2, 1)
+
+
+def report_months(
+    engine: EngineBase[Any],
+    tz: ZoneInfo,
+    start: str | datetime | None,
+    end: str | datetime | None,
+    month: str | None,
+    quarter: str | None,
+) -> list[date]:
+    """The calendar months (in `tz`) a report has rows for: `--month`, `--quarter`, or every month
+    that overlaps [start, end) (default: the lake's span)."""
+    chosen = [name for name, v in (("--month", month), ("--quarter", quarter)) if v]
+    if chosen and (start is not None or end is not None):
+        raise UsageError(f"{chosen[0]}: give either it or --start/--end, not both")
+    if len(chosen) > 1:
+        raise UsageError("--month: give either --month or --quarter, not both")
+    if month:
+        return [parse_month(month)]
+    if quarter:
+        first = parse_quarter(quarter)
+        return [_add_months(first, i) for i in range(3)]
+    window = engine.window(EntityKind.EVSE, start, end, Period.MONTH, tz.key)
+    first = window.start.astimezone(tz).date().replace(day=1)
+    last = (window.end - timedelta(microseconds=1)).astimezone(tz).date().replace(day=1)
+    months = [first]
+    while months[-1] < last:
+        months.append(_add_months(months[-1], 1))
+    if len(months) > 1200:
+        raise UsageError("--start/--end: more than 100 years of months")
+    return months
+
+
+def basis_start(rule: Rule, month: date) -> date:
+    if rule.basis is Basis.CALENDAR_YEAR:
+        return date(month.year, 1, 1)
+    return _add_months(month, -11)
+
+
+# ------------------------------------------------------------------------------------------------
+# the computation
+
+
+@dataclass(frozen=True)
+class ReliabilityResult:
+    """The report (`frame`: port and network rows), the outages, and the rule that made them."""
+
+    rule: Rule
+    frame: pl.DataFrame
+    outages: pl.DataFrame
+    outage_states: tuple[str, ...]
+    tz: ZoneInfo
+
+
+def compute_reliability(
+    engine: EngineBase[Any],
+    standard: str | Standard,
+    *,
+    start: str | datetime | None = None,
+    end: str | datetime | None = None,
+    month: str | None = None,
+    quarter: str | None = None,
+    tz: str = "UTC",
+    evse: Iterable[str] = (),
+    location: Iterable[str] = (),
+    exclusions: str | os.PathLike[str] | Iterable[Exclusion] | None = None,
+    outage_states: str | Iterable[str] | None = None,
+    station_map: str | os.PathLike[str] | Iterable[tuple[str, str]] | None = None,
+    hold_after_gap: bool = False,
+) -> ReliabilityResult:
+    """Compute a standard's figures; see the module docstring and docs/reliability.md."""
+    rule = RULES[parse_standard(standard)]
+    zone = parse_tz(tz)
+    states = parse_outage_states(outage_states, rule.outage_states)
+    evse_ids, location_ids = parse_ids(evse), parse_ids(location)
+    rows = _exclusion_rows(exclusions, rule)
+    pairs = _station_pairs(station_map)
+    if evse_ids:
+        pairs = [p for p in pairs if p[1] in evse_ids]
+
+    months = report_months(engine, zone, start, end, month, quarter)
+    query_start_day = min(basis_start(rule, m) for m in months)
+    if Cause.PLANNED_MAINTENANCE in rule.cap_kind:  # a yearly cap counts from 1 January
+        query_start_day = date(query_start_day.year, 1, 1)
+    query_start = _local_midnight(query_start_day, zone)
+    incident_starts = [x.start for x in rows if rule.cap_kind.get(x.cause) == "incident"]
+    incident_starts = [s for s in incident_starts if s < query_start]
+    if incident_starts:  # an incident's cap is consumed from its first minute
+        earliest = min(incident_starts).astimezone(zone).date().replace(day=1)
+        query_start = _local_midnight(earliest, zone)
+    query_start_day = query_start.astimezone(zone).date()
+    range_end = _local_midnight(_add_months(months[-1], 1), zone)
+    window = Window.parse(query_start, range_end, Period.NONE, zone)
+
+    all_months = [query_start_day.replace(day=1)]
+    while all_months[-1] < months[-1]:
+        all_months.append(_add_months(all_months[-1], 1))
+    params: dict[str, Any] = {
+        "entity_kind": EntityKind.EVSE.value,
+        "entity_ids": list(evse_ids),
+        "location_ids": list(location_ids),
+        "hold_after_gap": hold_after_gap,
+        "month_labels": [m.strftime("%Y-%m") for m in all_months],
+        "month_bounds": [
+            to_micros(_local_midnight(m, zone)) for m in [*all_months, _add_months(months[-1], 1)]
+        ],
+        "report_month_labels": [m.strftime("%Y-%m") for m in months],
+        "basis_starts": [to_micros(_local_midnight(basis_start(rule, m), zone)) for m in months],
+        **_exclusion_params(rows, rule),
+        "map_station_ids": [station for station, _ in pairs],
+        "map_evse_ids": [evse for _, evse in pairs],
+        "outage_states": states,
+        "include_mapped": not location_ids,
+        "denominator_min": rule.denominator_min,
+        "target_pct": rule.target_pct,
+        "strict": rule.strict,
+        "range_start": to_micros(_local_midnight(months[0], zone)),
+        "range_end": to_micros(range_end),
+    }
+    # the mapped stations' offline intervals, from the stations' own replay in the same query
+    stations = {"entity_ids": sorted({station for station, _ in pairs}), "location_ids": []}
+    ports, outages = (
+        engine.to_polars(
+            engine.relation(
+                EntityKind.EVSE, query, window, params_of={EntityKind.STATION: stations}, **params
+            )
+        )
+        for query in ("reliability_ports", "reliability_outages")
+    )
+    return ReliabilityResult(
+        rule=rule,
+        frame=_with_network(ports, rule, zone),
+        outages=_outage_frame(outages, zone),
+        outage_states=tuple(states),
+        tz=zone,
+    )
+
+
+def _exclusion_rows(
+    exclusions: str | os.PathLike[str] | Iterable[Exclusion] | None, rule: Rule
+) -> list[Exclusion]:
+    if exclusions is None:
+        return []
+    if isinstance(exclusions, str | os.PathLike):
+        return load_exclusions(exclusions, rule.causes, rule.standard.value)
+    rows = list(exclusions)
+    for row in rows:
+        if row.cause not in rule.causes:
+            raise UsageError(
+                f"--exclusions: cause {row.cause} is not allowed under {rule.standard}"
+            )
+        if row.end <= row.start:
+            raise UsageError(f"--exclusions: {row.entity_id}: end is not after start")
+    return rows
+
+
+def _exclusion_params(rows: list[Exclusion], rule: Rule) -> dict[str, list[Any]]:
+    """The exclusions as the `exclusions` concept's parameters: one list per column."""
+    order = list(Cause)  # a cause's rank: its place in `Cause`
+    return {
+        "exclusion_entity_ids": [x.entity_id for x in rows],
+        "exclusion_starts_us": [to_micros(x.start) for x in rows],
+        "exclusion_ends_us": [to_micros(x.end) for x in rows],
+        "exclusion_causes": [x.cause.value for x in rows],
+        "exclusion_cause_ranks": [order.index(x.cause) for x in rows],
+        "exclusion_cap_kinds": [rule.cap_kind.get(x.cause, "none") for x in rows],
+        "exclusion_caps_us": [rule.cap_us.get(x.cause) for x in rows],
+    }
+
+
+def _station_pairs(
+    station_map: str | os.PathLike[str] | Iterable[tuple[str, str]] | None,
+) -> list[tuple[str, str]]:
+    if station_map is None:
+        return []
+    if isinstance(station_map, str | os.PathLike):
+        return load_station_map(station_map)
+    return [(str(s), str(e)) for s, e in station_map]
+
+
+def _from_us(column: str, zone: ZoneInfo) -> pl.Expr:
+    return (
+        pl.from_epoch(pl.col(column), time_unit="us")
+        .dt.replace_time_zone("UTC")
+        .dt.convert_time_zone(zone.key)
+    )
+
+
+def _with_network(ports: pl.DataFrame, rule: Rule, zone: ZoneInfo) -> pl.DataFrame:
+    ports = ports.with_columns(
+        pl.lit("port").alias("scope"),
+        pl.lit(rule.standard.value).alias("standard"),
+        pl.lit(rule.target_pct).alias("target_pct"),
+        _from_us("basis_start", zone),
+        _from_us("basis_end", zone),
+        pl.lit(None, pl.UInt32).alias("ports"),
+        pl.lit(None, pl.UInt32).alias("ports_passed"),
+    )
+    figure = pl.col("uptime_pct").mean()
+    rounded = figure.round(9)
+    network = ports.group_by("report_month").agg(
+        pl.lit("network").alias("scope"),
+        pl.lit(rule.standard.value).alias("standard"),
+        pl.lit(None, pl.String).alias("port_id"),
+        pl.lit(None, pl.String).alias("station_id"),
+        pl.lit(None, pl.String).alias("location_id"),
+        pl.col("basis_start").first(),
+        pl.col("basis_end").first(),
+        figure.alias("uptime_pct"),
+        pl.lit(rule.target_pct).alias("target_pct"),
+        (rounded > rule.target_pct if rule.strict else rounded >= rule.target_pct).alias("passed"),
+        pl.col("t_outage_min").sum(),
+        pl.col("t_excluded_min").sum(),
+        pl.col("denominator_min").first(),
+        pl.col("month_uptime_pct").mean(),
+        pl.col("month_outage_min").sum(),
+        pl.col("month_excluded_min").sum(),
+        pl.col("no_data_min").sum(),
+        pl.col("unobserved_min").sum(),
+        pl.len().cast(pl.UInt32).alias("ports"),
+        pl.col("passed").sum().cast(pl.UInt32).alias("ports_passed"),
+    )
+    combined = pl.concat([ports.select(COLUMNS), network.select(COLUMNS)], how="vertical_relaxed")
+    order = pl.when(pl.col("scope") == "port").then(0).otherwise(1)
+    return combined.sort([pl.col("report_month"), order, pl.col("port_id")], nulls_last=True)
+
+
+def _outage_frame(outages: pl.DataFrame, zone: ZoneInfo) -> pl.DataFrame:
+    if outages.is_empty():
+        schema: dict[str, Any] = {
+            "port_id": pl.String,
+            "station_id": pl.String,
+            "outage_id": pl.String,
+            "outage_start": pl.Datetime("us", zone.key),
+            "outage_end": pl.Datetime("us", zone.key),
+            "outage_duration": pl.Float64,
+            "outage_cause": pl.String,
+            "exempted_outage": pl.Float64,
+            "outage_states": pl.String,
+        }
+        return pl.DataFrame(schema=schema)
+    stamp = pl.from_epoch(pl.col("outage_start_us"), time_unit="us").dt.strftime("%Y%m%dT%H%M%SZ")
+    return outages.with_columns(
+        pl.concat_str([pl.col("port_id"), pl.lit("@"), stamp]).alias("outage_id"),
+        _from_us("outage_start_us", zone).alias("outage_start"),
+        _from_us("outage_end_us", zone).alias("outage_end"),
+        pl.when(pl.col("exclusion_causes").fill_null("") != "")
+        .then(pl.col("exclusion_causes"))
+        .otherwise(pl.col("states"))
+        .alias("outage_cause"),
+        pl.col("states").alias("outage_states"),
+    ).select(OUTAGE_COLUMNS)
+
+
+# ------------------------------------------------------------------------------------------------
+# export and plot
+
+
+def export_charging_use_spec(
+    result: ReliabilityResult, directory: str | os.PathLike[str]
+) -> list[Path]:
+    """Write `uptime.csv` and `outages.csv` (minutes) in `directory`; returns the paths."""
+    target = Path(directory)
+    if target.exists() and not target.is_dir():
+        raise UsageError(f"--export: {target} exists and is not a directory")
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--export: cannot create {target}: {exc.strerror}") from None
+    ports = result.frame.filter(pl.col("scope") == "port")
+    uptime = ports.select(
+        pl.col("port_id"),
+        pl.col("station_id"),
+        pl.col("report_month").alias("report_yr_mon"),
+        pl.col("uptime_pct").round(4),
+        pl.col("t_outage_min").round(3).alias("outage_total"),
+        pl.col("t_excluded_min").round(3).alias("outage_excluded"),
+    )
+    outages = result.outages.select(
+        pl.col("port_id"),
+        pl.col("station_id"),
+        pl.col("outage_id"),
+        pl.col("outage_start").dt.to_string("%Y-%m-%dT%H:%M:%S%:z"),
+        pl.col("outage_end").dt.to_string("%Y-%m-%dT%H:%M:%S%:z"),
+        pl.col("outage_duration").round(3),
+        pl.col("outage_cause"),
+        pl.col("exempted_outage").round(3),
+    )
+    paths = [target / "uptime.csv", target / "outages.csv"]
+    uptime.write_csv(paths[0])
+    outages.write_csv(paths[1])
+    return paths
+
+
+def parse_export(value: tuple[str, str | os.PathLike[str]] | None) -> Path | None:
+    if value is None:
+        return None
+    kind, directory = value
+    if kind.strip().lower() not in EXPORT_FORMATS:
+        raise UsageError(f"--export: expected one of {', '.join(EXPORT_FORMATS)}, got {kind!r}")
+    return Path(directory)
+
+
+def plot_reliability(frame: pl.DataFrame, path: str | os.PathLike[str], **options: Any) -> Path:
+    """Write `plots.reliability_figure(frame, **options)` to `path` (.png or .svg)."""
+    # Deferred: matplotlib loads only when a plot is drawn, not with every reliability report.
+    from evlog._reports.plots import plot_reliability as plot
+
+    return plot(frame, path, **options)

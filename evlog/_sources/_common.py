@@ -1,0 +1,190 @@
+"""Helpers shared by the source parsers: JSON decoding, timestamps, identities, size caps."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
+
+import orjson
+
+from evlog._errors import RecordError
+from evlog._lake.schema import QuarantineReason
+
+DEFAULT_SKEW_TOLERANCE = timedelta(minutes=5)
+
+# The largest record (a line, a gzip member's decompressed JSON, a message) parsed as data. A larger
+# one is quarantined as "record too large" with only its first KEPT_PREFIX_BYTES stored, so memory
+# stays bounded and no Parquet binary cell comes near Arrow's 2 GiB limit. Real messages are a few
+# hundred bytes to a few kilobytes.
+MAX_RECORD_BYTES = 16 * 1024 * 1024
+KEPT_PREFIX_BYTES = 64 * 1024
+
+
+def too_large(size: int) -> RecordError:
+    return RecordError(
+        QuarantineReason.RECORD_TOO_LARGE,
+        f"{size} bytes, over the {MAX_RECORD_BYTES}-byte cap; first {KEPT_PREFIX_BYTES} kept",
+    )
+
+
+def inflates_too_large() -> RecordError:
+    return RecordError(
+        QuarantineReason.RECORD_TOO_LARGE,
+        f"gzip member inflates to over the {MAX_RECORD_BYTES}-byte cap",
+    )
+
+
+def json_bytes(value: Any) -> bytes | None:
+    """`value` as JSON text; None if it nests deeper than orjson writes (254 levels, where
+    `orjson.loads` reads 1024)."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return None
+
+
+def shown(field: str, value: Any) -> str:
+    """A field and its value for a quarantine detail, briefly."""
+    text = json_bytes(value)
+    return (
+        f"{field}={'(nested too deeply)' if text is None else text[:80].decode(errors='replace')}"
+    )
+
+
+def as_defect(problem: RecordError) -> str:
+    """A problem found while splitting, as the text of a raw `defect` column: reason[: detail]."""
+    return str(problem)
+
+
+def from_defect(defect: str) -> RecordError:
+    reason, _, detail = defect.partition(": ")
+    return RecordError(reason, detail)
+
+
+class LongLine(NamedTuple):
+    """A line over MAX_RECORD_BYTES: its first bytes, true length and content key."""
+
+    prefix: bytes
+    size: int
+    record_key: str
+
+
+class _CarriedLine:
+    """The line cut at a chunk's end, assembled across chunks; past the cap only hashed."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.buffer = bytearray()
+        self.hasher: Any = None  # hashlib's sha256 object once the line is over the cap
+        self.prefix = b""
+        self.size = 0
+
+    @property
+    def open(self) -> bool:
+        return bool(self.buffer) or self.hasher is not None
+
+    def add(self, part: bytes) -> None:
+        if self.hasher is None and len(self.buffer) + len(part) > MAX_RECORD_BYTES:
+            self.prefix = (bytes(self.buffer[:KEPT_PREFIX_BYTES]) + part[:KEPT_PREFIX_BYTES])[
+                :KEPT_PREFIX_BYTES
+            ]
+            self.hasher, self.size = hashlib.sha256(self.buffer), len(self.buffer)
+            self.buffer = bytearray()
+        if self.hasher is None:
+            self.buffer += part
+        else:
+            self.hasher.update(part)
+            self.size += len(part)
+
+    def finish(self) -> Iterator[bytes | LongLine]:
+        if self.hasher is not None:
+            yield LongLine(self.prefix, self.size, _CONTENT_KEY_PREFIX + self.hasher.hexdigest())
+        elif self.buffer:
+            yield from _line(bytes(self.buffer))
+        self.reset()
+
+
+def _line(part: bytes) -> Iterator[bytes | LongLine]:
+    if len(part) > MAX_RECORD_BYTES:
+        yield LongLine(part[:KEPT_PREFIX_BYTES], len(part), content_key(part))
+        return
+    line = part.strip()
+    if line:
+        yield line
+
+
+def split_lines(chunks: Iterable[bytes]) -> Iterator[bytes | LongLine]:
+    """The non-blank lines (stripped) of a byte stream given in chunks, lines over the cap as
+    `LongLine`: a line may span chunks, and only MAX_RECORD_BYTES of one is ever held."""
+    carried = _CarriedLine()
+    for chunk in chunks:
+        parts = chunk.splitlines()
+        complete = len(parts) if chunk.endswith((b"\n", b"\r")) else len(parts) - 1
+        for index, part in enumerate(parts):
+            if index == 0 and carried.open:
+                carried.add(part)
+                if complete:
+                    yield from carried.finish()
+            elif index < complete:
+                yield from _line(part)
+            else:
+                carried.add(part)
+    yield from carried.finish()
+
+
+def decode_json_object(payload: bytes) -> dict[str, Any]:
+    """Parse `payload` as one JSON object, naming the defect if it is not one."""
+    try:
+        payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RecordError(QuarantineReason.INVALID_UTF8, str(exc)) from None
+    try:
+        value = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise RecordError(QuarantineReason.INVALID_JSON, str(exc)) from None
+    if not isinstance(value, dict):
+        raise RecordError(QuarantineReason.NOT_AN_OBJECT, type(value).__name__)
+    return value
+
+
+def parse_timestamp(value: object, field: str) -> datetime:
+    """An ISO 8601 time as an aware UTC datetime; a time without offset is taken as UTC (OCPI)."""
+    if not isinstance(value, str):
+        raise RecordError(QuarantineReason.UNPARSEABLE_TIME, f"{field}={value!r}")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise RecordError(QuarantineReason.UNPARSEABLE_TIME, f"{field}={value!r}") from None
+    if parsed.tzinfo is UTC:  # the usual "...Z": nothing to convert
+        return parsed
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00: before year 1 in UTC
+        raise RecordError(QuarantineReason.UNPARSEABLE_TIME, f"{field}={value!r}") from None
+
+
+def clamp_event_time(
+    event_time: datetime, received_at: datetime, tolerance: timedelta
+) -> tuple[datetime, bool]:
+    """Rule *Observations* (docs/replay.md): a source time later than received_at + tolerance
+    becomes received_at."""
+    try:
+        latest = received_at + tolerance
+    except OverflowError:  # received_at within the tolerance of year 9999: nothing is later
+        return event_time, False
+    if event_time > latest:
+        return received_at, True
+    return event_time, False
+
+
+_CONTENT_KEY_PREFIX = "sha256:"
+
+
+def content_key(payload: bytes) -> str:
+    return _CONTENT_KEY_PREFIX + hashlib.sha256(payload).hexdigest()

@@ -1,0 +1,52 @@
+"""Parsing of time-valued options shared by the CLI and the Python API (errors name the option)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta, tzinfo
+
+from evlog._errors import UsageError
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(us|ms|s|m|h|d|w)\s*$")
+_UNIT_SECONDS = {
+    "us": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+    "d": 86400.0,
+    "w": 604800.0,
+}
+
+
+def parse_instant(value: str | datetime, option: str, tz: tzinfo = UTC) -> datetime:
+    """An ISO 8601 date or time as an aware datetime; a value without offset is in `tz`."""
+    if isinstance(value, datetime):
+        parsed = value
+    else:
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise UsageError(f"{option}: not an ISO 8601 date or time: {value!r}") from None
+    return parsed.replace(tzinfo=tz) if parsed.tzinfo is None else parsed
+
+
+def parse_window(value: str, option: str) -> tuple[datetime, datetime]:
+    """`FROM/TO` as two instants, FROM before TO."""
+    start, sep, end = value.partition("/")
+    if not sep:
+        raise UsageError(f"{option}: expected FROM/TO, got {value!r}")
+    window = parse_instant(start, option), parse_instant(end, option)
+    if window[1] <= window[0]:
+        raise UsageError(f"{option}: end {end} is not after start {start}")
+    return window
+
+
+def parse_duration(value: str | timedelta, option: str) -> timedelta:
+    """A duration written like `30s`, `5m`, `1h`, `2d`."""
+    if isinstance(value, timedelta):
+        return value
+    match = _DURATION.match(value)
+    if match is None:
+        raise UsageError(f"{option}: not a duration like 30s, 5m or 1h: {value!r}")
+    return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])

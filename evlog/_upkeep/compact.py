@@ -1,0 +1,342 @@
+"""`evlog lake compact`: merge small files into sorted, well-sized ones, and keep state checkpoints.
+
+Compaction, per table and partition directory:
+
+1. list the partition's ``*.parquet`` files (a snapshot: files a recorder adds later stay as they
+   are);
+2. read exactly those files, sort the rows (event tables by entity and time, so that a reader's row
+   groups each hold few entities and narrow time ranges) and write them, with row groups of
+   `ROW_GROUP_ROWS` rows, as a hidden staged file (``.<name>.staged``: no ``*.parquet`` glob
+   matches it) — the slow part, done without the lake's write lock;
+3. under the write lock (so that the swap never interleaves with a recorder's batch), check the
+   inputs are all still there (the lock's taker settles a dead writer's intent first, which may
+   delete some), rename the staged file into place and delete the inputs, inside a `Lake.intent`:
+   until the rename the plan is to delete the merged file (rollback), after it to delete the
+   remaining inputs (roll forward). A compaction killed at any moment leaves, once the next holder
+   of the write lock has settled its intent, every row exactly once.
+
+Between the rename and the deletions a reader may see a record twice, never zero times. That is
+harmless for every table: the replay counts exact duplicate observations once (rule *Order by
+event time*); raw tables are deduplicated by `record_key`; quarantine counts use
+``count(DISTINCT record_key)``; coverage is a union of intervals. Content is preserved exactly (as
+a multiset of rows): nothing is deduplicated or rewritten. A query that listed the old files
+before they were deleted and opens them after fails with "file not found"; the API's reports
+retry on a fresh listing (`ReplayEngine.reading`).
+
+Leftovers of killed runs (`remove_leftovers`) are removed at the start of every compaction and
+rebuild, which hold the compaction lock (so no other compaction or rebuild is alive).
+
+Checkpoints (``<lake>/checkpoints/status_events/date=D/``): for every UTC day D after the first
+event day, the state of every EVSE at D 00:00 UTC, i.e. its observation that holds at that instant
+(rule *Order by event time*), carrying the location and arrival columns of its latest-arriving
+event before D (which decide its `location_id` in reports). A replay whose window starts on or
+after D reads that file plus the event partitions from D on, instead of the whole history.
+`manifest.json` records the event files the checkpoints were computed from and the days it vouches
+for; a checkpoint is used only if its day is one of those and no event file dated before D changed
+since (a late event recorded into an old partition makes the replay fall back to an older
+checkpoint or to the full history, until the next compaction). A checkpoint file of a day the
+manifest does not vouch for (the history no longer reaches it, e.g. after a rebuild moved the
+first day's events) is never read, and the compaction that writes the manifest deletes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from evlog._faults import fault_point
+from evlog._lake.checkpoints import (
+    CHECKPOINT_DIR,
+    MANIFEST,
+    CheckpointManifest,
+    checkpoint_path,
+    event_files_by_day,
+    first_changed_day,
+    partition_day,
+    read_manifest,
+)
+from evlog._lake.layout import (
+    Lake,
+    atomic_write_parquet,
+    atomic_write_text,
+    exclusive_lock,
+    fsync_dir,
+    parquet_files,
+)
+from evlog._lake.schema import SCHEMAS, STATUS_EVENTS, Table
+from evlog._upkeep import rollups as rollup_module
+
+# DuckDB's own row group size: one row group is one unit of parallel work for its Parquet reader.
+ROW_GROUP_ROWS = 122_880
+COMPACTED_PREFIX = "compact-"
+COMPACT_LOCK = ".compact.lock"
+STAGED_SUFFIX = ".staged"  # a merged file written, not yet swapped in
+# Atomic writes' temporaries older than this belong to dead writers (see `remove_leftovers`).
+STALE_TMP_SECONDS = 3600
+# Rebuild's staging directories and, from rebuilds that swapped whole directories, old tables.
+_LEFTOVER_DIR = re.compile(r"\.rebuild-[0-9a-f]+|\.[a-z_]+\.old-[0-9a-f]+")
+
+# Sort order of each table's compacted files: entity then time for event tables, arrival otherwise.
+SORT_KEYS: dict[Table, tuple[str, ...]] = {
+    Table.RAW_STATUS: ("received_at", "capture", "arrival_index", "record_key"),
+    Table.RAW_WEBHOOKS: ("received_at", "arrival_index", "record_key"),
+    Table.RAW_POLLS: ("received_at", "arrival_index", "record_key"),
+    Table.STATUS_EVENTS: ("evse_id", "event_time", "received_at", "arrival_index", "evse_index"),
+    Table.CONNECTIVITY_EVENTS: ("station_id", "event_time", "received_at", "arrival_index"),
+    Table.QUARANTINE: ("received_at", "capture", "arrival_index", "record_key"),
+    Table.COVERAGE: ("session_id", "covered_from", "covered_to"),
+}
+
+
+@dataclass
+class CompactSummary:
+    partitions: int = 0  # partitions rewritten
+    files_before: int = 0  # files merged
+    files_after: int = 0
+    rows: int = 0
+    checkpoints: int = 0  # checkpoint days (re)computed
+    rollup_days: int = 0  # rollup days (re)computed, all zones together
+    tables: dict[str, int] = field(default_factory=dict)  # table -> files merged
+
+
+def compact(
+    lake: Lake,
+    *,
+    checkpoints: bool = True,
+    rollups: bool = True,
+    rollup_zones: Iterable[str] = (),
+) -> CompactSummary:
+    """Compact every table of `lake`, then bring the status checkpoints and the per-day rollups
+    (`evlog._upkeep.rollups`: those of the zones the lake keeps, plus `rollup_zones`) up to date.
+
+    One compaction at a time per lake (`LakeError` if another runs: an hourly cron job that
+    overran, a second operator, a rebuild); recorders and reports may run alongside.
+    """
+    with compaction_lock(lake, "another `evlog lake compact` or `evlog lake rebuild`"):
+        remove_leftovers(lake)
+        return _compact(lake, checkpoints, rollups, rollup_zones)
+
+
+def compaction_lock(lake: Lake, busy_with: str) -> contextlib.AbstractContextManager[None]:
+    """The lock one compaction or rebuild at a time holds (`LakeError` naming `busy_with` if
+    another holds it)."""
+    busy = f"{busy_with} is running on {lake.root} (lock held on {COMPACT_LOCK})"
+    return exclusive_lock(lake.root / COMPACT_LOCK, busy)
+
+
+def _compact(
+    lake: Lake, checkpoints: bool, rollups: bool, rollup_zones: Iterable[str]
+) -> CompactSummary:
+    summary = CompactSummary()
+    for table in Table:
+        for directory in _partitions(lake, table):
+            merged = compact_partition(lake, table, directory)
+            if merged:
+                summary.partitions += 1
+                summary.files_before += merged[0]
+                summary.files_after += 1
+                summary.rows += merged[1]
+                summary.tables[table.value] = summary.tables.get(table.value, 0) + merged[0]
+    if checkpoints:
+        summary.checkpoints = update_checkpoints(lake)
+    if rollups:
+        summary.rollup_days = rollup_module.update_rollups(lake, rollup_zones)
+    return summary
+
+
+def _partitions(lake: Lake, table: Table) -> list[Path]:
+    return sorted({path.parent for path in lake.files(table)})
+
+
+def compact_partition(lake: Lake, table: Table, directory: Path) -> tuple[int, int] | None:
+    """Merge the partition's current files into one sorted file; (files merged, rows) or None
+    (nothing to merge, or an input vanished: a dead writer's file, settled; merged next time)."""
+    files = sorted(directory.glob("*.parquet"))
+    if not files or (len(files) == 1 and files[0].name.startswith(COMPACTED_PREFIX)):
+        return None
+    schema = SCHEMAS[table]
+    rows = pa.concat_tables(pq.read_table(f, schema=schema) for f in files)
+    rows = rows.sort_by([(key, "ascending") for key in SORT_KEYS[table]])
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    target = directory / f"{COMPACTED_PREFIX}{stamp}-{uuid.uuid4().hex[:12]}.parquet"
+    staged = target.with_name(f".{target.name}{STAGED_SUFFIX}")
+    atomic_write_parquet(rows, staged, row_group_size=ROW_GROUP_ROWS)
+    fault_point("compact.after_stage")
+    with lake.write_lock():
+        if not all(path.exists() for path in files):
+            staged.unlink()
+            return None
+        with lake.intent([target]) as intent:
+            os.replace(staged, target)
+            fsync_dir(directory)
+            fault_point("compact.after_rename")
+            intent.update(files)  # the point of no return: the inputs are what must go
+            fault_point("compact.after_intent")
+            for path in files:  # only the files we read: a recorder's newer files stay
+                path.unlink(missing_ok=True)
+                fault_point("compact.mid_delete")
+            fsync_dir(directory)
+    return len(files), rows.num_rows
+
+
+def remove_leftovers(lake: Lake, now: float | None = None) -> int:
+    """Delete what killed writers left behind; count the paths. Run under the compaction lock.
+
+    * `.rebuild-*` staging directories and `.<table>.old-*` directories (of rebuilds before
+      rebuild swapped files one by one): the compaction lock proves their rebuild is dead;
+    * compaction's staged files (``.*.staged``): likewise;
+    * atomic writes' temporary files (``.*.tmp``) older than `STALE_TMP_SECONDS`: some writers
+      (coverage heartbeats, the lake marker) write without the write lock, so only the age proves
+      no living writer still owns one (writing a file takes seconds, not an hour).
+    """
+    now = time.time() if now is None else now
+    removed = 0
+    for entry in lake.root.iterdir():
+        if entry.is_dir() and _LEFTOVER_DIR.fullmatch(entry.name):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed += 1
+    for folder, _, names in os.walk(lake.root):
+        for name in names:
+            path = Path(folder, name)
+            stale_tmp = name.startswith(".") and name.endswith(".tmp") and _older(path, now)
+            if stale_tmp or (name.startswith(".") and name.endswith(STAGED_SUFFIX)):
+                path.unlink(missing_ok=True)
+                removed += 1
+    return removed
+
+
+def _older(path: Path, now: float) -> bool:
+    try:
+        return now - path.stat().st_mtime > STALE_TMP_SECONDS
+    except FileNotFoundError:  # its writer renamed it meanwhile
+        return False
+
+
+# checkpoints --------------------------------------------------------------------------------------
+
+
+# The state of every EVSE at a day's start, from the previous day's checkpoint and that day's
+# events. `event_time`, `status`, `status_raw`, `time_clamped` come from the observation that holds
+# (latest time, ties to the latest first arrival: rule *Order by event time*); location and arrival
+# columns from the latest-arriving row (they decide the EVSE's location_id, as `entities.sql` does).
+_CHECKPOINT_SQL = """
+WITH rows AS (
+    SELECT * FROM previous
+    UNION ALL
+    SELECT * FROM day_events WHERE evse_id IS NOT NULL AND status IS NOT NULL
+),
+first_arrivals AS (  -- an observation arrives with its first copy, as in observations.sql
+    SELECT * FROM rows
+    QUALIFY row_number() OVER (
+        PARTITION BY evse_id, event_time, status
+        ORDER BY received_at ASC NULLS LAST, arrival_index ASC NULLS LAST,
+            evse_index ASC NULLS LAST, record_key ASC NULLS LAST
+    ) = 1
+),
+holding AS (
+    SELECT evse_id, status, status_raw, event_time, time_clamped
+    FROM first_arrivals
+    QUALIFY row_number() OVER (
+        PARTITION BY evse_id
+        ORDER BY event_time DESC, received_at DESC NULLS FIRST, arrival_index DESC NULLS FIRST,
+            evse_index DESC NULLS FIRST, record_key DESC NULLS FIRST
+    ) = 1
+),
+latest AS (
+    SELECT
+        evse_id,
+        arg_max(location_id, row(received_at, arrival_index, evse_index, record_key))
+            AS location_id,
+        max({
+            'received_at': received_at,
+            'arrival_index': arrival_index,
+            'evse_index': evse_index,
+            'record_key': record_key
+        }) AS arrival
+    FROM rows
+    GROUP BY evse_id
+)
+SELECT
+    l.location_id,
+    h.evse_id,
+    h.status,
+    h.status_raw,
+    h.event_time,
+    l.arrival.received_at AS received_at,
+    h.time_clamped,
+    l.arrival.record_key AS record_key,
+    l.arrival.arrival_index AS arrival_index,
+    l.arrival.evse_index AS evse_index
+FROM holding AS h
+JOIN latest AS l USING (evse_id)
+ORDER BY h.evse_id
+"""
+
+
+def update_checkpoints(lake: Lake) -> int:
+    """(Re)compute the checkpoints whose history changed since they were written; count them.
+
+    The new manifest vouches for the days from the first event day's next to the last event
+    day's next; checkpoint files of other days are deleted once it is written (a reader ignores
+    them before: they are not among its days).
+    """
+    by_day = event_files_by_day(lake)
+    old = read_manifest(lake)
+    if not by_day and old is None:
+        return 0
+    days = sorted(date.fromisoformat(day) for day in by_day)
+    vouched = frozenset(
+        days[0] + timedelta(days=n) for n in range(1, (days[-1] - days[0]).days + 2) if days
+    )
+    # The first day whose files differ from the manifest's: checkpoints after it are stale.
+    changed = first_changed_day(old.files, by_day) if old is not None else date.min
+    kept = old.days if old is not None else frozenset()
+    if changed is None and kept == vouched:
+        return 0
+    con = duckdb.connect()
+    con.sql("SET TimeZone = 'UTC'")
+    previous = STATUS_EVENTS.empty_table()
+    computed = 0
+    for day in sorted(vouched):
+        target = checkpoint_path(lake, day)
+        # valid if computed from the same history (the days before it) and vouched for
+        if (changed is None or day <= changed) and day in kept and target.exists():
+            previous = pq.read_table(target, schema=STATUS_EVENTS)
+            continue
+        files = [str(lake.root / f) for f in by_day.get((day - timedelta(days=1)).isoformat(), [])]
+        events = (
+            pq.ParquetDataset(files, schema=STATUS_EVENTS).read()
+            if files
+            else STATUS_EVENTS.empty_table()
+        )
+        con.register("previous", previous)
+        con.register("day_events", events)
+        previous = con.sql(_CHECKPOINT_SQL).to_arrow_table().cast(STATUS_EVENTS)
+        atomic_write_parquet(previous, target)
+        computed += 1
+    _write_manifest(lake, CheckpointManifest(by_day, vouched))
+    for path in parquet_files(lake.root / CHECKPOINT_DIR):
+        if partition_day(path.parent) not in vouched:
+            shutil.rmtree(path.parent, ignore_errors=True)
+    return computed
+
+
+def _write_manifest(lake: Lake, manifest: CheckpointManifest) -> None:
+    body = {
+        "files": {d: sorted(f) for d, f in manifest.files.items()},
+        "days": sorted(day.isoformat() for day in manifest.days),
+    }
+    atomic_write_text(lake.root / CHECKPOINT_DIR / MANIFEST, json.dumps(body) + "\n")

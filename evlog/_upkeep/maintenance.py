@@ -1,0 +1,212 @@
+"""Lake upkeep: `evlog lake info` (what the lake holds), `evlog lake rebuild` (re-derive events).
+
+(`evlog lake compact` is `compact.py` beside this, with the rollups it keeps in `rollups.py`.)"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+
+from evlog._faults import fault_point
+from evlog._lake import rollups
+from evlog._lake.checkpoints import event_files_by_day
+from evlog._lake.layout import Lake, fsync_dir
+from evlog._lake.schema import DATE_COLUMN, Table
+from evlog._record.derive import DEFAULT_SKEW_TOLERANCE, FEEDS
+from evlog._record.recorder import RecordSummary
+from evlog._replay.coverage import lake_coverage
+from evlog._upkeep import compact
+from evlog._window import parse_tz
+
+DERIVED_TABLES = (Table.STATUS_EVENTS, Table.CONNECTIVITY_EVENTS, Table.QUARANTINE)
+log = logging.getLogger("evlog.upkeep")
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    table: str
+    rows: int
+    files: int
+    bytes: int
+    first: datetime | None  # earliest value of the column that dates the table
+    last: datetime | None
+
+
+@dataclass(frozen=True)
+class CoverageInfo:
+    source: str
+    sessions: int
+    intervals: int  # disjoint covered intervals after merging sessions
+    first: datetime
+    last: datetime
+    covered_s: float
+
+
+@dataclass(frozen=True)
+class RollupInfo:
+    zone: str
+    first_day: date | None
+    last_day: date | None
+    days: int
+    fresh_days: int  # days still exact for the lake as it is (the others are replayed)
+
+
+@dataclass(frozen=True)
+class LakeInfo:
+    root: str
+    tables: list[TableInfo] = field(default_factory=list)
+    coverage: list[CoverageInfo] = field(default_factory=list)
+    quarantine: list[tuple[str, str, int]] = field(default_factory=list)  # source, reason, count
+    rollups: list[RollupInfo] = field(default_factory=list)
+
+
+def lake_info(lake: Lake) -> LakeInfo:
+    con = duckdb.connect()
+    lake.register(con)
+    info = LakeInfo(str(lake.root))
+    for table in Table:
+        files = lake.files(table)
+        column = DATE_COLUMN[table]
+        rows, first, last = con.execute(  # table and column names come from our own enum
+            f"SELECT count(*), min({column}), max({column}) FROM {table.value}"
+        ).fetchone() or (0, None, None)
+        size = sum(f.stat().st_size for f in files)
+        info.tables.append(TableInfo(table.value, rows, len(files), size, first, last))
+    info.coverage.extend(_coverage(con))
+    info.quarantine.extend(
+        con.execute(
+            "SELECT source, reason, count(DISTINCT record_key) FROM quarantine "
+            "GROUP BY ALL ORDER BY source, 3 DESC, reason"
+        ).fetchall()
+    )
+    info.rollups.extend(_rollups(lake))
+    return info
+
+
+def _rollups(lake: Lake) -> list[RollupInfo]:
+    found = rollups.manifests(lake)
+    if not found:
+        return []
+    event_files, coverage = event_files_by_day(lake), lake_coverage(lake)
+    infos = []
+    for manifest in found:
+        limit = manifest.valid_until(event_files, coverage)
+        zone = parse_tz(manifest.zone)
+        ends = [rollups.day_bounds(day, zone)[1] for day in manifest.days()]
+        fresh = sum(1 for end in ends if end <= limit)
+        infos.append(
+            RollupInfo(manifest.zone, manifest.first_day, manifest.last_day, len(ends), fresh)
+        )
+    return infos
+
+
+_COVERAGE_SQL = """
+WITH spans AS (     -- every row is a covered interval (live rows reach back to session start)
+    SELECT source, session_id, covered_from AS s, covered_to AS e FROM coverage
+), ordered AS (     -- merge overlapping rows: a new interval starts past every earlier end
+    SELECT *, max(e) OVER (PARTITION BY source ORDER BY s, e
+                           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach
+    FROM spans
+), numbered AS (
+    SELECT *, sum(CASE WHEN reach IS NULL OR s > reach THEN 1 ELSE 0 END)
+              OVER (PARTITION BY source ORDER BY s, e) AS interval_no
+    FROM ordered
+), merged AS (
+    SELECT source, interval_no, min(s) AS s, max(e) AS e FROM numbered GROUP BY ALL
+)
+SELECT source,
+       (SELECT count(DISTINCT session_id) FROM coverage c WHERE c.source = m.source),
+       count(*), min(s), max(e), sum(epoch_us(e) - epoch_us(s)) / 1e6
+FROM merged m GROUP BY source ORDER BY source
+"""
+
+
+def _coverage(con: duckdb.DuckDBPyConnection) -> list[CoverageInfo]:
+    return [CoverageInfo(*row) for row in con.execute(_COVERAGE_SQL).fetchall()]
+
+
+def rebuild(
+    lake: Lake,
+    skew_tolerance: timedelta = DEFAULT_SKEW_TOLERANCE,
+    on_wait: Callable[[str], None] | None = None,
+) -> RecordSummary:
+    """Re-derive the event and quarantine tables from the raw tables, then swap them in.
+
+    Holds the compaction lock (`LakeError` if a compaction or another rebuild runs) and, for its
+    whole run, the lake's write lock: recorders wait (`on_wait(holder)` is called once if one is
+    mid-batch; default: a warning in the log), so each of their batches lands wholly before the
+    rebuild (and is re-derived) or after it (into the new tables). The new tables are built in a
+    hidden staging directory and their files moved into the table directories under a
+    `Lake.intent`: should the rebuild die, the next holder of the write lock deletes the files
+    moved in so far (the old tables stay), or, once every new file is in place, the old files
+    that remain (the new tables are then whole). Raw tables are only read.
+    """
+    with (
+        compact.compaction_lock(lake, "`evlog lake compact` or another `evlog lake rebuild`"),
+        lake.write_lock(on_wait or _log_wait),
+    ):
+        compact.remove_leftovers(lake)
+        staged = Lake(lake.root / f".rebuild-{uuid.uuid4().hex[:8]}")
+        summary = RecordSummary()
+        try:
+            for feed in FEEDS:
+                for path in lake.files(feed.raw_table):
+                    for batch in pq.ParquetFile(path).iter_batches(batch_size=50_000):
+                        raws = batch.to_pylist()
+                        derived = feed.derive(raws, skew_tolerance)
+                        derived.write(staged, feed)
+                        summary.recorded += len(raws)
+                        summary.events += derived.event_count
+                        summary.quarantined += derived.quarantined_records
+            fault_point("rebuild.after_stage")
+            _swap_in(lake, staged)
+        finally:
+            shutil.rmtree(staged.root, ignore_errors=True)
+    return summary
+
+
+def _log_wait(holder: str) -> None:
+    log.warning("lake rebuild: waiting for the lake's write lock (held by %s)", holder or "?")
+
+
+def _swap_in(lake: Lake, staged: Lake) -> None:
+    """Replace the derived tables' files by `staged`'s, all or nothing (see `rebuild`)."""
+    old = [path for table in DERIVED_TABLES for path in lake.files(table)]
+    moves = [
+        (path, lake.root / path.relative_to(staged.root))
+        for table in DERIVED_TABLES
+        for path in staged.files(table)
+    ]
+    with lake.intent([target for _, target in moves]) as intent:
+        for source, target in moves:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(source, target)
+            fault_point("rebuild.mid_move")
+        _fsync_parents(target for _, target in moves)
+        intent.update(old)  # the point of no return: the old files are what must go
+        fault_point("rebuild.after_moves")
+        for path in old:
+            path.unlink(missing_ok=True)
+            fault_point("rebuild.mid_delete")
+        _fsync_parents(old)
+    for folder in {path.parent for path in old}:  # partitions that no longer hold any event
+        with contextlib.suppress(OSError):  # not empty: it has new files
+            folder.rmdir()
+
+
+def _fsync_parents(paths: Iterable[Path]) -> None:
+    """Make renames and deletions in these files' folders, and new folders, durable."""
+    folders = {path.parent for path in paths}
+    for folder in folders | {folder.parent for folder in folders}:
+        if folder.exists():
+            fsync_dir(folder)
