@@ -4,7 +4,7 @@ Two timelines are kept per entity (EVSE or station):
 
 * **true**: the state the source published, from its true event time, tiling the whole span
   (the state at the start of the span is known to the simulator).
-* **expected**: what a correct replay of the *delivered* feed gives under the semantics of docs/replay.md:
+* **expected**: what a correct replay of the *delivered* feed gives under docs/replay.md:
   `no_data` before the first delivered observation, `unobserved` outside the source's declared
   coverage, `no_data` after a coverage gap until the next delivered observation, a clamped event
   time where the source's clock ran ahead, repeats merged. Duplicates, late arrivals and quarantined
