@@ -212,6 +212,18 @@ def build_query(kind: EntityKind, report: str) -> str:
     return "WITH " + ",\n".join(ctes) + "\n" + report_sql
 
 
+def stages(kind: EntityKind, report: str) -> list[tuple[str, str, bool]]:
+    """The query of `report` as one statement per concept: (its CTE name, its SQL reading the
+    concepts before it by name, whether it is materialized), in order; the report last ("").
+
+    For engines that do not keep a multiply-read CTE as one shared result (Spark expands each
+    read of it in its plan): keep each stage's result under its name (materialized ones
+    computed once), then run the last."""
+    *concepts, last = plan(kind, report)
+    staged = [(_cte_name(c, kind), _composed(c, kind), c.name in MATERIALIZED) for c in concepts]
+    return [*staged, ("", _composed(last, kind), False)]
+
+
 def bind(
     kind: EntityKind,
     report: str,

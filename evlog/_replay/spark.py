@@ -234,8 +234,23 @@ class SparkEngine(EngineBase["DataFrame"]):
         params_of: Mapping[EntityKind, Mapping[str, Any]] | None = None,
         **params: Any,
     ) -> DataFrame:
-        """The lazy Spark DataFrame of SQL report `report` over `window`."""
-        return self.spark.sql(self.sql(kind, report, window, params_of=params_of, **params))
+        """The Spark DataFrame of SQL report `report` over `window`.
+
+        Run in stages (`runner.stages`): each materialized concept is computed once and kept on
+        the executors (`localCheckpoint`, nothing collected to the driver) under its name, so a
+        concept read by several others is not expanded into the plan once per read, which makes
+        Spark's planner run out of memory on the larger queries (reliability)."""
+        _, bound = runner.bind(
+            kind,
+            report,
+            self.report_params(kind, report, window, **params),
+            self.other_kinds_params(report, window, params, params_of),
+        )
+        *concepts, (_, last, _) = runner.stages(kind, report)
+        for name, sql, materialized in concepts:
+            stage = self.spark.sql(dialect.to_spark(sql, bound, self.views))
+            (stage.localCheckpoint() if materialized else stage).createOrReplaceTempView(name)
+        return self.spark.sql(dialect.to_spark(last, bound, self.views))
 
     def union_ordered(self, relations: list[DataFrame], order: list[str]) -> DataFrame:
         combined = relations[0]

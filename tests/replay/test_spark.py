@@ -303,6 +303,12 @@ def test_reliability_identical(spark: Any, tmp_path: Path) -> None:
     on_spark = evlog.open_lake(tmp_path, engine="spark", spark=spark).reliability_report(
         "cec", **options
     )
-    assert on_duckdb.frame.filter(pl.col("t_outage_min") > 0).height == 2
+    # By hand: E1 INOPERATIVE 03-01 02:00 → 03-04 00:00 = 4,200 min, of which 22 h inside the
+    # vandalism exclusion; E2 down with its station S1 (station map) 03-06 → 03-07 = 1,440 min.
+    ports = on_duckdb.frame.filter(pl.col("port_id").is_not_null()).sort("port_id")
+    assert ports.select("port_id", "t_outage_min", "t_excluded_min").rows() == [
+        ("E1", 4200.0, 1320.0),
+        ("E2", 1440.0, 0.0),
+    ]
     assert_frame_equal(on_spark.frame, on_duckdb.frame)
     assert_frame_equal(on_spark.outages, on_duckdb.outages)
