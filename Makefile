@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck bench samples clean
+.PHONY: demo test test-fast lint typecheck bench samples clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ typecheck: $(VENV)/.installed-dev
 
 test: lint typecheck
 	$(BIN)/python -m pytest -q
+
+# The quick tier for the edit-run loop (tests/conftest.py says which tests are slow or Spark).
+test-fast: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q -m "not slow and not spark"
 
 # Replay benchmark (docs/benchmarks.md): BENCH_EVENTS=1M|10M|100M, BENCH_ARGS for more options.
 BENCH_EVENTS ?= 10M

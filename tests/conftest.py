@@ -1,0 +1,46 @@
+"""Test tiers. `make test` runs everything; `make test-fast` (`-m "not slow and not spark"`) the
+tests that take well under a second or two each, for the edit-run loop.
+
+A test is `spark` when it starts Apache Spark, `slow` when its module is listed here (measured:
+`pytest --durations=0`; a module whose tests take seconds each: real servers, SIGKILLs, simulated
+weeks, executed notebooks). One list, so that marking a module is one line.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+SPARK_MODULES = frozenset({"tests/replay/test_spark.py"})
+SLOW_MODULES = frozenset(
+    {
+        "tests/test_notebooks.py",
+        "tests/record/test_compaction.py",
+        "tests/record/test_consumer.py",
+        "tests/record/test_live.py",
+        "tests/record/test_poller.py",
+        "tests/record/test_receiver_faults.py",
+        "tests/record/test_write_path.py",
+        "tests/replay/test_properties.py",
+        "tests/reports/test_samples_truth.py",
+        "tests/simulate/test_simulate.py",
+        "tests/sources/test_caps.py",
+        "tests/sources/test_poison.py",
+        "tests/upkeep/test_faults.py",
+        "tests/upkeep/test_rollups.py",
+    }
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "spark: starts Apache Spark (local mode)")
+    config.addinivalue_line("markers", "slow: takes seconds (servers, kills, simulations)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = config.rootpath
+    for item in items:
+        module = item.path.relative_to(root).as_posix()
+        if module in SPARK_MODULES:
+            item.add_marker(pytest.mark.spark)
+        if module in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
