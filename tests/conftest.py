@@ -3,7 +3,7 @@ tests that take well under a second or two each, for the edit-run loop.
 
 A test is `spark` when it starts Apache Spark, `slow` when its module is listed here (measured:
 `pytest --durations=0`; a module whose tests take seconds each: real servers, SIGKILLs, simulated
-weeks, executed notebooks). One list, so that marking a module is one line.
+weeks, executed notebooks, CLI subprocesses by the dozen). One list: marking a module is one line.
 """
 
 from __future__ import annotations
@@ -13,18 +13,17 @@ import pytest
 SPARK_MODULES = frozenset({"tests/replay/test_spark.py"})
 SLOW_MODULES = frozenset(
     {
+        "tests/test_cli.py",
         "tests/test_notebooks.py",
         "tests/record/test_compaction.py",
         "tests/record/test_consumer.py",
         "tests/record/test_live.py",
         "tests/record/test_poller.py",
+        "tests/record/test_receiver.py",
         "tests/record/test_receiver_faults.py",
         "tests/record/test_write_path.py",
         "tests/replay/test_properties.py",
-        "tests/reports/test_samples_truth.py",
-        "tests/simulate/test_simulate.py",
-        "tests/sources/test_caps.py",
-        "tests/sources/test_poison.py",
+        "tests/upkeep/test_compact.py",
         "tests/upkeep/test_faults.py",
         "tests/upkeep/test_rollups.py",
     }
