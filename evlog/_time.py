@@ -1,4 +1,5 @@
-"""Parsing of time-valued options shared by the CLI and the Python API (errors name the option)."""
+"""Time in evlog: parsing of time-valued options shared by the CLI and the Python API (errors name
+the option), and the one conversion between instants and the microseconds the replay counts in."""
 
 from __future__ import annotations
 
@@ -17,6 +18,24 @@ _UNIT_SECONDS = {
     "d": 86400.0,
     "w": 604800.0,
 }
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# "Forever", in microseconds since the epoch: 2^62 µs (~146,000 years) either way of 1970 is later
+# (earlier) than any event and still leaves room for arithmetic in a BIGINT. The replay SQL reads
+# it as the rule `{{forever_us}}` (see `evlog/_replay/runner.py`).
+FOREVER_US = 1 << 62
+
+
+def to_micros(instant: datetime) -> int:
+    """Microseconds since the Unix epoch, exactly (no float round trip)."""
+    delta = instant.astimezone(UTC) - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(micros: int) -> datetime:
+    """The UTC instant `micros` microseconds after the Unix epoch (the inverse of `to_micros`)."""
+    return _EPOCH + timedelta(microseconds=micros)
 
 
 def parse_instant(value: str | datetime, option: str, tz: tzinfo = UTC) -> datetime:

@@ -15,7 +15,10 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from evlog._errors import UsageError
+
+# `to_micros` is re-exported: the reports read it with the window it measures.
 from evlog._time import parse_duration, parse_instant
+from evlog._time import to_micros as to_micros
 
 # A report of more periods than this is almost surely a typo (hourly periods over a century).
 MAX_PERIODS = 1_000_000
@@ -62,12 +65,6 @@ def parse_ids(values: Iterable[str] | str | None) -> tuple[str, ...]:
     if isinstance(values, str):
         return (values,)
     return tuple(dict.fromkeys(values))
-
-
-def to_micros(instant: datetime) -> int:
-    """Microseconds since the Unix epoch, exactly (no float round trip)."""
-    delta = instant.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 @dataclass(frozen=True)

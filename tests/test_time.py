@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from evlog._errors import UsageError
-from evlog._time import parse_duration, parse_window
+from evlog._time import FOREVER_US, from_micros, parse_duration, parse_window, to_micros
 from evlog._window import Window
+
+MICROSECOND = timedelta(microseconds=1)
 
 
 def test_offset_free_window_is_local_to_the_report_zone() -> None:
@@ -43,3 +45,23 @@ def test_coverage_window_must_run_forward() -> None:
     assert parse_window("2024-01-01/2024-01-02", "--coverage")[1] == datetime(
         2024, 1, 2, tzinfo=UTC
     )
+
+
+@pytest.mark.parametrize(
+    "instant",
+    [
+        datetime(1970, 1, 1, tzinfo=UTC),
+        datetime(1969, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+        datetime(2024, 3, 31, 1, 59, 59, 123_456, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+    ],
+)
+def test_micros_round_trip_exactly(instant: datetime) -> None:
+    assert from_micros(to_micros(instant)) == instant
+    assert to_micros(instant) == (instant - datetime(1970, 1, 1, tzinfo=UTC)) // MICROSECOND
+
+
+def test_forever_outlasts_every_datetime_and_fits_a_bigint_with_room() -> None:
+    assert FOREVER_US == 2**62
+    assert to_micros(datetime.max.replace(tzinfo=UTC)) < FOREVER_US
+    assert 2 * FOREVER_US - 1 <= 2**63 - 1  # a span from -forever to forever still fits

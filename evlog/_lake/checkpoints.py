@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from pathlib import Path
 
 from evlog._lake.layout import Lake, parquet_files
 from evlog._lake.schema import Table
+from evlog._time import from_micros
 
 CHECKPOINT_DIR = Path("checkpoints") / Table.STATUS_EVENTS.value
 MANIFEST = "manifest.json"
@@ -90,7 +91,7 @@ def usable_checkpoint(
         return None
     current = event_files_by_day(lake) if event_files is None else event_files
     changed = first_changed_day(manifest.files, current)
-    limit = (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=before_us)).date()
+    limit = from_micros(before_us).date()
     if changed is not None:  # a checkpoint after a changed day would miss the change
         limit = min(limit, changed)
     if available is None:

@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 
 from evlog._lake.checkpoints import first_changed_day, partition_day
 from evlog._lake.layout import Lake, parquet_files
-from evlog._window import Window, parse_tz, to_micros
+from evlog._time import FOREVER_US, to_micros
+from evlog._window import Window, parse_tz
 
 ROLLUP_DIR = Path("rollups") / "status_time"
 ROLLUP_FILE = "rollup.parquet"
@@ -59,15 +60,12 @@ class RollupManifest:
     def valid_until(self, event_files: dict[str, list[str]], coverage: Sequence[Span]) -> int:
         """The instant up to which the rollups are still exact for the lake as it is now: a day
         ending at or before it may be used."""
-        limit = _FOREVER
+        limit = FOREVER_US
         changed = first_changed_day(self.event_files, event_files)
         if changed is not None:  # events at or after that UTC midnight may differ
             limit = to_micros(datetime(changed.year, changed.month, changed.day, tzinfo=UTC))
         diverged = first_difference(self.coverage, coverage)
         return limit if diverged is None else min(limit, diverged)
-
-
-_FOREVER = 4611686018427387904  # 2^62 µs, as in the replay SQL
 
 
 def read_manifest(lake: Lake, zone: str) -> RollupManifest | None:

@@ -7,17 +7,15 @@ import duckdb
 
 from evlog._lake.layout import Lake
 from evlog._lake.rollups import Span
-from evlog._lake.schema import Source, Table
+from evlog._lake.schema import Table
 from evlog._replay import runner
+from evlog._replay.runner import EntityKind
 
 
 def covered_spans(con: duckdb.DuckDBPyConnection) -> list[Span]:
-    """The status stream's coverage as disjoint spans, by the replay's own `coverage_spans` SQL,
-    on a connection with a `coverage` view."""
-    rows = con.sql(
-        runner.concept_sql("coverage_spans"),
-        params={"coverage_source": Source.HERE_STREAM.value},
-    ).fetchall()
+    """The status stream's coverage (the EVSEs' source) as disjoint spans, by the replay's own
+    `coverage_spans` concept, on a connection with a `coverage` view."""
+    rows = runner.run(con, EntityKind.EVSE, "coverage_spans", {}).fetchall()
     return sorted((int(start), int(end)) for start, end in rows)
 
 

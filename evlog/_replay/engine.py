@@ -10,7 +10,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -25,13 +25,14 @@ from evlog._lake.schema import STATUS_EVENTS, STATUS_ROLLUPS
 from evlog._replay import runner
 from evlog._replay.coverage import covered_spans, lake_coverage
 from evlog._replay.runner import EntityKind
-from evlog._window import Period, Window, parse_tz, to_micros
+from evlog._time import FOREVER_US, from_micros, to_micros
+from evlog._window import Period, Window, parse_tz
 
 # Tables and coverage source read by each entity kind: they decide the default window.
 _EVENT_TABLE = {EntityKind.EVSE: "status_events", EntityKind.STATION: "connectivity_events"}
 
 # "No checkpoint": a time before any event, and a date before any partition.
-_NO_CHECKPOINT_US = -4611686018427387904
+_NO_CHECKPOINT_US = -FOREVER_US
 _NO_CHECKPOINT_DATE = date(1, 1, 1)
 
 # DuckDB settings that users may need on big lakes, from the environment (or `ReplayEngine(...)`):
@@ -229,7 +230,7 @@ class EngineBase(Generic[R]):
             "checkpoint_date": head_date,
             "head_end_us": head_end_us,
             "head_last_date": (
-                _from_micros(head_end_us - 1).date() if head_end_us > head_us else head_date
+                from_micros(head_end_us - 1).date() if head_end_us > head_us else head_date
             ),
             "tail_checkpoint_us": tail_us,
             "tail_checkpoint_date": tail_date,
@@ -247,7 +248,7 @@ class EngineBase(Generic[R]):
             "entity_ids": [],
             "location_ids": [],
             "hold_after_gap": False,
-            "last_date": _from_micros(window.end_us - 1).date(),
+            "last_date": from_micros(window.end_us - 1).date(),
             **self.range_params(kind, report, window, bool(params.get("hold_after_gap"))),
         }
         return {**base, **params}
@@ -286,10 +287,10 @@ class EngineBase(Generic[R]):
                 span = self.event_span(other)
             assert span.first_us is not None and span.last_us is not None  # not an empty lake
             if start is None:  # whole periods: from the local midnight before the first event
-                first = _from_micros(span.first_us).astimezone(parse_tz(tz))
+                first = from_micros(span.first_us).astimezone(parse_tz(tz))
                 start = first.replace(hour=0, minute=0, second=0, microsecond=0)
             if end is None:
-                end = _from_micros(span.last_us)
+                end = from_micros(span.last_us)
         return Window.parse(start, end, by, parse_tz(tz))
 
 
@@ -429,7 +430,3 @@ class ReplayEngine(EngineBase[duckdb.DuckDBPyRelation]):
     def to_polars(self, relation: duckdb.DuckDBPyRelation) -> pl.DataFrame:
         frame: pl.DataFrame = relation.pl()
         return frame
-
-
-def _from_micros(micros: int) -> datetime:
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)

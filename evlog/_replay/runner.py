@@ -14,6 +14,11 @@ concept may read another kind's concept by the kind's prefix (`station_intervals
 intervals in an EVSE query). Such a concept and everything it reads are composed again for that
 kind, under prefixed names, with parameters of their own (`$station_entity_ids`).
 
+A rule that several concepts apply (the arrival order that breaks ties, merging intervals by gaps
+and islands, "forever") is written once, in `sql/rules/`, and read where it applies as
+`{{rule ...}}`; `expand_rules` spells it out (also for SQL outside the concept files, such as the
+checkpoints').
+
 User input never becomes SQL text: ids, times and thresholds are bound as named parameters
 (`$name`).
 """
@@ -31,6 +36,7 @@ from typing import Any
 import duckdb
 
 from evlog._lake.schema import Source
+from evlog._time import FOREVER_US
 
 
 class EntityKind(StrEnum):
@@ -67,6 +73,8 @@ _LOCAL_CTE = re.compile(
     r"(?:\bWITH|,)\s*([A-Za-z_][A-Za-z0-9_]*)\s+AS\s+(?:MATERIALIZED\s+)?\(", re.IGNORECASE
 )
 _COMMENT = re.compile(r"--[^\n]*")
+_RULE = re.compile(r"\{\{\s*([a-z_]+)\b([^}]*)\}\}")
+_ISLANDS_ARGUMENTS = re.compile(r"^\s*FROM\s+([A-Za-z_][A-Za-z0-9_]*)\s+BY\s+(.+?)\s*$")
 
 
 @cache
@@ -84,12 +92,49 @@ def concept_names() -> frozenset[str]:
     )
 
 
-def concept_sql(name: str) -> str:
-    """A file's SQL without its leading comment block (comments inside stay)."""
-    lines = load_sql(name).splitlines()
+def _without_header(sql: str) -> str:
+    """SQL without its leading comment block (comments inside stay)."""
+    lines = sql.splitlines()
     while lines and (not lines[0].strip() or lines[0].lstrip().startswith("--")):
         lines.pop(0)
     return "\n".join(lines).strip().rstrip(";")
+
+
+def concept_sql(name: str) -> str:
+    """A file's SQL without its leading comment block, its rules spelled out."""
+    return expand_rules(_without_header(load_sql(name)))
+
+
+@cache
+def rule_sql(name: str) -> str:
+    """The text of the rule `sql/rules/<name>.sql`, without its leading comment block."""
+    folder = resources.files("evlog._replay").joinpath("sql", "rules")
+    return _without_header(folder.joinpath(f"{name}.sql").read_text("utf-8"))
+
+
+def _reversed_order(order: str) -> str:
+    """An ORDER BY list sorting the other way round, NULLs included."""
+    flipped = {"ASC": "DESC", "DESC": "ASC", "FIRST": "LAST", "LAST": "FIRST"}
+    return re.sub(r"\b(ASC|DESC|FIRST|LAST)\b", lambda m: flipped[m.group(1)], order)
+
+
+def _spell_rule(match: re.Match[str]) -> str:
+    name, arguments = match.group(1), match.group(2).strip()
+    if name == "forever_us" and not arguments:
+        return str(FOREVER_US)
+    if name == "arrival_order" and arguments in ("", "ASC", "DESC"):
+        order = " ".join(rule_sql(name).split())
+        return _reversed_order(order) if arguments == "DESC" else order
+    islands = _ISLANDS_ARGUMENTS.match(arguments)
+    if name == "islands" and islands is not None:
+        relation, partition = islands.groups()
+        return rule_sql(name).format(relation=relation, partition=partition)
+    raise ValueError(f"unknown rule or arguments: {match.group(0)}")
+
+
+def expand_rules(sql: str) -> str:
+    """`sql` with every `{{rule ...}}` replaced by the rule's SQL (see `sql/rules/`)."""
+    return _RULE.sub(_spell_rule, sql)
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,7 @@ from evlog._lake.layout import (
     parquet_files,
 )
 from evlog._lake.schema import SCHEMAS, STATUS_EVENTS, Table
+from evlog._replay.runner import expand_rules
 from evlog._upkeep import rollups as rollup_module
 
 # DuckDB's own row group size: one row group is one unit of parallel work for its Parquet reader.
@@ -232,7 +233,7 @@ def _older(path: Path, now: float) -> bool:
 # events. `event_time`, `status`, `status_raw`, `time_clamped` come from the observation that holds
 # (latest time, ties to the latest first arrival: rule *Order by event time*); location and arrival
 # columns from the latest-arriving row (they decide the EVSE's location_id, as `entities.sql` does).
-_CHECKPOINT_SQL = """
+_CHECKPOINT_SQL = expand_rules("""
 WITH rows AS (
     SELECT * FROM previous
     UNION ALL
@@ -242,8 +243,7 @@ first_arrivals AS (  -- an observation arrives with its first copy, as in observ
     SELECT * FROM rows
     QUALIFY row_number() OVER (
         PARTITION BY evse_id, event_time, status
-        ORDER BY received_at ASC NULLS LAST, arrival_index ASC NULLS LAST,
-            evse_index ASC NULLS LAST, record_key ASC NULLS LAST
+        ORDER BY {{arrival_order}}
     ) = 1
 ),
 holding AS (
@@ -251,8 +251,7 @@ holding AS (
     FROM first_arrivals
     QUALIFY row_number() OVER (
         PARTITION BY evse_id
-        ORDER BY event_time DESC, received_at DESC NULLS FIRST, arrival_index DESC NULLS FIRST,
-            evse_index DESC NULLS FIRST, record_key DESC NULLS FIRST
+        ORDER BY event_time DESC, {{arrival_order DESC}}
     ) = 1
 ),
 latest AS (
@@ -283,7 +282,7 @@ SELECT
 FROM holding AS h
 JOIN latest AS l USING (evse_id)
 ORDER BY h.evse_id
-"""
+""")
 
 
 def update_checkpoints(lake: Lake) -> int:

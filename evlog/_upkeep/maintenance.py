@@ -24,7 +24,9 @@ from evlog._lake.layout import Lake, fsync_dir
 from evlog._lake.schema import DATE_COLUMN, Table
 from evlog._record.derive import DEFAULT_SKEW_TOLERANCE, FEEDS
 from evlog._record.recorder import RecordSummary
+from evlog._replay import runner
 from evlog._replay.coverage import lake_coverage
+from evlog._replay.runner import EntityKind
 from evlog._upkeep import compact
 from evlog._window import parse_tz
 
@@ -47,8 +49,8 @@ class CoverageInfo:
     source: str
     sessions: int
     intervals: int  # disjoint covered intervals after merging sessions
-    first: datetime
-    last: datetime
+    first: datetime | None  # None: no row of the source covers any time
+    last: datetime | None
     covered_s: float
 
 
@@ -110,29 +112,32 @@ def _rollups(lake: Lake) -> list[RollupInfo]:
     return infos
 
 
+# Per source that has coverage rows: its sessions (every recorder run, even one that covered
+# nothing) and its merged coverage as the replay counts it (`coverage_union`: empty rows cover
+# nothing). A source whose rows are all empty is shown with no interval: the replay takes it as
+# never observed, not as observed throughout.
 _COVERAGE_SQL = """
-WITH spans AS (     -- every row is a covered interval (live rows reach back to session start)
-    SELECT source, session_id, covered_from AS s, covered_to AS e FROM coverage
-), ordered AS (     -- merge overlapping rows: a new interval starts past every earlier end
-    SELECT *, max(e) OVER (PARTITION BY source ORDER BY s, e
-                           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach
-    FROM spans
-), numbered AS (
-    SELECT *, sum(CASE WHEN reach IS NULL OR s > reach THEN 1 ELSE 0 END)
-              OVER (PARTITION BY source ORDER BY s, e) AS interval_no
-    FROM ordered
-), merged AS (
-    SELECT source, interval_no, min(s) AS s, max(e) AS e FROM numbered GROUP BY ALL
+WITH spans AS ({spans}),
+sources AS (
+    SELECT source, count(DISTINCT session_id) AS sessions FROM coverage GROUP BY source
 )
-SELECT source,
-       (SELECT count(DISTINCT session_id) FROM coverage c WHERE c.source = m.source),
-       count(*), min(s), max(e), sum(epoch_us(e) - epoch_us(s)) / 1e6
-FROM merged m GROUP BY source ORDER BY source
+SELECT
+    c.source,
+    c.sessions,
+    count(s.span_start),
+    make_timestamptz(min(s.span_start)),
+    make_timestamptz(max(s.span_end)),
+    coalesce(sum(s.span_end - s.span_start), 0) / 1e6
+FROM sources AS c
+LEFT JOIN spans AS s USING (source)
+GROUP BY c.source, c.sessions
+ORDER BY c.source
 """
 
 
 def _coverage(con: duckdb.DuckDBPyConnection) -> list[CoverageInfo]:
-    return [CoverageInfo(*row) for row in con.execute(_COVERAGE_SQL).fetchall()]
+    spans = runner.build_query(EntityKind.EVSE, "coverage_union")  # the same for either kind
+    return [CoverageInfo(*row) for row in con.execute(_COVERAGE_SQL.format(spans=spans)).fetchall()]
 
 
 def rebuild(

@@ -33,7 +33,7 @@ import json
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -59,6 +59,7 @@ from evlog._lake.rollups import (
 from evlog._lake.schema import STATUS_ROLLUPS
 from evlog._replay.coverage import lake_coverage
 from evlog._replay.runner import EntityKind
+from evlog._time import from_micros
 from evlog._window import Period, Window, parse_tz
 
 if TYPE_CHECKING:
@@ -173,8 +174,7 @@ def _kept(
 
 
 def _local_date(micros: int, zone: ZoneInfo) -> date:
-    instant = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
-    return instant.astimezone(zone).date()
+    return from_micros(micros).astimezone(zone).date()
 
 
 def _write_days(directory: Path, rows: pa.Table, zone: ZoneInfo) -> set[date]:

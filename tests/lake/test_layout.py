@@ -15,9 +15,12 @@ from evlog._errors import LakeNotFoundError
 from evlog._lake.layout import WRITE_LOCK, Lake, atomic_write_parquet
 from evlog._lake.schema import Table
 from evlog._record.offline import record_stream, record_webhook_files
+from evlog._replay.coverage import lake_coverage
+from evlog._time import to_micros
 from evlog._upkeep.compact import COMPACT_LOCK
 from evlog._upkeep.maintenance import lake_info, rebuild
 from tests import feeds
+from tests.replay.lakes import write_coverage
 
 
 def filled_lake(tmp_path: Path) -> Lake:
@@ -165,3 +168,26 @@ def test_declared_windows_of_one_import_stay_separate(tmp_path: Path) -> None:
     )
     (coverage,) = lake_info(lake).coverage
     assert (coverage.sessions, coverage.intervals, coverage.covered_s) == (1, 2, 2 * 86400)
+
+
+def test_info_shows_the_coverage_the_replay_uses(tmp_path: Path) -> None:
+    """`lake info` merges coverage by the replay's `coverage_union`: an empty row covers nothing
+    (it neither makes an interval nor widens first/last), and a source whose rows are all empty is
+    listed with its sessions but no interval: the replay takes it as never observed."""
+    lake = Lake.create(tmp_path / "lake")
+    t0 = datetime(2024, 4, 5, tzinfo=UTC)
+    day = timedelta(days=1)
+    write_coverage(
+        lake,
+        "here_stream",
+        {"a": [(t0, t0 + day)], "b": [(t0 + 3 * day, t0 + 3 * day)]},  # b: started, then died
+    )
+    write_coverage(lake, "edrv_webhooks", {"c": [(t0, t0)]})
+    by_source = {c.source: c for c in lake_info(lake).coverage}
+    stream, hooks = by_source["here_stream"], by_source["edrv_webhooks"]
+    assert (stream.sessions, stream.intervals, stream.covered_s) == (2, 1, 86400)
+    assert (stream.first, stream.last) == (t0, t0 + day)
+    assert (hooks.sessions, hooks.intervals, hooks.first, hooks.last) == (1, 0, None, None)
+    assert hooks.covered_s == 0
+    # the very spans the replay reads for the stream's EVSEs
+    assert lake_coverage(lake) == [(to_micros(t0), to_micros(t0 + day))]

@@ -2,14 +2,14 @@
 WITH ordered AS (
     SELECT
         span_start,
-        coalesce(lag(span_end) OVER (ORDER BY span_start), -4611686018427387904) AS previous_end
+        coalesce(lag(span_end) OVER (ORDER BY span_start), -{{forever_us}}) AS previous_end
     FROM coverage_spans
 ),
 gaps AS (
     SELECT previous_end AS gap_start, span_start AS gap_end FROM ordered
     UNION ALL
     -- after the last span (or everything, when the source's sessions are all empty)
-    SELECT coalesce(max(span_end), -4611686018427387904), 4611686018427387904 FROM coverage_spans
+    SELECT coalesce(max(span_end), -{{forever_us}}), {{forever_us}} FROM coverage_spans
 )
 SELECT
     greatest(gap_start, $window_start_us) AS gap_start,

@@ -15,22 +15,8 @@ exclusion_rows AS (
     FROM exclusions AS x
     JOIN targets AS t USING (entity_id)
 ),
-marked AS (
-    SELECT
-        *,
-        max(e) OVER (
-            PARTITION BY port_id, cause ORDER BY s, e
-            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
-        ) AS reach
-    FROM exclusion_rows
-),
-grouped AS (
-    SELECT
-        *,
-        sum(CASE WHEN reach IS NULL OR s > reach THEN 1 ELSE 0 END) OVER (
-            PARTITION BY port_id, cause ORDER BY s, e ROWS UNBOUNDED PRECEDING
-        ) AS grp
-    FROM marked
+islands AS (
+    {{islands FROM exclusion_rows BY port_id, cause}}
 )
 SELECT
     port_id,
@@ -40,5 +26,5 @@ SELECT
     any_value(cap_us) AS cap_us,
     min(s) AS s,
     max(e) AS e
-FROM grouped
-GROUP BY port_id, cause, grp
+FROM islands
+GROUP BY port_id, cause, island

@@ -1,6 +1,7 @@
 -- Rule *Order by event time*: one observation per entity and event_time. Exact duplicates count once; where one entity has
 -- different states at the same event_time, the latest-arriving one holds (the only use of arrival order),
--- an observation's arrival being its first copy's. compact.py's checkpoint SQL applies the same order.
+-- an observation's arrival being its first copy's (the rule `{{arrival_order}}`, which compact.py's checkpoint
+-- SQL applies too).
 -- This is the replay's one big sort: each entity's events by time (on the integer `entity_key`). From
 -- the neighbours in that order come
 --   * `next_t`, where an observation's segment ends (read by `pieces`: no second sort there);
@@ -42,8 +43,7 @@ first_arrivals AS (
     JOIN event_rows AS r ON r.entity_id = g.entity_id AND r.t = g.t
     QUALIFY row_number() OVER (
         PARTITION BY g.entity_key, g.t, r.state
-        ORDER BY r.received_at ASC NULLS LAST, r.arrival_index ASC NULLS LAST,
-            r.evse_index ASC NULLS LAST, r.record_key ASC NULLS LAST
+        ORDER BY {{arrival_order}}
     ) = 1
 ),
 ties AS (
@@ -51,8 +51,7 @@ ties AS (
     FROM first_arrivals
     QUALIFY row_number() OVER (
         PARTITION BY entity_key, t
-        ORDER BY received_at DESC NULLS FIRST, arrival_index DESC NULLS FIRST,
-            evse_index DESC NULLS FIRST, record_key DESC NULLS FIRST
+        ORDER BY {{arrival_order DESC}}
     ) = 1
 )
 SELECT entity_key, entity_id, state, t, following_t AS next_t, preceding_t IS NULL AS is_first

@@ -16,7 +16,7 @@ WITH segments AS (
         FALSE AS before_first_observation
     FROM observations
     UNION ALL
-    SELECT entity_key, entity_id, 'no_data', -4611686018427387904, t, TRUE
+    SELECT entity_key, entity_id, 'no_data', -{{forever_us}}, t, TRUE
     FROM observations
     WHERE is_first
 ),

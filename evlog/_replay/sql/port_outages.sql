@@ -10,26 +10,13 @@ WITH raw_outage AS (
     JOIN station_map AS m USING (station_id)
     WHERE m.evse_id IN (SELECT port_id FROM port_ids) AND o.e > o.s
 ),
-marked AS (
-    SELECT
-        *,
-        max(e) OVER (
-            PARTITION BY port_id ORDER BY s, e ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
-        ) AS reach
-    FROM raw_outage
-),
-grouped AS (
-    SELECT
-        *,
-        sum(CASE WHEN reach IS NULL OR s > reach THEN 1 ELSE 0 END) OVER (
-            PARTITION BY port_id ORDER BY s, e ROWS UNBOUNDED PRECEDING
-        ) AS grp
-    FROM marked
+islands AS (
+    {{islands FROM raw_outage BY port_id}}
 )
 SELECT
     port_id,
     min(s) AS s,
     max(e) AS e,
     array_to_string(list_sort(list_distinct(list(state))), ';') AS states
-FROM grouped
-GROUP BY port_id, grp
+FROM islands
+GROUP BY port_id, island
