@@ -17,8 +17,9 @@ import pytest
 
 from evlog._replay import runner
 from evlog._replay.runner import EntityKind
+from evlog._time import FOREVER_US
 
-FOREVER = 2**62  # the replay's "forever", in microseconds
+FOREVER = FOREVER_US  # the replay's "forever", in microseconds
 
 EVENT_ROWS = (
     "entity_id VARCHAR, state VARCHAR, t BIGINT, location_id VARCHAR, received_at TIMESTAMPTZ,"
@@ -142,7 +143,9 @@ def test_periods_lie_between_consecutive_bounds(con: duckdb.DuckDBPyConnection) 
     assert concept(con, "periods", "period_start", period_bounds=[5]) == []
 
 
-def test_coverage_spans_are_the_union_of_the_sources_rows(con: duckdb.DuckDBPyConnection) -> None:
+def test_coverage_union_merges_each_sources_rows_and_spans_pick_one(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
     # Rule *Coverage*: [10, 20) and [15, 25) overlap, [25, 30) touches them: one span [10, 30);
     # [40, 100) contains [50, 60), which ends before the row before it: one span [40, 100); an
     # empty row and another source's row cover nothing.
@@ -156,6 +159,9 @@ def test_coverage_spans_are_the_union_of_the_sources_rows(con: duckdb.DuckDBPyCo
         "source VARCHAR, covered_from TIMESTAMPTZ, covered_to TIMESTAMPTZ",
         [("webhooks", at(start), at(end)) for start, end in rows] + [("other", at(0), at(200))],
     )
+    union = concept(con, "coverage_union", "source, span_start")
+    assert union == [("other", 0, 200), ("webhooks", 10, 30), ("webhooks", 40, 100)]
+    table(con, "coverage_union", "source VARCHAR, span_start BIGINT, span_end BIGINT", union)
     spans = concept(con, "coverage_spans", "span_start", coverage_source="webhooks")
     assert spans == [(10, 30), (40, 100)]
     # A source without coverage rows was listening throughout.

@@ -56,8 +56,7 @@ def test_an_unknown_rule_is_an_error() -> None:
         runner.expand_rules("{{islands spans}}")
 
 
-# What each rule looks like when written out by hand. Flap concepts are being split out of
-# flaps.sql elsewhere; they adopt the rules then.
+# What each rule looks like when written out by hand.
 COPIES = {
     "forever": re.compile(r"4611686018427387904|1\s*<<\s*62|2\s*\*\*\s*62"),
     "arrival order": re.compile(r"arrival_index\s+(ASC|DESC)\s+NULLS", re.IGNORECASE),
@@ -75,6 +74,5 @@ def test_no_copy_of_a_rule_outside_its_definition(rule: str) -> None:
         if COPIES[rule].search(path.read_text("utf-8"))
         and path.parent != RULES
         and path.name != "_time.py"
-        and not path.name.startswith("flap")
     ]
     assert not copies, f"the {rule} rule is written out again in {copies}"
