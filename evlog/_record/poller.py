@@ -29,6 +29,7 @@ from evlog._record.live import HEARTBEAT_EVERY, LiveSession, fields
 from evlog._record.recorder import Recorder
 from evlog._sources._http import ApiError, AuthError
 from evlog._sources.edrv_api import DEFAULT_PAGE_SIZE, EdrvClient, Snapshot, token_from_env
+from evlog._time import to_micros
 
 log = logging.getLogger("evlog.record.poll")
 
@@ -63,7 +64,7 @@ class PollStats:
 
 
 def snapshot_row(snapshot: Snapshot, index: int, capture: str) -> Row:
-    micros = int(snapshot.received_at.timestamp() * 1_000_000)
+    micros = to_micros(snapshot.received_at)
     station = snapshot.station_id
     key = f"poll:{station}:{micros}" if station else f"poll:?:{micros}:{index}"
     return {

@@ -73,6 +73,7 @@ from evlog._record.wal import (
 )
 from evlog._sources import edrv
 from evlog._sources._headers import redact_headers
+from evlog._time import from_micros
 
 log = logging.getLogger("evlog.receiver")
 
@@ -586,7 +587,7 @@ class Receiver:
         except WalError:
             return self._reject(503)
         self.summary.received += 1
-        self.last_received_at = _from_micros(received_us)
+        self.last_received_at = from_micros(received_us)
         self.last_body = body
         return Response(status_code=200)  # empty body: eDRV's contract
 
@@ -836,11 +837,6 @@ class Receiver:
         except RecordError:
             return None
         return None if obs is None else obs.event_time
-
-
-def _from_micros(micros: int) -> datetime:
-    seconds, rest = divmod(micros, 1_000_000)
-    return datetime.fromtimestamp(seconds, UTC).replace(microsecond=rest)
 
 
 def _iso(value: datetime | None) -> str | None:

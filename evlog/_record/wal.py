@@ -39,6 +39,7 @@ import orjson
 
 from evlog._faults import fault_point
 from evlog._lake.layout import fsync_dir
+from evlog._time import from_micros
 
 log = logging.getLogger("evlog.wal")
 
@@ -92,11 +93,6 @@ def encode_record(seq: int, received_at_us: int, headers: bytes, body: bytes) ->
     return _RECORD_HEAD.pack(len(payload), zlib.crc32(payload)) + payload
 
 
-def _micros_to_datetime(micros: int) -> datetime:
-    seconds, rest = divmod(micros, 1_000_000)
-    return datetime.fromtimestamp(seconds, UTC).replace(microsecond=rest)
-
-
 def read_segment(path: Path) -> Segment | None:
     """The whole records of a segment; None if its header is torn (then it holds no record)."""
     data = path.read_bytes()
@@ -137,7 +133,7 @@ def _records(data: bytes, offset: int) -> Iterator[tuple[WalRecord, int]]:
         yield (
             WalRecord(
                 seq,
-                _micros_to_datetime(micros),
+                from_micros(micros),
                 bytes(payload[_PAYLOAD_HEAD.size : headers_end]),
                 bytes(payload[headers_end:]),
             ),
