@@ -1,4 +1,4 @@
-"""Code, SQL and tests cite the replay contract's rules by name (rule *Order by event time*),
+"""Code, SQL, tests and docs cite the replay contract's rules by name (rule *Order by event time*),
 and every cited name is a rule of docs/replay.md: a renamed or removed rule fails here, as does a
 bare rule number or a reference to a design note outside the repository."""
 
@@ -9,7 +9,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CITATION = re.compile(r"\brules?\s+((?:\*[^*\n]+\*(?:,\s*|\s+and\s+)?)+)", re.IGNORECASE)
-NUMBERED = re.compile(r"\brules?\s+\d|\bDESIGN(?:\.md| rule| replay)", re.IGNORECASE)
+# "rule 3", also across one line break (not a heading followed by a numbered list)
+NUMBERED = re.compile(
+    r"\brules?(?:[ \t]+|[ \t]*\n[ \t]*(?=\S))\d|\bDESIGN(?:\.md| rule| replay)", re.IGNORECASE
+)
 
 
 def rule_names() -> set[str]:
@@ -24,6 +27,9 @@ def cited_files() -> list[Path]:
             *(ROOT / "evlog").rglob("*.py"),
             *(ROOT / "evlog").rglob("*.sql"),
             *(ROOT / "tests").rglob("*.py"),
+            *(ROOT / "docs").glob("*.md"),
+            ROOT / "README.md",
+            ROOT / "data" / "samples" / "README.md",
         ]
     )
 
