@@ -97,12 +97,6 @@ def localize(frame: pl.DataFrame, tz: str) -> pl.DataFrame:
     )
 
 
-def to_frame(relation: duckdb.DuckDBPyRelation, tz: str) -> pl.DataFrame:
-    """Materialize a report relation; timestamps are shown in the report's time zone."""
-    frame: pl.DataFrame = relation.pl()
-    return localize(frame, tz)
-
-
 class EvlogLake:
     """Reports over one lake. See the module docstring for windows, time zones and relations."""
 

@@ -15,10 +15,7 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from evlog._errors import UsageError
-
-# `to_micros` is re-exported: the reports read it with the window it measures.
-from evlog._time import parse_duration, parse_instant
-from evlog._time import to_micros as to_micros
+from evlog._time import parse_duration, parse_instant, to_micros
 
 # A report of more periods than this is almost surely a typo (hourly periods over a century).
 MAX_PERIODS = 1_000_000

@@ -401,10 +401,6 @@ def _note_times(stats: ConsumerStats, rows: list[Row]) -> None:
             stats.last_event_time = obs.event_time
 
 
-def offsets_line(offsets: Mapping[int, int]) -> str:
-    return ",".join(f"{p}:{o}" for p, o in sorted(offsets.items()))
-
-
 def record_here(
     lake: Lake | str | PathLike[str],
     *,

@@ -207,6 +207,28 @@ class SparkEngine(EngineBase["DataFrame"]):
         row = self.spark.sql(sql).collect()[0]
         return EventSpan(row["first_us"], row["last_us"])
 
+    def statements(
+        self,
+        kind: EntityKind,
+        report: str,
+        window: Window,
+        *,
+        params_of: Mapping[EntityKind, Mapping[str, Any]] | None = None,
+        **params: Any,
+    ) -> list[tuple[str, str, bool]]:
+        """The Spark SQL that `relation` runs: (view name, SQL, materialized) for each concept of
+        `report` (`runner.stages`), then ("", the report's own SQL)."""
+        _, bound = runner.bind(
+            kind,
+            report,
+            self.report_params(kind, report, window, **params),
+            self.other_kinds_params(report, window, params, params_of),
+        )
+        return [
+            (name, dialect.to_spark(sql, bound, self.views), materialized)
+            for name, sql, materialized in runner.stages(kind, report)
+        ]
+
     def sql(
         self,
         kind: EntityKind,
@@ -216,14 +238,11 @@ class SparkEngine(EngineBase["DataFrame"]):
         params_of: Mapping[EntityKind, Mapping[str, Any]] | None = None,
         **params: Any,
     ) -> str:
-        """The Spark SQL of `report` over `window` (for `EXPLAIN` and the curious)."""
-        query, bound = runner.bind(
-            kind,
-            report,
-            self.report_params(kind, report, window, **params),
-            self.other_kinds_params(report, window, params, params_of),
+        """The Spark SQL of `report` over `window` as it runs (for `EXPLAIN` and the curious)."""
+        staged = self.statements(kind, report, window, params_of=params_of, **params)
+        return ";\n".join(
+            f"CREATE TEMP VIEW {name} AS {sql}" if name else sql for name, sql, _ in staged
         )
-        return dialect.to_spark(query, bound, self.views)
 
     def relation(
         self,
@@ -236,21 +255,17 @@ class SparkEngine(EngineBase["DataFrame"]):
     ) -> DataFrame:
         """The Spark DataFrame of SQL report `report` over `window`.
 
-        Run in stages (`runner.stages`): each materialized concept is computed once and kept on
-        the executors (`localCheckpoint`, nothing collected to the driver) under its name, so a
-        concept read by several others is not expanded into the plan once per read, which makes
-        Spark's planner run out of memory on the larger queries (reliability)."""
-        _, bound = runner.bind(
-            kind,
-            report,
-            self.report_params(kind, report, window, **params),
-            self.other_kinds_params(report, window, params, params_of),
+        Run in stages: each materialized concept is computed once and kept on the executors
+        (`localCheckpoint`, nothing collected to the driver) under its name, so a concept read by
+        several others is not expanded into the plan once per read, which makes Spark's planner run
+        out of memory on the larger queries (reliability)."""
+        *concepts, (_, last, _) = self.statements(
+            kind, report, window, params_of=params_of, **params
         )
-        *concepts, (_, last, _) = runner.stages(kind, report)
         for name, sql, materialized in concepts:
-            stage = self.spark.sql(dialect.to_spark(sql, bound, self.views))
+            stage = self.spark.sql(sql)
             (stage.localCheckpoint() if materialized else stage).createOrReplaceTempView(name)
-        return self.spark.sql(dialect.to_spark(last, bound, self.views))
+        return self.spark.sql(last)
 
     def union_ordered(self, relations: list[DataFrame], order: list[str]) -> DataFrame:
         combined = relations[0]

@@ -44,9 +44,9 @@ from evlog._reports.exclusions import (
     load_exclusions,
     load_station_map,
 )
-from evlog._window import Period, Window, parse_ids, parse_tz, to_micros
+from evlog._time import to_micros
+from evlog._window import Period, Window, parse_ids, parse_tz
 
-MINUTE_US = 60_000_000
 DAY_US = 86_400 * 1_000_000
 NEVI_YEAR_MIN = 525_600  # 23 CFR 680.116(b): the fixed denominator, 365 x 24 x 60
 OBSERVATION_STATES = ("no_data", "unobserved")
