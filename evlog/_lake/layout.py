@@ -336,15 +336,6 @@ class Lake:
         for table in tables or tuple(Table):
             self.relation(con, table).create_view(table.value, replace=True)
 
-    def existing_keys(self, table: Table, files: Iterable[Path] | None = None) -> set[str]:
-        """Every `record_key` in a raw table (or in those of its `files`): a record's identity
-        for deduplication."""
-        files = self.files(table) if files is None else list(files)
-        if not files:
-            return set()
-        keys = pq.ParquetDataset([str(f) for f in files]).read(columns=["record_key"])
-        return {key for key in keys.column("record_key").to_pylist() if key is not None}
-
 
 @dataclass
 class Intent:
@@ -407,9 +398,33 @@ def table_of_columns(table: Table, columns: Mapping[str, list[Any]]) -> pa.Table
     return pa.Table.from_pydict({name: columns[name] for name in schema.names}, schema=schema)
 
 
+def partition_days(
+    times: pa.Array[Any] | pa.ChunkedArray[Any],
+) -> pa.Array[Any] | pa.ChunkedArray[Any]:
+    """The date partition of each time (UTC days since the epoch): the one rule for where a row
+    is written and where a recorder looks for it."""
+    micros = times.cast(pa.int64())
+    return pc.divide(micros, pa.scalar(_DAY_US))  # integer division: days since the epoch
+
+
+def day_name(day: int) -> str:
+    """A partition day as its folder's date (``date=YYYY-MM-DD``)."""
+    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=day)).strftime("%Y-%m-%d")
+
+
+def partition_day(path: Path) -> int | None:
+    """The partition day of a data file, from its ``date=`` folder (None if it has none)."""
+    name = path.parent.name
+    if not name.startswith("date="):
+        return None
+    try:
+        day = datetime.strptime(name[5:], "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    return (day - datetime(1970, 1, 1, tzinfo=UTC)).days
+
+
 def _split_by_date(rows: pa.Table, column: str) -> Iterator[tuple[str, pa.Table]]:
-    micros = rows.column(column).cast(pa.int64())
-    days = pc.divide(micros, pa.scalar(_DAY_US))  # integer division: days since the epoch
+    days = partition_days(rows.column(column))
     for day in sorted(d for d in pc.unique(days).to_pylist() if d is not None):
-        name = (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=day)).strftime("%Y-%m-%d")
-        yield name, rows.filter(pc.equal(days, pa.scalar(day, pa.int64())))
+        yield day_name(day), rows.filter(pc.equal(days, pa.scalar(day, pa.int64())))

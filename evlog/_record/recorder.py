@@ -2,21 +2,40 @@
 
 from __future__ import annotations
 
+import math
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar, cast
+
+import duckdb
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
 
 from evlog._faults import fault_point
-from evlog._lake.layout import Lake, table_of_columns, table_of_rows, write_files
-from evlog._lake.schema import Table
+from evlog._lake.layout import (
+    Lake,
+    day_name,
+    parquet_files,
+    partition_day,
+    partition_days,
+    table_of_columns,
+    table_of_rows,
+    write_files,
+)
+from evlog._lake.schema import DATE_COLUMN, SCHEMAS, Table
 from evlog._record.derive import DEFAULT_SKEW_TOLERANCE, Derived, Feed, Row
 
 T = TypeVar("T")
 DEFAULT_BATCH = 50_000
+# How far from a record's own date partition its duplicates are looked for: longer than a
+# webhook sender's retry window and a Kafka consumer's restart (see `KnownKeys`).
+DEFAULT_DEDUPE_HORIZON = timedelta(days=3)
 
 
 @dataclass
@@ -43,42 +62,152 @@ class RecordSummary:
 
 
 class KnownKeys:
-    """The record keys stored in one raw table, as far as this recorder has looked: a record's
-    identity for deduplication, kept in one place so a bounded lookup can replace it.
+    """Which record keys one raw table already stores, looked up without loading its history.
 
-    It reads only raw files it has not read before (those of other recorders on the lake, a
-    compaction's merged file), and only under the write lock, when no batch is half written:
-    a key is known only once its whole batch is durable.
+    A record's duplicates are looked for within the *dedupe horizon*: in the table's date
+    partitions from `horizon` before to `horizon` after the record's own (the partition of its
+    `received_at`), and in any partition named by `also_days` (where earlier imports of the same
+    capture went). Per partition it keeps only a 64-bit hash of each key (8 bytes a record, read
+    once with DuckDB's vectorised `hash`), and confirms a hash hit against the keys themselves;
+    partitions no batch needs any more are dropped (at most `MAX_DAYS` kept). So start-up costs
+    the horizon's days, not the lake, and a batch costs its own size. Replay counts exact
+    duplicates once, so a duplicate older than the horizon never changes a figure (docs/lake.md,
+    "Identity and duplicates").
+
+    It reads only files it has not read before (another recorder's, a compaction's merged file)
+    and only under the write lock, when no batch is half written: a key is known only once its
+    whole batch is durable.
     """
 
-    def __init__(self, lake: Lake, table: Table) -> None:
+    MAX_DAYS = 64
+
+    def __init__(
+        self, lake: Lake, table: Table, horizon: timedelta = DEFAULT_DEDUPE_HORIZON
+    ) -> None:
         self.lake = lake
         self.table = table
-        self._keys: set[str] = set()
-        self._read: set[Path] = set()
+        self.reach = max(0, math.ceil(horizon / timedelta(days=1)))
+        self._days: OrderedDict[int, _DayKeys] = OrderedDict()
+        self._con = duckdb.connect()
+        self.also_days: set[int] = set()
 
-    def __contains__(self, record_key: str) -> bool:
-        return record_key in self._keys
+    def unknown(self, keys: list[str], days: list[int]) -> list[bool]:
+        """For each record (its key and partition day), whether no stored record has its key.
+        Call under the lake's write lock."""
+        if not keys:
+            return []
+        hashes = self._hash(pa.array(keys, pa.string()))
+        needed = self._needed(set(days))
+        for day in needed:
+            self._load(day)
+        hit = np.zeros(len(keys), dtype=bool)
+        for day in needed:
+            hit |= self._days[day].contains(hashes)
+        if hit.any():  # confirm against the keys: a hash hit may (very rarely) be a collision
+            candidates = [key for key, h in zip(keys, hit.tolist(), strict=True) if h]
+            stored = self._stored(candidates, needed)
+            return [not (h and key in stored) for key, h in zip(keys, hit.tolist(), strict=True)]
+        return [True] * len(keys)
+
+    def add(self, keys: list[str], days: list[int], files: list[Path]) -> None:
+        """This recorder stored `keys` (with their partition days) durably, in `files`."""
+        hashes = self._hash(pa.array(keys, pa.string()))
+        day_array = np.asarray(days)
+        for day in set(days):
+            if day in self._days:
+                self._days[day].add(hashes[day_array == day])
+        for path in files:
+            file_day = partition_day(path)
+            if file_day is not None and file_day in self._days:
+                self._days[file_day].files.add(path)
 
     def refresh(self) -> bool:
-        """Read the keys of the raw files that appeared since the last look; whether any did.
-        Call under the lake's write lock."""
+        """Read the keys of files that appeared (or were merged) in the partitions kept; whether
+        any did. Call under the lake's write lock."""
+        return any([self._load(day) for day in list(self._days)])
+
+    def _needed(self, days: set[int]) -> list[int]:
+        needed = sorted(
+            {d + offset for d in days for offset in range(-self.reach, self.reach + 1)}
+            | self.also_days
+        )
+        for day in needed:
+            if day in self._days:
+                self._days.move_to_end(day)
+        return needed
+
+    def _load(self, day: int) -> bool:
+        """Bring one partition's hashes up to date with its files (new files read; if one
+        vanished, a compaction merged it: read the partition afresh)."""
         while True:
-            files = self.lake.files(self.table)
-            new = [path for path in files if path not in self._read]
+            files = set(parquet_files(self.lake.table_dir(self.table) / f"date={day_name(day)}"))
+            known = self._days.get(day)
+            if known is None or not known.files <= files:
+                known = _DayKeys()
+            new = sorted(files - known.files)
             try:
-                self._keys |= self.lake.existing_keys(self.table, new)
-            except FileNotFoundError:
-                # A compaction deleted an input after listing it; its merged file, renamed in
-                # before, holds the same keys: list again.
-                continue
-            self._read = set(files)
+                if new:
+                    known.add(self._file_hashes(new))
+            except duckdb.IOException:
+                continue  # a compaction deleted an input after it was listed: list again
+            known.files |= set(new)
+            self._days[day] = known
+            self._days.move_to_end(day)
+            while len(self._days) > max(self.MAX_DAYS, 2 * self.reach + 1):
+                self._days.popitem(last=False)
             return bool(new)
 
-    def add(self, record_keys: set[str], files: list[Path]) -> None:
-        """This recorder stored `record_keys` durably, in `files`."""
-        self._keys |= record_keys
-        self._read.update(files)
+    def _hash(self, keys: pa.Array[Any]) -> npt.NDArray[np.uint64]:
+        self._con.register("batch_keys", pa.table({"k": keys}))
+        try:
+            column = self._con.execute("SELECT hash(k) AS h FROM batch_keys").fetchnumpy()["h"]
+        finally:
+            self._con.unregister("batch_keys")
+        return np.asarray(column, dtype=np.uint64)
+
+    def _file_hashes(self, files: list[Path]) -> npt.NDArray[np.uint64]:
+        result = self._con.execute(
+            "SELECT hash(record_key) AS h FROM read_parquet($files) WHERE record_key IS NOT NULL",
+            {"files": [str(f) for f in files]},
+        ).fetchnumpy()["h"]
+        return np.asarray(result, dtype=np.uint64)
+
+    def _stored(self, candidates: list[str], days: list[int]) -> set[str]:
+        files = [str(f) for day in days if day in self._days for f in self._days[day].files]
+        if not files:
+            return set()
+        self._con.register("wanted", pa.table({"k": pa.array(candidates, pa.string())}))
+        try:
+            rows = self._con.execute(
+                "SELECT DISTINCT record_key FROM read_parquet($files) "
+                "WHERE record_key IN (SELECT k FROM wanted)",
+                {"files": files},
+            ).fetchall()
+        finally:
+            self._con.unregister("wanted")
+        return {row[0] for row in rows}
+
+
+class _DayKeys:
+    """The key hashes of one date partition: sorted chunks (merged when many), and the files
+    they came from."""
+
+    def __init__(self) -> None:
+        self.chunks: list[npt.NDArray[np.uint64]] = []
+        self.files: set[Path] = set()
+
+    def add(self, hashes: npt.NDArray[np.uint64]) -> None:
+        if len(hashes):
+            self.chunks.append(np.sort(hashes))
+        if len(self.chunks) > 8:
+            self.chunks = [np.sort(np.concatenate(self.chunks))]
+
+    def contains(self, hashes: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:
+        found = np.zeros(len(hashes), dtype=bool)
+        for chunk in self.chunks:
+            at = np.searchsorted(chunk, hashes).clip(max=len(chunk) - 1)
+            found |= chunk[at] == hashes
+        return found
 
 
 class Recorder:
@@ -91,58 +220,74 @@ class Recorder:
         *,
         session_id: str | None = None,
         skew_tolerance: timedelta = DEFAULT_SKEW_TOLERANCE,
+        dedupe_horizon: timedelta = DEFAULT_DEDUPE_HORIZON,
     ) -> None:
         self.lake = lake
         self.feed = feed
         self.session_id = session_id or uuid.uuid4().hex
         self.skew_tolerance = skew_tolerance
         self.summary = RecordSummary()
-        self._known = KnownKeys(lake, feed.raw_table)
-        with lake.write_lock():
-            self._known.refresh()
-
-    def is_known(self, record_key: str) -> bool:
-        return record_key in self._known
+        self.known = KnownKeys(lake, feed.raw_table, dedupe_horizon)
 
     def append(self, raws: list[Row]) -> RecordSummary:
         """Store the records not seen before, all or nothing; returns this call's own counts.
 
-        Deduplication and derivation run first against the keys known so far; then, under the
-        lake's write lock, the keys of raw files written meanwhile (another recorder on the same
-        lake) are read and the batch is narrowed (and derived again) if some of it is stored now.
-        The files are declared in an intent before they are written, so a crash or an error in
-        between removes them all: a record is stored with its events and quarantine rows or not
-        at all, and the caller's retry (re-import, WAL recovery, redelivery) stores it once.
+        Under the lake's write lock the batch is narrowed to the records no stored one matches
+        (`KnownKeys`), then derived outside it; taking the lock again, files that appeared
+        meanwhile (another recorder on the same lake) are read and the batch is narrowed (and
+        derived again) if some of it is stored now. The files are declared in an intent before
+        they are written, so a crash or an error in between removes them all: a record is stored
+        with its events and quarantine rows or not at all, and the caller's retry (re-import, WAL
+        recovery, redelivery) stores it once.
         """
-        fresh = self._unknown(raws)
+        keys = [raw["record_key"] for raw in raws]
+        days = self._days(raws)
+        with self.lake.write_lock():
+            fresh, fresh_days = self._unknown(raws, keys, days)
         derived = self.feed.derive(fresh, self.skew_tolerance)
         with self.lake.write_lock():
-            if self._known.refresh():
-                narrowed = self._unknown(fresh)
+            if self.known.refresh():
+                narrowed, narrowed_days = self._unknown(
+                    fresh, [raw["record_key"] for raw in fresh], fresh_days
+                )
                 if len(narrowed) < len(fresh):
-                    fresh = narrowed
+                    fresh, fresh_days = narrowed, narrowed_days
                     derived = self.feed.derive(fresh, self.skew_tolerance)
             batch = RecordSummary(recorded=len(fresh), duplicates=len(raws) - len(fresh))
             if fresh:
                 raw_files = self._store(fresh, derived)
                 batch.events = derived.event_count
                 batch.quarantined = derived.quarantined_records
-                self._known.add({raw["record_key"] for raw in fresh}, raw_files)
+                self.known.add([raw["record_key"] for raw in fresh], fresh_days, raw_files)
         self.summary.add(batch)
         return batch
 
-    def _unknown(self, raws: list[Row]) -> list[Row]:
-        """The records of `raws` not known to be stored, each once, stamped with this session."""
+    def _days(self, raws: list[Row]) -> list[int]:
+        """Each record's date partition in the raw table."""
+        column = DATE_COLUMN[self.feed.raw_table]
+        times = pa.array(
+            [raw[column] for raw in raws], SCHEMAS[self.feed.raw_table].field(column).type
+        )
+        return cast(list[int], partition_days(times).to_pylist())  # received_at is never null
+
+    def _unknown(
+        self, raws: list[Row], keys: list[str], days: list[int]
+    ) -> tuple[list[Row], list[int]]:
+        """The records of `raws` no stored record matches, each once, stamped with this session
+        (and their days). Call under the write lock."""
         fresh: list[Row] = []
+        fresh_days: list[int] = []
         batch_keys: set[str] = set()
-        for raw in raws:
-            key = raw["record_key"]
-            if key in self._known or key in batch_keys:
+        for raw, key, day, unknown in zip(
+            raws, keys, days, self.known.unknown(keys, days), strict=True
+        ):
+            if not unknown or key in batch_keys:
                 continue
             batch_keys.add(key)
             raw["session_id"] = self.session_id
             fresh.append(raw)
-        return fresh
+            fresh_days.append(day)
+        return fresh, fresh_days
 
     def _store(self, fresh: list[Row], derived: Derived) -> list[Path]:
         """Write one batch as one all-or-nothing step (under the write lock); the raw files."""
