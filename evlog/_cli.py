@@ -89,6 +89,14 @@ SkewOption = Annotated[
         help="Source times later than receive time by more than this are clamped and flagged.",
     ),
 ]
+DedupeHorizonOption = Annotated[
+    str,
+    typer.Option(
+        "--dedupe-horizon",
+        help="Look for a record's earlier copies this far (like 3d, 12h) from its receive day; "
+        "longer than the sender's retry window.",
+    ),
+]
 CompactEveryOption = Annotated[
     str,
     typer.Option(
@@ -151,6 +159,7 @@ def record_stream_command(
     lake: LakeOption,
     coverage: CoverageOption = None,
     skew_tolerance: SkewOption = "5m",
+    dedupe_horizon: DedupeHorizonOption = "3d",
 ) -> None:
     """Import HERE EVCP2 status-stream captures into the lake.
 
@@ -162,6 +171,7 @@ def record_stream_command(
         inputs,
         coverage=_windows(coverage),
         skew_tolerance=parse_duration(skew_tolerance, "--skew-tolerance"),
+        dedupe_horizon=parse_duration(dedupe_horizon, "--dedupe-horizon"),
     )
     _print_summary(summary)
 
@@ -240,6 +250,7 @@ def record_webhooks_command(
     ] = None,
     coverage: CoverageOption = None,
     skew_tolerance: SkewOption = "5m",
+    dedupe_horizon: DedupeHorizonOption = "3d",
     compact_every: CompactEveryOption = "1h",
     log_format: LogFormatOption = LogFormat.JSON,
     verbose: VerboseOption = False,
@@ -256,6 +267,7 @@ def record_webhooks_command(
     if bool(from_files) == (listen is not None):
         raise UsageError("give either --from FILE... (import) or --listen HOST:PORT (live)")
     skew = parse_duration(skew_tolerance, "--skew-tolerance")
+    horizon = parse_duration(dedupe_horizon, "--dedupe-horizon")
     if listen is None:
         if redact_header:
             raise UsageError("--redact-header: only for --listen (imports redact the standard set)")
@@ -264,6 +276,7 @@ def record_webhooks_command(
             from_files or [],
             coverage=_windows(coverage),
             skew_tolerance=skew,
+            dedupe_horizon=horizon,
         )
         _print_summary(summary)
         return
@@ -283,6 +296,7 @@ def record_webhooks_command(
         heartbeat_every=parse_duration(heartbeat, "--heartbeat"),
         compact_every=parse_compact_every(compact_every),
         skew_tolerance=skew,
+        dedupe_horizon=horizon,
         redact_headers=tuple(redact_header or ()),
     )
     _live_logging(log_format, verbose, quiet)
@@ -347,6 +361,7 @@ def record_here_command(
     ] = False,
     progress: ProgressOption = None,
     skew_tolerance: SkewOption = "5m",
+    dedupe_horizon: DedupeHorizonOption = "3d",
     compact_every: CompactEveryOption = "1h",
     log_format: LogFormatOption = LogFormat.JSON,
     verbose: VerboseOption = False,
@@ -384,6 +399,7 @@ def record_here_command(
         duration=None if duration is None else parse_duration(duration, "--duration"),
         until_idle=until_idle,
         skew_tolerance=parse_duration(skew_tolerance, "--skew-tolerance"),
+        dedupe_horizon=parse_duration(dedupe_horizon, "--dedupe-horizon"),
         compact_every=parse_compact_every(compact_every),
         max_backoff=parse_duration(max_backoff, "--max-backoff"),
         progress=progress,
@@ -437,6 +453,7 @@ def record_poll_command(
     ] = None,
     progress: ProgressOption = None,
     skew_tolerance: SkewOption = "5m",
+    dedupe_horizon: DedupeHorizonOption = "3d",
     compact_every: CompactEveryOption = "1h",
     log_format: LogFormatOption = LogFormat.JSON,
     verbose: VerboseOption = False,
@@ -463,6 +480,7 @@ def record_poll_command(
         max_rounds=rounds,
         duration=None if duration is None else parse_duration(duration, "--duration"),
         skew_tolerance=parse_duration(skew_tolerance, "--skew-tolerance"),
+        dedupe_horizon=parse_duration(dedupe_horizon, "--dedupe-horizon"),
         compact_every=parse_compact_every(compact_every),
         progress=progress,
     )

@@ -187,7 +187,7 @@ def parquet_files(directory: Path) -> list[Path]:
     return sorted(found)
 
 
-def _new_file_name() -> str:
+def new_file_name() -> str:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     return f"part-{stamp}-{uuid.uuid4().hex[:12]}.parquet"
 
@@ -290,7 +290,7 @@ class Lake:
                 raise ValueError(f"table {table} needs a source")
             base = base / f"source={source}"
         return [
-            PlannedFile(base / f"date={day}" / _new_file_name(), part)
+            PlannedFile(base / f"date={day}" / new_file_name(), part)
             for day, part in _split_by_date(rows, DATE_COLUMN[table])
         ]
 

@@ -189,3 +189,15 @@ DATE_COLUMN: Final[dict[Table, str]] = {
 
 # Tables partitioned by source before date.
 SOURCE_PARTITIONED: Final = frozenset({Table.QUARANTINE, Table.COVERAGE})
+
+# The capture ledger (`evlog._lake.ledger`): not a table reports read, one row per capture file
+# an import recorded whole.
+CAPTURE_LEDGER: Final = _schema(
+    ("capture", pa.string()),  # the name given, made absolute; '-' for stdin
+    ("size", pa.int64()),  # bytes read
+    ("sha256", pa.string()),  # of the bytes read
+    ("records", pa.int64()),  # raw records they split into
+    ("day", pa.int64()),  # date partition of its file time (days since the epoch)
+    ("recorded_at", TIMESTAMP),
+    ("session_id", pa.string()),
+)

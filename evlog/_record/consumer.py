@@ -39,7 +39,7 @@ from evlog._lake.layout import Lake
 from evlog._lake.schema import Source, Table
 from evlog._record.derive import DEFAULT_SKEW_TOLERANCE, STATUS_FEED, Row
 from evlog._record.live import HEARTBEAT_EVERY, LiveSession, fields
-from evlog._record.recorder import Recorder, RecordSummary, utc_now
+from evlog._record.recorder import DEFAULT_DEDUPE_HORIZON, Recorder, RecordSummary, utc_now
 from evlog._sources import here
 from evlog._sources._http import RETRY_STATUSES, ApiError, AuthError, RetryPolicy
 from evlog._sources.here_api import (
@@ -176,6 +176,7 @@ def consume(
     until_idle: bool = False,
     stop: threading.Event | None = None,
     skew_tolerance: timedelta = DEFAULT_SKEW_TOLERANCE,
+    dedupe_horizon: timedelta = DEFAULT_DEDUPE_HORIZON,
     heartbeat_every: timedelta = HEARTBEAT_EVERY,
     compact_every: timedelta | None = None,
     idle_wait_s: float = IDLE_WAIT_S,
@@ -194,7 +195,9 @@ def consume(
     `after_append` is a test hook called between the durable append and the offset commit.
     """
     deadline = None if duration is None else time.monotonic() + duration.total_seconds()
-    recorder = Recorder(lake, STATUS_FEED, skew_tolerance=skew_tolerance)
+    recorder = Recorder(
+        lake, STATUS_FEED, skew_tolerance=skew_tolerance, dedupe_horizon=dedupe_horizon
+    )
     stats = ConsumerStats(session_id=recorder.session_id)
     capture = f"{api.hrn}/{api.layer}"
     stored, covered_to = _previous_session(lake, capture)
@@ -414,6 +417,7 @@ def record_here(
     duration: timedelta | None = None,
     until_idle: bool = False,
     skew_tolerance: timedelta = DEFAULT_SKEW_TOLERANCE,
+    dedupe_horizon: timedelta = DEFAULT_DEDUPE_HORIZON,
     compact_every: timedelta | None = None,
     max_backoff: timedelta = MAX_BACKOFF,
     progress: bool | None = None,
@@ -461,6 +465,7 @@ def record_here(
             until_idle=until_idle,
             stop=stop,
             skew_tolerance=skew_tolerance,
+            dedupe_horizon=dedupe_horizon,
             compact_every=compact_every,
             max_backoff=max_backoff,
             progress=progress,

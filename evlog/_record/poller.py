@@ -26,7 +26,7 @@ from evlog._errors import UsageError
 from evlog._lake.layout import Lake
 from evlog._record.derive import DEFAULT_SKEW_TOLERANCE, POLL_FEED, Row
 from evlog._record.live import HEARTBEAT_EVERY, LiveSession, fields
-from evlog._record.recorder import Recorder
+from evlog._record.recorder import DEFAULT_DEDUPE_HORIZON, Recorder
 from evlog._sources._http import ApiError, AuthError
 from evlog._sources.edrv_api import DEFAULT_PAGE_SIZE, EdrvClient, Snapshot, token_from_env
 from evlog._time import to_micros
@@ -117,6 +117,7 @@ def poll(
     duration: timedelta | None = None,
     stop: threading.Event | None = None,
     skew_tolerance: timedelta = DEFAULT_SKEW_TOLERANCE,
+    dedupe_horizon: timedelta = DEFAULT_DEDUPE_HORIZON,
     heartbeat_every: timedelta = HEARTBEAT_EVERY,
     compact_every: timedelta | None = None,
     progress: bool | None = False,
@@ -128,7 +129,9 @@ def poll(
     if every <= timedelta(0):
         raise UsageError("--every: must be positive")
     deadline = None if duration is None else time.monotonic() + duration.total_seconds()
-    recorder = Recorder(lake, POLL_FEED, skew_tolerance=skew_tolerance)
+    recorder = Recorder(
+        lake, POLL_FEED, skew_tolerance=skew_tolerance, dedupe_horizon=dedupe_horizon
+    )
     stats = PollStats(session_id=recorder.session_id)
     session = LiveSession(
         recorder,
@@ -187,6 +190,7 @@ def record_poll(
     max_rounds: int | None = None,
     duration: timedelta | None = None,
     skew_tolerance: timedelta = DEFAULT_SKEW_TOLERANCE,
+    dedupe_horizon: timedelta = DEFAULT_DEDUPE_HORIZON,
     compact_every: timedelta | None = None,
     progress: bool | None = None,
     environ: Mapping[str, str] | None = None,
@@ -208,6 +212,7 @@ def record_poll(
             max_rounds=max_rounds,
             duration=duration,
             skew_tolerance=skew_tolerance,
+            dedupe_horizon=dedupe_horizon,
             compact_every=compact_every,
             progress=progress,
         )

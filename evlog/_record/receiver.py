@@ -61,7 +61,7 @@ from evlog._faults import fault_point
 from evlog._lake.layout import Lake, exclusive_lock, fsync_dir
 from evlog._record.derive import DEFAULT_SKEW_TOLERANCE, WEBHOOK_FEED, Row
 from evlog._record.live import LiveSession, RepeatFilter, fields, rate_limit
-from evlog._record.recorder import Recorder, RecordSummary
+from evlog._record.recorder import DEFAULT_DEDUPE_HORIZON, Recorder, RecordSummary
 from evlog._record.wal import (
     MAX_BODY,
     MAX_HEADERS,
@@ -113,6 +113,7 @@ class ReceiverConfig:
     heartbeat_every: timedelta = MAX_HEARTBEAT
     compact_every: timedelta | None = None  # `evlog lake compact` that often (PeriodicCompaction)
     skew_tolerance: timedelta = DEFAULT_SKEW_TOLERANCE
+    dedupe_horizon: timedelta = DEFAULT_DEDUPE_HORIZON
     wal_dir: Path | None = None  # default: <lake>/_wal/edrv_webhooks
     fsync: bool = True  # False only for benchmarks: acknowledgements are then not durable
     status: bool | None = None  # progress line on stdout; None: only when stdout is a terminal
@@ -856,7 +857,12 @@ def open_receiver(config: ReceiverConfig) -> tuple[Receiver, RecordSummary]:
     """Recover leftover log segments into the lake, then build the receiver (not yet serving).
     The caller holds `wal_lock(config.wal_directory())` around this and the serving."""
     lake = Lake.create(config.lake)
-    recorder = Recorder(lake, WEBHOOK_FEED, skew_tolerance=config.skew_tolerance)
+    recorder = Recorder(
+        lake,
+        WEBHOOK_FEED,
+        skew_tolerance=config.skew_tolerance,
+        dedupe_horizon=config.dedupe_horizon,
+    )
     recovered, kept = recover(recorder, config.wal_directory())
     recorder.summary = RecordSummary()  # count this session's own records from here on
     receiver = Receiver(config, lake, recorder)

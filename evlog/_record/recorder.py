@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from evlog._errors import UsageError
 from evlog._faults import fault_point
 from evlog._lake.layout import (
     Lake,
@@ -46,6 +47,7 @@ class RecordSummary:
     duplicates: int = 0  # records already in the lake (or repeated in this run), skipped
     quarantined: int = 0  # stored records that could not (wholly) be parsed
     events: int = 0  # normalized observations written
+    known_captures: int = 0  # capture files recognised as recorded whole (their records skipped)
 
     def add(self, other: RecordSummary) -> None:
         """Accumulate another run's or batch's counts into this one."""
@@ -53,11 +55,17 @@ class RecordSummary:
         self.duplicates += other.duplicates
         self.quarantined += other.quarantined
         self.events += other.events
+        self.known_captures += other.known_captures
 
     def line(self) -> str:
+        known = (
+            f" ({self.known_captures} capture{'s' * (self.known_captures != 1)} recorded before)"
+            if self.known_captures
+            else ""
+        )
         return (
             f"recorded {self.recorded} records ({self.events} events), "
-            f"{self.duplicates} duplicates, {self.quarantined} quarantined"
+            f"{self.duplicates} duplicates{known}, {self.quarantined} quarantined"
         )
 
 
@@ -97,17 +105,32 @@ class KnownKeys:
         if not keys:
             return []
         hashes = self._hash(pa.array(keys, pa.string()))
+        record_days = np.asarray(days, dtype=np.int64)
         needed = self._needed(set(days))
         for day in needed:
             self._load(day)
         hit = np.zeros(len(keys), dtype=bool)
-        for day in needed:
-            hit |= self._days[day].contains(hashes)
-        if hit.any():  # confirm against the keys: a hash hit may (very rarely) be a collision
-            candidates = [key for key, h in zip(keys, hit.tolist(), strict=True) if h]
-            stored = self._stored(candidates, needed)
-            return [not (h and key in stored) for key, h in zip(keys, hit.tolist(), strict=True)]
-        return [True] * len(keys)
+        for day in needed:  # each record looks only at the partitions within its own reach
+            near = self._reaches(record_days, day)
+            hit[near] |= self._days[day].contains(hashes[near])
+        if not hit.any():
+            return [True] * len(keys)
+        # Confirm against the keys themselves: a hash hit may (very rarely) be a collision.
+        candidates = np.flatnonzero(hit)
+        stored = self._stored_days([keys[i] for i in candidates], needed)
+        unknown = [True] * len(keys)
+        for i in candidates.tolist():
+            unknown[i] = not any(
+                abs(found - days[i]) <= self.reach or found in self.also_days
+                for found in stored.get(keys[i], ())
+            )
+        return unknown
+
+    def _reaches(self, days: npt.NDArray[np.int64], day: int) -> npt.NDArray[np.bool_]:
+        """Which of `days` have `day` within their reach (the horizon, or a day named by
+        `also_days`)."""
+        near = np.abs(days - day) <= self.reach
+        return near | (day in self.also_days)
 
     def add(self, keys: list[str], days: list[int], files: list[Path]) -> None:
         """This recorder stored `keys` (with their partition days) durably, in `files`."""
@@ -125,6 +148,10 @@ class KnownKeys:
         """Read the keys of files that appeared (or were merged) in the partitions kept; whether
         any did. Call under the lake's write lock."""
         return any([self._load(day) for day in list(self._days)])
+
+    def loaded_days(self) -> list[str]:
+        """The partitions whose key hashes are held, oldest first (what a batch has cost)."""
+        return [day_name(day) for day in sorted(self._days)]
 
     def _needed(self, days: set[int]) -> list[int]:
         needed = sorted(
@@ -172,20 +199,26 @@ class KnownKeys:
         ).fetchnumpy()["h"]
         return np.asarray(result, dtype=np.uint64)
 
-    def _stored(self, candidates: list[str], days: list[int]) -> set[str]:
+    def _stored_days(self, candidates: list[str], days: list[int]) -> dict[str, set[int]]:
+        """For each of `candidates` stored in the partitions of `days`, those partitions."""
         files = [str(f) for day in days if day in self._days for f in self._days[day].files]
         if not files:
-            return set()
+            return {}
         self._con.register("wanted", pa.table({"k": pa.array(candidates, pa.string())}))
         try:
             rows = self._con.execute(
-                "SELECT DISTINCT record_key FROM read_parquet($files) "
+                "SELECT DISTINCT record_key, filename FROM read_parquet($files, filename = true) "
                 "WHERE record_key IN (SELECT k FROM wanted)",
                 {"files": files},
             ).fetchall()
         finally:
             self._con.unregister("wanted")
-        return {row[0] for row in rows}
+        found: dict[str, set[int]] = {}
+        for key, filename in rows:
+            day = partition_day(Path(filename))
+            if day is not None:
+                found.setdefault(key, set()).add(day)
+        return found
 
 
 class _DayKeys:
@@ -222,6 +255,8 @@ class Recorder:
         skew_tolerance: timedelta = DEFAULT_SKEW_TOLERANCE,
         dedupe_horizon: timedelta = DEFAULT_DEDUPE_HORIZON,
     ) -> None:
+        if dedupe_horizon < timedelta(0):
+            raise UsageError("--dedupe-horizon: must not be negative")
         self.lake = lake
         self.feed = feed
         self.session_id = session_id or uuid.uuid4().hex

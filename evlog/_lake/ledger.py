@@ -1,0 +1,84 @@
+"""The capture ledger: which capture files an import has recorded whole, so that recording one
+again is recognised from its bytes' hash without splitting it into records, and a grown capture
+is deduplicated against the partition its first part went to (however long ago).
+
+One small row per capture per import, under ``<lake>/_captures/source=<src>/``; written only
+after every record of the import is durable, so an entry never claims a capture whose records are
+not all stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from evlog._lake.layout import Lake, atomic_write_parquet, new_file_name, parquet_files
+from evlog._lake.schema import CAPTURE_LEDGER as SCHEMA
+from evlog._lake.schema import Source
+
+LEDGER = "_captures"
+
+
+@dataclass(frozen=True)
+class CaptureEntry:
+    """One capture an import recorded whole."""
+
+    capture: str
+    size: int
+    sha256: str
+    records: int
+    day: int
+
+
+class CaptureLedger:
+    """The ledger of one source, read once (it holds a row per capture, not per record)."""
+
+    def __init__(self, lake: Lake, source: Source) -> None:
+        self.lake = lake
+        self.folder = lake.root / LEDGER / f"source={source.value}"
+        files = parquet_files(self.folder)
+        rows = pq.ParquetDataset([str(f) for f in files], schema=SCHEMA).read() if files else None
+        self.entries = [
+            CaptureEntry(r["capture"], r["size"], r["sha256"], r["records"], r["day"])
+            for r in ([] if rows is None else rows.to_pylist())
+        ]
+        self._by_content = {(e.size, e.sha256): e for e in self.entries}
+
+    def recorded_whole(self, size: int, sha256: str) -> CaptureEntry | None:
+        """The entry of a capture with exactly these bytes, if one was recorded."""
+        return self._by_content.get((size, sha256))
+
+    def days_of(self, capture: str) -> set[int]:
+        """The partitions earlier imports of a capture of this name went to."""
+        return {e.day for e in self.entries if e.capture == capture}
+
+    def add(self, entries: Iterable[CaptureEntry], session_id: str) -> None:
+        """Record `entries` (call once their records are durable), as one file."""
+        entries = list(entries)
+        if not entries:
+            return
+        now = datetime.now(UTC)
+        table = pa.Table.from_pylist(
+            [
+                {
+                    "capture": e.capture,
+                    "size": e.size,
+                    "sha256": e.sha256,
+                    "records": e.records,
+                    "day": e.day,
+                    "recorded_at": now,
+                    "session_id": session_id,
+                }
+                for e in entries
+            ],
+            schema=SCHEMA,
+        )
+        with self.lake.write_lock():
+            atomic_write_parquet(table, self.folder / new_file_name())
+        for e in entries:
+            self._by_content[(e.size, e.sha256)] = e
+        self.entries.extend(entries)
