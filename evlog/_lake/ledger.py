@@ -9,14 +9,22 @@ not all stored.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from evlog._lake.layout import Lake, atomic_write_parquet, new_file_name, parquet_files
+from evlog._lake.layout import (
+    Lake,
+    atomic_write_parquet,
+    atomic_write_text,
+    new_file_name,
+    parquet_files,
+)
 from evlog._lake.schema import CAPTURE_LEDGER as SCHEMA
 from evlog._lake.schema import Source
 
@@ -82,3 +90,38 @@ class CaptureLedger:
         for e in entries:
             self._by_content[(e.size, e.sha256)] = e
         self.entries.extend(entries)
+
+
+class StreamMarks:
+    """Per Kafka partition, the highest offset the lake stores from one stream (its high-water
+    marks): what a consumer's restart checks its resumption against, kept in one small file so
+    that it does not scan the raw table. Advanced only after a batch is durable, so it never
+    claims an offset the lake does not hold (it may lag by the batch a crash interrupted)."""
+
+    def __init__(self, lake: Lake, capture: str) -> None:
+        self.lake = lake
+        self.capture = capture
+        name = hashlib.sha256(capture.encode()).hexdigest()[:16]
+        self.path = lake.root / LEDGER / "streams" / f"{name}.json"
+
+    def read(self) -> dict[int, int] | None:
+        """The marks, or None if none were ever written here."""
+        try:
+            document = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return None
+        return {int(p): int(o) for p, o in document["offsets"].items()}
+
+    def advance(self, offsets: Mapping[int, int]) -> None:
+        """Raise the marks to `offsets` (partition → highest offset of a durable batch)."""
+        if not offsets:
+            return
+        with self.lake.write_lock():
+            marks = self.read() or {}
+            for partition, offset in offsets.items():
+                marks[partition] = max(offset, marks.get(partition, -1))
+            body = {
+                "capture": self.capture,
+                "offsets": {str(p): o for p, o in sorted(marks.items())},
+            }
+            atomic_write_text(self.path, json.dumps(body) + "\n")

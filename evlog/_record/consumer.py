@@ -36,6 +36,7 @@ import duckdb
 
 from evlog._errors import UsageError
 from evlog._lake.layout import Lake
+from evlog._lake.ledger import StreamMarks
 from evlog._lake.schema import Source, Table
 from evlog._record.derive import DEFAULT_SKEW_TOLERANCE, STATUS_FEED, Row
 from evlog._record.live import HEARTBEAT_EVERY, LiveSession, fields
@@ -200,7 +201,8 @@ def consume(
     )
     stats = ConsumerStats(session_id=recorder.session_id)
     capture = f"{api.hrn}/{api.layer}"
-    stored, covered_to = _previous_session(lake, capture)
+    marks = StreamMarks(lake, capture)
+    stored, covered_to = _previous_session(lake, capture, marks)
     session = LiveSession(
         recorder,
         heartbeat_every=heartbeat_every,
@@ -226,7 +228,9 @@ def consume(
                 try:
                     if sub is None:
                         sub = _subscribe(api, consumer_group, recorder.session_id)
-                    rows = _one_batch(api, sub, recorder, stats, capture, remaining, after_append)
+                    rows = _one_batch(
+                        api, sub, recorder, marks, stats, capture, remaining, after_append
+                    )
                     backoff.reset()
                 except AuthError:
                     raise
@@ -293,21 +297,27 @@ def _unsubscribe(api: DataApiClient, sub: Subscription) -> None:
         log.warning("unsubscribe failed", extra=fields(problem=str(exc)))
 
 
-def _previous_session(lake: Lake, capture: str) -> tuple[dict[int, int], datetime | None]:
-    """Per partition, the highest offset the lake stores from `capture`; and where the stream's
-    coverage ends (None: never covered)."""
+def _previous_session(
+    lake: Lake, capture: str, marks: StreamMarks
+) -> tuple[dict[int, int], datetime | None]:
+    """Per partition, the highest offset the lake stores from `capture` (its marks; a lake
+    recorded before marks existed is scanned once); and where the stream's coverage ends (None:
+    never covered)."""
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
-        lake.register(con, Table.RAW_STATUS, Table.COVERAGE)
-        stored = con.execute(
-            "SELECT kafka_partition, max(kafka_offset) FROM raw_status"
-            " WHERE capture = ? AND kafka_offset IS NOT NULL GROUP BY kafka_partition",
-            [capture],
-        ).fetchall()
+        lake.register(con, Table.COVERAGE)
+        offsets = marks.read()
+        if offsets is None:
+            lake.register(con, Table.RAW_STATUS)
+            stored = con.execute(
+                "SELECT kafka_partition, max(kafka_offset) FROM raw_status"
+                " WHERE capture = ? AND kafka_offset IS NOT NULL GROUP BY kafka_partition",
+                [capture],
+            ).fetchall()
+            offsets = {int(p): int(o) for p, o in stored}
         row = con.execute(
             "SELECT max(covered_to) FROM coverage WHERE source = ?", [Source.HERE_STREAM.value]
         ).fetchone()
-    offsets = {int(p): int(o) for p, o in stored}
     return offsets, None if row is None else row[0]
 
 
@@ -315,6 +325,7 @@ def _one_batch(
     api: DataApiClient,
     sub: Subscription,
     recorder: Recorder,
+    marks: StreamMarks,
     stats: ConsumerStats,
     capture: str,
     remaining: int | None,
@@ -336,6 +347,7 @@ def _one_batch(
     if after_append is not None:
         after_append(rows)
     offsets = highest_offsets(rows)
+    marks.advance(offsets)
     api.commit(sub, offsets)
     stats.committed.update(offsets)
     stats.commits += 1 if offsets else 0

@@ -6,6 +6,7 @@ import base64
 import itertools
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import httpx
 import pytest
 
 from evlog._lake.layout import Lake
+from evlog._lake.ledger import StreamMarks
 from evlog._lake.schema import QuarantineReason, Source, Table
 from evlog._record.consumer import consume, record_here
 from evlog._record.derive import STATUS_FEED, Row
@@ -460,3 +462,22 @@ def test_refused_data_handle_is_quarantined_not_retried(
     assert fake.committed["evlog"] == {0: 1}
     quarantined = lake.read(Table.QUARANTINE).to_pylist()
     assert [q["reason"] for q in quarantined] == [QuarantineReason.UNFETCHED_DATA_HANDLE.value]
+
+
+def test_restart_reads_the_stream_marks_not_the_raw_table(
+    fake: FakeHere, api: DataApiClient, tmp_path: Path
+) -> None:
+    """The highest stored offset per partition is kept in a small file after each durable batch:
+    a restart checks its resumption against it without scanning the raw history."""
+    _fill(fake, partitions=2, per_partition=4)
+    lake = Lake.create(tmp_path / "lake")
+    consume(lake, api, until_idle=True)
+    marks = StreamMarks(lake, f"{api.hrn}/{api.layer}")
+    assert marks.read() == {0: 3, 1: 3}
+    shutil.move(lake.root / "raw_status", tmp_path / "elsewhere")  # only the marks remain
+    for p in range(2):
+        for offset in range(4, 6):
+            fake.add(p, _payload(p, offset), T_MS + offset * 1000)
+    consume(lake, api, until_idle=True)
+    assert len(_covered(lake)) == 1  # resumed where the marks end: the down time is covered
+    assert marks.read() == {0: 5, 1: 5}
