@@ -57,6 +57,29 @@ def atomic_write_parquet(table: pa.Table, path: Path, row_group_size: int | None
     )
 
 
+def atomic_copy_parquet(
+    con: duckdb.DuckDBPyConnection,
+    query: str,
+    path: Path,
+    params: Mapping[str, Any] | None = None,
+    row_group_size: int | None = None,
+) -> None:
+    """Write the result of DuckDB `query` to `path` (zstd Parquet), whole or not at all: the rows
+    stay inside DuckDB from the files they are read from to the file written (no Arrow round
+    trip), in the query's order. `params` are bound by name (`$name`; not `$target`)."""
+    options = "FORMAT parquet, COMPRESSION zstd"
+    if row_group_size is not None:
+        options += f", ROW_GROUP_SIZE {int(row_group_size)}"
+
+    def copy(tmp: Path) -> None:
+        # the target is bound as a parameter; `options` holds no user input
+        con.execute(
+            f"COPY ({query}) TO $target ({options})", {**(params or {}), "target": str(tmp)}
+        )
+
+    _atomic_write(path, copy)
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write `text` to `path` (a manifest, a marker) so that it appears whole or not at all."""
     _atomic_write(path, lambda tmp: tmp.write_text(text))
