@@ -427,11 +427,7 @@ def _checkpoint_chunk(
             checkpoint_path(lake, day),
             {"day": day},
         )
-    rows = con.sql(
-        f"SELECT {columns} FROM computed_checkpoints WHERE day = $day ORDER BY evse_id",
-        params={"day": last},
-    ).to_arrow_table()
-    return rows.cast(STATUS_EVENTS)
+    return pq.read_table(checkpoint_path(lake, last), schema=STATUS_EVENTS)
 
 
 def _write_manifest(lake: Lake, manifest: CheckpointManifest) -> None:
