@@ -48,7 +48,7 @@ import re
 import shutil
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -119,16 +119,36 @@ def compact(
     checkpoints: bool = True,
     rollups: bool = True,
     rollup_zones: Iterable[str] = (),
+    partitions: Collection[Path] | None = None,
 ) -> CompactSummary:
-    """Compact every table of `lake`, then bring the status checkpoints and the per-day rollups
-    (`evlog._upkeep.rollups`: those of the zones the lake keeps, plus `rollup_zones`) up to date.
+    """Compact every table of `lake` (or only the partition directories `partitions`: those an
+    import touched, see `touched_partitions`), then bring the status checkpoints and the per-day
+    rollups (`evlog._upkeep.rollups`: those of the zones the lake keeps, plus `rollup_zones`) up
+    to date; both are recomputed only from the first day whose event files changed on.
 
     One compaction at a time per lake (`LakeError` if another runs: an hourly cron job that
     overran, a second operator, a rebuild); recorders and reports may run alongside.
     """
     with compaction_lock(lake, "another `evlog lake compact` or `evlog lake rebuild`"):
         remove_leftovers(lake)
-        return _compact(lake, checkpoints, rollups, rollup_zones)
+        return _compact(lake, checkpoints, rollups, rollup_zones, partitions)
+
+
+PartitionListing = dict[Path, frozenset[str]]
+
+
+def partition_listing(lake: Lake) -> PartitionListing:
+    """Every partition directory of every table, with the names of its data files."""
+    listing: dict[Path, set[str]] = {}
+    for table in Table:
+        for path in lake.files(table):
+            listing.setdefault(path.parent, set()).add(path.name)
+    return {directory: frozenset(names) for directory, names in listing.items()}
+
+
+def touched_partitions(before: PartitionListing, after: PartitionListing) -> list[Path]:
+    """The partition directories that gained a file between two listings (what a writer added)."""
+    return sorted(d for d, names in after.items() if not names <= before.get(d, frozenset()))
 
 
 def compaction_lock(lake: Lake, busy_with: str) -> contextlib.AbstractContextManager[None]:
@@ -139,11 +159,21 @@ def compaction_lock(lake: Lake, busy_with: str) -> contextlib.AbstractContextMan
 
 
 def _compact(
-    lake: Lake, checkpoints: bool, rollups: bool, rollup_zones: Iterable[str]
+    lake: Lake,
+    checkpoints: bool,
+    rollups: bool,
+    rollup_zones: Iterable[str],
+    partitions: Collection[Path] | None,
 ) -> CompactSummary:
     summary = CompactSummary()
     for table in Table:
-        for directory in _partitions(lake, table):
+        if partitions is None:
+            directories = _partitions(lake, table)
+        else:
+            directories = sorted(
+                Path(d) for d in partitions if Path(d).is_relative_to(lake.table_dir(table))
+            )
+        for directory in directories:
             merged = compact_partition(lake, table, directory)
             if merged:
                 summary.partitions += 1
