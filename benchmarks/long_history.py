@@ -11,20 +11,18 @@ the lake and an `availability --by day` report of its last day (best of --runs).
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-
 import evlog
 from evlog._lake.layout import Lake
 from evlog._upkeep.compact import update_checkpoints
-from replay_data import generate
 
 
 def build(root: Path, days: int, files_per_day: int, evses: int) -> None:
+    from replay_data import generate  # beside this script, run as `python benchmarks/...`
+
     if not (root / "checkpoints").exists():
         generate(root, days * evses * 10, evses, days, files_per_day=files_per_day)
         update_checkpoints(Lake(root))
