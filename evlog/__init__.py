@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from evlog._api import EvlogLake, open_lake
+from evlog._api import EvlogLake, open_lake, record_stream, record_webhook_files
 from evlog._errors import (
     EvlogError,
     InputError,
@@ -18,7 +18,6 @@ from evlog._errors import (
     UsageError,
 )
 from evlog._lake.layout import Lake
-from evlog._record.offline import record_stream, record_webhook_files
 from evlog._reports.reliability import export_charging_use_spec
 from evlog._time import parse_duration, parse_instant, parse_window
 

@@ -25,19 +25,25 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Mapping
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import duckdb
 import polars as pl
 
 from evlog._errors import UsageError
+from evlog._lake.layout import Lake
+from evlog._record import offline
+from evlog._record.derive import DEFAULT_SKEW_TOLERANCE
+from evlog._record.recorder import RecordSummary
 from evlog._replay.engine import EngineBase, ReplayEngine
 from evlog._replay.runner import EntityKind
 from evlog._reports import _registry as registry
 from evlog._reports._report import Report
 from evlog._reports.reliability import ReliabilityResult
+from evlog._upkeep.compact import CompactSummary
+from evlog._upkeep.compact import compact as compact_lake
 from evlog._window import Period, Window, parse_tz
 
 if TYPE_CHECKING:
@@ -293,3 +299,64 @@ def _signed() -> None:
 
 
 _signed()
+
+
+# recording ----------------------------------------------------------------------------------------
+
+
+def record_stream(
+    lake: Lake | str | os.PathLike[str],
+    inputs: Sequence[str],
+    *,
+    coverage: Sequence[tuple[datetime, datetime]] = (),
+    skew_tolerance: timedelta = DEFAULT_SKEW_TOLERANCE,
+    stdin: BinaryIO | None = None,
+    compact: bool = True,
+) -> RecordSummary:
+    """Import HERE status-stream captures into `lake` (see `evlog._record.offline.record_stream`);
+    then, unless `compact=False`, compact what the import touched (`compact_imported`), so that
+    the first report after it reads merged files, checkpoints and rollups."""
+    summary, _ = import_then_compact(
+        lake,
+        lambda target: offline.record_stream(
+            target, inputs, coverage=coverage, skew_tolerance=skew_tolerance, stdin=stdin
+        ),
+        compact,
+    )
+    return summary
+
+
+def record_webhook_files(
+    lake: Lake | str | os.PathLike[str],
+    inputs: Sequence[str],
+    *,
+    coverage: Sequence[tuple[datetime, datetime]] = (),
+    skew_tolerance: timedelta = DEFAULT_SKEW_TOLERANCE,
+    stdin: BinaryIO | None = None,
+    compact: bool = True,
+) -> RecordSummary:
+    """Import saved eDRV webhook bodies into `lake` (`evlog._record.offline.record_webhook_files`);
+    then, unless `compact=False`, compact what the import touched, as `record_stream` does."""
+    summary, _ = import_then_compact(
+        lake,
+        lambda target: offline.record_webhook_files(
+            target, inputs, coverage=coverage, skew_tolerance=skew_tolerance, stdin=stdin
+        ),
+        compact,
+    )
+    return summary
+
+
+def import_then_compact(
+    lake: Lake | str | os.PathLike[str],
+    record: Callable[[Lake], RecordSummary],
+    compact: bool,
+) -> tuple[RecordSummary, CompactSummary | None]:
+    """Run the import `record` on `lake`; with `compact`, then compact the partitions it added
+    files to and bring checkpoints and rollups up to date from the first changed day on (so a
+    small import into a long history stays small). The compaction's summary, or None."""
+    target = Lake.create(lake)
+    summary = record(target)
+    if not compact:
+        return summary, None
+    return summary, compact_lake(target, partitions=sorted(summary.partitions))

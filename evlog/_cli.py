@@ -15,11 +15,11 @@ import typer
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from evlog._api import open_lake
+from evlog._api import import_then_compact, open_lake
 from evlog._errors import EvlogError, UsageError
 from evlog._lake.layout import Lake
+from evlog._record import offline
 from evlog._record.live import LogFormat, configure_logging, log_level, parse_compact_every
-from evlog._record.offline import record_stream, record_webhook_files
 from evlog._record.receiver import (
     ReceiverConfig,
     parse_listen,
@@ -32,6 +32,7 @@ from evlog._reports._registry import COMMANDS
 from evlog._reports._report import Report, cli_options
 from evlog._reports.render import render
 from evlog._time import parse_duration, parse_window
+from evlog._upkeep.compact import CompactSummary, compact
 from evlog._upkeep.maintenance import LakeInfo, lake_info, rebuild
 
 
@@ -141,6 +142,34 @@ def _print_summary(summary: RecordSummary) -> None:
     out.print(summary.line(), highlight=False)
 
 
+NoCompactOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-compact",
+        help="Do not compact afterwards. By default the partitions the import added files to "
+        "are merged and the checkpoints and rollups brought up to date (from the first changed "
+        "day on), as `evlog lake compact` would, so that the first report is fast.",
+    ),
+]
+
+
+def _import(lake: Path, record: Callable[[Lake], RecordSummary], no_compact: bool) -> None:
+    """Run an offline import, print its summary, then (unless `no_compact`) what compacting the
+    touched partitions did, on stderr (stdout keeps the import's one line)."""
+    summary, compacted = import_then_compact(lake, record, compact=not no_compact)
+    _print_summary(summary)
+    if compacted is not None:
+        print(_compact_line(compacted), file=sys.stderr)
+
+
+def _compact_line(summary: CompactSummary) -> str:
+    return (
+        f"compacted {summary.files_before} files into {summary.files_after} "
+        f"({summary.partitions} partitions, {summary.rows} rows); "
+        f"{summary.checkpoints} checkpoints, {summary.rollup_days} rollup days updated"
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # record
 
@@ -160,20 +189,24 @@ def record_stream_command(
     coverage: CoverageOption = None,
     skew_tolerance: SkewOption = "5m",
     dedupe_horizon: DedupeHorizonOption = "3d",
+    no_compact: NoCompactOption = False,
 ) -> None:
     """Import HERE EVCP2 status-stream captures into the lake.
 
     The shape of each input is recognised from its content. Records already in the lake are
-    skipped; records that cannot be parsed are kept in quarantine with a reason.
+    skipped; records that cannot be parsed are kept in quarantine with a reason. Then the days
+    the import touched are compacted (--no-compact: not).
     """
-    summary = record_stream(
+    windows = _windows(coverage)
+    skew = parse_duration(skew_tolerance, "--skew-tolerance")
+    horizon = parse_duration(dedupe_horizon, "--dedupe-horizon")
+    _import(
         lake,
-        inputs,
-        coverage=_windows(coverage),
-        skew_tolerance=parse_duration(skew_tolerance, "--skew-tolerance"),
-        dedupe_horizon=parse_duration(dedupe_horizon, "--dedupe-horizon"),
+        lambda target: offline.record_stream(
+            target, inputs, coverage=windows, skew_tolerance=skew, dedupe_horizon=horizon
+        ),
+        no_compact,
     )
-    _print_summary(summary)
 
 
 @record_app.command("webhooks")
@@ -255,6 +288,7 @@ def record_webhooks_command(
     log_format: LogFormatOption = LogFormat.JSON,
     verbose: VerboseOption = False,
     quiet: QuietOption = False,
+    no_compact: NoCompactOption = False,
 ) -> None:
     """Record eDRV chargestation.online/offline webhooks into the lake.
 
@@ -271,15 +305,21 @@ def record_webhooks_command(
     if listen is None:
         if redact_header:
             raise UsageError("--redact-header: only for --listen (imports redact the standard set)")
-        summary = record_webhook_files(
+        windows = _windows(coverage)
+        _import(
             lake,
-            from_files or [],
-            coverage=_windows(coverage),
-            skew_tolerance=skew,
-            dedupe_horizon=horizon,
+            lambda target: offline.record_webhook_files(
+                target,
+                from_files or [],
+                coverage=windows,
+                skew_tolerance=skew,
+                dedupe_horizon=horizon,
+            ),
+            no_compact,
         )
-        _print_summary(summary)
         return
+    if no_compact:
+        raise UsageError("--no-compact: only for --from imports (--listen uses --compact-every)")
     if coverage:
         raise UsageError("--coverage: only for --from imports (--listen writes its own coverage)")
     host, port = parse_listen(listen)
@@ -538,17 +578,10 @@ def lake_compact_command(
     Safe while a recorder appends: only files listed at the start are merged, and they are
     removed only after the merged file is in place.
     """
-    from evlog._upkeep.compact import compact  # lazily: only this command needs it
-
     summary = compact(
         Lake.open(lake), checkpoints=checkpoints, rollups=rollups, rollup_zones=rollup_tz or ()
     )
-    out.print(
-        f"compacted {summary.files_before} files into {summary.files_after} "
-        f"({summary.partitions} partitions, {summary.rows} rows); "
-        f"{summary.checkpoints} checkpoints, {summary.rollup_days} rollup days updated",
-        highlight=False,
-    )
+    out.print(_compact_line(summary), highlight=False)
 
 
 def _print_info(info: LakeInfo) -> None:

@@ -5,6 +5,7 @@ a replay may start from. `evlog lake compact` writes them (the upkeep layer); th
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -24,11 +25,20 @@ def partition_day(directory: Path) -> date:
 
 def event_files_by_day(lake: Lake) -> dict[str, list[str]]:
     """The status event files of each `date=` partition, as names relative to the lake."""
+    # Names built as strings from one scandir per partition: reports list this on every read of a
+    # long history, and Path objects per file cost several times more.
+    table = Table.STATUS_EVENTS.value
+    base = lake.root / table
     by_day: dict[str, list[str]] = {}
-    for path in lake.files(Table.STATUS_EVENTS):
-        by_day.setdefault(path.parent.name.removeprefix("date="), []).append(
-            str(path.relative_to(lake.root))
-        )
+    if not base.is_dir():
+        return by_day
+    for folder in sorted(os.scandir(base), key=lambda entry: entry.name):
+        if not (folder.name.startswith("date=") and folder.is_dir()):
+            continue
+        names = sorted(e.name for e in os.scandir(folder.path) if e.name.endswith(".parquet"))
+        if names:
+            prefix = f"{table}/{folder.name}/"
+            by_day[folder.name.removeprefix("date=")] = [prefix + name for name in names]
     return by_day
 
 

@@ -21,7 +21,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,29 @@ def atomic_write_parquet(table: pa.Table, path: Path, row_group_size: int | None
         path,
         lambda tmp: pq.write_table(table, tmp, compression="zstd", row_group_size=row_group_size),
     )
+
+
+def atomic_copy_parquet(
+    con: duckdb.DuckDBPyConnection,
+    query: str,
+    path: Path,
+    params: Mapping[str, Any] | None = None,
+    row_group_size: int | None = None,
+) -> None:
+    """Write the result of DuckDB `query` to `path` (zstd Parquet), whole or not at all: the rows
+    stay inside DuckDB from the files they are read from to the file written (no Arrow round
+    trip), in the query's order. `params` are bound by name (`$name`; not `$target`)."""
+    options = "FORMAT parquet, COMPRESSION zstd"
+    if row_group_size is not None:
+        options += f", ROW_GROUP_SIZE {int(row_group_size)}"
+
+    def copy(tmp: Path) -> None:
+        # the target is bound as a parameter; `options` holds no user input
+        con.execute(
+            f"COPY ({query}) TO $target ({options})", {**(params or {}), "target": str(tmp)}
+        )
+
+    _atomic_write(path, copy)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -276,6 +299,14 @@ class Lake:
         """The table's data files, in a stable order."""
         return parquet_files(self.table_dir(table))
 
+    def has_files(self, table: Table) -> bool:
+        """Whether the table has a data file (stops at the first: no listing of its history).
+        Writers never write a file without rows, so a file means a row."""
+        for _, _, names in os.walk(self.table_dir(table)):
+            if any(name.endswith(".parquet") for name in names):
+                return True
+        return False
+
     def plan(self, table: Table, rows: pa.Table, source: str | None = None) -> list[PlannedFile]:
         """The new files that appending `rows` (in the table's schema) makes: one per date
         partition, each under a fresh name; nothing is written yet (`write_files` does), so a
@@ -318,9 +349,12 @@ class Lake:
             return schema.empty_table()
         return pa.concat_tables(pq.read_table(f, schema=schema) for f in files)
 
-    def relation(self, con: duckdb.DuckDBPyConnection, table: Table) -> duckdb.DuckDBPyRelation:
-        """A DuckDB relation over the table, hive partition columns included; empty if no files."""
-        files = self.files(table)
+    def relation(
+        self, con: duckdb.DuckDBPyConnection, table: Table, files: list[Path] | None = None
+    ) -> duckdb.DuckDBPyRelation:
+        """A DuckDB relation over the table (or those of its `files`), hive partition columns
+        included; empty if no files."""
+        files = self.files(table) if files is None else files
         if files:
             # Every writer casts to the one declared schema, so the first footer describes all
             # files: no union_by_name (which would read every footer before each query).
@@ -330,6 +364,22 @@ class Lake:
             empty = empty.append_column("source", pa.array([], pa.string()))
         empty = empty.append_column("date", pa.array([], pa.date32()))
         return con.from_arrow(empty)
+
+    def days_relation(
+        self, con: duckdb.DuckDBPyConnection, table: Table, first: date, last: date
+    ) -> duckdb.DuckDBPyRelation:
+        """A relation over the `date=` partitions `first`..`last` of a table partitioned by date
+        alone (`relation`'s columns): one glob per day that exists, so that binding costs the
+        days asked for, not the table's whole history."""
+        base = self.table_dir(table)
+        globs = [
+            str(base / f"date={day}" / "*.parquet")
+            for n in range((last - first).days + 1)
+            if (base / f"date={(day := first + timedelta(days=n))}").is_dir()
+        ]
+        if not globs:
+            return self.relation(con, table, [])
+        return con.read_parquet(globs, hive_partitioning=True)
 
     def register(self, con: duckdb.DuckDBPyConnection, *tables: Table) -> None:
         """Make `tables` (all by default) queryable in `con` under their own names."""

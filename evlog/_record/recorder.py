@@ -6,7 +6,7 @@ import math
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from pathlib import Path
@@ -48,6 +48,8 @@ class RecordSummary:
     quarantined: int = 0  # stored records that could not (wholly) be parsed
     events: int = 0  # normalized observations written
     known_captures: int = 0  # capture files recognised as recorded whole (their records skipped)
+    # The partition directories this run wrote files to (what an import's compaction merges).
+    partitions: set[Path] = field(default_factory=set)
 
     def add(self, other: RecordSummary) -> None:
         """Accumulate another run's or batch's counts into this one."""
@@ -56,6 +58,7 @@ class RecordSummary:
         self.quarantined += other.quarantined
         self.events += other.events
         self.known_captures += other.known_captures
+        self.partitions |= other.partitions
 
     def line(self) -> str:
         known = (
@@ -335,12 +338,13 @@ class Recorder:
         )
         raw = lake.plan(feed.raw_table, table_of_rows(feed.raw_table, fresh))
         with lake.intent(delete_on_crash=[f.path for f in events + quarantine + raw]):
-            write_files(events)
+            written = write_files(events)
             fault_point("recorder.after_events")
-            write_files(quarantine)
+            written += write_files(quarantine)
             fault_point("recorder.after_quarantine")
             raw_files = write_files(raw)
             fault_point("recorder.after_raw")
+        self.summary.partitions.update(path.parent for path in written + raw_files)
         return raw_files
 
     def append_all(self, raws: Iterable[Row], batch_size: int = DEFAULT_BATCH) -> RecordSummary:
@@ -358,7 +362,8 @@ class Recorder:
             "kind": kind,
         }
         with self.lake.write_lock():
-            self.lake.write_rows(Table.COVERAGE, [row], source=self.feed.source.value)
+            written = self.lake.write_rows(Table.COVERAGE, [row], source=self.feed.source.value)
+        self.summary.partitions.update(path.parent for path in written)
 
 
 def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:

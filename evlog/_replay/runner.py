@@ -299,9 +299,15 @@ def run(
     report: str,
     params: Mapping[str, Any],
     params_of: Mapping[EntityKind, Mapping[str, Any]] | None = None,
+    tables: Mapping[str, str] | None = None,
 ) -> duckdb.DuckDBPyRelation:
-    """A lazy relation over `report`; only the parameters the query uses are bound."""
+    """A lazy relation over `report`; only the parameters the query uses are bound. `tables`
+    reads other views in place of some tables (`status_events` → a view over fewer days)."""
     query, bound = bind(kind, report, params, params_of)
+    if tables:
+        query = _READ.sub(
+            lambda m: f"{m.group(1)}{m.group(2)}{tables.get(m.group(3), m.group(3))}", query
+        )
     # Parameters are named per kind so that relations of both kinds can be combined (DuckDB refuses
     # a union of relations that bind the same parameter name).
     query = _PARAMETER.sub(lambda match: f"${match.group(1)}_{kind.value}", query)

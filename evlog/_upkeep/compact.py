@@ -48,7 +48,7 @@ import re
 import shutil
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -70,7 +70,7 @@ from evlog._lake.checkpoints import (
 )
 from evlog._lake.layout import (
     Lake,
-    atomic_write_parquet,
+    atomic_copy_parquet,
     atomic_write_text,
     exclusive_lock,
     fsync_dir,
@@ -119,16 +119,21 @@ def compact(
     checkpoints: bool = True,
     rollups: bool = True,
     rollup_zones: Iterable[str] = (),
+    partitions: Collection[Path] | None = None,
 ) -> CompactSummary:
-    """Compact every table of `lake`, then bring the status checkpoints and the per-day rollups
-    (`evlog._upkeep.rollups`: those of the zones the lake keeps, plus `rollup_zones`) up to date.
+    """Compact every table of `lake` (or only the partition directories `partitions`: those an
+    import wrote to, `RecordSummary.partitions`), then bring the status checkpoints and the per-day
+    rollups (`evlog._upkeep.rollups`: those of the zones the lake keeps, plus `rollup_zones`) up
+    to date; both are recomputed only from the first day whose event files changed on.
 
     One compaction at a time per lake (`LakeError` if another runs: an hourly cron job that
     overran, a second operator, a rebuild); recorders and reports may run alongside.
     """
     with compaction_lock(lake, "another `evlog lake compact` or `evlog lake rebuild`"):
         remove_leftovers(lake)
-        return _compact(lake, checkpoints, rollups, rollup_zones)
+        return _compact(lake, checkpoints, rollups, rollup_zones, partitions)
+
+
 
 
 def compaction_lock(lake: Lake, busy_with: str) -> contextlib.AbstractContextManager[None]:
@@ -139,11 +144,21 @@ def compaction_lock(lake: Lake, busy_with: str) -> contextlib.AbstractContextMan
 
 
 def _compact(
-    lake: Lake, checkpoints: bool, rollups: bool, rollup_zones: Iterable[str]
+    lake: Lake,
+    checkpoints: bool,
+    rollups: bool,
+    rollup_zones: Iterable[str],
+    partitions: Collection[Path] | None,
 ) -> CompactSummary:
     summary = CompactSummary()
     for table in Table:
-        for directory in _partitions(lake, table):
+        if partitions is None:
+            directories = _partitions(lake, table)
+        else:
+            directories = sorted(
+                Path(d) for d in partitions if Path(d).is_relative_to(lake.table_dir(table))
+            )
+        for directory in directories:
             merged = compact_partition(lake, table, directory)
             if merged:
                 summary.partitions += 1
@@ -168,13 +183,19 @@ def compact_partition(lake: Lake, table: Table, directory: Path) -> tuple[int, i
     files = sorted(directory.glob("*.parquet"))
     if not files or (len(files) == 1 and files[0].name.startswith(COMPACTED_PREFIX)):
         return None
-    schema = SCHEMAS[table]
-    rows = pa.concat_tables(pq.read_table(f, schema=schema) for f in files)
-    rows = rows.sort_by([(key, "ascending") for key in SORT_KEYS[table]])
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     target = directory / f"{COMPACTED_PREFIX}{stamp}-{uuid.uuid4().hex[:12]}.parquet"
     staged = target.with_name(f".{target.name}{STAGED_SUFFIX}")
-    atomic_write_parquet(rows, staged, row_group_size=ROW_GROUP_ROWS)
+    con = duckdb.connect()
+    # The files' own columns in the table's order (no hive `date`/`source` column added); every
+    # writer casts to the declared schema, so the files agree on it.
+    columns = ", ".join(SCHEMAS[table].names)
+    order = ", ".join(SORT_KEYS[table])
+    query = (
+        f"SELECT {columns} FROM read_parquet($files, hive_partitioning = false) ORDER BY {order}"
+    )
+    atomic_copy_parquet(con, query, staged, {"files": [str(f) for f in files]}, ROW_GROUP_ROWS)
+    rows = pq.ParquetFile(staged).metadata.num_rows
     fault_point("compact.after_stage")
     with lake.write_lock():
         if not all(path.exists() for path in files):
@@ -190,7 +211,7 @@ def compact_partition(lake: Lake, table: Table, directory: Path) -> tuple[int, i
                 path.unlink(missing_ok=True)
                 fault_point("compact.mid_delete")
             fsync_dir(directory)
-    return len(files), rows.num_rows
+    return len(files), rows
 
 
 def remove_leftovers(lake: Lake, now: float | None = None) -> int:
@@ -229,44 +250,83 @@ def _older(path: Path, now: float) -> bool:
 # checkpoints --------------------------------------------------------------------------------------
 
 
-# The state of every EVSE at a day's start, from the previous day's checkpoint and that day's
-# events. `event_time`, `status`, `status_raw`, `time_clamped` come from the observation that holds
-# (latest time, ties to the latest first arrival: rule *Order by event time*); location and arrival
-# columns from the latest-arriving row (they decide the EVSE's location_id, as `entities.sql` does).
+# The state of every EVSE at the start of each day D in [$first_day, $last_day], in one pass over
+# the previous checkpoint (that of $first_day - 1, tagged as day $first_day - 2) and the event
+# partitions from $first_day - 1 on. It equals folding the days one by one (a day's state = the
+# previous day's state and that day's events): an event of partition d has event_time in day d, so
+# `event_time`, `status`, `status_raw`, `time_clamped` come from the observation that holds at the
+# end of the EVSE's last day with events before D (latest time, ties to the latest first arrival:
+# rule *Order by event time*); the arrival columns from the latest-arriving row before D; the
+# location (which decides the EVSE's location_id in reports, as `entities.sql` does) from the
+# latest-arriving row with a location, a day's row taking over from the state carried in only if
+# it arrived after everything before that day (the carried-in state stands for its latest arrival).
 _CHECKPOINT_SQL = expand_rules("""
 WITH rows AS (
-    SELECT * FROM previous
+    SELECT *, $first_day - 2 AS src_day FROM previous
     UNION ALL
-    SELECT * FROM day_events WHERE evse_id IS NOT NULL AND status IS NOT NULL
+    SELECT * EXCLUDE (date), date AS src_day FROM day_events
+    WHERE evse_id IS NOT NULL AND status IS NOT NULL
 ),
 first_arrivals AS (  -- an observation arrives with its first copy, as in observations.sql
     SELECT * FROM rows
     QUALIFY row_number() OVER (
-        PARTITION BY evse_id, event_time, status
+        PARTITION BY evse_id, src_day, event_time, status
         ORDER BY {{arrival_order}}
     ) = 1
 ),
 holding AS (
-    SELECT evse_id, status, status_raw, event_time, time_clamped
+    SELECT evse_id, src_day, status, status_raw, event_time, time_clamped
     FROM first_arrivals
     QUALIFY row_number() OVER (
-        PARTITION BY evse_id
+        PARTITION BY evse_id, src_day
         ORDER BY event_time DESC, {{arrival_order DESC}}
     ) = 1
 ),
-latest AS (
+daily AS (
     SELECT
         evse_id,
-        arg_max(location_id, row(received_at, arrival_index, evse_index, record_key))
-            AS location_id,
+        src_day,
         max({
             'received_at': received_at,
             'arrival_index': arrival_index,
             'evse_index': evse_index,
             'record_key': record_key
-        }) AS arrival
+        }) AS arrival,
+        arg_max(location_id, row(received_at, arrival_index, evse_index, record_key))
+            AS day_location,
+        max(CASE WHEN location_id IS NOT NULL THEN {
+            'received_at': received_at,
+            'arrival_index': arrival_index,
+            'evse_index': evse_index,
+            'record_key': record_key
+        } END) AS day_location_arrival
     FROM rows
-    GROUP BY evse_id
+    GROUP BY evse_id, src_day
+),
+chained AS (
+    SELECT
+        *,
+        max(arrival) OVER before AS arrival_before,
+        count(day_location) OVER before AS located_before,
+        max(arrival) OVER through AS arrival_through,
+        lead(src_day) OVER (PARTITION BY evse_id ORDER BY src_day) AS next_day
+    FROM daily
+    WINDOW
+        before AS (
+            PARTITION BY evse_id ORDER BY src_day
+            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+        ),
+        through AS (PARTITION BY evse_id ORDER BY src_day ROWS UNBOUNDED PRECEDING)
+),
+located AS (
+    SELECT
+        *,
+        last_value(
+            CASE WHEN day_location IS NOT NULL
+                AND (located_before = 0 OR day_location_arrival > arrival_before)
+            THEN day_location END IGNORE NULLS
+        ) OVER (PARTITION BY evse_id ORDER BY src_day ROWS UNBOUNDED PRECEDING) AS location_id
+    FROM chained
 )
 SELECT
     l.location_id,
@@ -274,15 +334,23 @@ SELECT
     h.status,
     h.status_raw,
     h.event_time,
-    l.arrival.received_at AS received_at,
+    l.arrival_through.received_at AS received_at,
     h.time_clamped,
-    l.arrival.record_key AS record_key,
-    l.arrival.arrival_index AS arrival_index,
-    l.arrival.evse_index AS evse_index
-FROM holding AS h
-JOIN latest AS l USING (evse_id)
-ORDER BY h.evse_id
+    l.arrival_through.record_key AS record_key,
+    l.arrival_through.arrival_index AS arrival_index,
+    l.arrival_through.evse_index AS evse_index,
+    day
+FROM located AS l
+JOIN holding AS h USING (evse_id, src_day)
+CROSS JOIN unnest(generate_series(
+    greatest(l.src_day + 1, $first_day),
+    least(coalesce(l.next_day, $last_day), $last_day),
+    INTERVAL 1 DAY
+)) AS days(day)
 """)
+# Checkpoint days computed per pass: bounded memory on long histories (a pass reads its days'
+# events at once).
+CHECKPOINT_CHUNK_DAYS = 7
 
 
 def update_checkpoints(lake: Lake) -> int:
@@ -290,7 +358,8 @@ def update_checkpoints(lake: Lake) -> int:
 
     The new manifest vouches for the days from the first event day's next to the last event
     day's next; checkpoint files of other days are deleted once it is written (a reader ignores
-    them before: they are not among its days).
+    them before: they are not among its days). Days are computed from the first stale one on,
+    `CHECKPOINT_CHUNK_DAYS` per pass, each pass starting from the checkpoint before it.
     """
     by_day = event_files_by_day(lake)
     old = read_manifest(lake)
@@ -305,32 +374,75 @@ def update_checkpoints(lake: Lake) -> int:
     kept = old.days if old is not None else frozenset()
     if changed is None and kept == vouched:
         return 0
-    con = duckdb.connect()
-    con.sql("SET TimeZone = 'UTC'")
-    previous = STATUS_EVENTS.empty_table()
+    # valid if computed from the same history (the days before it) and vouched for
+    stale = [
+        day
+        for day in sorted(vouched)
+        if not ((changed is None or day <= changed) and day in kept)
+        or not checkpoint_path(lake, day).exists()
+    ]
     computed = 0
-    for day in sorted(vouched):
-        target = checkpoint_path(lake, day)
-        # valid if computed from the same history (the days before it) and vouched for
-        if (changed is None or day <= changed) and day in kept and target.exists():
-            previous = pq.read_table(target, schema=STATUS_EVENTS)
-            continue
-        files = [str(lake.root / f) for f in by_day.get((day - timedelta(days=1)).isoformat(), [])]
-        events = (
-            pq.ParquetDataset(files, schema=STATUS_EVENTS).read()
-            if files
+    if stale:
+        con = duckdb.connect()
+        con.sql("SET TimeZone = 'UTC'")
+        first, last = stale[0], max(vouched)
+        before = first - timedelta(days=1)
+        previous = (
+            pq.read_table(checkpoint_path(lake, before), schema=STATUS_EVENTS)
+            if before in vouched
             else STATUS_EVENTS.empty_table()
         )
-        con.register("previous", previous)
-        con.register("day_events", events)
-        previous = con.sql(_CHECKPOINT_SQL).to_arrow_table().cast(STATUS_EVENTS)
-        atomic_write_parquet(previous, target)
-        computed += 1
+        while first <= last:
+            chunk_last = min(first + timedelta(days=CHECKPOINT_CHUNK_DAYS - 1), last)
+            previous = _checkpoint_chunk(lake, con, by_day, previous, first, chunk_last)
+            computed += (chunk_last - first).days + 1
+            first = chunk_last + timedelta(days=1)
     _write_manifest(lake, CheckpointManifest(by_day, vouched))
     for path in parquet_files(lake.root / CHECKPOINT_DIR):
         if partition_day(path.parent) not in vouched:
             shutil.rmtree(path.parent, ignore_errors=True)
     return computed
+
+
+def _checkpoint_chunk(
+    lake: Lake,
+    con: duckdb.DuckDBPyConnection,
+    by_day: dict[str, list[str]],
+    previous: pa.Table,
+    first: date,
+    last: date,
+) -> pa.Table:
+    """Write the checkpoints of days `first`..`last` from `previous` (that of the day before
+    `first`, or none) and the events before `last`; the checkpoint of `last`."""
+    files = [
+        str(lake.root / name)
+        for n in range((last - first).days + 1)
+        for name in by_day.get((first + timedelta(days=n - 1)).isoformat(), [])
+    ]
+    events = (
+        con.read_parquet(files, hive_partitioning=True)
+        if files
+        else con.from_arrow(
+            STATUS_EVENTS.empty_table().append_column("date", pa.array([], pa.date32()))
+        )
+    )
+    con.register("previous", previous)
+    events.create_view("day_events", replace=True)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE computed_checkpoints AS "
+        f"SELECT * FROM ({_CHECKPOINT_SQL}) ORDER BY day, evse_id",
+        {"first_day": first, "last_day": last},
+    )
+    columns = ", ".join(STATUS_EVENTS.names)
+    for n in range((last - first).days + 1):
+        day = first + timedelta(days=n)
+        atomic_copy_parquet(
+            con,
+            f"SELECT {columns} FROM computed_checkpoints WHERE day = $day ORDER BY evse_id",
+            checkpoint_path(lake, day),
+            {"day": day},
+        )
+    return pq.read_table(checkpoint_path(lake, last), schema=STATUS_EVENTS)
 
 
 def _write_manifest(lake: Lake, manifest: CheckpointManifest) -> None:
