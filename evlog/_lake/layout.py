@@ -353,12 +353,25 @@ class Lake:
         self, con: duckdb.DuckDBPyConnection, table: Table, files: list[Path] | None = None
     ) -> duckdb.DuckDBPyRelation:
         """A DuckDB relation over the table (or those of its `files`), hive partition columns
-        included; empty if no files."""
-        files = self.files(table) if files is None else files
+        included; empty if no files.
+
+        Over the whole table it is a glob that DuckDB expands at each query: binding costs the
+        same for a year of files as for a day, and a query's `date` filter skips the other
+        partitions' files before their footers are read (hive partition pruning). Only
+        ``*.parquet`` matches: files being written (``.tmp``) or staged (``.staged``) never do."""
+        if files is None:
+            if not self.has_files(table):
+                return self._empty_relation(con, table)
+            pattern = self.table_dir(table) / "**" / "*.parquet"
+            return con.read_parquet(str(pattern), hive_partitioning=True)
         if files:
             # Every writer casts to the one declared schema, so the first footer describes all
             # files: no union_by_name (which would read every footer before each query).
             return con.read_parquet([str(f) for f in files], hive_partitioning=True)
+        return self._empty_relation(con, table)
+
+    @staticmethod
+    def _empty_relation(con: duckdb.DuckDBPyConnection, table: Table) -> duckdb.DuckDBPyRelation:
         empty = SCHEMAS[table].empty_table()
         if table in SOURCE_PARTITIONED:
             empty = empty.append_column("source", pa.array([], pa.string()))

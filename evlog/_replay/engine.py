@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -317,15 +317,15 @@ class ReplayEngine(EngineBase[duckdb.DuckDBPyRelation]):
             # Every report ends with its own ORDER BY: intermediate order need not be kept, which
             # lets DuckDB stream and spill more freely.
             con.sql("SET preserve_insertion_order = false")
-        self.con = con
+        self._con = con
         # Timestamps leave DuckDB in UTC whatever the machine's zone; the API converts them.
-        self.con.sql("SET TimeZone = 'UTC'")
+        self._con.sql("SET TimeZone = 'UTC'")
         given = {"memory_limit": memory_limit, "temp_directory": temp_directory, "threads": threads}
         for name, env in SETTINGS_ENV.items():
             value = given[name] if given[name] is not None else os.environ.get(env)
             if value is not None and str(value).strip():
                 # names come from SETTINGS_ENV; the value is a bound parameter
-                self.con.execute(f"SET {name} = ?", [str(value).strip()])
+                self._con.execute(f"SET {name} = ?", [str(value).strip()])
         self.refresh()
 
     @classmethod
@@ -346,10 +346,30 @@ class ReplayEngine(EngineBase[duckdb.DuckDBPyRelation]):
         refresh still names the old files."""
         return retrying_reads(read, self.refresh)
 
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        """The connection, with a view per lake table (`status_events`, `coverage`, ...) for SQL
+        of any kind: every view is bound on first use of this property after a refresh."""
+        self._need(frozenset(table.value for table in Table))
+        return self._con
+
+    def quiet(self) -> None:
+        """No progress bar on long queries (for commands that print their own summary)."""
+        self._con.sql("SET enable_progress_bar = false")
+
     def _bind_views(self) -> None:
+        # Tables are bound when a query first reads them (`_need`): binding one costs ~25 µs a
+        # file, so a year of files would cost more than a one-day report that reads a few days.
         self._day_views: set[str] = set()
-        self.lake.register(self.con)
+        self._bound: set[str] = set()
         self._register_checkpoints()
+
+    def _need(self, names: Iterable[str]) -> None:
+        """Bind the views of the lake tables among `names` that are not bound yet."""
+        for table in Table:
+            if table.value in names and table.value not in self._bound:
+                self.lake.relation(self._con, table).create_view(table.value, replace=True)
+                self._bound.add(table.value)
 
     def _register_checkpoints(self) -> None:
         """Views `status_checkpoints` and `status_rollups` over `evlog lake compact`'s per-day
@@ -367,14 +387,15 @@ class ReplayEngine(EngineBase[duckdb.DuckDBPyRelation]):
         """View `name` over `files` with their hive partitions; over `empty` (plus its `date`
         partition column) while there are none."""
         if files:
-            relation = self.con.read_parquet([str(f) for f in files], hive_partitioning=True)
+            relation = self._con.read_parquet([str(f) for f in files], hive_partitioning=True)
         else:
             dated = empty.append_column("date", pa.array([], pa.date32()))
-            relation = self.con.from_arrow(dated)
+            relation = self._con.from_arrow(dated)
         relation.create_view(name, replace=True)
 
     def coverage_spans(self) -> list[rollups.Span]:
-        return covered_spans(self.con)  # the `coverage` view is already there
+        self._need({Table.COVERAGE.value})
+        return covered_spans(self._con)
 
     def ensure_not_empty(self) -> None:
         """Raise `LakeError` for a lake without a single event: nothing to replay."""
@@ -396,7 +417,8 @@ class ReplayEngine(EngineBase[duckdb.DuckDBPyRelation]):
         table = _EVENT_TABLE[kind]
         source = runner.KINDS[kind].coverage_source.value
         # `table` comes from the fixed mapping above, never from user input.
-        rows = self.con.sql(
+        self._need({table, Table.COVERAGE.value})
+        rows = self._con.sql(
             EVENT_SPAN_SQL.format(table=table), params={"source": source}
         ).fetchall()
         return EventSpan(rows[0][0], rows[0][1])
@@ -423,12 +445,13 @@ class ReplayEngine(EngineBase[duckdb.DuckDBPyRelation]):
                 Table.STATUS_EVENTS, own["checkpoint_date"], own["last_date"]
             )
         return runner.run(
-            self.con,
+            self._con,
             kind,
             report,
             own,
             self.other_kinds_params(report, window, params, params_of),
             tables,
+            self._need,
         )
 
     def _days_view(self, table: Table, first: date, last: date) -> str:
@@ -436,7 +459,7 @@ class ReplayEngine(EngineBase[duckdb.DuckDBPyRelation]):
         a relation made before a refresh keeps reading the view it was made with)."""
         name = f"{table.value}__{first:%Y%m%d}_{last:%Y%m%d}"
         if name not in self._day_views:
-            self.lake.days_relation(self.con, table, first, last).create_view(name, replace=True)
+            self.lake.days_relation(self._con, table, first, last).create_view(name, replace=True)
             self._day_views.add(name)
         return name
 

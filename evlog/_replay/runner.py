@@ -26,7 +26,7 @@ User input never becomes SQL text: ids, times and thresholds are bound as named 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
@@ -300,14 +300,18 @@ def run(
     params: Mapping[str, Any],
     params_of: Mapping[EntityKind, Mapping[str, Any]] | None = None,
     tables: Mapping[str, str] | None = None,
+    need: Callable[[frozenset[str]], None] | None = None,
 ) -> duckdb.DuckDBPyRelation:
     """A lazy relation over `report`; only the parameters the query uses are bound. `tables`
-    reads other views in place of some tables (`status_events` → a view over fewer days)."""
+    reads other views in place of some tables (`status_events` → a view over fewer days);
+    `need` is told the names the query reads before it is bound (to bind their views)."""
     query, bound = bind(kind, report, params, params_of)
     if tables:
         query = _READ.sub(
             lambda m: f"{m.group(1)}{m.group(2)}{tables.get(m.group(3), m.group(3))}", query
         )
+    if need is not None:
+        need(frozenset(m.group(3) for m in _READ.finditer(query)))
     # Parameters are named per kind so that relations of both kinds can be combined (DuckDB refuses
     # a union of relations that bind the same parameter name).
     query = _PARAMETER.sub(lambda match: f"${match.group(1)}_{kind.value}", query)

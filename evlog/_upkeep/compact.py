@@ -134,8 +134,6 @@ def compact(
         return _compact(lake, checkpoints, rollups, rollup_zones, partitions)
 
 
-
-
 def compaction_lock(lake: Lake, busy_with: str) -> contextlib.AbstractContextManager[None]:
     """The lock one compaction or rebuild at a time holds (`LakeError` naming `busy_with` if
     another holds it)."""

@@ -103,7 +103,7 @@ def update_rollups(lake: Lake, zones: Iterable[str] = ()) -> int:
     event_files = event_files_by_day(lake)
     coverage = lake_coverage(lake)
     engine = ReplayEngine(lake)
-    engine.con.sql("SET enable_progress_bar = false")  # `lake compact` prints its own summary
+    engine.quiet()  # `lake compact` prints its own summary
     build = _Build(lake, engine, engine.event_span(EntityKind.EVSE), event_files, coverage)
     return sum(_update_zone(build, zone) for zone in sorted(wanted))
 
