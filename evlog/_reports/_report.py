@@ -47,6 +47,9 @@ class Option:
     help: str
     #: (value, flag) -> the value the report uses; raises `UsageError` naming the flag.
     parse: Callable[[Any, str], Any] = _as_given
+    #: (parsed value, every option's parsed value) -> the value the report uses, for an option
+    #: whose meaning depends on another (the causes an exclusion may have depend on --standard)
+    resolve: Callable[[Any, Values], Any] | None = None
     #: the SQL parameter it binds, if any, and how its parsed value is bound
     param: str | None = None
     bind: Callable[[Any], Any] = lambda value: value
@@ -261,6 +264,9 @@ class Report:
             if value is REQUIRED:
                 raise TypeError(f"report {self.name!r} needs option {option.name!r}")
             values[option.name] = option.read(value)
+        for option in options:
+            if option.resolve is not None:
+                values[option.name] = option.resolve(values[option.name], values)
         self.check(values)
         return values
 
