@@ -52,6 +52,7 @@ EXCLUSIONS = Option(
     "CSV entity_id,start,end,cause of excluded downtime.",
     parse=rel.parse_exclusions,
     resolve=rel.exclusions_under,
+    api_type="str | os.PathLike[str] | Iterable[Exclusion] | None",
 )
 OUTAGE_STATES = Option(
     "outage_states",
@@ -62,6 +63,7 @@ OUTAGE_STATES = Option(
     parse=rel.parse_outage_states,
     resolve=rel.outage_states_under,
     param="outage_states",
+    api_type="str | Iterable[str] | None",
 )
 STATION_MAP = Option(
     "station_map",
@@ -70,6 +72,7 @@ STATION_MAP = Option(
     None,
     "CSV station_id,evse_id: a station offline is an outage of its ports.",
     parse=rel.parse_station_map,
+    api_type="str | os.PathLike[str] | Iterable[tuple[str, str]] | None",
 )
 EXPORT = Option(
     "export",

@@ -20,7 +20,7 @@ from evlog._cli import app
 from evlog._errors import UsageError
 from evlog._lake.schema import Source
 from evlog._replay.runner import EntityKind
-from evlog._reports import _docs, uptime
+from evlog._reports import _api_options, _docs, uptime
 from evlog._reports._registry import COMMANDS, REPORTS
 from evlog._reports._report import Option, cli_options
 from tests.replay.lakes import Connectivity, StatusEvent, at, make_lake
@@ -83,6 +83,8 @@ def test_each_report_method_is_the_report(lake: evlog.EvlogLake) -> None:
         method = getattr(lake, name)
         shown = [p for p in inspect.signature(method).parameters]
         assert sorted(shown) == sorted(o.name for o in report.api_options), name
+        typed = getattr(_api_options, _docs.options_class(name)).__annotations__
+        assert list(typed) == [o.name for o in report.api_options], name
         options = REQUIRED_OPTIONS.get(name, {})
         assert method(**options).equals(lake.report(name, **options)), name
     daily = lake.uptime("2026-11-02", "2026-11-04", by="day", tz="Europe/Berlin")
@@ -178,10 +180,13 @@ def test_reliability_options_are_parsed_by_their_declarations(tmp_path: Path) ->
             report.read({"standard": "cec", **given})
 
 
-def test_the_reference_doc_is_current() -> None:
-    assert _docs.DOC.read_text(encoding="utf-8") == _docs.render(), (
-        "docs/reports.md is stale: run python -m evlog._reports._docs"
-    )
+def test_the_generated_files_are_current() -> None:
+    """docs/reports.md and the API's typed keywords (evlog/_reports/_api_options.py)."""
+    assert set(_docs.GENERATED) == {_docs.DOC, _docs.API_OPTIONS}
+    for path, make in _docs.GENERATED.items():
+        assert path.read_text(encoding="utf-8") == make(), (
+            f"{path} is stale: run python -m evlog._reports._docs"
+        )
     for name in REPORTS:
         assert f"## {name}\n" in _docs.render()
 
