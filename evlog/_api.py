@@ -27,7 +27,7 @@ import inspect
 import os
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Unpack
 
 import duckdb
 import polars as pl
@@ -40,6 +40,14 @@ from evlog._record.recorder import RecordSummary
 from evlog._replay.engine import EngineBase, ReplayEngine
 from evlog._replay.runner import EntityKind
 from evlog._reports import _registry as registry
+from evlog._reports._api_options import (
+    AvailabilityOptions,
+    FlapsOptions,
+    IntervalsOptions,
+    ReconcileOptions,
+    ReliabilityOptions,
+    UptimeOptions,
+)
 from evlog._reports._report import Report
 from evlog._reports.reliability import ReliabilityResult
 from evlog._upkeep.compact import CompactSummary
@@ -53,6 +61,7 @@ if TYPE_CHECKING:
     from evlog._replay.spark import SparkEngine
 
 Instant = str | datetime | None
+Positional = Instant  # a report method's leading arguments: `standard`, `start`, `end`
 ENGINES = ("duckdb", "spark")
 TIME_COLUMNS = ("period_start", "period_end", "start", "end")
 
@@ -215,55 +224,74 @@ class EvlogLake:
         frame: SparkDataFrame = self.relation(name, *args, **options)
         return frame
 
-    # each report's own methods (their signatures are the registry's: see `_signed` below) --------
+    # each report's own methods: mypy checks their keywords by `_api_options` (generated from the
+    # registry), `help()` shows the registry's signature (`_signed` below) ----------------------
 
-    def availability(self, *args: Any, **options: Any) -> pl.DataFrame:
+    def availability(
+        self, *args: Positional, **options: Unpack[AvailabilityOptions]
+    ) -> pl.DataFrame:
         return self.report("availability", *args, **options)
 
-    def availability_relation(self, *args: Any, **options: Any) -> duckdb.DuckDBPyRelation:
+    def availability_relation(
+        self, *args: Positional, **options: Unpack[AvailabilityOptions]
+    ) -> duckdb.DuckDBPyRelation:
         return self._duckdb_relation("availability", args, options)
 
-    def availability_spark(self, *args: Any, **options: Any) -> SparkDataFrame:
+    def availability_spark(
+        self, *args: Positional, **options: Unpack[AvailabilityOptions]
+    ) -> SparkDataFrame:
         return self._spark_dataframe("availability", args, options)
 
-    def uptime(self, *args: Any, **options: Any) -> pl.DataFrame:
+    def uptime(self, *args: Positional, **options: Unpack[UptimeOptions]) -> pl.DataFrame:
         return self.report("uptime", *args, **options)
 
-    def uptime_relation(self, *args: Any, **options: Any) -> duckdb.DuckDBPyRelation:
+    def uptime_relation(
+        self, *args: Positional, **options: Unpack[UptimeOptions]
+    ) -> duckdb.DuckDBPyRelation:
         return self._duckdb_relation("uptime", args, options)
 
-    def uptime_spark(self, *args: Any, **options: Any) -> SparkDataFrame:
+    def uptime_spark(self, *args: Positional, **options: Unpack[UptimeOptions]) -> SparkDataFrame:
         return self._spark_dataframe("uptime", args, options)
 
-    def flaps(self, *args: Any, **options: Any) -> pl.DataFrame:
+    def flaps(self, *args: Positional, **options: Unpack[FlapsOptions]) -> pl.DataFrame:
         return self.report("flaps", *args, **options)
 
-    def flaps_relation(self, *args: Any, **options: Any) -> duckdb.DuckDBPyRelation:
+    def flaps_relation(
+        self, *args: Positional, **options: Unpack[FlapsOptions]
+    ) -> duckdb.DuckDBPyRelation:
         return self._duckdb_relation("flaps", args, options)
 
-    def flaps_spark(self, *args: Any, **options: Any) -> SparkDataFrame:
+    def flaps_spark(self, *args: Positional, **options: Unpack[FlapsOptions]) -> SparkDataFrame:
         return self._spark_dataframe("flaps", args, options)
 
-    def intervals(self, *args: Any, **options: Any) -> pl.DataFrame:
+    def intervals(self, *args: Positional, **options: Unpack[IntervalsOptions]) -> pl.DataFrame:
         return self.report("intervals", *args, **options)
 
-    def intervals_relation(self, *args: Any, **options: Any) -> duckdb.DuckDBPyRelation:
+    def intervals_relation(
+        self, *args: Positional, **options: Unpack[IntervalsOptions]
+    ) -> duckdb.DuckDBPyRelation:
         return self._duckdb_relation("intervals", args, options)
 
-    def intervals_spark(self, *args: Any, **options: Any) -> SparkDataFrame:
+    def intervals_spark(
+        self, *args: Positional, **options: Unpack[IntervalsOptions]
+    ) -> SparkDataFrame:
         return self._spark_dataframe("intervals", args, options)
 
-    def reliability(self, *args: Any, **options: Any) -> pl.DataFrame:
+    def reliability(self, *args: Positional, **options: Unpack[ReliabilityOptions]) -> pl.DataFrame:
         return self.report("reliability", *args, **options)
 
-    def reliability_report(self, *args: Any, **options: Any) -> ReliabilityResult:
+    def reliability_report(
+        self, *args: Positional, **options: Unpack[ReliabilityOptions]
+    ) -> ReliabilityResult:
         result: ReliabilityResult = self.outcome(*self.prepare("reliability", args, options))
         return result
 
-    def reconcile(self, *args: Any, **options: Any) -> pl.DataFrame:
+    def reconcile(self, *args: Positional, **options: Unpack[ReconcileOptions]) -> pl.DataFrame:
         return self.report("reconcile", *args, **options)
 
-    def reconcile_relation(self, *args: Any, **options: Any) -> duckdb.DuckDBPyRelation:
+    def reconcile_relation(
+        self, *args: Positional, **options: Unpack[ReconcileOptions]
+    ) -> duckdb.DuckDBPyRelation:
         return self._duckdb_relation("reconcile", args, options)
 
 

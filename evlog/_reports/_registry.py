@@ -30,12 +30,19 @@ STANDARD = Option(
     str,
     REQUIRED,
     "Rule to apply: nevi|cec|uk-pcpr.",
-    parse=lambda value, flag: rel.parse_standard(value),
+    parse=rel.parse_standard,
     show_default=False,
 )
-MONTH = Option("month", "--month", str | None, None, "Report this month only (YYYY-MM).")
+MONTH = Option(
+    "month", "--month", str | None, None, "Report this month only (YYYY-MM).", parse=rel.parse_month
+)
 QUARTER = Option(
-    "quarter", "--quarter", str | None, None, "Report the three months of a quarter (YYYY-Qn)."
+    "quarter",
+    "--quarter",
+    str | None,
+    None,
+    "Report the three months of a quarter (YYYY-Qn).",
+    parse=rel.parse_quarter,
 )
 EXCLUSIONS = Option(
     "exclusions",
@@ -43,6 +50,9 @@ EXCLUSIONS = Option(
     Path | None,
     None,
     "CSV entity_id,start,end,cause of excluded downtime.",
+    parse=rel.parse_exclusions,
+    resolve=rel.exclusions_under,
+    api_type="str | os.PathLike[str] | Iterable[Exclusion] | None",
 )
 OUTAGE_STATES = Option(
     "outage_states",
@@ -50,6 +60,10 @@ OUTAGE_STATES = Option(
     str | None,
     None,
     "Comma-separated states that count as outage (default: the standard's).",
+    parse=rel.parse_outage_states,
+    resolve=rel.outage_states_under,
+    param="outage_states",
+    api_type="str | Iterable[str] | None",
 )
 STATION_MAP = Option(
     "station_map",
@@ -57,6 +71,8 @@ STATION_MAP = Option(
     Path | None,
     None,
     "CSV station_id,evse_id: a station offline is an outage of its ports.",
+    parse=rel.parse_station_map,
+    api_type="str | os.PathLike[str] | Iterable[tuple[str, str]] | None",
 )
 EXPORT = Option(
     "export",
@@ -79,15 +95,13 @@ def _reliability(report: Report, engine: EngineBase[Any], values: Values) -> rel
         values["standard"],
         start=values["start"],
         end=values["end"],
-        month=values["month"],
-        quarter=values["quarter"],
+        chosen_months=values["month"] or values["quarter"],
         tz=values["tz"],
-        evse=values["evse"],
-        location=values["location"],
+        evse_ids=values["evse"],
+        location_ids=values["location"],
         exclusions=values["exclusions"],
-        outage_states=values["outage_states"],
         station_map=values["station_map"],
-        hold_after_gap=values["hold_after_gap"],
+        bound=report.sql_params(values),
     )
 
 
@@ -139,6 +153,7 @@ _PORTS = Report(
     title=_ports_title,
     after=_export,
     positional=("standard", "start", "end"),
+    check=rel.check_months,
 )
 RELIABILITY_OUTAGES = replace(
     _PORTS,

@@ -47,6 +47,9 @@ class Option:
     help: str
     #: (value, flag) -> the value the report uses; raises `UsageError` naming the flag.
     parse: Callable[[Any, str], Any] = _as_given
+    #: (parsed value, every option's parsed value) -> the value the report uses, for an option
+    #: whose meaning depends on another (the causes an exclusion may have depend on --standard)
+    resolve: Callable[[Any, Values], Any] | None = None
     #: the SQL parameter it binds, if any, and how its parsed value is bound
     param: str | None = None
     bind: Callable[[Any], Any] = lambda value: value
@@ -54,6 +57,9 @@ class Option:
     show_default: bool = True
     #: only on the command line (where to write, which engine), not an API keyword
     cli_only: bool = False
+    #: the API keyword's type, as Python source, where it takes more than the command line's
+    #: (`evlog/_reports/_api_options.py`, generated, types the one-line methods with it)
+    api_type: str | None = None
 
     def read(self, value: Any) -> Any:
         return self.parse(value, self.flag)
@@ -61,6 +67,16 @@ class Option:
     @property
     def required(self) -> bool:
         return self.default is REQUIRED
+
+    @property
+    def python_type(self) -> str:
+        """The API keyword's type as Python source."""
+        if self.api_type is not None:
+            return self.api_type
+        shown = getattr(self.annotation, "__name__", None)
+        if shown is not None and not hasattr(self.annotation, "__args__"):
+            return str(shown)
+        return str(self.annotation).replace("pathlib.", "")
 
 
 @dataclass(frozen=True)
@@ -112,6 +128,7 @@ START = Option(
     str | None,
     None,
     "Window start, ISO 8601 (no offset = local time in --tz). Default: first event's day.",
+    api_type="str | datetime | None",
 )
 END = Option(
     "end",
@@ -119,8 +136,10 @@ END = Option(
     str | None,
     None,
     "Window end, exclusive, ISO 8601. Default: last thing recorded.",
+    api_type="str | datetime | None",
 )
 BY_HELP = "Period per row: hour|day|week|month|none."
+IDS_TYPE = "str | Iterable[str] | None"  # one id, or several
 TZ = Option("tz", "--tz", str, "UTC", "Time zone of period boundaries (IANA name).")
 EVSE = Option(
     "evse",
@@ -131,6 +150,7 @@ EVSE = Option(
     parse=_ids,
     param="entity_ids",
     bind=_listed,
+    api_type=IDS_TYPE,
 )
 LOCATION = Option(
     "location",
@@ -141,6 +161,7 @@ LOCATION = Option(
     parse=_ids,
     param="location_ids",
     bind=_listed,
+    api_type=IDS_TYPE,
 )
 STATION = Option(
     "station",
@@ -151,6 +172,7 @@ STATION = Option(
     parse=_ids,
     param="entity_ids",
     bind=_listed,
+    api_type=IDS_TYPE,
 )
 HOLD_AFTER_GAP = Option(
     "hold_after_gap",
@@ -235,7 +257,9 @@ class Report:
         """Window, period, zone and the report's own options (its variants' switches among them)."""
         shown = [*self.window]
         if self.default_by is not None:
-            shown.append(Option("by", "--by", str, self.default_by.value, BY_HELP))
+            shown.append(
+                Option("by", "--by", str, self.default_by.value, BY_HELP, api_type="str | Period")
+            )
         if self.zoned:
             shown.append(TZ)
         return (*shown, *self.options)
@@ -261,6 +285,9 @@ class Report:
             if value is REQUIRED:
                 raise TypeError(f"report {self.name!r} needs option {option.name!r}")
             values[option.name] = option.read(value)
+        for option in options:
+            if option.resolve is not None:
+                values[option.name] = option.resolve(values[option.name], values)
         self.check(values)
         return values
 

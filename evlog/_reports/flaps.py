@@ -56,6 +56,7 @@ FLAP_THRESHOLD = Option(
     parse=parse_positive_duration,
     param="flap_threshold_us",
     bind=_micros,
+    api_type="str | timedelta",
 )
 FLAP_COUNT = Option(
     "flap_count",
@@ -75,6 +76,7 @@ FLAP_WINDOW = Option(
     parse=parse_positive_duration,
     param="flap_window_us",
     bind=_micros,
+    api_type="str | timedelta",
 )
 FLAP_LOW = Option(
     "flap_low_pct",

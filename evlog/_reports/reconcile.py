@@ -7,8 +7,8 @@ webhook was missed (or is late): the snapshot saw the station offline while the 
 say online (a missed `chargestation.offline`), or the reverse.
 
 Snapshots of stations with no webhook before them are not contradictions (no state yet). Where
-several webhooks share one event time, the latest-arriving holds (rule *Order by event time* of
-docs/replay.md).
+several webhooks share one event time, the latest-arriving state holds, a state arriving with its
+first copy (rule *Order by event time* of docs/replay.md, in its one written order `arrival_order`).
 """
 
 from __future__ import annotations
@@ -27,10 +27,11 @@ from evlog._errors import UsageError
 from evlog._lake.layout import Lake
 from evlog._lake.schema import Source, Table
 from evlog._replay.engine import EngineBase
+from evlog._replay.runner import expand_rules
 from evlog._reports._report import END, LAKE, START, STATION, Report, Values
 from evlog._time import parse_instant
 
-RECONCILE_SQL = """
+RECONCILE_SQL = expand_rules("""
 WITH snapshots AS (
     SELECT station_id, event_time AS snapshot_time, online AS snapshot_online
     FROM connectivity_events
@@ -39,14 +40,24 @@ WITH snapshots AS (
       AND ($end IS NULL OR event_time < $end)
       AND (len($stations) = 0 OR list_contains($stations, station_id))
 ),
-webhooks AS (
-    SELECT station_id, event_time, online, event, webhook_id
+first_copies AS (
+    -- Rule *Order by event time*, as the replay applies it: a state arrives with its first copy
+    -- (a republished copy does not make it the latest-arriving), then the latest-arriving state
+    -- at one event time holds. Stations have no evse_index; the rule's order reads it as NULL.
+    SELECT station_id, event_time, online, event, webhook_id,
+        received_at, arrival_index, NULL::INTEGER AS evse_index, record_key
     FROM connectivity_events
     WHERE source = $webhook_source
       AND (len($stations) = 0 OR list_contains($stations, station_id))
     QUALIFY row_number() OVER (
-        PARTITION BY station_id, event_time
-        ORDER BY received_at DESC, arrival_index DESC, record_key DESC
+        PARTITION BY station_id, event_time, online ORDER BY {{arrival_order}}
+    ) = 1
+),
+webhooks AS (
+    SELECT station_id, event_time, online, event, webhook_id
+    FROM first_copies
+    QUALIFY row_number() OVER (
+        PARTITION BY station_id, event_time ORDER BY {{arrival_order DESC}}
     ) = 1
 )
 SELECT
@@ -65,7 +76,7 @@ ASOF JOIN webhooks w
     ON s.station_id = w.station_id AND s.snapshot_time >= w.event_time
 WHERE s.snapshot_online <> w.online
 ORDER BY s.station_id, s.snapshot_time
-"""
+""")
 
 
 def reconcile_relation(

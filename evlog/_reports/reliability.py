@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -45,7 +45,7 @@ from evlog._reports.exclusions import (
     load_station_map,
 )
 from evlog._time import to_micros
-from evlog._window import Period, Window, parse_ids, parse_tz
+from evlog._window import Period, Window, parse_tz
 
 DAY_US = 86_400 * 1_000_000
 NEVI_YEAR_MIN = 525_600  # 23 CFR 680.116(b): the fixed denominator, 365 x 24 x 60
@@ -158,25 +158,28 @@ RULES: dict[Standard, Rule] = {
 }
 
 
-def parse_standard(value: str | Standard) -> Standard:
+def parse_standard(value: str | Standard, flag: str = "--standard") -> Standard:
     try:
         return Standard(str(value).strip().lower())
     except ValueError:
         choices = "|".join(s.value for s in Standard)
-        raise UsageError(f"--standard: expected one of {choices}, got {value!r}") from None
+        raise UsageError(f"{flag}: expected one of {choices}, got {value!r}") from None
 
 
 _STATE_KEYS = {s.value.replace("_", ""): s.value for s in Status}
 
 
-def parse_outage_states(values: str | Iterable[str] | None, default: tuple[str, ...]) -> list[str]:
-    """`--outage-states`: OCPI statuses (any spelling), `no_data`, `unobserved`; comma-separated."""
+def parse_outage_states(
+    values: str | Iterable[str] | None, flag: str = "--outage-states"
+) -> tuple[str, ...] | None:
+    """`--outage-states`: OCPI statuses (any spelling), `no_data`, `unobserved`; comma-separated.
+    None when not given: the standard's states apply (`outage_states_under`)."""
     if values is None:
-        return list(default)
+        return None
     items = [values] if isinstance(values, str) else list(values)
     names = [part.strip() for item in items for part in item.split(",") if part.strip()]
     if not names:
-        raise UsageError("--outage-states: expected at least one state")
+        raise UsageError(f"{flag}: expected at least one state")
     states: dict[str, None] = {}
     for name in names:
         lowered = name.lower().replace("-", "_")
@@ -186,9 +189,14 @@ def parse_outage_states(values: str | Iterable[str] | None, default: tuple[str, 
         key = re.sub(r"[^A-Z]", "", name.upper())
         if key not in _STATE_KEYS:
             choices = ", ".join([*(s.value for s in Status), *OBSERVATION_STATES])
-            raise UsageError(f"--outage-states: unknown state {name!r} (known: {choices})")
+            raise UsageError(f"{flag}: unknown state {name!r} (known: {choices})")
         states[_STATE_KEYS[key]] = None
-    return list(states)
+    return tuple(states)
+
+
+def outage_states_under(states: tuple[str, ...] | None, values: Mapping[str, Any]) -> list[str]:
+    """The states given, else the standard's."""
+    return list(states if states is not None else RULES[values["standard"]].outage_states)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -204,18 +212,36 @@ def _local_midnight(day: date, tz: ZoneInfo) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC)
 
 
-def parse_month(value: str, option: str = "--month") -> date:
+def parse_month(value: str | None, flag: str = "--month") -> tuple[date, ...]:
+    """`--month YYYY-MM`: that month (none when not given)."""
+    if not value:
+        return ()
     match = re.fullmatch(r"\s*(\d{4})-(\d{2})\s*", value)
     if match is None or not 1 <= int(match.group(2)) <= 12:
-        raise UsageError(f"{option}: expected YYYY-MM, got {value!r}")
-    return date(int(match.group(1)), int(match.group(2)), 1)
+        raise UsageError(f"{flag}: expected YYYY-MM, got {value!r}")
+    return (date(int(match.group(1)), int(match.group(2)), 1),)
 
 
-def parse_quarter(value: str) -> date:
+def parse_quarter(value: str | None, flag: str = "--quarter") -> tuple[date, ...]:
+    """`--quarter YYYY-Qn`: its three months (none when not given)."""
+    if not value:
+        return ()
     match = re.fullmatch(r"\s*(\d{4})-?[Qq]([1-4])\s*", value)
     if match is None:
-        raise UsageError(f"--quarter: expected YYYY-Qn (n = 1..4), got {value!r}")
-    return date(int(match.group(1)), 3 * int(match.group(2)) - 2, 1)
+        raise UsageError(f"{flag}: expected YYYY-Qn (n = 1..4), got {value!r}")
+    first = date(int(match.group(1)), 3 * int(match.group(2)) - 2, 1)
+    return tuple(_add_months(first, i) for i in range(3))
+
+
+def check_months(values: Mapping[str, Any]) -> None:
+    """--month, --quarter and --start/--end each choose the months: give one of them."""
+    chosen = [
+        flag for flag, name in (("--month", "month"), ("--quarter", "quarter")) if values[name]
+    ]
+    if chosen and (values["start"] is not None or values["end"] is not None):
+        raise UsageError(f"{chosen[0]}: give either it or --start/--end, not both")
+    if len(chosen) > 1:
+        raise UsageError("--month: give either --month or --quarter, not both")
 
 
 def report_months(
@@ -223,21 +249,12 @@ def report_months(
     tz: ZoneInfo,
     start: str | datetime | None,
     end: str | datetime | None,
-    month: str | None,
-    quarter: str | None,
+    chosen: tuple[date, ...],
 ) -> list[date]:
-    """The calendar months (in `tz`) a report has rows for: `--month`, `--quarter`, or every month
-    that overlaps [start, end) (default: the lake's span)."""
-    chosen = [name for name, v in (("--month", month), ("--quarter", quarter)) if v]
-    if chosen and (start is not None or end is not None):
-        raise UsageError(f"{chosen[0]}: give either it or --start/--end, not both")
-    if len(chosen) > 1:
-        raise UsageError("--month: give either --month or --quarter, not both")
-    if month:
-        return [parse_month(month)]
-    if quarter:
-        first = parse_quarter(quarter)
-        return [_add_months(first, i) for i in range(3)]
+    """The calendar months (in `tz`) a report has rows for: those `--month` or `--quarter` chose,
+    or every month that overlaps [start, end) (default: the lake's span)."""
+    if chosen:
+        return list(chosen)
     window = engine.window(EntityKind.EVSE, start, end, Period.MONTH, tz.key)
     first = window.start.astimezone(tz).date().replace(day=1)
     last = (window.end - timedelta(microseconds=1)).astimezone(tz).date().replace(day=1)
@@ -272,36 +289,30 @@ class ReliabilityResult:
 
 def compute_reliability(
     engine: EngineBase[Any],
-    standard: str | Standard,
+    standard: Standard,
     *,
-    start: str | datetime | None = None,
-    end: str | datetime | None = None,
-    month: str | None = None,
-    quarter: str | None = None,
-    tz: str = "UTC",
-    evse: Iterable[str] = (),
-    location: Iterable[str] = (),
-    exclusions: str | os.PathLike[str] | Iterable[Exclusion] | None = None,
-    outage_states: str | Iterable[str] | None = None,
-    station_map: str | os.PathLike[str] | Iterable[tuple[str, str]] | None = None,
-    hold_after_gap: bool = False,
+    start: str | datetime | None,
+    end: str | datetime | None,
+    chosen_months: tuple[date, ...],
+    tz: str,
+    evse_ids: tuple[str, ...],
+    location_ids: tuple[str, ...],
+    exclusions: list[Exclusion],
+    station_map: list[tuple[str, str]],
+    bound: Mapping[str, Any],
 ) -> ReliabilityResult:
-    """Compute a standard's figures; see the module docstring and docs/reliability.md."""
-    rule = RULES[parse_standard(standard)]
+    """Compute a standard's figures from the report's parsed options (`bound`: the SQL parameters
+    they bind); see the module docstring and docs/reliability.md."""
+    rule = RULES[standard]
     zone = parse_tz(tz)
-    states = parse_outage_states(outage_states, rule.outage_states)
-    evse_ids, location_ids = parse_ids(evse), parse_ids(location)
-    rows = _exclusion_rows(exclusions, rule)
-    pairs = _station_pairs(station_map)
-    if evse_ids:
-        pairs = [p for p in pairs if p[1] in evse_ids]
+    pairs = [p for p in station_map if p[1] in evse_ids] if evse_ids else station_map
 
-    months = report_months(engine, zone, start, end, month, quarter)
+    months = report_months(engine, zone, start, end, chosen_months)
     query_start_day = min(basis_start(rule, m) for m in months)
     if Cause.PLANNED_MAINTENANCE in rule.cap_kind:  # a yearly cap counts from 1 January
         query_start_day = date(query_start_day.year, 1, 1)
     query_start = _local_midnight(query_start_day, zone)
-    incident_starts = [x.start for x in rows if rule.cap_kind.get(x.cause) == "incident"]
+    incident_starts = [x.start for x in exclusions if rule.cap_kind.get(x.cause) == "incident"]
     incident_starts = [s for s in incident_starts if s < query_start]
     if incident_starts:  # an incident's cap is consumed from its first minute
         earliest = min(incident_starts).astimezone(zone).date().replace(day=1)
@@ -315,19 +326,16 @@ def compute_reliability(
         all_months.append(_add_months(all_months[-1], 1))
     params: dict[str, Any] = {
         "entity_kind": EntityKind.EVSE.value,
-        "entity_ids": list(evse_ids),
-        "location_ids": list(location_ids),
-        "hold_after_gap": hold_after_gap,
+        **bound,  # entity_ids, location_ids, outage_states, hold_after_gap
         "month_labels": [m.strftime("%Y-%m") for m in all_months],
         "month_bounds": [
             to_micros(_local_midnight(m, zone)) for m in [*all_months, _add_months(months[-1], 1)]
         ],
         "report_month_labels": [m.strftime("%Y-%m") for m in months],
         "basis_starts": [to_micros(_local_midnight(basis_start(rule, m), zone)) for m in months],
-        **_exclusion_params(rows, rule),
+        **_exclusion_params(exclusions, rule),
         "map_station_ids": [station for station, _ in pairs],
         "map_evse_ids": [evse for _, evse in pairs],
-        "outage_states": states,
         "include_mapped": not location_ids,
         "denominator_min": rule.denominator_min,
         "target_pct": rule.target_pct,
@@ -349,27 +357,36 @@ def compute_reliability(
         rule=rule,
         frame=_with_network(ports, rule, zone),
         outages=_outage_frame(outages, zone),
-        outage_states=tuple(states),
+        outage_states=tuple(bound["outage_states"]),
         tz=zone,
     )
 
 
-def _exclusion_rows(
-    exclusions: str | os.PathLike[str] | Iterable[Exclusion] | None, rule: Rule
-) -> list[Exclusion]:
-    if exclusions is None:
+def parse_exclusions(
+    value: str | os.PathLike[str] | Iterable[Exclusion] | None, flag: str = "--exclusions"
+) -> Path | list[Exclusion]:
+    """`--exclusions FILE` (read by `exclusions_under`, which knows the standard), or the API's
+    rows."""
+    if value is None:
         return []
-    if isinstance(exclusions, str | os.PathLike):
-        return load_exclusions(exclusions, rule.causes, rule.standard.value)
-    rows = list(exclusions)
-    for row in rows:
+    if isinstance(value, str | os.PathLike):
+        return Path(value)
+    return list(value)
+
+
+def exclusions_under(given: Path | list[Exclusion], values: Mapping[str, Any]) -> list[Exclusion]:
+    """The exclusions, each checked against the causes `values["standard"]` allows."""
+    rule = RULES[values["standard"]]
+    if isinstance(given, Path):
+        return load_exclusions(given, rule.causes, rule.standard.value)
+    for row in given:
         if row.cause not in rule.causes:
             raise UsageError(
                 f"--exclusions: cause {row.cause} is not allowed under {rule.standard}"
             )
         if row.end <= row.start:
             raise UsageError(f"--exclusions: {row.entity_id}: end is not after start")
-    return rows
+    return given
 
 
 def _exclusion_params(rows: list[Exclusion], rule: Rule) -> dict[str, list[Any]]:
@@ -386,14 +403,15 @@ def _exclusion_params(rows: list[Exclusion], rule: Rule) -> dict[str, list[Any]]
     }
 
 
-def _station_pairs(
-    station_map: str | os.PathLike[str] | Iterable[tuple[str, str]] | None,
+def parse_station_map(
+    value: str | os.PathLike[str] | Iterable[tuple[str, str]] | None, flag: str = "--station-map"
 ) -> list[tuple[str, str]]:
-    if station_map is None:
+    """`--station-map FILE`, or the API's (station_id, evse_id) pairs."""
+    if value is None:
         return []
-    if isinstance(station_map, str | os.PathLike):
-        return load_station_map(station_map)
-    return [(str(s), str(e)) for s, e in station_map]
+    if isinstance(value, str | os.PathLike):
+        return load_station_map(value)
+    return [(str(s), str(e)) for s, e in value]
 
 
 def _from_us(column: str, zone: ZoneInfo) -> pl.Expr:

@@ -37,7 +37,7 @@ class Connectivity:
     online: bool
     event_time: datetime
     received_at: datetime | None = None  # default: event_time
-    arrival_index: int = 0
+    arrival_index: int | None = 0  # None: a row lacking it (a lake written by another tool)
     record_key: str = ""
     source: str = Source.EDRV_WEBHOOKS.value
 

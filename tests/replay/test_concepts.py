@@ -109,6 +109,75 @@ def test_observations_one_per_time_the_latest_arriving_state_holding(
     ]
 
 
+def test_pieces_tile_the_window_by_state_coverage_and_gaps(con: duckdb.DuckDBPyConnection) -> None:
+    # Rules *State durability* and *Coverage*, window [0, 100), covered [-50, 40) and [60, 200).
+    # a: no_data before its first observation (10); online, then offline carried into the gap
+    # [40, 60) (unobserved); online at 50 observed in the gap: no_data once coverage resumes, until
+    # the next observation (70, a repeat, restarts the segment). b: online since before the window,
+    # no_data after the gap too.
+    table(
+        con,
+        "observations",
+        OBSERVATIONS,
+        [
+            (1, "a", "online", 10, 30, True),
+            (1, "a", "offline", 30, 50, False),
+            (1, "a", "online", 50, 70, False),
+            (1, "a", "online", 70, None, False),
+            (2, "b", "online", -5, None, True),
+        ],
+    )
+    table(con, "entities", ENTITIES, [("a", None, 1), ("b", None, 2)])
+    table(con, "coverage_spans", "span_start BIGINT, span_end BIGINT", [(-50, 40), (60, 200)])
+    table(con, "coverage_gaps", "gap_start BIGINT, gap_end BIGINT", [(40, 60)])
+    window = {"window_start_us": 0, "window_end_us": 100}
+    order = "entity_key, piece_start"
+    assert concept(con, "pieces", order, hold_after_gap=False, **window) == [
+        (1, "a", "no_data", 0, 10),
+        (1, "a", "online", 10, 30),
+        (1, "a", "offline", 30, 40),
+        (1, "a", "unobserved", 40, 60),
+        (1, "a", "no_data", 60, 70),
+        (1, "a", "online", 70, 100),
+        (2, "b", "online", 0, 40),
+        (2, "b", "unobserved", 40, 60),
+        (2, "b", "no_data", 60, 100),
+    ]
+    # `--hold-after-gap`: the state observed before (or in) the gap holds after it.
+    held = concept(con, "pieces", order, hold_after_gap=True, **window)
+    assert [row for row in held if row[3] == 60] == [
+        (1, "a", "online", 60, 70),
+        (2, "b", "online", 60, 100),
+    ]
+
+
+def test_period_pieces_split_pieces_at_period_and_rollup_bounds(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    # Rule *Periods*: periods [0, 50) and [50, 100); [60, 80) comes from rollups, so the second
+    # period's replayed parts are [50, 60) and [80, 100). A piece ending where a part starts adds
+    # nothing to it.
+    table(
+        con,
+        "pieces",
+        PIECES,
+        [(1, "a", "online", 0, 25), (1, "a", "offline", 25, 100), (2, "b", "no_data", 0, 50)],
+    )
+    table(
+        con,
+        "replayed_periods",
+        "period_start BIGINT, period_end BIGINT, part_start BIGINT, part_end BIGINT",
+        [(0, 50, 0, 50), (50, 100, 50, 60), (50, 100, 80, 100)],
+    )
+    assert concept(con, "period_pieces", "entity_key, period_start, state, duration_us") == [
+        (1, "a", "offline", 0, 50, 25),
+        (1, "a", "online", 0, 50, 25),
+        (1, "a", "offline", 50, 100, 10),
+        (1, "a", "offline", 50, 100, 20),
+        (2, "b", "no_data", 0, 50, 50),
+    ]
+
+
 def test_intervals_merge_repeats_and_name_their_neighbours(con: duckdb.DuckDBPyConnection) -> None:
     # Rule *State durability*: the two online pieces of a are one interval; b is on its own.
     table(

@@ -20,7 +20,7 @@ from evlog._cli import app
 from evlog._errors import UsageError
 from evlog._lake.schema import Source
 from evlog._replay.runner import EntityKind
-from evlog._reports import _docs, uptime
+from evlog._reports import _api_options, _docs, uptime
 from evlog._reports._registry import COMMANDS, REPORTS
 from evlog._reports._report import Option, cli_options
 from tests.replay.lakes import Connectivity, StatusEvent, at, make_lake
@@ -83,6 +83,8 @@ def test_each_report_method_is_the_report(lake: evlog.EvlogLake) -> None:
         method = getattr(lake, name)
         shown = [p for p in inspect.signature(method).parameters]
         assert sorted(shown) == sorted(o.name for o in report.api_options), name
+        typed = getattr(_api_options, _docs.options_class(name)).__annotations__
+        assert list(typed) == [o.name for o in report.api_options], name
         options = REQUIRED_OPTIONS.get(name, {})
         assert method(**options).equals(lake.report(name, **options)), name
     daily = lake.uptime("2026-11-02", "2026-11-04", by="day", tz="Europe/Berlin")
@@ -141,10 +143,50 @@ def test_an_option_is_declared_in_one_place() -> None:
     )
 
 
-def test_the_reference_doc_is_current() -> None:
-    assert _docs.DOC.read_text(encoding="utf-8") == _docs.render(), (
-        "docs/reports.md is stale: run python -m evlog._reports._docs"
+def test_reliability_options_are_parsed_by_their_declarations(tmp_path: Path) -> None:
+    """Every reliability option reaches the computation parsed by its `Option` (the SQL
+    parameters bound by the declarations), with the standard's defaults and causes applied."""
+    exclusions = tmp_path / "x.csv"
+    exclusions.write_text("entity_id,start,end,cause\nE1,2025-01-01,2025-01-02,vandalism\n")
+    stations = tmp_path / "s.csv"
+    stations.write_text("station_id,evse_id\nS1,E1\n")
+    report = REPORTS["reliability"]
+    values = report.read(
+        {"standard": "CEC", "quarter": "2025-Q1", "exclusions": exclusions, "station_map": stations}
     )
+    assert values["standard"] == "cec" and values["month"] == ()
+    assert [str(month) for month in values["quarter"]] == ["2025-01-01", "2025-02-01", "2025-03-01"]
+    assert [(row.entity_id, row.cause.value) for row in values["exclusions"]] == [
+        ("E1", "vandalism")
+    ]
+    assert values["station_map"] == [("S1", "E1")]
+    assert report.sql_params(values) == {
+        "entity_ids": [],
+        "location_ids": [],
+        "outage_states": ["OUT_OF_ORDER", "INOPERATIVE", "UNKNOWN"],
+        "hold_after_gap": False,
+    }
+    uk = report.read({"standard": "uk-pcpr", "outage_states": "inoperative"})
+    assert report.sql_params(uk)["outage_states"] == ["INOPERATIVE"]
+    for given, message in (
+        ({"month": "2025-13"}, "^--month: expected YYYY-MM"),
+        ({"quarter": "2025-Q5"}, "^--quarter: expected YYYY-Qn"),
+        ({"month": "2025-01", "start": "2025-01-01"}, "^--month: give either it or --start"),
+        ({"outage_states": " , "}, "^--outage-states: expected at least one state"),
+        ({"standard": "uk-pcpr", "exclusions": exclusions}, "not allowed under uk-pcpr"),
+        ({"station_map": tmp_path / "none.csv"}, "^--station-map: .*: no such file"),
+    ):
+        with pytest.raises(UsageError, match=message):
+            report.read({"standard": "cec", **given})
+
+
+def test_the_generated_files_are_current() -> None:
+    """docs/reports.md and the API's typed keywords (evlog/_reports/_api_options.py)."""
+    assert set(_docs.GENERATED) == {_docs.DOC, _docs.API_OPTIONS}
+    for path, make in _docs.GENERATED.items():
+        assert path.read_text(encoding="utf-8") == make(), (
+            f"{path} is stale: run python -m evlog._reports._docs"
+        )
     for name in REPORTS:
         assert f"## {name}\n" in _docs.render()
 

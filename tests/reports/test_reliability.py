@@ -385,14 +385,14 @@ def test_nevi_defaults_unknown_is_outage_no_data_is_not(tmp_path: Path) -> None:
 
 
 def test_parse_outage_states() -> None:
-    assert parse_outage_states("outOfOrder, inoperative,no_data", ()) == [
+    assert parse_outage_states("outOfOrder, inoperative,no_data") == (
         "OUT_OF_ORDER",
         "INOPERATIVE",
         "no_data",
-    ]
-    assert parse_outage_states(None, ("UNKNOWN",)) == ["UNKNOWN"]
-    with pytest.raises(UsageError, match="unknown state 'BROKEN'"):
-        parse_outage_states("BROKEN", ())
+    )
+    assert parse_outage_states(None) is None  # the standard's apply
+    with pytest.raises(UsageError, match=r"^--outage-states: unknown state 'BROKEN'"):
+        parse_outage_states("BROKEN")
 
 
 @pytest.mark.parametrize(
