@@ -36,7 +36,7 @@ from evlog._errors import UsageError
 from evlog._lake.layout import Lake
 from evlog._record import offline
 from evlog._record.derive import DEFAULT_SKEW_TOLERANCE
-from evlog._record.recorder import RecordSummary
+from evlog._record.recorder import DEFAULT_DEDUPE_HORIZON, RecordSummary
 from evlog._replay.engine import EngineBase, ReplayEngine
 from evlog._replay.runner import EntityKind
 from evlog._reports import _registry as registry
@@ -339,6 +339,7 @@ def record_stream(
     coverage: Sequence[tuple[datetime, datetime]] = (),
     skew_tolerance: timedelta = DEFAULT_SKEW_TOLERANCE,
     stdin: BinaryIO | None = None,
+    dedupe_horizon: timedelta = DEFAULT_DEDUPE_HORIZON,
     compact: bool = True,
 ) -> RecordSummary:
     """Import HERE status-stream captures into `lake` (see `evlog._record.offline.record_stream`);
@@ -347,7 +348,12 @@ def record_stream(
     summary, _ = import_then_compact(
         lake,
         lambda target: offline.record_stream(
-            target, inputs, coverage=coverage, skew_tolerance=skew_tolerance, stdin=stdin
+            target,
+            inputs,
+            coverage=coverage,
+            skew_tolerance=skew_tolerance,
+            stdin=stdin,
+            dedupe_horizon=dedupe_horizon,
         ),
         compact,
     )
@@ -361,6 +367,7 @@ def record_webhook_files(
     coverage: Sequence[tuple[datetime, datetime]] = (),
     skew_tolerance: timedelta = DEFAULT_SKEW_TOLERANCE,
     stdin: BinaryIO | None = None,
+    dedupe_horizon: timedelta = DEFAULT_DEDUPE_HORIZON,
     compact: bool = True,
 ) -> RecordSummary:
     """Import saved eDRV webhook bodies into `lake` (`evlog._record.offline.record_webhook_files`);
@@ -368,7 +375,12 @@ def record_webhook_files(
     summary, _ = import_then_compact(
         lake,
         lambda target: offline.record_webhook_files(
-            target, inputs, coverage=coverage, skew_tolerance=skew_tolerance, stdin=stdin
+            target,
+            inputs,
+            coverage=coverage,
+            skew_tolerance=skew_tolerance,
+            stdin=stdin,
+            dedupe_horizon=dedupe_horizon,
         ),
         compact,
     )
