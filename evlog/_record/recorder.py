@@ -7,7 +7,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from itertools import islice
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -158,8 +158,10 @@ class KnownKeys:
 
     def _needed(self, days: set[int]) -> list[int]:
         needed = sorted(
-            {d + offset for d in days for offset in range(-self.reach, self.reach + 1)}
+            day
+            for day in {d + offset for d in days for offset in range(-self.reach, self.reach + 1)}
             | self.also_days
+            if _FIRST_DAY <= day <= _LAST_DAY  # a partition only a `date` can name
         )
         for day in needed:
             if day in self._days:
@@ -222,6 +224,10 @@ class KnownKeys:
             if day is not None:
                 found.setdefault(key, set()).add(day)
         return found
+
+
+_FIRST_DAY = (date.min - date(1970, 1, 1)).days
+_LAST_DAY = (date.max - date(1970, 1, 1)).days
 
 
 class _DayKeys:
