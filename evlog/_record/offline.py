@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from os import PathLike
 from pathlib import Path
 from typing import BinaryIO
 
+import pyarrow as pa
+
 from evlog._errors import InputError
 from evlog._lake.layout import Lake
 from evlog._record.derive import DEFAULT_SKEW_TOLERANCE, STATUS_FEED, WEBHOOK_FEED, Feed, Row
-from evlog._record.recorder import Recorder, RecordSummary
+from evlog._record.recorder import DEFAULT_BATCH, Recorder, RecordSummary
 from evlog._sources import edrv, here
 
 STDIN = "-"
@@ -28,7 +32,7 @@ def record_stream(
     stdin: BinaryIO | None = None,
 ) -> RecordSummary:
     """Import HERE status-stream captures (files, directories, '-' for stdin) into `lake`."""
-    return _import(lake, inputs, STATUS_FEED, _status_rows, coverage, skew_tolerance, stdin)
+    return _import(lake, inputs, STATUS_FEED, _store_status, coverage, skew_tolerance, stdin)
 
 
 def record_webhook_files(
@@ -40,27 +44,27 @@ def record_webhook_files(
     stdin: BinaryIO | None = None,
 ) -> RecordSummary:
     """Import saved eDRV webhook bodies (JSONL, one body or envelope a line) into `lake`."""
-    return _import(lake, inputs, WEBHOOK_FEED, _webhook_rows, coverage, skew_tolerance, stdin)
+    return _import(lake, inputs, WEBHOOK_FEED, _store_webhooks, coverage, skew_tolerance, stdin)
 
 
 def _import(
     lake: Lake | str | PathLike[str],
     inputs: Sequence[str],
     feed: Feed,
-    rows: Callable[[list[str], BinaryIO | None], Iterator[Row]],
+    store: Callable[[Recorder, list[str], BinaryIO | None], None],
     coverage: Sequence[Window],
     skew_tolerance: timedelta,
     stdin: BinaryIO | None,
 ) -> RecordSummary:
     captures = list(_captures(inputs))  # every input checked before the lake is created
     recorder = Recorder(Lake.create(lake), feed, skew_tolerance=skew_tolerance)
-    summary = recorder.append_all(rows(captures, stdin))
+    store(recorder, captures, stdin)
     # Declared only now that every record of the import is durable: an import that dies or
     # fails part-way claims nothing (a claim over a window whose records were never stored
     # would count states as observed there); running it again stores the rest and claims it.
     for covered_from, covered_to in coverage:
         recorder.write_coverage(covered_from, covered_to, kind="declared")
-    return summary
+    return recorder.summary
 
 
 def _captures(inputs: Sequence[str]) -> Iterator[str]:
@@ -85,31 +89,63 @@ def _captures(inputs: Sequence[str]) -> Iterator[str]:
             raise InputError(f"input not found: {name}")
 
 
-def _read(capture: str, stdin: BinaryIO | None) -> tuple[bytes, datetime]:
-    """The capture's bytes and its receive time: a file's modification time, now for stdin."""
+@contextmanager
+def _opened(capture: str, stdin: BinaryIO | None) -> Iterator[tuple[BinaryIO, datetime]]:
+    """The capture as a stream, and its receive time: a file's modification time, now for stdin."""
     if capture == STDIN:
-        return (stdin or sys.stdin.buffer).read(), datetime.now(UTC)
-    path = Path(capture)
+        yield (stdin or sys.stdin.buffer), datetime.now(UTC)
+        return
     try:
-        data, mtime = path.read_bytes(), path.stat().st_mtime
+        stream = open(capture, "rb")  # noqa: SIM115 (closed below, after the caller's reads)
+        mtime = os.fstat(stream.fileno()).st_mtime
     except OSError as exc:
         raise InputError(f"cannot read {capture}: {exc.strerror}") from None
-    try:
-        return data, datetime.fromtimestamp(mtime, UTC)
-    except (OverflowError, ValueError):  # an mtime beyond the years a datetime holds
-        return data, datetime.now(UTC)
+    with stream:
+        try:
+            received_at = datetime.fromtimestamp(mtime, UTC)
+        except (OverflowError, ValueError):  # an mtime beyond the years a datetime holds
+            received_at = datetime.now(UTC)
+        try:
+            yield stream, received_at
+        except OSError as exc:
+            raise InputError(f"cannot read {capture}: {exc.strerror}") from None
 
 
-def _status_rows(captures: list[str], stdin: BinaryIO | None) -> Iterator[Row]:
+def _store_status(recorder: Recorder, captures: list[str], stdin: BinaryIO | None) -> None:
+    for batch in _rebatched(_status_batches(captures, stdin), DEFAULT_BATCH):
+        recorder.append_columns(batch)
+
+
+def _status_batches(captures: list[str], stdin: BinaryIO | None) -> Iterator[pa.Table]:
     for capture in captures:
-        data, received_at = _read(capture, stdin)
-        for record in here.split_capture(data, capture, received_at):
-            yield record.as_row()
+        with _opened(capture, stdin) as (stream, received_at):
+            yield from here.split_capture_batches(stream, capture, received_at)
+
+
+def _rebatched(batches: Iterator[pa.Table], size: int) -> Iterator[pa.Table]:
+    """The records of `batches` in batches of `size` (the last may be smaller), whatever the
+    captures they came from."""
+    held: list[pa.Table] = []
+    count = 0
+    for batch in batches:
+        held.append(batch)
+        count += batch.num_rows
+        while count >= size:
+            records = pa.concat_tables(held)
+            yield records.slice(0, size)
+            held, count = [records.slice(size)], count - size
+    if count:
+        yield pa.concat_tables(held)
+
+
+def _store_webhooks(recorder: Recorder, captures: list[str], stdin: BinaryIO | None) -> None:
+    recorder.append_all(_webhook_rows(captures, stdin))
 
 
 def _webhook_rows(captures: list[str], stdin: BinaryIO | None) -> Iterator[Row]:
     for capture in captures:
-        data, file_time = _read(capture, stdin)
+        with _opened(capture, stdin) as (stream, file_time):
+            data = stream.read()  # saved webhook files are read whole (edrv.read_saved_webhooks)
         for index, saved in enumerate(edrv.read_saved_webhooks(data)):
             yield {
                 "record_key": saved.record_key,

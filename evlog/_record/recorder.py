@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from pathlib import Path
 from typing import TypeVar
 
+import pyarrow as pa
+
 from evlog._faults import fault_point
-from evlog._lake.layout import Lake, table_of_columns, table_of_rows, write_files
-from evlog._lake.schema import Table
+from evlog._lake.layout import Lake, table_of_rows, write_files
+from evlog._lake.schema import SCHEMAS, Table
 from evlog._record.derive import DEFAULT_SKEW_TOLERANCE, Derived, Feed, Row
 
 T = TypeVar("T")
 DEFAULT_BATCH = 50_000
+# The fields of a record dedupe may read (`append_columns` gives it only these).
+_IDENTITY = ("record_key", "capture", "kafka_partition", "kafka_offset")
 
 
 @dataclass
@@ -114,17 +118,47 @@ class Recorder:
         between removes them all: a record is stored with its events and quarantine rows or not
         at all, and the caller's retry (re-import, WAL recovery, redelivery) stores it once.
         """
+        return self._append(raws, self._rows_to_store)
+
+    def append_columns(self, batch: pa.Table) -> RecordSummary:
+        """`append` for records given as columns of the raw table without `session_id` (extra
+        columns, such as `here.RAW_BATCH`'s `text`, go to derivation only): the import path,
+        which builds no per-record dict but the few identity fields dedupe reads."""
+        columns = (batch.column(name).to_pylist() for name in _IDENTITY)
+        rows = [
+            {**dict(zip(_IDENTITY, values, strict=True)), "position": position}
+            for position, values in enumerate(zip(*columns, strict=True))
+        ]
+
+        def columns_to_store(fresh: list[Row]) -> tuple[pa.Table, Derived]:
+            chosen = batch.take(pa.array([row["position"] for row in fresh], pa.int64()))
+            chosen = chosen.append_column(
+                "session_id", pa.repeat(pa.scalar(self.session_id), chosen.num_rows)
+            )
+            raw = chosen.select(SCHEMAS[self.feed.raw_table].names)
+            return raw, self.feed.derive_table(chosen, self.skew_tolerance)
+
+        return self._append(rows, columns_to_store)
+
+    def _rows_to_store(self, fresh: list[Row]) -> tuple[pa.Table, Derived]:
+        raw = table_of_rows(self.feed.raw_table, fresh)
+        return raw, self.feed.derive(fresh, self.skew_tolerance)
+
+    def _append(
+        self, raws: list[Row], to_store: Callable[[list[Row]], tuple[pa.Table, Derived]]
+    ) -> RecordSummary:
+        """`append`'s steps; `to_store` gives the raw table and derivation of the fresh records."""
         fresh = self._unknown(raws)
-        derived = self.feed.derive(fresh, self.skew_tolerance)
+        stored, derived = to_store(fresh)
         with self.lake.write_lock():
             if self._known.refresh():
                 narrowed = self._unknown(fresh)
                 if len(narrowed) < len(fresh):
                     fresh = narrowed
-                    derived = self.feed.derive(fresh, self.skew_tolerance)
+                    stored, derived = to_store(fresh)
             batch = RecordSummary(recorded=len(fresh), duplicates=len(raws) - len(fresh))
             if fresh:
-                raw_files = self._store(fresh, derived)
+                raw_files = self._store(stored, derived)
                 batch.events = derived.event_count
                 batch.quarantined = derived.quarantined_records
                 self._known.add({raw["record_key"] for raw in fresh}, raw_files)
@@ -144,16 +178,16 @@ class Recorder:
             fresh.append(raw)
         return fresh
 
-    def _store(self, fresh: list[Row], derived: Derived) -> list[Path]:
+    def _store(self, stored: pa.Table, derived: Derived) -> list[Path]:
         """Write one batch as one all-or-nothing step (under the write lock); the raw files."""
         lake, feed = self.lake, self.feed
-        events = lake.plan(feed.event_table, table_of_columns(feed.event_table, derived.events))
+        events = lake.plan(feed.event_table, derived.events)
         quarantine = lake.plan(
             Table.QUARANTINE,
             table_of_rows(Table.QUARANTINE, derived.quarantine),
             source=feed.source.value,
         )
-        raw = lake.plan(feed.raw_table, table_of_rows(feed.raw_table, fresh))
+        raw = lake.plan(feed.raw_table, stored)
         with lake.intent(delete_on_crash=[f.path for f in events + quarantine + raw]):
             write_files(events)
             fault_point("recorder.after_events")
