@@ -383,7 +383,8 @@ def split_capture_batches(
     response or a single message, is read whole, as it must be parsed whole)."""
     source = _Capture(stream, chunk_bytes)
     source.refill(0)
-    while not source.done and not _first_non_blank(source.data):
+    # Enough to tell the shape: the gzip magic, or the first non-blank byte.
+    while not source.done and (len(source.data) < 2 or not _first_non_blank(source.data)):
         source.refill(0)
     if source.data.startswith(GZIP_MAGIC):
         yield from _split_gzip_capture(source, capture, received_at, batch_size)
