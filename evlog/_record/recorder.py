@@ -19,8 +19,6 @@ from evlog._record.derive import DEFAULT_SKEW_TOLERANCE, Derived, Feed, Row
 
 T = TypeVar("T")
 DEFAULT_BATCH = 50_000
-# The fields of a record dedupe may read (`append_columns` gives it only these).
-_IDENTITY = ("record_key", "capture", "kafka_partition", "kafka_offset")
 
 
 @dataclass
@@ -123,12 +121,9 @@ class Recorder:
     def append_columns(self, batch: pa.Table) -> RecordSummary:
         """`append` for records given as columns of the raw table without `session_id` (extra
         columns, such as `here.RAW_BATCH`'s `text`, go to derivation only): the import path,
-        which builds no per-record dict but the few identity fields dedupe reads."""
-        columns = (batch.column(name).to_pylist() for name in _IDENTITY)
-        rows = [
-            {**dict(zip(_IDENTITY, values, strict=True)), "position": position}
-            for position, values in enumerate(zip(*columns, strict=True))
-        ]
+        which gives dedupe only each record's key (and builds no other per-record object)."""
+        keys = batch.column("record_key").to_pylist()
+        rows = [{"record_key": key, "position": position} for position, key in enumerate(keys)]
 
         def columns_to_store(fresh: list[Row]) -> tuple[pa.Table, Derived]:
             chosen = batch.take(pa.array([row["position"] for row in fresh], pa.int64()))
