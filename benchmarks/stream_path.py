@@ -1,17 +1,23 @@
 """Stream path benchmark: messages/s from capture to durable Parquet.
 
     .venv/bin/python benchmarks/stream_path.py [--messages 200000] [--batch 5000] [--profile]
+    .venv/bin/python benchmarks/stream_path.py --rss 500000,2000000,5000000
 
 Rows of the table, all on the same synthetic messages (HERE EVCP2 shape, one EVSE each, gzip):
 
 - floor: gunzip + orjson.loads of every message, nothing stored (what parsing alone costs);
-- offline import: `evlog._record.offline.record_stream` of one capture file of concatenated gzip
-  members into a fresh lake (split, dedupe, raw + events Parquet, fsync);
+- straightforward importer: json.loads per line of the NDJSON capture -> Arrow columns (the
+  fields and the raw line) -> one Parquet file: what a plain script does, without dedupe,
+  quarantine or the lake's layout;
+- offline import: `evlog._record.offline.record_stream` of one capture file into a fresh lake
+  (split, dedupe, raw + events Parquet, fsync), of concatenated gzip members and of NDJSON;
 - consumer: `evlog._record.consumer.consume` against the fake HERE Data API (tests/fakes), served
   by another process on loopback, `--batch` messages per `partitions` response; includes HTTP,
   base64, JSON of the responses and the offset commits.
 
 `--profile` runs the offline import under cProfile and prints the top functions.
+`--rss N,M,...` imports NDJSON captures of N, M, ... records, each in a fresh process, and prints
+their peak RSS (memory bounded by the batch shows as a flat column).
 """
 
 from __future__ import annotations
@@ -19,8 +25,10 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gzip
+import json
 import multiprocessing as mp
 import pstats
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +38,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -44,6 +54,10 @@ T_MS = 1_763_700_000_000
 
 
 def message(i: int) -> bytes:
+    return gzip.compress(text(i), compresslevel=6, mtime=0)
+
+
+def text(i: int) -> bytes:
     body = {
         "id": f"loc-{i % 5000}",
         "evses": [
@@ -55,7 +69,7 @@ def message(i: int) -> bytes:
             }
         ],
     }
-    return gzip.compress(orjson.dumps(body), compresslevel=6, mtime=0)
+    return orjson.dumps(body)
 
 
 def floor(messages: list[bytes]) -> int:
@@ -66,11 +80,52 @@ def floor(messages: list[bytes]) -> int:
     return count
 
 
-def offline(messages: list[bytes], work: Path) -> int:
-    capture = work / "capture.gz"
-    capture.write_bytes(b"".join(messages))
-    summary = record_stream(work / "lake-offline", [str(capture)])
+def straightforward(capture: Path, work: Path) -> int:
+    """json.loads per line -> Arrow columns with the raw line kept -> Parquet."""
+    columns: dict[str, list[object]] = {
+        n: [] for n in ("location_id", "evse_id", "status", "last_updated", "raw")
+    }
+    with capture.open("rb") as lines:
+        for line in lines:
+            message = json.loads(line)
+            for evse in message["evses"]:
+                columns["location_id"].append(message["id"])
+                columns["evse_id"].append(evse["id"])
+                columns["status"].append(evse["status"])
+                columns["last_updated"].append(evse["last_updated"])
+                columns["raw"].append(line)
+    pq.write_table(pa.table(columns), work / "straightforward.parquet")
+    return len(columns["raw"])
+
+
+def write_ndjson(path: Path, count: int) -> Path:
+    with path.open("wb") as out:
+        for start in range(0, count, 100_000):
+            out.write(b"".join(text(i) + b"\n" for i in range(start, min(count, start + 100_000))))
+    return path
+
+
+def offline(capture: Path, work: Path) -> int:
+    summary = record_stream(work / f"lake-{capture.name}", [str(capture)])
     return summary.recorded
+
+
+def peak_rss(count: int, work: Path) -> tuple[int, float, float]:
+    """Import an NDJSON capture of `count` records in a fresh process: (records, s, peak MB)."""
+    capture = write_ndjson(work / f"rss-{count}.ndjson", count)
+    code = (
+        "import sys, time, resource; sys.path.insert(0, sys.argv[3]);"
+        "from evlog._record.offline import record_stream; t = time.perf_counter();"
+        "n = record_stream(sys.argv[1], [sys.argv[2]]).recorded;"
+        "print(n, time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    root = str(Path(__file__).resolve().parents[1])
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(work / f"lake-rss-{count}"), str(capture), root],
+        check=True, capture_output=True, text=True,
+    ).stdout.split()  # fmt: skip
+    capture.unlink()
+    return int(out[0]), float(out[1]), int(out[2]) / 1024
 
 
 def _serve_fake(count: int, batch: int, partitions: int, queue: mp.Queue[str]) -> None:
@@ -131,26 +186,48 @@ def main() -> None:
     parser.add_argument("--skip-consumer", action="store_true")
     parser.add_argument("--profile", action="store_true", help="cProfile the offline import")
     parser.add_argument("--profile-consumer", action="store_true", help="cProfile the consumer")
+    parser.add_argument("--rss", help="comma-separated capture sizes: peak RSS of each import")
     args = parser.parse_args()
+    if args.rss:
+        with tempfile.TemporaryDirectory(prefix="evlog-bench-") as tmp:
+            print(f"{'records':>10} {'seconds':>9} {'msg/s':>10} {'peak RSS MB':>12}")
+            for size in (int(n) for n in args.rss.split(",")):
+                count, seconds, megabytes = peak_rss(size, Path(tmp))
+                print(f"{count:>10,} {seconds:>9.2f} {count / seconds:>10,.0f} {megabytes:>12.0f}")
+        return
 
     messages = [message(i) for i in range(args.messages)]
     rows: list[tuple[str, int, float]] = []
     with tempfile.TemporaryDirectory(prefix="evlog-bench-") as tmp:
         work = Path(tmp)
+        members = work / "capture.gz"
+        members.write_bytes(b"".join(messages))
+        ndjson = write_ndjson(work / "capture.ndjson", args.messages)
         rows.append(("floor: gunzip + orjson", *timed(lambda: floor(messages))))
+        rows.append(("straightforward importer (NDJSON)", *timed(
+            lambda: straightforward(ndjson, work))))  # fmt: skip
         if args.profile:
             profiler = cProfile.Profile()
             profiler.enable()
-        rows.append(("offline import (record_stream)", *timed(lambda: offline(messages, work))))
+        rows.append(("offline import, gzip members", *timed(lambda: offline(members, work))))
         if args.profile:
             profiler.disable()
+        rows.append(("offline import, NDJSON", *timed(lambda: offline(ndjson, work))))
         if not args.skip_consumer:
             consumer_profile = cProfile.Profile() if args.profile_consumer else None
             rows.append((f"consumer (fake Data API, {args.batch}/batch)", *consumer(
                 args.messages, args.batch, work, consumer_profile)))  # fmt: skip
-    print(f"{'path':<42} {'messages':>10} {'seconds':>9} {'msg/s':>10}")
+    floor_rate = rows[0][1] / rows[0][2]
+    plain_rate = rows[1][1] / rows[1][2]
+    print(
+        f"{'path':<42} {'messages':>10} {'seconds':>9} {'msg/s':>10} {'x floor':>8} {'x plain':>8}"
+    )
     for name, count, seconds in rows:
-        print(f"{name:<42} {count:>10,} {seconds:>9.2f} {count / seconds:>10,.0f}")
+        rate = count / seconds
+        print(
+            f"{name:<42} {count:>10,} {seconds:>9.2f} {rate:>10,.0f}"
+            f" {rate / floor_rate:>8.2f} {rate / plain_rate:>8.2f}"
+        )
     if args.profile:
         print()
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)

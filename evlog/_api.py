@@ -399,4 +399,6 @@ def import_then_compact(
     summary = record(target)
     if not compact:
         return summary, None
-    return summary, compact_lake(target, partitions=sorted(summary.partitions))
+    # Waits for a compaction already running (another import's, a live recorder's periodic
+    # one): the records are stored, and failing now would only leave them uncompacted.
+    return summary, compact_lake(target, partitions=sorted(summary.partitions), wait=True)

@@ -109,13 +109,14 @@ def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
 
 
 @contextlib.contextmanager
-def exclusive_lock(path: Path, busy: str) -> Iterator[None]:
+def exclusive_lock(path: Path, busy: str, wait: bool = False) -> Iterator[None]:
     """Hold an advisory lock on `path` while the block runs; `LakeError(busy)` if another process
-    (or another open of the file) holds it. The kernel drops it if the process dies."""
+    (or another open of the file) holds it, unless `wait`: then wait for it. The kernel drops it
+    if the process dies."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as handle:
         try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
             raise LakeError(busy) from None
         try:

@@ -60,6 +60,11 @@ class CaptureLedger:
         """The entry of a capture with exactly these bytes, if one was recorded."""
         return self._by_content.get((size, sha256))
 
+    def has_size(self, size: int) -> bool:
+        """Whether some capture of exactly `size` bytes was recorded (only then is hashing a
+        file before reading it worth it)."""
+        return any(size == known for known, _ in self._by_content)
+
     def days_of(self, capture: str) -> set[int]:
         """The partitions earlier imports of a capture of this name went to."""
         return {e.day for e in self.entries if e.capture == capture}

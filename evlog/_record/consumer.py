@@ -38,11 +38,12 @@ from evlog._errors import UsageError
 from evlog._lake.layout import Lake
 from evlog._lake.ledger import StreamMarks
 from evlog._lake.schema import Source, Table
-from evlog._record.derive import DEFAULT_SKEW_TOLERANCE, STATUS_FEED, Row
+from evlog._record.derive import DEFAULT_SKEW_TOLERANCE, STATUS_FEED
 from evlog._record.live import HEARTBEAT_EVERY, LiveSession, fields
 from evlog._record.recorder import DEFAULT_DEDUPE_HORIZON, Recorder, RecordSummary, utc_now
 from evlog._sources import here
 from evlog._sources._http import RETRY_STATUSES, ApiError, AuthError, RetryPolicy
+from evlog._sources.here import RawStatusRecord
 from evlog._sources.here_api import (
     DEFAULT_LOOKUP_URL,
     DataApiClient,
@@ -137,16 +138,16 @@ class Resumption:
         self.caught_up: set[int] = set()
         self.broken = False
 
-    def observe(self, rows: list[Row]) -> None:
+    def observe(self, records: list[RawStatusRecord]) -> None:
         """Note a durable batch."""
         firsts: dict[int, int] = {}
-        for row in rows:
-            partition, offset = row["kafka_partition"], row["kafka_offset"]
+        for record in records:
+            partition, offset = record.kafka_partition, record.kafka_offset
             if partition is None or offset is None:
                 continue
             if offset < firsts.get(partition, offset + 1):
                 firsts[partition] = offset
-            if row["received_at"] >= self.session_start:
+            if record.received_at >= self.session_start:
                 self.caught_up.add(partition)
         for partition, first in firsts.items():
             if partition in self.resumed:
@@ -183,7 +184,7 @@ def consume(
     idle_wait_s: float = IDLE_WAIT_S,
     max_backoff: timedelta = MAX_BACKOFF,
     progress: bool | None = False,
-    after_append: Callable[[list[Row]], None] | None = None,
+    after_append: Callable[[list[RawStatusRecord]], None] | None = None,
 ) -> ConsumerStats:
     """Consume `api`'s layer into `lake` until `stop` is set, `max_messages` have been received,
     `duration` has passed or, with `until_idle`, a fetch comes back empty (caught up).
@@ -329,9 +330,9 @@ def _one_batch(
     stats: ConsumerStats,
     capture: str,
     remaining: int | None,
-    after_append: Callable[[list[Row]], None] | None,
-) -> list[Row]:
-    """Fetch, store and commit one batch; its rows, once durable and committed."""
+    after_append: Callable[[list[RawStatusRecord]], None] | None,
+) -> list[RawStatusRecord]:
+    """Fetch, store and commit one batch; its records, once durable and committed."""
     messages = api.partitions(sub)
     if remaining is not None:
         # Messages past the bound are dropped uncommitted: the next session receives them again.
@@ -339,14 +340,15 @@ def _one_batch(
     if not messages:
         return []
     fallback = utc_now()
-    rows = [
-        _row(api, message, capture, index, fallback, stats)
+    records = [
+        _record(api, message, capture, index, fallback, stats)
         for index, message in enumerate(messages)
     ]
-    batch = recorder.append(rows)  # returns once raw, events and quarantine are durable
+    # Column-wise, like the offline import; returns once raw, events and quarantine are durable.
+    batch = recorder.append_columns(here.records_table(records))
     if after_append is not None:
-        after_append(rows)
-    offsets = highest_offsets(rows)
+        after_append(records)
+    offsets = highest_offsets(records)
     marks.advance(offsets)
     api.commit(sub, offsets)
     stats.committed.update(offsets)
@@ -354,18 +356,18 @@ def _one_batch(
     stats.batches += 1
     stats.messages += len(messages)
     stats.add(batch)
-    _note_times(stats, rows)
-    return rows
+    _note_times(stats, records)
+    return records
 
 
-def _row(
+def _record(
     api: DataApiClient,
     message: Any,
     capture: str,
     index: int,
     fallback: datetime,
     stats: ConsumerStats,
-) -> Row:
+) -> RawStatusRecord:
     record = here.data_api_record(message, capture, index, fallback)
     meta = message.get("metaData") if isinstance(message, dict) else None
     if not isinstance(meta, dict):
@@ -386,29 +388,29 @@ def _row(
                 "blob not fetched",
                 extra=fields(handle=handle, key=record.record_key, status=exc.status),
             )
-    return record.as_row()
+    return record
 
 
-def highest_offsets(rows: list[Row]) -> dict[int, int]:
-    """Per Kafka partition, the highest offset among `rows` (what gets committed)."""
+def highest_offsets(records: list[RawStatusRecord]) -> dict[int, int]:
+    """Per Kafka partition, the highest offset among `records` (what gets committed)."""
     offsets: dict[int, int] = {}
-    for row in rows:
-        partition, offset = row["kafka_partition"], row["kafka_offset"]
+    for record in records:
+        partition, offset = record.kafka_partition, record.kafka_offset
         if partition is not None and offset is not None and offset > offsets.get(partition, -1):
             offsets[partition] = offset
     return offsets
 
 
-def _note_times(stats: ConsumerStats, rows: list[Row]) -> None:
-    newest: datetime = max(row["received_at"] for row in rows)
+def _note_times(stats: ConsumerStats, records: list[RawStatusRecord]) -> None:
+    newest: datetime = max(record.received_at for record in records)
     if stats.last_message_at is None or newest > stats.last_message_at:
         stats.last_message_at = newest
     # The last event time, from the batch's last message only (cheap: one gunzip per batch).
-    last = rows[-1]
-    if last["defect"]:
+    last = records[-1]
+    if last.defect:
         return
     try:
-        parsed = here.parse_message(here.decode_payload(last["payload"]), last["received_at"])
+        parsed = here.parse_message(here.decode_payload(last.payload), last.received_at)
     except Exception:  # display only: the recorder quarantines a bad record anyway
         return
     for obs in parsed.observations:

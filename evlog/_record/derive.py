@@ -8,9 +8,20 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+
 from evlog._errors import RecordError
-from evlog._lake.layout import Lake
-from evlog._lake.schema import SCHEMAS, QuarantineReason, Source, Table
+from evlog._lake.layout import Lake, table_of_columns, table_of_rows
+from evlog._lake.schema import (
+    CONNECTIVITY_EVENTS,
+    SCHEMAS,
+    STATUS_EVENTS,
+    TIMESTAMP,
+    QuarantineReason,
+    Source,
+    Table,
+)
 from evlog._sources import edrv, here
 from evlog._sources._common import DEFAULT_SKEW_TOLERANCE, from_defect
 
@@ -19,22 +30,17 @@ Row = dict[str, Any]
 
 @dataclass
 class Derived:
-    """Events as one list per column of their table (built column-wise: the hot path), and the
-    quarantine rows."""
+    """Events as a table (in their table's schema), and the quarantine rows."""
 
-    events: dict[str, list[Any]]
+    events: pa.Table
     quarantine: list[Row] = field(default_factory=list)
-
-    @classmethod
-    def empty(cls, event_table: Table) -> Derived:
-        return cls({name: [] for name in SCHEMAS[event_table].names})
 
     @property
     def event_count(self) -> int:
-        return len(next(iter(self.events.values())))
+        return self.events.num_rows
 
     def write(self, lake: Lake, feed: Feed) -> None:
-        lake.write_columns(feed.event_table, self.events)
+        lake.write(feed.event_table, self.events)
         lake.write_rows(Table.QUARANTINE, self.quarantine, source=feed.source.value)
 
     @property
@@ -62,9 +68,85 @@ class Derived:
         )
 
 
+def _empty_columns(table: Table) -> dict[str, list[Any]]:
+    return {name: [] for name in SCHEMAS[table].names}
+
+
 def derive_status(raws: Iterable[Row], skew_tolerance: timedelta) -> Derived:
-    derived = Derived.empty(Table.STATUS_EVENTS)
-    columns = derived.events
+    """`derive_status_batch` of raw_status rows (a `text` key, if any, as in `RawStatusRecord`)."""
+    rows = list(raws)
+    batch = table_of_rows(Table.RAW_STATUS, rows)
+    if any("text" in row for row in rows):
+        batch = batch.append_column(
+            "text", pa.array([row.get("text") for row in rows], pa.binary())
+        )
+    return derive_status_batch(batch, skew_tolerance)
+
+
+def derive_status_batch(batch: pa.Table, skew_tolerance: timedelta) -> Derived:
+    """Raw status records (the raw table's columns, and optionally `text`) to events and
+    quarantine: the messages of the one common shape are parsed together (`here.parse_batch`),
+    the others one by one (`here.parse_message`, which names any problem); the events come out
+    in record order, and within a record in EVSE order, whichever parser read them."""
+    texts = _message_texts(batch)
+    received_at = batch.column("received_at")
+    received_us = np.asarray(received_at.cast(pa.int64()), np.int64)
+    fast = here.parse_batch(pa.array(texts, pa.binary()), received_us, skew_tolerance)
+    others = np.flatnonzero(~fast.parsed)
+    rows = batch.take(others).to_pylist()
+    derived, positions = _derive_status_rows(rows, skew_tolerance)
+    message = fast.message
+    events = pa.Table.from_arrays(
+        [
+            fast.location_id,
+            fast.evse_id,
+            fast.status,
+            fast.status_raw,
+            pa.array(fast.event_us).cast(TIMESTAMP),
+            received_at.take(message),
+            pa.array(fast.time_clamped),
+            batch.column("record_key").take(message),
+            batch.column("arrival_index").take(message),
+            pa.array(fast.evse_index),
+        ],
+        schema=STATUS_EVENTS,
+    )
+    if derived.event_count:
+        position = np.concatenate([fast.message, others[np.asarray(positions, np.int64)]])
+        events = pa.concat_tables([events, derived.events]).append_column(
+            "position", pa.array(position)
+        )
+        events = events.sort_by([("position", "ascending"), ("evse_index", "ascending")])
+        events = events.drop_columns(["position"])
+    return Derived(events, derived.quarantine)
+
+
+def _message_texts(batch: pa.Table) -> list[bytes | None]:
+    """Each record's JSON text as `_derive_status_rows` would parse it; None where it would
+    quarantine the record before parsing (a defect, a payload that does not gunzip)."""
+    defects = batch.column("defect").to_pylist()
+    payloads = batch.column("payload").to_pylist()
+    given = (
+        batch.column("text").to_pylist() if "text" in batch.column_names else [None] * len(payloads)
+    )
+    texts: list[bytes | None] = []
+    for defect, payload, text in zip(defects, payloads, given, strict=True):
+        if defect:
+            texts.append(None)
+        elif text:
+            texts.append(text)
+        else:
+            try:
+                texts.append(here.decode_payload(payload or b""))
+            except Exception:  # _derive_status_rows quarantines it
+                texts.append(None)
+    return texts
+
+
+def _derive_status_rows(raws: list[Row], skew_tolerance: timedelta) -> tuple[Derived, list[int]]:
+    """Raw records parsed one by one; with, per event, the index of its record in `raws`."""
+    columns = _empty_columns(Table.STATUS_EVENTS)
+    quarantine = Derived(STATUS_EVENTS.empty_table())
     locations, evses, statuses, statuses_raw = (
         columns[n] for n in ("location_id", "evse_id", "status", "status_raw")
     )
@@ -74,14 +156,15 @@ def derive_status(raws: Iterable[Row], skew_tolerance: timedelta) -> Derived:
     keys, arrivals, evse_indexes = (
         columns[n] for n in ("record_key", "arrival_index", "evse_index")
     )
-    for raw in raws:
+    positions: list[int] = []
+    for position, raw in enumerate(raws):
         try:
             if raw["defect"]:
                 raise from_defect(raw["defect"])
             text = raw.get("text") or here.decode_payload(raw["payload"])
             parsed = here.parse_message(text, raw["received_at"], skew_tolerance)
         except Exception as problem:  # any parser failure is the record's fault
-            derived.reject(raw, problem)
+            quarantine.reject(raw, problem)
             continue
         for obs in parsed.observations:
             locations.append(obs.location_id)
@@ -94,9 +177,11 @@ def derive_status(raws: Iterable[Row], skew_tolerance: timedelta) -> Derived:
             keys.append(raw["record_key"])
             arrivals.append(raw["arrival_index"])
             evse_indexes.append(obs.evse_index)
+            positions.append(position)
         if parsed.problem is not None:
-            derived.reject(raw, parsed.problem)
-    return derived
+            quarantine.reject(raw, parsed.problem)
+    events = table_of_columns(Table.STATUS_EVENTS, columns)
+    return Derived(events, quarantine.quarantine), positions
 
 
 def _derive_connectivity(
@@ -105,7 +190,8 @@ def _derive_connectivity(
     parse: Callable[[bytes, Any, timedelta], edrv.ConnectivityObservation | None],
     source: Source,
 ) -> Derived:
-    derived = Derived.empty(Table.CONNECTIVITY_EVENTS)
+    derived = Derived(CONNECTIVITY_EVENTS.empty_table())
+    columns = _empty_columns(Table.CONNECTIVITY_EVENTS)
     for raw in raws:
         try:
             edrv.refuse_too_large(raw["record_key"])
@@ -123,8 +209,9 @@ def _derive_connectivity(
             "arrival_index": raw["arrival_index"],
             "source": source.value,
         }
-        for name, values in derived.events.items():
+        for name, values in columns.items():
             values.append(row[name])
+    derived.events = table_of_columns(Table.CONNECTIVITY_EVENTS, columns)
     return derived
 
 
@@ -138,15 +225,25 @@ def derive_polls(raws: Iterable[Row], skew_tolerance: timedelta) -> Derived:
 
 @dataclass(frozen=True)
 class Feed:
-    """How one source's raw table turns into its normalized table."""
+    """How one source's raw table turns into its normalized table: from rows, or from a batch
+    of columns (`derive_batch`, where the feed has a column-wise path)."""
 
     source: Source
     raw_table: Table
     event_table: Table
     derive: Callable[[Iterable[Row], timedelta], Derived]
+    derive_batch: Callable[[pa.Table, timedelta], Derived] | None = None
+
+    def derive_table(self, batch: pa.Table, skew_tolerance: timedelta) -> Derived:
+        """Derive a batch given as columns of the raw table."""
+        if self.derive_batch is None:
+            return self.derive(batch.to_pylist(), skew_tolerance)
+        return self.derive_batch(batch, skew_tolerance)
 
 
-STATUS_FEED = Feed(Source.HERE_STREAM, Table.RAW_STATUS, Table.STATUS_EVENTS, derive_status)
+STATUS_FEED = Feed(
+    Source.HERE_STREAM, Table.RAW_STATUS, Table.STATUS_EVENTS, derive_status, derive_status_batch
+)
 WEBHOOK_FEED = Feed(
     Source.EDRV_WEBHOOKS, Table.RAW_WEBHOOKS, Table.CONNECTIVITY_EVENTS, derive_webhooks
 )

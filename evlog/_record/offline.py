@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from os import PathLike
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import pyarrow as pa
 
@@ -17,7 +20,12 @@ from evlog._lake.layout import Lake, partition_days
 from evlog._lake.ledger import CaptureEntry, CaptureLedger
 from evlog._lake.schema import TIMESTAMP
 from evlog._record.derive import DEFAULT_SKEW_TOLERANCE, STATUS_FEED, WEBHOOK_FEED, Feed, Row
-from evlog._record.recorder import DEFAULT_DEDUPE_HORIZON, Recorder, RecordSummary
+from evlog._record.recorder import (
+    DEFAULT_BATCH,
+    DEFAULT_DEDUPE_HORIZON,
+    Recorder,
+    RecordSummary,
+)
 from evlog._sources import edrv, here
 
 STDIN = "-"
@@ -35,7 +43,7 @@ def record_stream(
 ) -> RecordSummary:
     """Import HERE status-stream captures (files, directories, '-' for stdin) into `lake`."""
     return _import(
-        lake, inputs, STATUS_FEED, _status_rows, coverage, skew_tolerance, stdin, dedupe_horizon
+        lake, inputs, STATUS_FEED, _store_status, coverage, skew_tolerance, stdin, dedupe_horizon
     )
 
 
@@ -50,7 +58,14 @@ def record_webhook_files(
 ) -> RecordSummary:
     """Import saved eDRV webhook bodies (JSONL, one body or envelope a line) into `lake`."""
     return _import(
-        lake, inputs, WEBHOOK_FEED, _webhook_rows, coverage, skew_tolerance, stdin, dedupe_horizon
+        lake,
+        inputs,
+        WEBHOOK_FEED,
+        _store_webhooks,
+        coverage,
+        skew_tolerance,
+        stdin,
+        dedupe_horizon,
     )
 
 
@@ -58,7 +73,7 @@ def _import(
     lake: Lake | str | PathLike[str],
     inputs: Sequence[str],
     feed: Feed,
-    rows: Callable[[bytes, str, datetime], Iterator[Row]],
+    store: Callable[[_Captures], None],
     coverage: Sequence[Window],
     skew_tolerance: timedelta,
     stdin: BinaryIO | None,
@@ -68,46 +83,16 @@ def _import(
     recorder = Recorder(
         Lake.create(lake), feed, skew_tolerance=skew_tolerance, dedupe_horizon=dedupe_horizon
     )
-    ledger = CaptureLedger(recorder.lake, feed.source)
-    recorded: list[CaptureEntry] = []
-    summary = recorder.append_all(_new_records(captures, stdin, rows, ledger, recorder, recorded))
+    reading = _Captures(captures, stdin, recorder, CaptureLedger(recorder.lake, feed.source))
+    store(reading)
     # Declared only now that every record of the import is durable: an import that dies or
     # fails part-way claims nothing (a claim over a window whose records were never stored
     # would count states as observed there; a ledger entry would skip the capture next time);
     # running it again stores the rest and claims it.
-    ledger.add(recorded, recorder.session_id)
+    reading.ledger.add(reading.recorded, recorder.session_id)
     for covered_from, covered_to in coverage:
         recorder.write_coverage(covered_from, covered_to, kind="declared")
-    return summary
-
-
-def _new_records(
-    captures: list[str],
-    stdin: BinaryIO | None,
-    rows: Callable[[bytes, str, datetime], Iterator[Row]],
-    ledger: CaptureLedger,
-    recorder: Recorder,
-    recorded: list[CaptureEntry],
-) -> Iterator[Row]:
-    """The records of every capture the ledger does not know whole; each capture read is added
-    to `recorded` once its records have all been handed on."""
-    for capture in captures:
-        data, received_at = _read(capture, stdin)
-        name = capture if capture == STDIN else str(Path(capture).resolve())
-        size, digest = len(data), hashlib.sha256(data).hexdigest()
-        known = ledger.recorded_whole(size, digest)
-        if known is not None:  # these very bytes were recorded whole: nothing to split
-            recorder.summary.known_captures += 1
-            recorder.summary.duplicates += known.records
-            continue
-        # A grown capture's first part may have gone to another (older) partition.
-        recorder.known.also_days |= ledger.days_of(name)
-        count = 0
-        for row in rows(data, capture, received_at):
-            count += 1
-            yield row
-        day = partition_days(pa.array([received_at], TIMESTAMP))[0].as_py()
-        recorded.append(CaptureEntry(name, size, digest, count, day))
+    return recorder.summary
 
 
 def _captures(inputs: Sequence[str]) -> Iterator[str]:
@@ -132,34 +117,158 @@ def _captures(inputs: Sequence[str]) -> Iterator[str]:
             raise InputError(f"input not found: {name}")
 
 
-def _read(capture: str, stdin: BinaryIO | None) -> tuple[bytes, datetime]:
-    """The capture's bytes and its receive time: a file's modification time, now for stdin."""
+@contextmanager
+def _opened(capture: str, stdin: BinaryIO | None) -> Iterator[tuple[BinaryIO, datetime]]:
+    """The capture as a stream, and its receive time: a file's modification time, now for stdin."""
     if capture == STDIN:
-        return (stdin or sys.stdin.buffer).read(), datetime.now(UTC)
-    path = Path(capture)
+        yield (stdin or sys.stdin.buffer), datetime.now(UTC)
+        return
     try:
-        data, mtime = path.read_bytes(), path.stat().st_mtime
+        stream = open(capture, "rb")  # noqa: SIM115 (closed below, after the caller's reads)
+        mtime = os.fstat(stream.fileno()).st_mtime
     except OSError as exc:
         raise InputError(f"cannot read {capture}: {exc.strerror}") from None
-    try:
-        return data, datetime.fromtimestamp(mtime, UTC)
-    except (OverflowError, ValueError):  # an mtime beyond the years a datetime holds
-        return data, datetime.now(UTC)
+    with stream:
+        try:
+            received_at = datetime.fromtimestamp(mtime, UTC)
+        except (OverflowError, ValueError):  # an mtime beyond the years a datetime holds
+            received_at = datetime.now(UTC)
+        try:
+            yield stream, received_at
+        except OSError as exc:
+            raise InputError(f"cannot read {capture}: {exc.strerror}") from None
 
 
-def _status_rows(data: bytes, capture: str, received_at: datetime) -> Iterator[Row]:
-    for record in here.split_capture(data, capture, received_at):
-        yield record.as_row()
+class _Captures:
+    """The captures of one import, opened one after the other: those the ledger knows whole are
+    skipped unread (`Recorder.summary` counts them), the others are hashed while they are read
+    and added to `recorded` once read to the end."""
+
+    def __init__(
+        self, names: list[str], stdin: BinaryIO | None, recorder: Recorder, ledger: CaptureLedger
+    ) -> None:
+        self.names = names
+        self.stdin = stdin
+        self.recorder = recorder
+        self.ledger = ledger
+        self.recorded: list[CaptureEntry] = []
+
+    def each(self) -> Iterator[_Capture]:
+        """Every capture to read, opened; the reader counts its records into it. The stream is
+        read to the end before the next is opened."""
+        for capture in self.names:
+            name = capture if capture == STDIN else str(Path(capture).resolve())
+            if capture != STDIN and self._recorded_whole(capture):
+                continue
+            # A grown capture's first part may have gone to another (older) partition.
+            self.recorder.known.also_days |= self.ledger.days_of(name)
+            with _opened(capture, self.stdin) as (stream, received_at):
+                hashed = _HashingReader(stream)
+                reading = _Capture(capture, cast(BinaryIO, hashed), received_at)
+                yield reading
+                hashed.read_rest()
+            # Its records are split by now, maybe not yet stored (a batch spans captures): the
+            # ledger is written only after the whole import.
+            day = partition_days(pa.array([received_at], TIMESTAMP))[0].as_py()
+            entry = CaptureEntry(name, hashed.size, hashed.hexdigest(), reading.records, day)
+            self.recorded.append(entry)
+
+    def _recorded_whole(self, capture: str) -> bool:
+        """Whether the file's bytes are in the ledger (hashed first only if an entry has its
+        size: a new capture is read once)."""
+        try:
+            size = Path(capture).stat().st_size
+        except OSError:
+            return False
+        if not self.ledger.has_size(size) or not Path(capture).is_file():
+            return False
+        with _opened(capture, self.stdin) as (stream, _):
+            hashed = _HashingReader(stream)
+            hashed.read_rest()
+        known = self.ledger.recorded_whole(hashed.size, hashed.hexdigest())
+        if known is None:
+            return False
+        self.recorder.summary.known_captures += 1
+        self.recorder.summary.duplicates += known.records
+        return True
 
 
-def _webhook_rows(data: bytes, capture: str, file_time: datetime) -> Iterator[Row]:
-    for index, saved in enumerate(edrv.read_saved_webhooks(data)):
-        yield {
-            "record_key": saved.record_key,
-            "webhook_id": saved.webhook_id,
-            "payload": saved.body,
-            "headers": saved.headers,
-            "received_at": saved.received_at or file_time,
-            "arrival_index": index,
-            "capture": capture,
-        }
+@dataclass
+class _Capture:
+    """One capture being read: its name as given, its stream, its receive time, and how many
+    records its reader found."""
+
+    name: str
+    stream: BinaryIO
+    received_at: datetime
+    records: int = 0
+
+
+class _HashingReader:
+    """A binary stream that hashes what is read from it."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self.hasher = hashlib.sha256()
+        self.size = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(size)
+        self.hasher.update(data)
+        self.size += len(data)
+        return data
+
+    def read_rest(self) -> None:
+        while self.read(1 << 22):
+            pass
+
+    def hexdigest(self) -> str:
+        return self.hasher.hexdigest()
+
+
+def _store_status(captures: _Captures) -> None:
+    for batch in _rebatched(_status_batches(captures), DEFAULT_BATCH):
+        captures.recorder.append_columns(batch)
+
+
+def _status_batches(captures: _Captures) -> Iterator[pa.Table]:
+    for capture in captures.each():
+        for batch in here.split_capture_batches(capture.stream, capture.name, capture.received_at):
+            capture.records += batch.num_rows
+            yield batch
+
+
+def _rebatched(batches: Iterator[pa.Table], size: int) -> Iterator[pa.Table]:
+    """The records of `batches` in batches of `size` (the last may be smaller), whatever the
+    captures they came from."""
+    held: list[pa.Table] = []
+    count = 0
+    for batch in batches:
+        held.append(batch)
+        count += batch.num_rows
+        while count >= size:
+            records = pa.concat_tables(held)
+            yield records.slice(0, size)
+            held, count = [records.slice(size)], count - size
+    if count:
+        yield pa.concat_tables(held)
+
+
+def _store_webhooks(captures: _Captures) -> None:
+    captures.recorder.append_all(_webhook_rows(captures))
+
+
+def _webhook_rows(captures: _Captures) -> Iterator[Row]:
+    for capture in captures.each():
+        data = capture.stream.read()  # saved webhook files are read whole (read_saved_webhooks)
+        for index, saved in enumerate(edrv.read_saved_webhooks(data)):
+            capture.records += 1
+            yield {
+                "record_key": saved.record_key,
+                "webhook_id": saved.webhook_id,
+                "payload": saved.body,
+                "headers": saved.headers,
+                "received_at": saved.received_at or capture.received_at,
+                "arrival_index": index,
+                "capture": capture.name,
+            }

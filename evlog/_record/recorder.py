@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from itertools import islice
@@ -25,7 +25,6 @@ from evlog._lake.layout import (
     parquet_files,
     partition_day,
     partition_days,
-    table_of_columns,
     table_of_rows,
     write_files,
 )
@@ -284,11 +283,44 @@ class Recorder:
         with its events and quarantine rows or not at all, and the caller's retry (re-import, WAL
         recovery, redelivery) stores it once.
         """
+        return self._append(raws, self._days(raws), self._rows_to_store)
+
+    def append_columns(self, batch: pa.Table) -> RecordSummary:
+        """`append` for records given as columns of the raw table without `session_id` (extra
+        columns, such as `here.RAW_BATCH`'s `text`, go to derivation only): the import path,
+        which gives dedupe only each record's key and day (and builds no other per-record
+        object)."""
+        keys = batch.column("record_key").to_pylist()
+        rows = [{"record_key": key, "position": position} for position, key in enumerate(keys)]
+        times = batch.column(DATE_COLUMN[self.feed.raw_table])
+        days = cast(list[int], partition_days(times).to_pylist())  # received_at is never null
+
+        def columns_to_store(fresh: list[Row]) -> tuple[pa.Table, Derived]:
+            chosen = batch.take(pa.array([row["position"] for row in fresh], pa.int64()))
+            chosen = chosen.append_column(
+                "session_id", pa.repeat(pa.scalar(self.session_id), chosen.num_rows)
+            )
+            raw = chosen.select(SCHEMAS[self.feed.raw_table].names)
+            return raw, self.feed.derive_table(chosen, self.skew_tolerance)
+
+        return self._append(rows, days, columns_to_store)
+
+    def _rows_to_store(self, fresh: list[Row]) -> tuple[pa.Table, Derived]:
+        raw = table_of_rows(self.feed.raw_table, fresh)
+        return raw, self.feed.derive(fresh, self.skew_tolerance)
+
+    def _append(
+        self,
+        raws: list[Row],
+        days: list[int],
+        to_store: Callable[[list[Row]], tuple[pa.Table, Derived]],
+    ) -> RecordSummary:
+        """`append`'s steps; `days` are the records' partitions, `to_store` gives the raw table
+        and derivation of the fresh records."""
         keys = [raw["record_key"] for raw in raws]
-        days = self._days(raws)
         with self.lake.write_lock():
             fresh, fresh_days = self._unknown(raws, keys, days)
-        derived = self.feed.derive(fresh, self.skew_tolerance)
+        stored, derived = to_store(fresh)
         with self.lake.write_lock():
             if self.known.refresh():
                 narrowed, narrowed_days = self._unknown(
@@ -296,10 +328,10 @@ class Recorder:
                 )
                 if len(narrowed) < len(fresh):
                     fresh, fresh_days = narrowed, narrowed_days
-                    derived = self.feed.derive(fresh, self.skew_tolerance)
+                    stored, derived = to_store(fresh)
             batch = RecordSummary(recorded=len(fresh), duplicates=len(raws) - len(fresh))
             if fresh:
-                raw_files = self._store(fresh, derived)
+                raw_files = self._store(stored, derived)
                 batch.events = derived.event_count
                 batch.quarantined = derived.quarantined_records
                 self.known.add([raw["record_key"] for raw in fresh], fresh_days, raw_files)
@@ -333,16 +365,16 @@ class Recorder:
             fresh_days.append(day)
         return fresh, fresh_days
 
-    def _store(self, fresh: list[Row], derived: Derived) -> list[Path]:
+    def _store(self, stored: pa.Table, derived: Derived) -> list[Path]:
         """Write one batch as one all-or-nothing step (under the write lock); the raw files."""
         lake, feed = self.lake, self.feed
-        events = lake.plan(feed.event_table, table_of_columns(feed.event_table, derived.events))
+        events = lake.plan(feed.event_table, derived.events)
         quarantine = lake.plan(
             Table.QUARANTINE,
             table_of_rows(Table.QUARANTINE, derived.quarantine),
             source=feed.source.value,
         )
-        raw = lake.plan(feed.raw_table, table_of_rows(feed.raw_table, fresh))
+        raw = lake.plan(feed.raw_table, stored)
         with lake.intent(delete_on_crash=[f.path for f in events + quarantine + raw]):
             written = write_files(events)
             fault_point("recorder.after_events")

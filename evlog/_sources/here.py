@@ -15,18 +15,24 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import io
 import re
 import zlib
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from itertools import islice
+from typing import Any, BinaryIO, Final, NamedTuple, cast
 
+import duckdb
+import numpy as np
+import numpy.typing as npt
 import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from evlog._errors import RecordError
-from evlog._lake.schema import QuarantineReason, Status
+from evlog._lake.schema import RAW_STATUS, TIMESTAMP, QuarantineReason, Status
 from evlog._sources._common import (
     KEPT_PREFIX_BYTES,
     MAX_RECORD_BYTES,
@@ -171,10 +177,156 @@ def _parse_evse(
 
 
 # ---------------------------------------------------------------------------------------------
+# Parsing a batch of messages at once
+
+# The one message shape the batch parser reads, as a pattern over the JSON text: keys `id` then
+# `evses`, each EVSE exactly `id`, `status`, `last_updated` in that order, strings of printable
+# ASCII without quotes, backslashes or braces (so no escapes, no key twice, no field in doubt),
+# times `YYYY-MM-DDTHH:MM:SS[.f]Z` (1 to 6 digits of fraction). `parse_message` reads such a text
+# in exactly one way; every other text, valid or not, is left to it.
+_WS = r"[ \t\n\r]*"
+_STR = r"[\x20\x21\x23-\x5b\x5d-\x7a\x7c\x7e]+"
+_COMMA = _WS + "," + _WS
+
+
+def _pair(key: str, value: str) -> str:
+    return '"' + key + '"' + _WS + ":" + _WS + '"' + value + '"'
+
+
+def _evse_fields(evse_id: str, status: str, time: str) -> str:
+    return (
+        _pair("id", evse_id)
+        + _COMMA
+        + _pair("status", status)
+        + _COMMA
+        + _pair("last_updated", time)
+    )
+
+
+_EVSE = (
+    r"\{"
+    + _WS
+    + _evse_fields(_STR, _STR, r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?Z")
+    + _WS
+    + r"\}"
+)
+_MESSAGE = (
+    f'^{_WS}\\{{{_WS}{_pair("id", _STR)}{_COMMA}"evses"{_WS}:{_WS}'
+    f"\\[{_WS}{_EVSE}(?:{_COMMA}{_EVSE})*{_WS}\\]{_WS}\\}}{_WS}$"
+)
+# Reading a matching text's fields (DuckDB's JSON reader): in the pattern's shape no string needs
+# unescaping and no key is in doubt, so any conforming reader gets what orjson gets.
+_FIELDS_SQL = """
+    SELECT message, location_id, evse.id AS evse_id, evse.status AS status_raw,
+           evse.last_updated AS source_time, evse_index::INTEGER AS evse_index
+    FROM (
+        SELECT message, parsed.id AS location_id, unnest(parsed.evses) AS evse,
+               unnest(range(len(parsed.evses))) AS evse_index
+        FROM (SELECT message, from_json(text, '{"id": "VARCHAR", "evses": [{"id": "VARCHAR",
+                  "status": "VARCHAR", "last_updated": "VARCHAR"}]}') AS parsed FROM texts)
+    )
+    ORDER BY message, evse_index
+"""
+# Where each part of `YYYY-MM-DDTHH:MM:SS[.f]Z` is, and its weight in µs (days: after the date).
+_TIME_PARTS = {"hour": (11, 3_600_000_000), "minute": (14, 60_000_000), "second": (17, 1_000_000)}
+_DAY_US = 86_400_000_000
+
+
+@functools.cache
+def _json_reader() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB for `parse_batch`, opened once (opening costs tens of ms; a cursor per
+    batch, a fraction of one); one thread, like the rest of the import."""
+    con = duckdb.connect()
+    con.execute("SET threads = 1")
+    return con
+
+
+class ParsedBatch(NamedTuple):
+    """What `parse_batch` read: which messages, and their observations column-wise."""
+
+    parsed: npt.NDArray[np.bool_]  # per message: read here (else `parse_message` reads it)
+    message: npt.NDArray[np.int64]  # per observation: the index of its message
+    location_id: pa.Array[Any]
+    evse_id: pa.Array[Any]
+    status: pa.Array[Any]
+    status_raw: pa.Array[Any]
+    event_us: npt.NDArray[np.int64]  # event_time, µs since the epoch, clamped
+    time_clamped: npt.NDArray[np.bool_]
+    evse_index: npt.NDArray[np.int32]
+
+
+def parse_batch(
+    texts: pa.Array[Any], received_us: npt.NDArray[np.int64], skew_tolerance: timedelta
+) -> ParsedBatch:
+    """Parse the messages of `texts` (JSON texts; null: not to be read here) that have the one
+    shape `_MESSAGE` admits, all at once (Arrow's regex, DuckDB's JSON reader, numpy); the
+    others are not parsed (`parsed` is False). For those it reads, the observations are what
+    `parse_message` gives, in message and EVSE order."""
+    parsed = np.zeros(len(texts), np.bool_)
+    # Not validated as UTF-8: only ASCII texts are matched (a null, as empty, matches nothing).
+    strings = texts.fill_null(b"").view(pa.string())
+    candidates = np.flatnonzero(pc.string_is_ascii(strings).to_numpy(zero_copy_only=False))
+    if skew_tolerance < timedelta(0):  # clamping then meets datetime's range: left to Python
+        candidates = candidates[:0]
+    matched = pc.match_substring_regex(strings.take(candidates), _MESSAGE)
+    candidates = candidates[matched.to_numpy(zero_copy_only=False)]
+    texts_table = pa.table({"message": candidates, "text": strings.take(candidates)})
+    with _json_reader().cursor() as con:
+        con.register("texts", texts_table)
+        fields = con.sql(_FIELDS_SQL).to_arrow_table().combine_chunks()
+    message = np.asarray(fields.column("message"), np.int64)
+    source_time = fields.column("source_time")
+
+    def number(start: int, length: int) -> npt.NDArray[np.int64]:
+        part = pc.utf8_slice_codeunits(source_time, start, start + length)
+        return np.asarray(pc.cast(part, pa.int64()), np.int64)
+
+    year, month, day = number(0, 4), number(5, 2), number(8, 2)
+    months = (year - 1970) * 12 + month - 1
+    days = months.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64) + day - 1
+    # A day past its month's end lands in the next month: the month read back tells.
+    month_back = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+    valid = (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1) & (month_back == months)
+    source_us = days * _DAY_US
+    for name, (start, unit) in _TIME_PARTS.items():
+        value = number(start, 2)
+        valid &= value <= (23 if name == "hour" else 59)
+        source_us += value * unit
+    # The fraction: the digits between "SS." and "Z", as µs (1 to 6 digits, padded).
+    fraction = pc.utf8_rpad(pc.utf8_slice_codeunits(source_time, 20, -1), 6, "0")
+    source_us += np.asarray(pc.cast(fraction, pa.int64()), np.int64)
+    # A message is read here only if every EVSE of it is: otherwise parse_message names the problem.
+    parsed[candidates] = True
+    parsed[message[~valid]] = False
+    keep = parsed[message]
+    fields = fields.filter(pa.array(keep))
+    message, source_us = message[keep], source_us[keep]
+    received = received_us[message]
+    clamped = source_us > received + skew_tolerance // timedelta(microseconds=1)
+    status_raw = fields.column("status_raw").combine_chunks()
+    spellings = cast("pa.DictionaryArray[Any, Any]", pc.dictionary_encode(status_raw))
+    statuses = pa.array(
+        [normalize_status(str(raw)).value for raw in spellings.dictionary.to_pylist()],
+        pa.string(),
+    )
+    return ParsedBatch(
+        parsed=parsed,
+        message=message,
+        location_id=fields.column("location_id").combine_chunks(),
+        evse_id=fields.column("evse_id").combine_chunks(),
+        status=statuses.take(spellings.indices),
+        status_raw=status_raw,
+        event_us=np.where(clamped, received, source_us),
+        time_clamped=clamped,
+        evse_index=np.asarray(fields.column("evse_index"), np.int32),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
 # Splitting captures into raw records
 
 
-class RawStatusRecord(NamedTuple):  # a tuple: one is built per message on the import path
+class RawStatusRecord(NamedTuple):  # a tuple: one is built per message on the consumer path
     """One record of a capture: the bytes as received, where it was and what identifies it."""
 
     record_key: str
@@ -194,19 +346,111 @@ class RawStatusRecord(NamedTuple):  # a tuple: one is built per message on the i
         return self._asdict()
 
 
+# Raw records column-wise, as splitting gives them: the raw table's columns but `session_id`
+# (the recorder stamps it), plus `text` (see `RawStatusRecord.text`).
+RAW_BATCH: Final = pa.schema(
+    [*(f for f in RAW_STATUS if f.name != "session_id"), pa.field("text", pa.binary())]
+)
+DEFAULT_BATCH_RECORDS = 50_000
+CHUNK_BYTES = 4 * 1024 * 1024  # read from a capture at a time
+
+
+def records_table(records: list[RawStatusRecord]) -> pa.Table:
+    """Records as one batch (`RAW_BATCH`)."""
+    columns = dict(zip(RawStatusRecord._fields, zip(*records, strict=True), strict=True))
+    return pa.Table.from_arrays(
+        [pa.array(columns.get(f.name, ()), f.type) for f in RAW_BATCH], schema=RAW_BATCH
+    )
+
+
 def split_capture(data: bytes, capture: str, received_at: datetime) -> Iterator[RawStatusRecord]:
-    """Split a capture of any supported shape into raw records, recognising the shape by content."""
-    if data.startswith(GZIP_MAGIC):
-        yield from _split_gzip_capture(data, capture, received_at)
+    """The records of a capture given whole (`split_capture_batches` on its bytes)."""
+    for batch in split_capture_batches(io.BytesIO(data), capture, received_at):
+        for row in batch.to_pylist():
+            yield RawStatusRecord(**row)
+
+
+def split_capture_batches(
+    stream: BinaryIO,
+    capture: str,
+    received_at: datetime,
+    batch_size: int = DEFAULT_BATCH_RECORDS,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> Iterator[pa.Table]:
+    """Split a capture of any supported shape into batches of raw records (`RAW_BATCH`),
+    recognising the shape by content. Read in chunks: gzip members and NDJSON are split as they
+    are read, so memory is bounded by the batch (a capture that is one JSON document, a Data API
+    response or a single message, is read whole, as it must be parsed whole)."""
+    source = _Capture(stream, chunk_bytes)
+    source.refill(0)
+    # Enough to tell the shape: the gzip magic, or the first non-blank byte.
+    while not source.done and (len(source.data) < 2 or not _first_non_blank(source.data)):
+        source.refill(0)
+    if source.data.startswith(GZIP_MAGIC):
+        yield from _split_gzip_capture(source, capture, received_at, batch_size)
         return
-    document = _as_json_object(data) if _first_non_blank(data) == b"{" else None
+    document = _as_document(source) if _first_non_blank(source.data) == b"{" else None
     if document is None:
-        yield from _keyed(_line_pieces(split_lines((data,))), capture, received_at)
+        lines = _line_pieces(split_lines(source.chunks()))
+        yield from _keyed(lines, capture, received_at, batch_size)
     elif isinstance(document.get("messages"), list):
-        yield from _split_data_api_response(document, capture, received_at)
+        yield from _split_data_api_response(document, capture, received_at, batch_size)
     else:  # one message per file, possibly pretty-printed
-        text = data.strip()
-        yield from _keyed(iter([_piece(text, text)]), capture, received_at)
+        text = source.data.strip()
+        yield from _keyed(iter([_piece(text, text)]), capture, received_at, batch_size)
+
+
+class _Capture:
+    """A capture being read: `data` holds its bytes from some point on (what was split is
+    dropped), `done` once the stream is exhausted."""
+
+    def __init__(self, stream: BinaryIO, chunk_bytes: int) -> None:
+        self.stream = stream
+        self.chunk_bytes = chunk_bytes
+        self.data = b""
+        self.done = False
+
+    def refill(self, keep_from: int) -> bool:
+        """Drop the bytes before `keep_from` and append the next chunk; False at the end."""
+        chunk = b"" if self.done else self.stream.read(self.chunk_bytes)
+        self.data = self.data[keep_from:] + chunk
+        self.done = not chunk
+        return bool(chunk)
+
+    def read_all(self) -> bytes:
+        while self.refill(0):
+            pass
+        return self.data
+
+    def chunks(self) -> Iterator[bytes]:
+        """The bytes held, then the rest of the stream, chunk by chunk (nothing is kept)."""
+        data, self.data = self.data, b""
+        yield data
+        while not self.done:
+            chunk = self.stream.read(self.chunk_bytes)
+            self.done = not chunk
+            yield chunk
+
+    def blank_from(self, pos: int) -> bool:
+        """Whether only whitespace follows `pos` (read on until a non-blank byte or the end)."""
+        while not self.data[pos:].strip():
+            if not self.refill(0):
+                return True
+        return False
+
+
+def _as_document(source: _Capture) -> dict[str, Any] | None:
+    """The capture as one JSON object, None if it is not one (then it is NDJSON).
+
+    A capture whose first line is a JSON object with more after it cannot be one JSON text: that
+    is known from the first line, and the capture is not read whole."""
+    first = _NON_BLANK.search(source.data)
+    assert first is not None  # the caller saw the `{`
+    line_end = source.data.find(b"\n", first.start())
+    first_line = source.data[first.start() : line_end] if line_end >= 0 else b""
+    if _as_json_object(first_line) is not None and not source.blank_from(line_end):
+        return None
+    return _as_json_object(source.read_all())
 
 
 # What splitting found of one record: (content key, payload to store, decoded text, defect).
@@ -238,25 +482,26 @@ _NON_BLANK = re.compile(rb"\S")
 
 
 def _split_gzip_capture(
-    data: bytes, capture: str, received_at: datetime
-) -> Iterator[RawStatusRecord]:
+    source: _Capture, capture: str, received_at: datetime, batch_size: int
+) -> Iterator[pa.Table]:
     """Concatenated gzip members, unless the first member turns out to hold NDJSON or a response."""
-    first = _decode_member(data, 0)
+    first, _ = _member_at(source, 0)
     if capture.endswith((".ndjson.gz", ".jsonl.gz")) or (
         first is not None and _is_multi_line_json(first)
     ):
-        yield from _keyed(_line_pieces(split_lines(_inflate_all(data))), capture, received_at)
+        lines = _line_pieces(split_lines(_inflate_all(source.chunks())))
+        yield from _keyed(lines, capture, received_at, batch_size)
         return
     if first is not None and first.whole and _first_non_blank(first.text) == b"{":
         response = _as_json_object(first.text)
         if (
             response is not None
             and isinstance(response.get("messages"), list)
-            and not data[first.end :].strip()
+            and source.blank_from(first.end)
         ):
-            yield from _split_data_api_response(response, capture, received_at)
+            yield from _split_data_api_response(response, capture, received_at, batch_size)
             return
-    yield from _keyed(_gzip_members(data), capture, received_at)
+    yield from _keyed(_gzip_members(source), capture, received_at, batch_size)
 
 
 class _Member(NamedTuple):
@@ -265,19 +510,56 @@ class _Member(NamedTuple):
     whole: bool  # False if it inflates beyond the cap
 
 
-def _gzip_members(data: bytes) -> Iterator[_Piece]:
-    """The gzip members in `data`, as pieces.
+_CUT = _Member(-1, b"", False)  # the data held ends inside the member: more is needed to tell
+
+
+def _member_at(source: _Capture, pos: int) -> tuple[_Member | None, int]:
+    """The member at `pos` (see `_decode_member`), reading on while the data held ends inside it
+    or inside the corrupt stretch it starts; with where it now starts in `source.data` (0 once
+    more was read)."""
+    while True:
+        member = _decode_member(source.data, pos)
+        if source.done or not _needs_more(member, source.data, pos):
+            return (None if member is _CUT else member), pos
+        source.refill(pos)
+        pos = 0
+
+
+def _needs_more(member: _Member | None, data: bytes, pos: int) -> bool:
+    """Whether the data held ends before the record starting at `pos` is known to end."""
+    if member is None:  # corrupt: it reaches to the next place a member can start
+        return _next_member_start(data, pos + 1) == len(data)
+    return member is _CUT or (not member.whole and member.end == len(data))
+
+
+def _gzip_members(source: _Capture) -> Iterator[_Piece]:
+    """The gzip members of the capture, as pieces.
 
     A corrupt stretch becomes one record reaching to the next place a member can start, so a bad
     member costs only itself; a member that inflates beyond the cap too (it is not inflated
-    further). Whitespace between members (newline-separated captures) is skipped.
+    further). Whitespace between members (newline-separated captures) is skipped. The data held
+    is the current member (or stretch) and the rest of the chunk it is in.
     """
-    pos, size = 0, len(data)
-    while pos < size:
+    pos = 0
+    while True:
+        if pos >= len(source.data):
+            if not source.refill(pos):
+                return
+            pos = 0
+        data = source.data
         if data[pos : pos + 1].isspace():
             pos += 1
             continue
+        quick = _member_to_next_header(data, pos)
+        if quick is not None:
+            record, text = quick
+            yield _piece(record, text)
+            pos += len(record)
+            continue
         member = _decode_member(data, pos)
+        if member is None or not member.whole:  # rare: cut at the chunk's end, or a defect
+            member, pos = _member_at(source, pos)
+            data = source.data
         if member is None:  # corrupt or truncated: resynchronise at the next member header
             end = _next_member_start(data, pos + 1)
             yield _piece(data[pos:end], None)  # derive names the defect when it gunzips this
@@ -290,14 +572,34 @@ def _gzip_members(data: bytes) -> Iterator[_Piece]:
         pos = end
 
 
+def _member_to_next_header(data: bytes, pos: int) -> tuple[bytes, bytes] | None:
+    """The usual case, quickly: the member at `pos` is whole before the next place a member can
+    start (whitespace aside), and within the cap; its bytes and text. None: not known so
+    (`_decode_member` decides). A member ends where its deflate stream and trailer end, whatever
+    follows, so this finds the same end and text as `_decode_member`."""
+    end = _next_member_start(data, pos + 1)
+    decompressor = zlib.decompressobj(wbits=31)
+    try:
+        text = decompressor.decompress(data[pos:end], MAX_RECORD_BYTES + 1)
+    except zlib.error:
+        return None
+    if not decompressor.eof or len(text) > MAX_RECORD_BYTES:
+        return None
+    unused = decompressor.unused_data
+    if unused and not unused.isspace():
+        return None
+    return data[pos : end - len(unused)], text
+
+
 def _next_member_start(data: bytes, pos: int) -> int:
     following = data.find(_MEMBER_START, pos)
     return len(data) if following < 0 else following
 
 
 def _decode_member(data: bytes, start: int) -> _Member | None:
-    """The member starting at `start`, None if it is corrupt or cut. Inflation stops just past
-    MAX_RECORD_BYTES: memory and time stay bounded whatever the member claims to hold."""
+    """The member starting at `start`: None if it is corrupt, `_CUT` if `data` ends before it
+    does. Inflation stops just past MAX_RECORD_BYTES: memory and time stay bounded whatever the
+    member claims to hold."""
     view = memoryview(data)
     decompressor = zlib.decompressobj(wbits=31)
     fed, pieces, inflated = start, [], 0
@@ -316,29 +618,35 @@ def _decode_member(data: bytes, start: int) -> _Member | None:
     except zlib.error:
         return None
     if not decompressor.eof:
-        return None
+        return _CUT
     return _Member(fed - len(decompressor.unused_data), b"".join(pieces), True)
 
 
-def _inflate_all(data: bytes) -> Iterator[bytes]:
-    """The decompressed bytes of every member of a gzip file, in chunks of bounded size; a corrupt
-    or cut tail ends the stream (what decoded before it is kept)."""
-    view, pos = memoryview(data), 0
-    while (next_member := _NON_BLANK.search(data, pos)) is not None:
-        pos = next_member.start()
-        decompressor = zlib.decompressobj(wbits=31)
-        try:
-            while not decompressor.eof and pos < len(data):
-                chunk: bytes | memoryview = view[pos : pos + _STREAM_FEED_CHUNK]
-                pos += len(chunk)
-                while chunk:
-                    yield decompressor.decompress(chunk, _STREAM_OUT_CHUNK)
-                    chunk = decompressor.unconsumed_tail
-        except zlib.error:
-            return
-        if not decompressor.eof:
-            return
-        pos -= len(decompressor.unused_data)
+def _inflate_all(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The decompressed bytes of every member of a gzip stream given in chunks, in chunks of
+    bounded size; a corrupt or cut tail ends the stream (what decoded before it is kept)."""
+    decompressor = None
+    for data in chunks:
+        view, pos = memoryview(data), 0
+        while pos < len(data):
+            if decompressor is None:  # between members: whitespace is skipped
+                next_member = _NON_BLANK.search(data, pos)
+                if next_member is None:
+                    break
+                pos = next_member.start()
+                decompressor = zlib.decompressobj(wbits=31)
+            try:
+                while not decompressor.eof and pos < len(data):
+                    chunk: bytes | memoryview = view[pos : pos + _STREAM_FEED_CHUNK]
+                    pos += len(chunk)
+                    while chunk:
+                        yield decompressor.decompress(chunk, _STREAM_OUT_CHUNK)
+                        chunk = decompressor.unconsumed_tail
+            except zlib.error:
+                return
+            if decompressor.eof:
+                pos -= len(decompressor.unused_data)
+                decompressor = None
 
 
 def _is_multi_line_json(first: _Member) -> bool:
@@ -357,18 +665,46 @@ def _is_multi_line_json(first: _Member) -> bool:
 
 
 def _keyed(
-    pieces: Iterator[_Piece], capture: str, received_at: datetime
-) -> Iterator[RawStatusRecord]:
-    """Give each record of a file capture its identity: content hash plus occurrence number.
+    pieces: Iterator[_Piece], capture: str, received_at: datetime, batch_size: int
+) -> Iterator[pa.Table]:
+    """Give each record of a file capture its identity, content hash plus occurrence number, in
+    batches of `batch_size`.
 
     The same capture recorded twice gives the same keys (nothing added); a message delivered twice
     inside one capture keeps both copies (`#0`, `#1`), as received.
     """
-    seen: Counter[str] = Counter()
-    for index, (digest, payload, text, defect) in enumerate(pieces):
-        key = f"{digest}#{seen[digest]}"
-        seen[digest] += 1
-        yield RawStatusRecord(key, payload, received_at, index, capture, defect=defect, text=text)
+    seen: dict[str, int] = {}
+    first_index = 0
+    while True:
+        keys: list[str] = []
+        payloads: list[bytes] = []
+        texts: list[bytes | None] = []
+        defects: list[str | None] = []
+        for digest, payload, text, defect in islice(pieces, batch_size):
+            occurrence = seen.get(digest, 0)
+            seen[digest] = occurrence + 1
+            keys.append(f"{digest}#{occurrence}")
+            payloads.append(payload)
+            texts.append(text)
+            defects.append(defect)
+        if not keys:
+            return
+        count = len(keys)
+        yield pa.Table.from_arrays(
+            [
+                pa.array(keys, pa.string()),
+                pa.array(payloads, pa.binary()),
+                pa.array(defects, pa.string()),
+                pa.repeat(pa.scalar(received_at, TIMESTAMP), count),
+                pa.array(np.arange(first_index, first_index + count, dtype=np.int64)),
+                pa.repeat(pa.scalar(capture, pa.string()), count),
+                pa.nulls(count, pa.int32()),
+                pa.nulls(count, pa.int64()),
+                pa.array(texts, pa.binary()),
+            ],
+            schema=RAW_BATCH,
+        )
+        first_index += count
 
 
 def _as_json_object(text: bytes) -> dict[str, Any] | None:
@@ -380,10 +716,14 @@ def _as_json_object(text: bytes) -> dict[str, Any] | None:
 
 
 def _split_data_api_response(
-    response: dict[str, Any], capture: str, received_at: datetime
-) -> Iterator[RawStatusRecord]:
-    for index, message in enumerate(response["messages"]):
-        yield data_api_record(message, capture, index, received_at)
+    response: dict[str, Any], capture: str, received_at: datetime, batch_size: int
+) -> Iterator[pa.Table]:
+    records = (
+        data_api_record(message, capture, index, received_at)
+        for index, message in enumerate(response["messages"])
+    )
+    while batch := list(islice(records, batch_size)):
+        yield records_table(batch)
 
 
 def data_api_record(

@@ -120,6 +120,7 @@ def compact(
     rollups: bool = True,
     rollup_zones: Iterable[str] = (),
     partitions: Collection[Path] | None = None,
+    wait: bool = False,
 ) -> CompactSummary:
     """Compact every table of `lake` (or only the partition directories `partitions`: those an
     import wrote to, `RecordSummary.partitions`), then bring the status checkpoints and the per-day
@@ -127,18 +128,21 @@ def compact(
     to date; both are recomputed only from the first day whose event files changed on.
 
     One compaction at a time per lake (`LakeError` if another runs: an hourly cron job that
-    overran, a second operator, a rebuild); recorders and reports may run alongside.
+    overran, a second operator, a rebuild; with `wait`, wait for it instead: an import's own
+    compaction); recorders and reports may run alongside.
     """
-    with compaction_lock(lake, "another `evlog lake compact` or `evlog lake rebuild`"):
+    with compaction_lock(lake, "another `evlog lake compact` or `evlog lake rebuild`", wait):
         remove_leftovers(lake)
         return _compact(lake, checkpoints, rollups, rollup_zones, partitions)
 
 
-def compaction_lock(lake: Lake, busy_with: str) -> contextlib.AbstractContextManager[None]:
+def compaction_lock(
+    lake: Lake, busy_with: str, wait: bool = False
+) -> contextlib.AbstractContextManager[None]:
     """The lock one compaction or rebuild at a time holds (`LakeError` naming `busy_with` if
     another holds it)."""
     busy = f"{busy_with} is running on {lake.root} (lock held on {COMPACT_LOCK})"
-    return exclusive_lock(lake.root / COMPACT_LOCK, busy)
+    return exclusive_lock(lake.root / COMPACT_LOCK, busy, wait)
 
 
 def _compact(

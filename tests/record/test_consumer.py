@@ -26,6 +26,7 @@ from evlog._record.consumer import consume, record_here
 from evlog._record.derive import STATUS_FEED, Row
 from evlog._record.recorder import Recorder
 from evlog._sources._http import AuthError, RetryPolicy
+from evlog._sources.here import RawStatusRecord
 from evlog._sources.here_api import DataApiClient, OAuthTokenProvider, StaticToken, read_credentials
 from tests import feeds
 from tests.fakes.here_server import FakeHere, credentials_text
@@ -104,8 +105,8 @@ def test_commit_only_after_durable_append(
     lake = Lake.create(tmp_path / "lake")
     seen: list[int] = []
 
-    def check(rows: list[Row]) -> None:  # between append and commit: on disk, not committed
-        assert set(_offsets(lake)) >= {(0, r["kafka_offset"]) for r in rows}
+    def check(records: list[RawStatusRecord]) -> None:  # after append, before commit
+        assert set(_offsets(lake)) >= {(0, r.kafka_offset) for r in records}
         seen.append(fake.committed["evlog"].get(0, -1))
 
     consume(lake, api, until_idle=True, after_append=check)
@@ -123,7 +124,7 @@ def test_restart_mid_stream_no_gap_no_duplicate(
     # 2. A crash after the Parquet is durable but before the commit (the at-least-once window).
     batches = [0]
 
-    def crash(rows: list[Row]) -> None:
+    def crash(records: list[RawStatusRecord]) -> None:
         batches[0] += 1
         if batches[0] == 2:
             raise RuntimeError("simulated crash")
