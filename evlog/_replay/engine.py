@@ -6,6 +6,7 @@ the SQL and the parameters, and `evlog._api` turns relations into Polars DataFra
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -355,7 +356,9 @@ class ReplayEngine(EngineBase[duckdb.DuckDBPyRelation]):
 
     def quiet(self) -> None:
         """No progress bar on long queries (for commands that print their own summary)."""
-        self._con.sql("SET enable_progress_bar = false")
+        # In Jupyter without ipywidgets DuckDB cannot switch it: there is no bar to hide.
+        with contextlib.suppress(duckdb.InvalidInputException):
+            self._con.sql("SET enable_progress_bar = false")
 
     def _bind_views(self) -> None:
         # Tables are bound when a query first reads them (`_need`): binding one costs ~25 µs a
