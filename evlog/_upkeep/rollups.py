@@ -104,7 +104,9 @@ def update_rollups(lake: Lake, zones: Iterable[str] = ()) -> int:
     coverage = lake_coverage(lake)
     engine = ReplayEngine(lake)
     engine.quiet()  # `lake compact` prints its own summary
-    build = _Build(lake, engine, engine.event_span(EntityKind.EVSE), event_files, coverage)
+    span = engine.event_span(EntityKind.EVSE)
+    rows = engine.con.sql("SELECT epoch_us(max(event_time)) FROM status_events").fetchall()
+    build = _Build(lake, engine, span, rows[0][0], event_files, coverage)
     return sum(_update_zone(build, zone) for zone in sorted(wanted))
 
 
@@ -115,6 +117,7 @@ class _Build:
     lake: Lake
     engine: ReplayEngine
     recorded: EventSpan  # first event, last thing recorded
+    last_event_us: int | None  # the last event time
     event_files: dict[str, list[str]]
     coverage: list[Span]
 
@@ -129,9 +132,14 @@ def _update_zone(build: _Build, zone_key: str) -> int:
         _write_manifest(lake, RollupManifest(zone_key, None, None, event_files, coverage))
         return 0
     first_day = _local_date(recorded.first_us, zone)
-    # Up to the day of the last thing recorded, in progress or not: a day's rollup is exact for the
-    # lake as it is, and whatever is recorded into it later makes it stale (see the module doc).
-    last_day = _local_date(recorded.last_us - 1, zone)
+    # Up to the day of the last event (or of the last thing recorded, if earlier), in progress or
+    # not: a day's rollup is exact for the lake as it is, and whatever is recorded into it later
+    # makes it stale (see the module doc). Days after the last event hold its states: a report
+    # replays them from the last checkpoint cheaply, and a capture stamped with a much later
+    # receive time (a file's modification time) would otherwise make every compaction compute a
+    # rollup for each day in between.
+    last_us = min(recorded.last_us, (build.last_event_us or recorded.last_us) + 1)
+    last_day = _local_date(last_us - 1, zone)
     build_from, kept_filled = first_day, frozenset[date]()
     old = read_manifest(lake, zone_key)
     if old is not None and old.first_day == first_day:
