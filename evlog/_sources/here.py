@@ -270,6 +270,20 @@ def parse_batch(
         candidates = candidates[:0]
     matched = pc.match_substring_regex(strings.take(candidates), _MESSAGE)
     candidates = candidates[matched.to_numpy(zero_copy_only=False)]
+    if not len(candidates):  # nothing of the one shape: no query (a DuckDB call costs ~1 ms)
+        no_text = pa.array([], pa.string())
+        no_int = np.zeros(0, np.int64)
+        return ParsedBatch(
+            parsed,
+            no_int,
+            no_text,
+            no_text,
+            no_text,
+            no_text,
+            no_int,
+            np.zeros(0, np.bool_),
+            np.zeros(0, np.int32),
+        )
     texts_table = pa.table({"message": candidates, "text": strings.take(candidates)})
     with _json_reader().cursor() as con:
         con.register("texts", texts_table)
