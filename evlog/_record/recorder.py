@@ -79,10 +79,10 @@ class KnownKeys:
     `received_at`), and in any partition named by `also_days` (where earlier imports of the same
     capture went). Per partition it keeps only a 64-bit hash of each key (8 bytes a record, read
     once with DuckDB's vectorised `hash`), and confirms a hash hit against the keys themselves;
-    partitions no batch needs any more are dropped (at most `MAX_DAYS` kept). So start-up costs
-    the horizon's days, not the lake, and a batch costs its own size. Replay counts exact
-    duplicates once, so a duplicate older than the horizon never changes a figure (docs/lake.md,
-    "Identity and duplicates").
+    partitions no batch needs any more are dropped (`MAX_DAYS` kept, or one batch's if more).
+    So start-up costs the horizon's days, not the lake, and a batch costs its own size. Replay
+    counts exact duplicates once, so a duplicate older than the horizon never changes a figure
+    (docs/lake.md, "Identity and duplicates").
 
     It reads only files it has not read before (another recorder's, a compaction's merged file)
     and only under the write lock, when no batch is half written: a key is known only once its
@@ -111,6 +111,10 @@ class KnownKeys:
         needed = self._needed(set(days))
         for day in needed:
             self._load(day)
+        # The least recently needed partitions go; a batch's own (however many) stay until
+        # the next batch, which `add` and `refresh` keep up to date.
+        while len(self._days) > max(self.MAX_DAYS, len(needed)):
+            self._days.popitem(last=False)
         hit = np.zeros(len(keys), dtype=bool)
         for day in needed:  # each record looks only at the partitions within its own reach
             near = self._reaches(record_days, day)
@@ -184,8 +188,6 @@ class KnownKeys:
             known.files |= set(new)
             self._days[day] = known
             self._days.move_to_end(day)
-            while len(self._days) > max(self.MAX_DAYS, 2 * self.reach + 1):
-                self._days.popitem(last=False)
             return bool(new)
 
     def _hash(self, keys: pa.Array[Any]) -> npt.NDArray[np.uint64]:

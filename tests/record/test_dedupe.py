@@ -134,6 +134,16 @@ def test_only_partitions_within_the_horizon_are_read(tmp_path: Path) -> None:
     assert recorder.known.loaded_days() == [day_name(d) for d in range(day - 2, day + 3)]
 
 
+def test_a_batch_spanning_more_days_than_are_kept_is_checked_whole(tmp_path: Path) -> None:
+    """A saved-webhook file of three months is one batch: every partition it needs is read."""
+    lake = Lake.create(tmp_path / "lake")
+    first = datetime(2026, 8, 1, 12, tzinfo=UTC)
+    rows = [webhook_row(f"wh-{n}", first + n * DAY) for n in range(90)]
+    assert Recorder(lake, WEBHOOK_FEED).append(rows).recorded == 90
+    again = Recorder(lake, WEBHOOK_FEED).append([dict(row) for row in rows])
+    assert (again.recorded, again.duplicates) == (0, 90)
+
+
 def webhook_row(webhook_id: str, at: datetime) -> dict[str, Any]:
     body = json.dumps(feeds.webhook(webhook_id, "st-1", True, at.isoformat())).encode()
     return {
