@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import base64
 import gzip
+import hashlib
 import io
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -168,3 +170,35 @@ def test_split_as_read_in_chunks_gives_what_one_buffer_gives(
     assert _split(data, name, chunk_bytes, batch_size) == whole
     records = list(here.split_capture(data, name, NOW))
     assert [r.as_row() for r in records] == whole
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.integers(0, 6), max_size=60),
+    st.integers(1, 7),
+)
+def test_occurrence_numbers_count_earlier_copies_across_batches(
+    picks: list[int], batch_size: int
+) -> None:
+    """Against a Counter: each content key's `#n` is the number of earlier records of the
+    capture with that key, wherever the batches are cut."""
+    digests = [f"sha256:{hashlib.sha256(bytes([p])).hexdigest()}" for p in picks]
+    seen = here._Occurrences()
+    got: list[int] = []
+    for start in range(0, len(digests), batch_size):
+        got += seen.number(digests[start : start + batch_size])
+    counter: Counter[str] = Counter()
+    expected = []
+    for digest in digests:
+        expected.append(counter[digest])
+        counter[digest] += 1
+    assert got == expected
+
+
+def test_occurrences_keep_8_bytes_a_record() -> None:
+    """Memory bounded by a fixed width per record, not by the keys' text."""
+    seen = here._Occurrences()
+    for batch in range(20):
+        seen.number([f"sha256:{batch * 5000 + n:016x}{0:048x}" for n in range(5000)])
+    held = sum(chunk.nbytes for chunk in seen.chunks)
+    assert held <= 8 * 100_000 and not seen.repeated
