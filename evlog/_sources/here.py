@@ -716,8 +716,8 @@ def _keyed(
 class _Occurrences:
     """How often each content hash occurred earlier in one capture, in 8 bytes a record: the
     first 64 bits of every hash seen (sorted chunks), and exact counts for those seen twice or
-    more. Two different records whose hashes share 64 bits (about one capture in 10^5 of 30M
-    records) would number the second `#1`: the same on every import of the capture, so its
+    more. Two different records whose hashes share 64 bits (about one capture in 40,000 of
+    30M records) would number the second `#1`: the same on every import of the capture, so its
     identity holds; a copy in another capture would be stored once more, which no figure counts
     (docs/lake.md, "Identity and duplicates")."""
 
