@@ -45,13 +45,14 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
+# One worker per core (pytest-xdist): tests are independent (own tmp dirs, ephemeral ports).
 test: lint typecheck
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 # The quick tier for the edit-run loop (tests/conftest.py says which tests are slow or Spark).
 test-fast: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -m "not slow and not spark"
+	$(BIN)/python -m pytest -q -n auto -m "not slow and not spark"
 
 # Replay benchmark (docs/benchmarks.md): BENCH_EVENTS=1M|10M|100M, BENCH_ARGS for more options.
 BENCH_EVENTS ?= 10M

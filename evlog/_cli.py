@@ -71,7 +71,8 @@ app.add_typer(report_app, name="report")
 
 # Piped output gets a fixed, generous width so tables do not wrap at 80 columns.
 out = Console(width=None if sys.stdout.isatty() else 120)
-err = Console(stderr=True)
+# Messages are one line each whatever their length (a long path must not break a log line).
+err = Console(stderr=True, soft_wrap=True)
 
 LakeOption = Annotated[Path, typer.Option("--lake", help="Lake directory.", show_default=False)]
 CoverageOption = Annotated[
