@@ -11,16 +11,12 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from evlog._lake.layout import Lake, parquet_files
+from evlog._lake.layout import Lake, parquet_files, partition_date
 from evlog._lake.schema import Table
 from evlog._time import from_micros
 
 CHECKPOINT_DIR = Path("checkpoints") / Table.STATUS_EVENTS.value
 MANIFEST = "manifest.json"
-
-
-def partition_day(directory: Path) -> date:
-    return date.fromisoformat(directory.name.removeprefix("date="))
 
 
 def event_files_by_day(lake: Lake) -> dict[str, list[str]]:
@@ -50,7 +46,7 @@ def checkpoint_days(lake: Lake, files: Iterable[Path] | None = None) -> frozense
     """The days with a checkpoint file (among `files`, default: on disk now)."""
     if files is None:
         files = parquet_files(lake.root / CHECKPOINT_DIR)
-    return frozenset(partition_day(path.parent) for path in files)
+    return frozenset(partition_date(path.parent) for path in files)
 
 
 def first_changed_day(recorded: dict[str, list[str]], current: dict[str, list[str]]) -> date | None:

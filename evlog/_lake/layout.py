@@ -476,16 +476,14 @@ def day_name(day: int) -> str:
     return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=day)).strftime("%Y-%m-%d")
 
 
-def partition_day(path: Path) -> int | None:
-    """The partition day of a data file, from its ``date=`` folder (None if it has none)."""
-    name = path.parent.name
-    if not name.startswith("date="):
-        return None
-    try:
-        day = datetime.strptime(name[5:], "%Y-%m-%d").replace(tzinfo=UTC)
-    except ValueError:
-        return None
-    return (day - datetime(1970, 1, 1, tzinfo=UTC)).days
+def partition_date(directory: Path) -> date:
+    """The date of a ``date=YYYY-MM-DD`` partition folder."""
+    return date.fromisoformat(directory.name.removeprefix("date="))
+
+
+def partition_day(directory: Path) -> int:
+    """A ``date=`` folder's partition day (days since the epoch, as `partition_days` gives)."""
+    return (partition_date(directory) - date(1970, 1, 1)).days
 
 
 def _split_by_date(rows: pa.Table, column: str) -> Iterator[tuple[str, pa.Table]]:

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from evlog._lake.checkpoints import first_changed_day, partition_day
-from evlog._lake.layout import Lake, parquet_files
+from evlog._lake.checkpoints import first_changed_day
+from evlog._lake.layout import Lake, parquet_files, partition_date
 from evlog._time import FOREVER_US, to_micros
 from evlog._window import Window, parse_tz
 
@@ -190,7 +190,7 @@ def rollup_files(lake: Lake, files: Iterable[Path] | None = None) -> frozenset[t
     if files is None:
         files = parquet_files(lake.root / ROLLUP_DIR)
     return frozenset(
-        (path.parent.parent.name.removeprefix("zone="), partition_day(path.parent))
+        (path.parent.parent.name.removeprefix("zone="), partition_date(path.parent))
         for path in files
     )
 

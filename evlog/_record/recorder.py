@@ -146,8 +146,8 @@ class KnownKeys:
             if day in self._days:
                 self._days[day].add(hashes[day_array == day])
         for path in files:
-            file_day = partition_day(path)
-            if file_day is not None and file_day in self._days:
+            file_day = partition_day(path.parent)
+            if file_day in self._days:
                 self._days[file_day].files.add(path)
 
     def refresh(self) -> bool:
@@ -221,9 +221,7 @@ class KnownKeys:
             self._con.unregister("wanted")
         found: dict[str, set[int]] = {}
         for key, filename in rows:
-            day = partition_day(Path(filename))
-            if day is not None:
-                found.setdefault(key, set()).add(day)
+            found.setdefault(key, set()).add(partition_day(Path(filename).parent))
         return found
 
 

@@ -47,10 +47,12 @@ SETTINGS_ENV = {
 
 @dataclass(frozen=True)
 class EventSpan:
-    """First event time and the last thing recorded, in microseconds since the epoch."""
+    """First event time, the last thing recorded and the last event time, in microseconds
+    since the epoch."""
 
     first_us: int | None
     last_us: int | None
+    last_event_us: int | None = None
 
 
 # The default window's span, in both engines' SQL (the Spark engine transpiles it); `{table}` is
@@ -62,7 +64,8 @@ SELECT
         epoch_us(max(event_time)) + 1,
         epoch_us(max(received_at)),
         (SELECT epoch_us(max(covered_to)) FROM coverage WHERE source = $source)
-    ) AS last_us
+    ) AS last_us,
+    epoch_us(max(event_time)) AS last_event_us
 FROM {table}
 """
 
@@ -424,7 +427,7 @@ class ReplayEngine(EngineBase[duckdb.DuckDBPyRelation]):
         rows = self._con.sql(
             EVENT_SPAN_SQL.format(table=table), params={"source": source}
         ).fetchall()
-        return EventSpan(rows[0][0], rows[0][1])
+        return EventSpan(*rows[0])
 
     def relation(
         self,

@@ -205,7 +205,7 @@ class SparkEngine(EngineBase["DataFrame"]):
         source = runner.KINDS[kind].coverage_source.value
         sql = dialect.to_spark(EVENT_SPAN_SQL.format(table=table), {"source": source}, self.views)
         row = self.spark.sql(sql).collect()[0]
-        return EventSpan(row["first_us"], row["last_us"])
+        return EventSpan(row["first_us"], row["last_us"], row["last_event_us"])
 
     def statements(
         self,

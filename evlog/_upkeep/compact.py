@@ -65,7 +65,6 @@ from evlog._lake.checkpoints import (
     checkpoint_path,
     event_files_by_day,
     first_changed_day,
-    partition_day,
     read_manifest,
 )
 from evlog._lake.layout import (
@@ -75,6 +74,7 @@ from evlog._lake.layout import (
     exclusive_lock,
     fsync_dir,
     parquet_files,
+    partition_date,
 )
 from evlog._lake.schema import SCHEMAS, STATUS_EVENTS, Table
 from evlog._replay.runner import expand_rules
@@ -401,7 +401,7 @@ def update_checkpoints(lake: Lake) -> int:
             first = chunk_last + timedelta(days=1)
     _write_manifest(lake, CheckpointManifest(by_day, vouched))
     for path in parquet_files(lake.root / CHECKPOINT_DIR):
-        if partition_day(path.parent) not in vouched:
+        if partition_date(path.parent) not in vouched:
             shutil.rmtree(path.parent, ignore_errors=True)
     return computed
 

@@ -41,8 +41,8 @@ from zoneinfo import ZoneInfo
 import polars as pl
 import pyarrow as pa
 
-from evlog._lake.checkpoints import event_files_by_day, partition_day
-from evlog._lake.layout import Lake, atomic_write_parquet, atomic_write_text
+from evlog._lake.checkpoints import event_files_by_day
+from evlog._lake.layout import Lake, atomic_write_parquet, atomic_write_text, partition_date
 from evlog._lake.rollups import (
     ROLLUP_FILE,
     RollupManifest,
@@ -104,9 +104,7 @@ def update_rollups(lake: Lake, zones: Iterable[str] = ()) -> int:
     coverage = lake_coverage(lake)
     engine = ReplayEngine(lake)
     engine.quiet()  # `lake compact` prints its own summary
-    span = engine.event_span(EntityKind.EVSE)
-    rows = engine.con.sql("SELECT epoch_us(max(event_time)) FROM status_events").fetchall()
-    build = _Build(lake, engine, span, rows[0][0], event_files, coverage)
+    build = _Build(lake, engine, engine.event_span(EntityKind.EVSE), event_files, coverage)
     return sum(_update_zone(build, zone) for zone in sorted(wanted))
 
 
@@ -116,8 +114,7 @@ class _Build:
 
     lake: Lake
     engine: ReplayEngine
-    recorded: EventSpan  # first event, last thing recorded
-    last_event_us: int | None  # the last event time
+    recorded: EventSpan  # first event, last thing recorded, last event
     event_files: dict[str, list[str]]
     coverage: list[Span]
 
@@ -138,7 +135,7 @@ def _update_zone(build: _Build, zone_key: str) -> int:
     # replays them from the last checkpoint cheaply, and a capture stamped with a much later
     # receive time (a file's modification time) would otherwise make every compaction compute a
     # rollup for each day in between.
-    last_us = min(recorded.last_us, (build.last_event_us or recorded.last_us) + 1)
+    last_us = min(recorded.last_us, (recorded.last_event_us or recorded.last_us) + 1)
     last_day = _local_date(last_us - 1, zone)
     build_from, kept_filled = first_day, frozenset[date]()
     old = read_manifest(lake, zone_key)
@@ -155,7 +152,7 @@ def _update_zone(build: _Build, zone_key: str) -> int:
         written |= _write_days(directory, rows, zone)
         chunk_start = following
     for path in directory.glob("date=*"):  # days now without rows, or no longer in the history
-        day = partition_day(path)
+        day = partition_date(path)
         if not first_day <= day <= last_day or (day >= build_from and day not in written):
             shutil.rmtree(path, ignore_errors=True)
     # from what was written, not from the disk: a file lost since is missed, never taken as empty
