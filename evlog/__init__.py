@@ -14,6 +14,7 @@ from evlog._errors import (
     InputError,
     LakeError,
     LakeNotFoundError,
+    OutputError,
     RecordError,
     UsageError,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "Lake",
     "LakeError",
     "LakeNotFoundError",
+    "OutputError",
     "RecordError",
     "UsageError",
     "export_charging_use_spec",

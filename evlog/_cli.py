@@ -760,10 +760,16 @@ def main(argv: Sequence[str] | None = None) -> None:
             code = exc.exit_code
         else:
             code = _fail(message, exc.exit_code)
-    except typer.Abort:
+    except (typer.Abort, KeyboardInterrupt):
+        code = 130
+    except RuntimeError as exc:  # DuckDB's answer to a Ctrl-C during a query
+        if str(exc) != "Query interrupted":
+            raise
         code = 130
     except EvlogError as exc:
         code = _fail(str(exc))
+    if code == 130:  # Ctrl-C: typer turns it into this exit code, silently
+        code = _fail("interrupted", 130)
     sys.exit(code if isinstance(code, int) else 0)
 
 

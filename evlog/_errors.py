@@ -6,6 +6,7 @@
     │   └── LakeNotFoundError
     ├── EngineError             a replay engine that cannot run here (Spark without pyspark or Java)
     ├── InputError              an input path that does not exist or cannot be read
+    ├── OutputError             a file evlog was asked to write that cannot be written
     └── RecordError             a record that cannot be parsed; carries a quarantine `reason`
 
 `RecordError` never escapes a recorder: it is how a parser asks for a record's quarantine.
@@ -36,6 +37,10 @@ class EngineError(EvlogError):
 
 class InputError(EvlogError):
     """An input file or directory that cannot be read."""
+
+
+class OutputError(EvlogError):
+    """A report output, plot or export that cannot be written (no space, no permission, ...)."""
 
 
 class RecordError(EvlogError):

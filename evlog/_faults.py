@@ -12,6 +12,7 @@ or in-process with `arm("name", "raise")` (tests only). Actions:
     kill     SIGKILL this process (no cleanup, no flush: a power cut as far as files go)
     raise    raise `InjectedFault` (an `OSError`, so it takes the same paths as a real I/O error)
     enospc   raise `OSError(ENOSPC)`, a full disk
+    sigint   send SIGINT to this process (a Ctrl-C at that moment)
 
 `@N` fires on the N-th time the point is reached (counting from 1) and never again; without it
 every time. Unknown names are harmless: a point that no code reaches never fires.
@@ -79,6 +80,9 @@ def fault_point(name: str) -> None:
             return
     if action == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
+    if action == "sigint":
+        os.kill(os.getpid(), signal.SIGINT)
+        return
     if action == "enospc":
         raise OSError(errno.ENOSPC, f"No space left on device (injected at {name})")
     raise InjectedFault(errno.EIO, f"injected fault at {name}")

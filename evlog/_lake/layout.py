@@ -17,6 +17,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -39,6 +40,63 @@ WRITE_LOCK = ".write.lock"
 INTENTS = "_intents"  # crash plans of writers in the middle of a step (`Lake.intent`)
 _DAY_US = 86_400_000_000
 LAKE_FORMAT = 1
+
+
+def read_marker(marker: Path) -> dict[str, object]:
+    """The lake's marker (`evlog-lake.json`: format version, creation time); `LakeError` if it
+    is damaged or from a newer evlog than this one (whose layout this one may misread)."""
+    try:
+        body = json.loads(marker.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise LakeError(f"damaged lake marker {marker}: not JSON ({exc})") from None
+    version = body.get("format") if isinstance(body, dict) else None
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise LakeError(f'damaged lake marker {marker}: no integer "format" version')
+    if version > LAKE_FORMAT:
+        raise LakeError(
+            f"the lake at {marker.parent} has format {version}, newer than this evlog reads "
+            f"({LAKE_FORMAT}): upgrade evlog"
+        )
+    if version < 1:
+        raise LakeError(f"damaged lake marker {marker}: unknown format {version}")
+    return dict(body)
+
+
+# What DuckDB and Arrow say of a file that is not (or no longer) a whole Parquet file.
+_DAMAGED_PARQUET = re.compile(
+    r"too small to be a Parquet file|No magic bytes|magic bytes not found|Invalid Parquet|"
+    r"[Cc]orrupt|Couldn't deserialize thrift|Parquet file size is 0",
+)
+_QUOTED_PATH = re.compile(r"'([^']+\.parquet)'")
+
+
+@contextlib.contextmanager
+def damaged_files_as_lake_errors(root: Path) -> Iterator[None]:
+    """Turn the engine's error on a damaged Parquet file of the lake (truncated, not Parquet at
+    all: a stray file, a copy cut short) into one `LakeError` that names the file and the fix."""
+    try:
+        yield
+    except (duckdb.InvalidInputException, duckdb.IOException, pa.ArrowInvalid, OSError) as exc:
+        message = str(exc)
+        damaged = _DAMAGED_PARQUET.search(message)
+        if damaged is None:
+            raise
+        named = _QUOTED_PATH.search(message)
+        where = named.group(1) if named else "one of its files"
+        raise LakeError(
+            f"damaged Parquet file in the lake {root}: {where} is not a whole Parquet file "
+            f"({damaged.group(0)}); "
+            "move it out of the lake (if it is a raw table's, its records are lost; if an event "
+            "table's, `evlog lake rebuild` derives it again from the raw tables)"
+        ) from exc
+
+
+def _file_in_the_way(path: Path) -> str:
+    """Why `path` cannot be a directory, if a file on its way is why: `X is a file`."""
+    for parent in (path, *path.parents):
+        if parent.exists():
+            return "" if parent.is_dir() else f"{parent} is a file"
+    return ""
 
 
 def fsync_dir(path: Path) -> None:
@@ -78,6 +136,15 @@ def atomic_copy_parquet(
         )
 
     _atomic_write(path, copy)
+
+
+def atomic_write_file(path: Path, write: Callable[[Path], object]) -> None:
+    """`write` the file at the path it is given, then put it at `path` whole (as the lake's own
+    files are: temporary name, fsync, rename). Unlike the lake's files, `path`'s folder must
+    exist: this is for files a user names (report outputs, plots, exports)."""
+    if not path.parent.is_dir():
+        raise FileNotFoundError(2, "No such directory", str(path.parent))
+    _atomic_write(path, write)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -228,10 +295,18 @@ class Lake:
         if isinstance(root, Lake):
             return root
         path = Path(root)
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            blocked = _file_in_the_way(path) or "a file is in the way"
+            raise LakeError(f"cannot make a lake at {path}: {blocked}") from None
+        except OSError as exc:
+            raise LakeError(f"cannot make a lake at {path}: {exc.strerror or exc}") from None
         lake = cls(path)
         marker = path / MARKER
-        if not marker.exists():
+        if marker.exists():
+            read_marker(marker)
+        else:
             with lake.write_lock():  # two recorders creating one lake: one writes the marker
                 if not marker.exists():
                     created = datetime.now(UTC).isoformat()
@@ -245,10 +320,15 @@ class Lake:
         if isinstance(root, Lake):
             return root
         path = Path(root)
+        if path.exists() and not path.is_dir():
+            raise LakeNotFoundError(f"not an evlog lake: {path} is a file, not a directory")
         if not path.is_dir():
-            raise LakeNotFoundError(f"lake not found: {path} does not exist")
+            blocked = _file_in_the_way(path)
+            why = f" ({blocked})" if blocked else ""
+            raise LakeNotFoundError(f"lake not found: {path} does not exist{why}")
         if not (path / MARKER).exists():
             raise LakeNotFoundError(f"not an evlog lake: {path} has no {MARKER}")
+        read_marker(path / MARKER)
         return cls(path)
 
     def write_lock(

@@ -20,8 +20,9 @@ import polars as pl
 import pyarrow as pa
 
 from evlog._errors import LakeError
+from evlog._faults import fault_point
 from evlog._lake import checkpoints, rollups
-from evlog._lake.layout import Lake, parquet_files
+from evlog._lake.layout import Lake, damaged_files_as_lake_errors, parquet_files
 from evlog._lake.schema import STATUS_EVENTS, STATUS_ROLLUPS, Table
 from evlog._replay import runner
 from evlog._replay.coverage import covered_spans, lake_coverage
@@ -348,7 +349,9 @@ class ReplayEngine(EngineBase[duckdb.DuckDBPyRelation]):
         views list (DuckDB's "file not found"), refresh the views and run it again (bounded:
         `retrying_reads`). `read` must compute its relations itself: a relation made before a
         refresh still names the old files."""
-        return retrying_reads(read, self.refresh)
+        fault_point("replay.reading")
+        with damaged_files_as_lake_errors(self.lake.root):
+            return retrying_reads(read, self.refresh)
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection:

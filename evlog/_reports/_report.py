@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evlog._replay.runner import EntityKind
+from evlog._reports.files import check_output_file, is_stdout
 from evlog._reports.render import parse_format
 from evlog._window import Period, parse_ids
 
@@ -105,6 +106,12 @@ def _plot_path(value: Path | None, flag: str) -> Path | None:
     from evlog._reports.plots import check_plot_path  # lazily: matplotlib is slow to import
 
     return check_plot_path(value)  # before any replay work: a typo fails at once
+
+
+def _output_path(value: Path | None, flag: str) -> Path | None:
+    if value is None or is_stdout(value):
+        return value
+    return check_output_file(value, flag)  # before any replay work, as `--plot`
 
 
 def _listed(value: Any) -> list[str]:
@@ -213,7 +220,8 @@ OUTPUT = Option(
     "--output",
     Path | None,
     None,
-    "Write to FILE instead of stdout (parquet needs it).",
+    "Write to FILE instead of stdout (`-`: stdout; parquet needs a file or a pipe).",
+    parse=_output_path,
     cli_only=True,
 )
 

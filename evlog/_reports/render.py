@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table as RichTable
 
 from evlog._errors import UsageError
+from evlog._reports.files import is_stdout, write_file
 
 
 class OutputFormat(StrEnum):
@@ -101,13 +102,25 @@ def render(
     title: str | None = None,
     stdout: IO[str] | None = None,
 ) -> None:
-    """Write `frame` to `output`, or to stdout when no file is given (Parquet needs a file)."""
+    """Write `frame` to `output` (whole: `evlog._reports.files`), or to stdout when no file or
+    `-` is given (Parquet only to a file or, with `-`, to a stdout that is not a terminal)."""
     fmt = parse_format(fmt)
     if fmt is OutputFormat.PARQUET:
         if output is None:
-            raise UsageError("--format parquet: needs --output FILE")
-        frame.write_parquet(output)
+            raise UsageError("--format parquet: needs --output FILE (or `--output -` to pipe it)")
+        if not is_stdout(output):
+            write_file(output, frame.write_parquet, "the report to")
+            return
+        if stdout is not None or sys.stdout.isatty():
+            raise UsageError("--format parquet --output -: stdout is a terminal; pipe it")
+        buffer = io.BytesIO()  # whole, so that a closed pipe is one BrokenPipeError
+        frame.write_parquet(buffer)
+        sys.stdout.flush()
+        sys.stdout.buffer.write(buffer.getvalue())
+        sys.stdout.buffer.flush()
         return
+    if is_stdout(output):
+        output = None
     if fmt is OutputFormat.TABLE and output is None and stdout is None:
         # Straight to the terminal, colours and all; wide enough not to elide columns when piped.
         width = None if sys.stdout.isatty() else _natural_width(frame)
@@ -115,7 +128,7 @@ def render(
         return
     text = _as_text(frame, fmt, title)
     if output is not None:
-        output.write_text(text, encoding="utf-8")
+        write_file(output, lambda tmp: tmp.write_text(text, encoding="utf-8"), "the report to")
     else:
         (stdout or sys.stdout).write(text)
 

@@ -13,7 +13,7 @@ from typing import Any, Final
 
 import orjson
 
-from evlog._errors import UsageError
+from evlog._errors import OutputError, UsageError
 from evlog._simulate.feeds import (
     HERE_KAFKA_PARTITIONS,
     MAX_MESSAGES_PER_FILE,
@@ -372,7 +372,10 @@ def _prepare_out(out: Path, overwrite: bool) -> None:
             shutil.rmtree(path)
         else:
             path.unlink()
-    (out / "truth").mkdir(parents=True)
+    try:
+        (out / "truth").mkdir(parents=True)
+    except OSError as exc:
+        raise OutputError(f"--out: cannot make {out}: {exc.strerror or exc}") from None
 
 
 def simulate(

@@ -71,6 +71,7 @@ from evlog._lake.layout import (
     Lake,
     atomic_copy_parquet,
     atomic_write_text,
+    damaged_files_as_lake_errors,
     exclusive_lock,
     fsync_dir,
     parquet_files,
@@ -131,7 +132,10 @@ def compact(
     overran, a second operator, a rebuild; with `wait`, wait for it instead: an import's own
     compaction); recorders and reports may run alongside.
     """
-    with compaction_lock(lake, "another `evlog lake compact` or `evlog lake rebuild`", wait):
+    with (
+        damaged_files_as_lake_errors(lake.root),
+        compaction_lock(lake, "another `evlog lake compact` or `evlog lake rebuild`", wait),
+    ):
         remove_leftovers(lake)
         return _compact(lake, checkpoints, rollups, rollup_zones, partitions)
 

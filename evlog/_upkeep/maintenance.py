@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from evlog._faults import fault_point
 from evlog._lake import rollups
 from evlog._lake.checkpoints import event_files_by_day
-from evlog._lake.layout import Lake, fsync_dir
+from evlog._lake.layout import Lake, damaged_files_as_lake_errors, fsync_dir
 from evlog._lake.schema import DATE_COLUMN, Table
 from evlog._record.derive import DEFAULT_SKEW_TOLERANCE, FEEDS
 from evlog._record.recorder import RecordSummary
@@ -73,6 +73,12 @@ class LakeInfo:
 
 
 def lake_info(lake: Lake) -> LakeInfo:
+    """What `lake` holds (`evlog lake info`)."""
+    with damaged_files_as_lake_errors(lake.root):
+        return _lake_info(lake)
+
+
+def _lake_info(lake: Lake) -> LakeInfo:
     con = duckdb.connect()
     lake.register(con)
     info = LakeInfo(str(lake.root))
@@ -157,6 +163,7 @@ def rebuild(
     that remain (the new tables are then whole). Raw tables are only read.
     """
     with (
+        damaged_files_as_lake_errors(lake.root),
         compact.compaction_lock(lake, "`evlog lake compact` or another `evlog lake rebuild`"),
         lake.write_lock(on_wait or _log_wait),
     ):

@@ -10,6 +10,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from evlog._errors import UsageError
+from evlog._reports.files import check_output_file, write_file
 
 PLOT_SUFFIXES: tuple[str, ...] = (".png", ".svg")
 DPI = 110
@@ -27,9 +28,7 @@ def check_plot_path(path: str | os.PathLike[str]) -> Path:
         raise UsageError(
             f"--plot: expected a file ending in .png or .svg, got {str(path)!r} ({shown})"
         )
-    if not target.parent.is_dir():
-        raise UsageError(f"--plot: directory {str(target.parent)!r} does not exist")
-    return target
+    return check_output_file(target, "--plot")
 
 
 def save_figure(figure: Figure, path: str | os.PathLike[str]) -> Path:
@@ -38,7 +37,13 @@ def save_figure(figure: Figure, path: str | os.PathLike[str]) -> Path:
     fmt = target.suffix.lower().lstrip(".")
     # No creation date in the file: the same report gives the same bytes.
     metadata: dict[str, Any] = {"Date": None} if fmt == "svg" else {"Software": None}
-    figure.savefig(target, format=fmt, dpi=DPI, bbox_inches="tight", metadata=metadata)
+    write_file(
+        target,
+        lambda tmp: figure.savefig(
+            tmp, format=fmt, dpi=DPI, bbox_inches="tight", metadata=metadata
+        ),
+        "the plot to",
+    )
     return target
 
 

@@ -1,0 +1,51 @@
+"""Files a report writes (`--output`, `--plot`, exports): checked before any work, written whole.
+
+A path is checked before the report runs, so a typo fails at once and no replay is wasted: its
+folder must exist (a missing one is not created: it is more often a typo than a wish), and the
+path must not be a directory. The file is then written under a temporary name and renamed into
+place (`evlog._lake.layout.atomic_write_file`), so a failed or interrupted write never leaves a
+half-written file where the old one was. `-` means standard output.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from evlog._errors import OutputError, UsageError
+from evlog._lake.layout import atomic_write_file
+
+STDOUT = "-"
+
+
+def is_stdout(path: str | os.PathLike[str] | None) -> bool:
+    return path is not None and os.fspath(path) == STDOUT
+
+
+def check_output_file(path: str | os.PathLike[str], flag: str) -> Path:
+    """`path` as a Path if a file can be written there; `UsageError` naming `flag` otherwise."""
+    target = Path(path)
+    if target.is_dir():
+        raise UsageError(f"{flag}: {str(path)!r} is a directory; give a file name")
+    parent = target.parent
+    if not parent.exists():
+        raise UsageError(f"{flag}: directory {str(parent)!r} does not exist")
+    if not parent.is_dir():
+        raise UsageError(f"{flag}: {str(parent)!r} is a file, not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag}: directory {str(parent)!r} is not writable")
+    return target
+
+
+def write_file(path: Path, write: Callable[[Path], object], what: str) -> None:
+    """`write(tmp)` then rename to `path`; an OS error becomes `OutputError` naming `what`.
+    A device or pipe (`/dev/stdout`, a FIFO) is written in place: it cannot be renamed onto."""
+    try:
+        if path.exists() and not path.is_file():
+            write(path)
+        else:
+            atomic_write_file(path, write)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise OutputError(f"cannot write {what} {str(path)!r}: {reason}") from exc

@@ -1,0 +1,176 @@
+"""Bad paths, damaged lakes and Ctrl-C: one line `evlog: error: …`, a non-zero exit, no traceback.
+
+Every case runs the real CLI in a subprocess, as a user would meet it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from tests import feeds
+
+
+def evlog(*args: str, cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "evlog", *args],
+        capture_output=True,
+        timeout=120,
+        cwd=cwd,
+        env={**os.environ, **env},
+    )
+
+
+def one_error_line(result: subprocess.CompletedProcess[bytes], code: int = 2) -> str:
+    stderr = result.stderr.decode()
+    assert result.returncode == code, stderr
+    assert "Traceback" not in stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("evlog: error: ")
+    return lines[0]
+
+
+def make_lake(root: Path, *, compact: bool = True) -> Path:
+    capture = root / "c.ndjson"
+    capture.write_bytes(
+        feeds.ndjson(
+            feeds.message("loc-1", ("e1", "AVAILABLE", "2024-04-05T10:00:00Z")),
+            feeds.message("loc-1", ("e1", "CHARGING", "2024-04-05T11:00:00Z")),
+            feeds.message("loc-1", ("e1", "AVAILABLE", "2024-04-06T09:00:00Z")),
+        )
+    )
+    lake = root / "lake"
+    flags = [] if compact else ["--no-compact"]
+    done = evlog("record", "stream", str(capture), "--lake", str(lake), *flags)
+    assert done.returncode == 0, done.stderr
+    return lake
+
+
+REPORT = ("report", "availability", "--by", "none")
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_lake(tmp_path_factory.mktemp("cli-errors"))
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+@pytest.mark.parametrize(
+    "where, message",
+    [
+        ("missing/out.FILE", "--output: directory"),
+        (".", "--output: '.' is a directory"),
+        ("afile/out.FILE", "is a file, not a directory"),
+    ],
+)
+def test_output_paths_that_cannot_be_written(
+    lake: Path, tmp_path: Path, fmt: str, where: str, message: str
+) -> None:
+    (tmp_path / "afile").write_text("x")
+    target = where.replace("FILE", fmt)
+    result = evlog(*REPORT, "--lake", str(lake), "--format", fmt, "--output", target, cwd=tmp_path)
+    assert message in one_error_line(result)
+
+
+def test_an_output_the_system_refuses_is_one_line_and_leaves_nothing(lake: Path) -> None:
+    # /proc takes no new files, whoever asks (root too): the write itself fails
+    result = evlog(*REPORT, "--lake", str(lake), "--format", "csv", "--output", "/proc/out.csv")
+    line = one_error_line(result)
+    assert "cannot write the report to '/proc/out.csv'" in line or "--output" in line
+    assert not Path("/proc/out.csv").exists()
+
+
+@pytest.mark.parametrize(
+    "where, message",
+    [
+        ("missing/p.png", "--plot: directory"),
+        ("afile/p.png", "--plot: 'afile' is a file, not a directory"),
+        ("p.txt", "expected a file ending in .png or .svg"),
+    ],
+)
+def test_plot_paths_that_cannot_be_written(
+    lake: Path, tmp_path: Path, where: str, message: str
+) -> None:
+    (tmp_path / "afile").write_text("x")
+    result = evlog(*REPORT, "--lake", str(lake), "--plot", where, cwd=tmp_path)
+    assert message in one_error_line(result)
+
+
+def test_output_dash_is_stdout(lake: Path, tmp_path: Path) -> None:
+    result = evlog(*REPORT, "--lake", str(lake), "--format", "csv", "--output", "-", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode().startswith("location_id,evse_id,")
+    assert not (tmp_path / "-").exists()
+    piped = evlog(*REPORT, "--lake", str(lake), "--format", "parquet", "--output", "-")
+    assert piped.returncode == 0, piped.stderr
+    table = pq.read_table(io.BytesIO(piped.stdout))
+    assert table.num_rows > 0 and "evse_id" in table.column_names
+
+
+def test_an_output_file_is_replaced_whole(lake: Path, tmp_path: Path) -> None:
+    target = tmp_path / "out.csv"
+    target.write_text("old contents that are much longer than nothing\n" * 100)
+    result = evlog(*REPORT, "--lake", str(lake), "--format", "csv", "--output", str(target))
+    assert result.returncode == 0, result.stderr
+    assert "old contents" not in target.read_text()
+    assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]  # no temporary left behind
+
+
+def test_lake_paths_that_are_not_lakes(tmp_path: Path) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    line = one_error_line(evlog(*REPORT, "--lake", str(afile)))
+    assert "not an evlog lake" in line and "is a file" in line
+    line = one_error_line(evlog(*REPORT, "--lake", str(afile / "lake")))
+    assert "does not exist" in line and f"{afile} is a file" in line
+    capture = tmp_path / "c.ndjson"
+    message = feeds.message("l", ("e", "AVAILABLE", "2024-04-05T10:00:00Z"))
+    capture.write_bytes(feeds.ndjson(message))
+    line = one_error_line(evlog("record", "stream", str(capture), "--lake", str(afile / "lake")))
+    assert "cannot make a lake" in line
+    line = one_error_line(evlog("simulate", "--out", str(afile / "sim"), "--days", "1"))
+    assert line.startswith("evlog: error: --out:")
+
+
+@pytest.mark.parametrize(
+    "marker, message",
+    [
+        (b"not json", "damaged lake marker"),
+        (b'{"created_at": "2024-01-01"}', "no integer"),
+        (json.dumps({"format": 99}).encode(), "newer than this evlog reads"),
+    ],
+)
+def test_a_damaged_or_newer_marker_is_refused(tmp_path: Path, marker: bytes, message: str) -> None:
+    lake = make_lake(tmp_path)
+    (lake / "evlog-lake.json").write_bytes(marker)
+    for args in (REPORT, ("lake", "info")):
+        assert message in one_error_line(evlog(*args, "--lake", str(lake)))
+
+
+@pytest.mark.parametrize("damage", ["stray", "truncated"])
+def test_a_damaged_parquet_file_names_itself(tmp_path: Path, damage: str) -> None:
+    lake = make_lake(tmp_path, compact=False)  # the report must read the event files
+    partition = sorted((lake / "status_events").glob("date=*"))[0]
+    if damage == "stray":
+        bad = partition / "stray.parquet"
+        bad.write_bytes(b"garbage")
+    else:
+        bad = sorted(partition.glob("*.parquet"))[0]
+        bad.write_bytes(bad.read_bytes()[: bad.stat().st_size // 2])
+    for args in (REPORT, ("lake", "info"), ("lake", "compact")):
+        line = one_error_line(evlog(*args, "--lake", str(lake)))
+        assert "damaged Parquet file" in line and str(bad) in line, args
+
+
+def test_ctrl_c_during_a_report_is_one_line_and_exit_130(lake: Path) -> None:
+    # a real SIGINT, sent by the process to itself as the replay starts (evlog/_faults.py)
+    result = evlog(*REPORT, "--lake", str(lake), EVLOG_FAULTS="replay.reading=sigint")
+    assert one_error_line(result, 130) == "evlog: error: interrupted"
