@@ -389,16 +389,16 @@ def record_webhook_files(
 
 def import_then_compact(
     lake: Lake | str | os.PathLike[str],
-    record: Callable[[Lake], RecordSummary],
+    record: Callable[[Lake | str | os.PathLike[str]], RecordSummary],
     compact: bool,
 ) -> tuple[RecordSummary, CompactSummary | None]:
     """Run the import `record` on `lake`; with `compact`, then compact the partitions it added
     files to and bring checkpoints and rollups up to date from the first changed day on (so a
     small import into a long history stays small). The compaction's summary, or None."""
-    target = Lake.create(lake)
-    summary = record(target)
+    summary = record(lake)  # the importer makes the lake once its inputs are checked
     if not compact:
         return summary, None
+    target = Lake.open(lake)
     # Waits for a compaction already running (another import's, a live recorder's periodic
     # one): the records are stored, and failing now would only leave them uncompacted.
     return summary, compact_lake(target, partitions=sorted(summary.partitions), wait=True)

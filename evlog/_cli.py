@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypedDict
+from typing import TYPE_CHECKING, Annotated, Any, TypedDict
 
 import typer
 from rich.console import Console
@@ -34,6 +34,9 @@ from evlog._reports.render import render
 from evlog._time import parse_duration, parse_window
 from evlog._upkeep.compact import CompactSummary, compact
 from evlog._upkeep.maintenance import LakeInfo, lake_info, rebuild
+
+if TYPE_CHECKING:
+    from evlog._record.poller import PollStats
 
 
 class EngineSwitches(TypedDict):
@@ -139,8 +142,17 @@ def _windows(values: Sequence[str] | None) -> list[tuple[datetime, datetime]]:
     return [parse_window(value, "--coverage") for value in values or ()]
 
 
-def _print_summary(summary: RecordSummary) -> None:
+def _print_summary(summary: RecordSummary | PollStats) -> None:
     out.print(summary.line(), highlight=False)
+
+
+def _exit_if_nothing_recorded(summary: RecordSummary | PollStats) -> None:
+    """If the run recorded nothing usable, say why on stderr and exit 1 ("nothing happened" is
+    never silent, and scripts can tell)."""
+    problem = summary.nothing_recorded()
+    if problem is not None:
+        print(f"evlog: warning: nothing recorded: {problem}", file=sys.stderr)
+        raise typer.Exit(1)
 
 
 NoCompactOption = Annotated[
@@ -154,13 +166,16 @@ NoCompactOption = Annotated[
 ]
 
 
-def _import(lake: Path, record: Callable[[Lake], RecordSummary], no_compact: bool) -> None:
+def _import(
+    lake: Path, record: Callable[[Lake | str | os.PathLike[str]], RecordSummary], no_compact: bool
+) -> None:
     """Run an offline import, print its summary, then (unless `no_compact`) what compacting the
     touched partitions did, on stderr (stdout keeps the import's one line)."""
     summary, compacted = import_then_compact(lake, record, compact=not no_compact)
     _print_summary(summary)
     if compacted is not None:
         print(_compact_line(compacted), file=sys.stderr)
+    _exit_if_nothing_recorded(summary)
 
 
 def _compact_line(summary: CompactSummary) -> str:
@@ -525,7 +540,8 @@ def record_poll_command(
         compact_every=parse_compact_every(compact_every),
         progress=progress,
     )
-    out.print(stats.line(), highlight=False)
+    _print_summary(stats)
+    _exit_if_nothing_recorded(stats)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -88,8 +88,9 @@ def test_record_prints_a_summary_and_lake_info_shows_it(tmp_path: Path) -> None:
     result = evlog("record", "stream", str(capture), "--lake", lake)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "recorded 2 records (1 events), 0 duplicates, 1 quarantined"
-    again = evlog("record", "stream", "-", "--lake", lake, stdin=b"")
-    assert again.returncode == 0
+    again = evlog("record", "stream", "-", "--lake", lake, stdin=b"")  # nothing, and it says so
+    assert again.returncode == 1
+    assert "warning: nothing recorded: the inputs held no records" in again.stderr
     info = evlog("lake", "info", "--lake", lake)
     assert info.returncode == 0, info.stderr
     assert "status_events" in info.stdout and "invalid JSON" in info.stdout

@@ -174,3 +174,54 @@ def test_ctrl_c_during_a_report_is_one_line_and_exit_130(lake: Path) -> None:
     # a real SIGINT, sent by the process to itself as the replay starts (evlog/_faults.py)
     result = evlog(*REPORT, "--lake", str(lake), EVLOG_FAULTS="replay.reading=sigint")
     assert one_error_line(result, 130) == "evlog: error: interrupted"
+
+
+# "Nothing happened" is never silent ---------------------------------------------------------
+
+
+def test_a_folder_given_through_dot_dot_or_under_a_dot_folder_is_imported(tmp_path: Path) -> None:
+    captures = tmp_path / ".cache" / "captures"
+    captures.mkdir(parents=True)
+    (captures / "a.ndjson").write_bytes(
+        feeds.ndjson(feeds.message("l", ("e", "AVAILABLE", "2024-04-05T10:00:00Z")))
+    )
+    (captures / ".partial.ndjson").write_bytes(  # a hidden file inside: skipped
+        feeds.ndjson(feeds.message("l", ("e2", "AVAILABLE", "2024-04-05T10:00:00Z")))
+    )
+    (tmp_path / "sub").mkdir()
+    result = evlog(
+        "record", "stream", "../.cache/captures", "--lake", "../lake", cwd=tmp_path / "sub"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode().startswith("recorded 1 records (1 events)")
+
+
+def test_an_empty_folder_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / ".hidden").write_text("x")
+    for command in (("record", "stream"), ("record", "webhooks", "--from")):
+        result = evlog(*command, str(tmp_path / "empty"), "--lake", str(tmp_path / "lake"))
+        assert "no capture files in" in one_error_line(result)
+    assert not (tmp_path / "lake").exists()
+
+
+def test_a_capture_wholly_quarantined_warns_and_exits_1(tmp_path: Path) -> None:
+    hooks = tmp_path / "hooks.jsonl"  # webhooks given to the HERE importer
+    hooks.write_bytes(feeds.jsonl(feeds.webhook("w1", "st-1", True, "2024-04-05T10:00:00Z")))
+    result = evlog("record", "stream", str(hooks), "--lake", str(tmp_path / "lake"))
+    assert result.returncode == 1
+    assert result.stdout.decode().strip().endswith("1 quarantined")
+    assert "warning: nothing recorded: every one of the 1 new records was quarantined" in (
+        result.stderr.decode()
+    )
+    again = evlog("record", "stream", str(hooks), "--lake", str(tmp_path / "lake"))
+    assert again.returncode == 0, again.stderr  # recorded before: nothing new, and that is fine
+
+
+def test_every_poll_round_failing_warns_and_exits_1(tmp_path: Path) -> None:
+    result = evlog(
+        "record", "poll", "--lake", str(tmp_path / "lake"), "--api-base", "http://127.0.0.1:9",
+        "--token-env", "HOME", "--rounds", "1", "--quiet",
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "warning: nothing recorded: all 1 polling rounds failed" in result.stderr.decode()

@@ -106,11 +106,17 @@ def _captures(inputs: Sequence[str]) -> Iterator[str]:
             continue
         path = Path(name)
         if path.is_dir():
-            yield from (
+            # Hidden files and folders *inside* it are skipped (editors' and sync tools' litter);
+            # the folder's own path may hold dots (`../captures`, `~/.cache/...`).
+            found = [
                 str(p)
                 for p in sorted(path.rglob("*"))
-                if p.is_file() and not any(part.startswith(".") for part in p.parts)
-            )
+                if p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            ]
+            if not found:
+                raise InputError(f"no capture files in {name} (hidden ones inside are skipped)")
+            yield from found
         elif path.exists():  # a file, or a pipe such as bash's <(olp catalog layer stream get …)
             yield name
         else:

@@ -56,6 +56,15 @@ class PollStats:
             "last_round": self.last_round_at,
         }
 
+    def nothing_recorded(self) -> str | None:
+        """Why this run recorded nothing, if it did not: every round failed (a dead API, a
+        wrong URL or token: the log says why), or the API listed no stations."""
+        if self.rounds == 0 and self.failed_rounds:
+            return f"all {self.failed_rounds} polling rounds failed (the log above says why)"
+        if self.rounds and self.snapshots == 0:
+            return "the API returned no stations"
+        return None
+
     def line(self) -> str:
         return (
             f"polled {self.rounds} rounds: {self.snapshots} snapshots, recorded {self.recorded}, "

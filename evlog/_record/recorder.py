@@ -59,6 +59,19 @@ class RecordSummary:
         self.known_captures += other.known_captures
         self.partitions |= other.partitions
 
+    def nothing_recorded(self) -> str | None:
+        """Why this run recorded nothing usable, if it did not: no records at all in its inputs,
+        or every new record quarantined (often the wrong command for the files: webhooks given
+        to `record stream`). None if it recorded something, or only what the lake held."""
+        if self.recorded == 0 and self.duplicates == 0 and self.known_captures == 0:
+            return "the inputs held no records"
+        if self.recorded and self.quarantined == self.recorded:
+            return (
+                f"every one of the {self.recorded} new records was quarantined (`evlog lake info` "
+                "shows why): are these files of the feed this command records?"
+            )
+        return None
+
     def line(self) -> str:
         known = (
             f" ({self.known_captures} capture{'s' * (self.known_captures != 1)} recorded before)"
