@@ -14,7 +14,7 @@ SPARK_MODULES = frozenset({"tests/replay/test_spark.py"})
 SLOW_MODULES = frozenset(
     {
         "tests/test_cli.py",
-        "tests/test_cli_errors.py",
+        "tests/test_first_hour.py",
         "tests/test_notebooks.py",
         "tests/record/test_compaction.py",
         "tests/record/test_consumer.py",

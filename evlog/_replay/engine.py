@@ -63,7 +63,6 @@ SELECT
     epoch_us(min(event_time)) AS first_us,
     greatest(
         epoch_us(max(event_time)) + 1,
-        epoch_us(max(received_at)),
         (SELECT epoch_us(max(covered_to)) FROM coverage WHERE source = $source)
     ) AS last_us,
     epoch_us(max(event_time)) AS last_event_us
@@ -418,11 +417,11 @@ class ReplayEngine(EngineBase[duckdb.DuckDBPyRelation]):
             )
 
     def event_span(self, kind: EntityKind) -> EventSpan:
-        """The span a report covers by default for `kind`: from the first event to the last record.
-
-        The end is the latest of: the last event time (plus one microsecond, so that it falls inside
-        the window), the last `received_at`, and the end of the governing source's coverage.
-        """
+        """The span a report covers by default for `kind` (docs/replay.md, "The window"): from
+        the first event to the later of the last event time (plus one microsecond, so that it
+        falls inside the window) and the end of the governing source's coverage. A receive time
+        alone does not extend it: an offline capture's is often its file's modification time or
+        the moment of import, and holding the last state until then would invent observation."""
         table = _EVENT_TABLE[kind]
         source = runner.KINDS[kind].coverage_source.value
         # `table` comes from the fixed mapping above, never from user input.

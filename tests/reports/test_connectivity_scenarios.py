@@ -227,10 +227,16 @@ def test_filters_and_empty_result(tmp_path: Path) -> None:
 
 
 def test_relation_api_and_default_window(tmp_path: Path) -> None:
-    make_lake(tmp_path, [on("S1", "2024-04-05T00:00:00", "2024-04-05T06:00:00")])
+    made = make_lake(tmp_path, [on("S1", "2024-04-05T00:00:00", "2024-04-05T06:00:00")])
     lake = evlog.open_lake(tmp_path)
     relation = lake.uptime_relation(by="none")
     assert relation.filter("uptime_pct = 100").count("*").fetchall() == [(1,)]
-    # default window: first event time to the last receive time
+    # default window (docs/replay.md, "The window"): a receive time alone does not extend it,
+    # the window ends one microsecond after the last event ...
+    assert lake.uptime(by="none")["online_s"].to_list() == [1e-6]
+    # ... or at the end of the source's coverage
+    span = (at("2024-04-05T00:00:00"), at("2024-04-05T09:00:00"))
+    write_coverage(made, Source.EDRV_WEBHOOKS, {"s": [span]})
+    lake.refresh()
     frame = lake.uptime(by="none")
-    assert frame["online_s"].to_list() == [6 * 3600.0]
+    assert frame["online_s"].to_list() == [9 * 3600.0]

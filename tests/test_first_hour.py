@@ -1,4 +1,6 @@
-"""Bad paths, damaged lakes and Ctrl-C: one line `evlog: error: …`, a non-zero exit, no traceback.
+"""A new user's first hour (issue 16): bad paths, damaged lakes and Ctrl-C give one line
+`evlog: error: …` and a non-zero exit, never a traceback; "nothing happened" is never silent; a
+capture's missing receive times do not stretch the default window.
 
 Every case runs the real CLI in a subprocess, as a user would meet it.
 """
@@ -225,3 +227,31 @@ def test_every_poll_round_failing_warns_and_exits_1(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 1
     assert "warning: nothing recorded: all 1 polling rounds failed" in result.stderr.decode()
+
+
+# The default window (docs/replay.md, "The window") ---------------------------------------------
+
+
+def test_a_capture_imported_weeks_later_does_not_stretch_the_default_window(
+    tmp_path: Path,
+) -> None:
+    capture = tmp_path / "week.ndjson"
+    capture.write_bytes(
+        feeds.ndjson(
+            feeds.message("l", ("e", "AVAILABLE", "2024-04-01T00:00:00Z")),
+            feeds.message("l", ("e", "CHARGING", "2024-04-07T00:00:00Z")),
+        )
+    )
+    three_weeks_later = 1_714_521_600  # 2024-05-01T00:00:00Z: when the file was copied here
+    os.utime(capture, (three_weeks_later, three_weeks_later))
+    lake = tmp_path / "lake"
+    assert evlog("record", "stream", str(capture), "--lake", str(lake)).returncode == 0
+    result = evlog(
+        "report", "availability", "--by", "none", "--format", "json", "--lake", str(lake)
+    )
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(result.stdout)
+    assert row["period_start"].startswith("2024-04-01T00:00:00")
+    assert row["period_end"].startswith("2024-04-07T00:00:00.000001")  # last event + 1 µs
+    assert row["available_s"] == 6 * 86_400
+    assert row["charging_s"] == pytest.approx(1e-6)
