@@ -6,6 +6,7 @@ This module is the public API: what `__all__` names. Everything else lives in pr
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from evlog._api import EvlogLake, open_lake, record_stream, record_webhook_files
@@ -25,6 +26,11 @@ from evlog._time import parse_duration, parse_instant, parse_window
 if TYPE_CHECKING:
     from evlog._reports import plots
 
+try:
+    __version__ = version("evlog")
+except PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "0+unknown"
+
 __all__ = [
     "EvlogError",
     "EvlogLake",
@@ -35,6 +41,7 @@ __all__ = [
     "OutputError",
     "RecordError",
     "UsageError",
+    "__version__",
     "export_charging_use_spec",
     "open_lake",
     "parse_duration",

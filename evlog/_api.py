@@ -26,7 +26,7 @@ from __future__ import annotations
 import inspect
 import os
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, BinaryIO, Unpack
 
 import duckdb
@@ -48,7 +48,7 @@ from evlog._reports._api_options import (
     ReliabilityOptions,
     UptimeOptions,
 )
-from evlog._reports._report import Report
+from evlog._reports._report import ENGINES, Report
 from evlog._reports.reliability import ReliabilityResult
 from evlog._upkeep.compact import CompactSummary
 from evlog._upkeep.compact import compact as compact_lake
@@ -60,9 +60,8 @@ if TYPE_CHECKING:
 
     from evlog._replay.spark import SparkEngine
 
-Instant = str | datetime | None
+Instant = str | date | datetime | None
 Positional = Instant  # a report method's leading arguments: `standard`, `start`, `end`
-ENGINES = ("duckdb", "spark")
 TIME_COLUMNS = ("period_start", "period_end", "start", "end")
 
 

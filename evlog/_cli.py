@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypedDict
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypedDict
 
 import typer
 from rich.console import Console
@@ -57,10 +57,37 @@ app = typer.Typer(
     name="evlog",
     help="Record EV charging network feeds into a Parquet lake and replay them offline.",
     no_args_is_help=True,
-    add_completion=False,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _print_version(given: bool) -> None:
+    if given:
+        from evlog import __version__
+
+        out.print(f"evlog {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Record EV charging network feeds into a Parquet lake and replay them offline.
+
+    Every command takes -h for its options. EVLOG_LAKE sets the default --lake."""
+
+
 record_app = typer.Typer(
     help="Record a feed into the lake (offline imports and live recorders).", no_args_is_help=True
 )
@@ -77,7 +104,12 @@ out = Console(width=None if sys.stdout.isatty() else 120)
 # Messages are one line each whatever their length (a long path must not break a log line).
 err = Console(stderr=True, soft_wrap=True)
 
-LakeOption = Annotated[Path, typer.Option("--lake", help="Lake directory.", show_default=False)]
+LakeOption = Annotated[
+    Path,
+    typer.Option(
+        "--lake", metavar="DIR", envvar="EVLOG_LAKE", help="Lake directory.", show_default=False
+    ),
+]
 CoverageOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -91,6 +123,7 @@ SkewOption = Annotated[
     str,
     typer.Option(
         "--skew-tolerance",
+        metavar="DURATION",
         help="Source times later than receive time by more than this are clamped and flagged.",
     ),
 ]
@@ -98,6 +131,7 @@ DedupeHorizonOption = Annotated[
     str,
     typer.Option(
         "--dedupe-horizon",
+        metavar="DURATION",
         help="Look for a record's earlier copies this far (like 3d, 12h) from its receive day; "
         "longer than the sender's retry window.",
     ),
@@ -106,6 +140,7 @@ CompactEveryOption = Annotated[
     str,
     typer.Option(
         "--compact-every",
+        metavar="DURATION",
         help="Run `evlog lake compact` on the lake this often, in a child process, while "
         "recording (keeps reports fast as files pile up); 0 or off: never (then cron it).",
     ),
@@ -258,15 +293,20 @@ def record_webhooks_command(
         ),
     ] = None,
     path: Annotated[
-        str, typer.Option("--path", help="URL path eDRV posts webhooks to (--listen).")
+        str,
+        typer.Option("--path", metavar="PATH", help="URL path eDRV posts webhooks to (--listen)."),
     ] = "/webhooks/edrv",
     max_body: Annotated[
-        str, typer.Option("--max-body", help="Larger request bodies get 413 (--listen).")
+        str,
+        typer.Option(
+            "--max-body", metavar="SIZE", help="Larger request bodies get 413 (--listen)."
+        ),
     ] = "1MiB",
     signature_tolerance: Annotated[
         str,
         typer.Option(
             "--signature-tolerance",
+            metavar="DURATION",
             help="Signature timestamps older or newer than this get 401 (--listen).",
         ),
     ] = "5m",
@@ -274,18 +314,23 @@ def record_webhooks_command(
         str,
         typer.Option(
             "--rotate-every",
+            metavar="DURATION",
             help="How often the write-ahead log is turned into Parquet (--listen): the delay "
             "before received webhooks show in reports.",
         ),
     ] = "30s",
     rotate_size: Annotated[
         str,
-        typer.Option("--rotate-size", help="Also turn the log into Parquet at this size."),
+        typer.Option(
+            "--rotate-size", metavar="SIZE", help="Also turn the log into Parquet at this size."
+        ),
     ] = "64MiB",
     heartbeat: Annotated[
         str,
         typer.Option(
-            "--heartbeat", help="How often coverage is written while listening (at most 30s)."
+            "--heartbeat",
+            metavar="DURATION",
+            help="How often coverage is written while listening (at most 30s).",
         ),
     ] = "30s",
     redact_header: Annotated[
@@ -365,9 +410,13 @@ def record_here_command(
     lake: LakeOption,
     hrn: Annotated[
         str,
-        typer.Option("--hrn", help="Catalog HRN of the status stream (HERE EVCP2 Updates)."),
+        typer.Option(
+            "--hrn", metavar="HRN", help="Catalog HRN of the status stream (HERE EVCP2 Updates)."
+        ),
     ] = "hrn:here:data::olp-here:evcp2-updates-prd",
-    layer: Annotated[str, typer.Option("--layer", help="Stream layer id.")] = "evse-update-stream",
+    layer: Annotated[
+        str, typer.Option("--layer", metavar="LAYER", help="Stream layer id.")
+    ] = "evse-update-stream",
     credentials: Annotated[
         Path | None,
         typer.Option(
@@ -393,13 +442,16 @@ def record_here_command(
         str,
         typer.Option(
             "--group",
+            metavar="NAME",
             help="Consumer group: a restart with the same group resumes after its last "
             "committed offsets.",
         ),
     ] = "evlog",
     lookup_url: Annotated[
         str,
-        typer.Option("--lookup-url", help="HERE API lookup service (override for testing)."),
+        typer.Option(
+            "--lookup-url", metavar="URL", help="HERE API lookup service (override for testing)."
+        ),
     ] = "https://api-lookup.data.api.platform.here.com/lookup/v1",
     max_messages: Annotated[
         int | None,
@@ -408,7 +460,10 @@ def record_here_command(
     duration: Annotated[
         str | None,
         typer.Option(
-            "--duration", help="Stop after this long (like 30s, 10m, 2h).", show_default=False
+            "--duration",
+            metavar="DURATION",
+            help="Stop after this long (like 30s, 10m, 2h).",
+            show_default=False,
         ),
     ] = None,
     until_idle: Annotated[
@@ -426,6 +481,7 @@ def record_here_command(
         str,
         typer.Option(
             "--max-backoff",
+            metavar="DURATION",
             help="Longest wait between tries while the service is unreachable or failing.",
         ),
     ] = "60s",
@@ -485,7 +541,10 @@ def record_poll_command(
         ),
     ],
     every: Annotated[
-        str, typer.Option("--every", help="Time between polling rounds (like 30s, 5m, 1h).")
+        str,
+        typer.Option(
+            "--every", metavar="DURATION", help="Time between polling rounds (like 30s, 5m, 1h)."
+        ),
     ] = "5m",
     station: Annotated[
         list[str] | None,
@@ -497,7 +556,10 @@ def record_poll_command(
         ),
     ] = None,
     page_size: Annotated[
-        int, typer.Option("--page-size", help="Stations per page of the list endpoint.", min=1)
+        int,
+        typer.Option(
+            "--page-size", metavar="N", help="Stations per page of the list endpoint.", min=1
+        ),
     ] = 100,
     rounds: Annotated[
         int | None,
@@ -505,7 +567,12 @@ def record_poll_command(
     ] = None,
     duration: Annotated[
         str | None,
-        typer.Option("--duration", help="Stop after this long (like 1h).", show_default=False),
+        typer.Option(
+            "--duration",
+            metavar="DURATION",
+            help="Stop after this long (like 1h).",
+            show_default=False,
+        ),
     ] = None,
     progress: ProgressOption = None,
     skew_tolerance: SkewOption = "5m",
@@ -583,6 +650,7 @@ def lake_compact_command(
         list[str] | None,
         typer.Option(
             "--rollup-tz",
+            metavar="ZONE",
             help="Also keep rollups of local days in this time zone (repeatable; the lake keeps "
             "UTC and every zone asked for before). Reports by day, week or month in the zone "
             "use them.",
@@ -689,12 +757,14 @@ def _report_command(report: Report) -> Callable[..., None]:
             inspect.Parameter.KEYWORD_ONLY,
             default=inspect.Parameter.empty if option.required else option.default,
             annotation=Annotated[
-                option.annotation,
+                Literal[option.choices] if option.choices else option.annotation,
                 typer.Option(
                     option.flag,
                     help=option.help,
                     metavar=option.metavar,
                     show_default=option.show_default,
+                    case_sensitive=False,
+                    envvar="EVLOG_LAKE" if option.flag == "--lake" else None,
                 ),
             ],
         )
@@ -716,14 +786,27 @@ for _name, _report in COMMANDS.items():
 @app.command("simulate")
 def simulate_command(
     out_dir: Annotated[
-        Path, typer.Option("--out", help="Directory to write feeds, truth and manifest into.")
+        Path,
+        typer.Option(
+            "--out", metavar="DIR", help="Directory to write feeds, truth and manifest into."
+        ),
     ],
-    stations: Annotated[int, typer.Option("--stations", help="Number of stations.")] = 20,
-    days: Annotated[int, typer.Option("--days", help="Length of the span in days.")] = 7,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed (same args, same bytes).")] = 0,
+    stations: Annotated[
+        int, typer.Option("--stations", metavar="N", help="Number of stations.")
+    ] = 20,
+    days: Annotated[
+        int, typer.Option("--days", metavar="N", help="Length of the span in days.")
+    ] = 7,
+    seed: Annotated[
+        int, typer.Option("--seed", metavar="N", help="Random seed (same args, same bytes).")
+    ] = 0,
     start: Annotated[
         str | None,
-        typer.Option("--start", help="Span start, ISO 8601 (no offset = UTC). Default 2026-11-02."),
+        typer.Option(
+            "--start",
+            metavar="WHEN",
+            help="Span start, ISO 8601 (no offset = UTC). Default 2026-11-02.",
+        ),
     ] = None,
     faults: Annotated[
         bool,

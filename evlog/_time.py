@@ -4,7 +4,7 @@ the option), and the one conversion between instants and the microseconds the re
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from evlog._errors import UsageError
 
@@ -38,16 +38,46 @@ def from_micros(micros: int) -> datetime:
     return _EPOCH + timedelta(microseconds=micros)
 
 
-def parse_instant(value: str | datetime, option: str, tz: tzinfo = UTC) -> datetime:
-    """An ISO 8601 date or time as an aware datetime; a value without offset is in `tz`."""
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_AGO = re.compile(r"^-\s*(\d+(?:\.\d+)?\s*(?:us|ms|s|m|h|d|w))$")
+INSTANT_FORMS = (
+    "an ISO 8601 date or time (2026-11-05, 2026-11-05T08:00, 2026-W45, ...), a month "
+    "(2026-11), now, today, yesterday, or a time ago (-7d, -12h)"
+)
+
+
+def parse_instant(
+    value: str | date | datetime, option: str, tz: tzinfo = UTC, now: datetime | None = None
+) -> datetime:
+    """An instant given as `INSTANT_FORMS` says, as an aware datetime. A value without offset
+    is in `tz`: dates, months, `today` and `yesterday` are local midnights there. `now` is the
+    current time (a parameter for tests)."""
     if isinstance(value, datetime):
         parsed = value
+    elif isinstance(value, date):
+        parsed = datetime.combine(value, time())
     else:
-        try:
-            parsed = datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise UsageError(f"{option}: not an ISO 8601 date or time: {value!r}") from None
+        parsed = _parse_text(value.strip(), option, tz, now or datetime.now(UTC))
     return parsed.replace(tzinfo=tz) if parsed.tzinfo is None else parsed
+
+
+def _parse_text(text: str, option: str, tz: tzinfo, now: datetime) -> datetime:
+    word = text.lower()
+    if word == "now":
+        return now
+    if word in ("today", "yesterday"):
+        day = now.astimezone(tz).date() - timedelta(days=word == "yesterday")
+        return datetime.combine(day, time())
+    ago = _AGO.match(word)
+    if ago:
+        return now - parse_duration(ago.group(1), option)
+    month = _MONTH.match(text)
+    try:
+        if month:
+            return datetime(int(month.group(1)), int(month.group(2)), 1)
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{option}: expected {INSTANT_FORMS}; got {text!r}") from None
 
 
 def parse_window(value: str, option: str) -> tuple[datetime, datetime]:

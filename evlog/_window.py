@@ -76,8 +76,8 @@ class Window:
     @classmethod
     def parse(
         cls,
-        start: str | datetime,
-        end: str | datetime,
+        start: str | date | datetime,
+        end: str | date | datetime,
         by: str | Period = Period.DAY,
         tz: str | ZoneInfo = "UTC",
     ) -> Window:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -255,3 +256,77 @@ def test_a_capture_imported_weeks_later_does_not_stretch_the_default_window(
     assert row["period_end"].startswith("2024-04-07T00:00:00.000001")  # last event + 1 µs
     assert row["available_s"] == 6 * 86_400
     assert row["charging_s"] == pytest.approx(1e-6)
+
+
+# Conventions ---------------------------------------------------------------------------------
+
+COMMANDS = (
+    (),
+    ("record", "stream"),
+    ("record", "webhooks"),
+    ("record", "here"),
+    ("record", "poll"),
+    ("lake", "info"),
+    ("lake", "compact"),
+    ("lake", "rebuild"),
+    ("simulate",),
+    ("report", "availability"),
+    ("report", "uptime"),
+    ("report", "flaps"),
+    ("report", "intervals"),
+    ("report", "reliability"),
+    ("report", "reconcile"),
+)
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "evlog")
+def test_help_with_dash_h_names_values_not_python_types(command: tuple[str, ...]) -> None:
+    result = evlog(*command, "-h", COLUMNS="200")
+    assert result.returncode == 0, result.stderr
+    text = result.stdout.decode()
+    assert "Usage:" in text
+    # an option shows the kind of value it takes (DIR, WHEN, DURATION, <a|b>), not a Python type
+    # (typer still labels positional arguments with theirs: INPUT... <list[str]>)
+    assert not re.findall(r"--[a-z-]+ +<(?:str|path|int|float|list\[|bool)", text), command
+
+
+def test_version_matches_the_package() -> None:
+    import evlog as package
+
+    result = evlog("--version")
+    assert result.returncode == 0
+    assert result.stdout.decode().strip() == f"evlog {package.__version__}"
+    assert package.__version__[0].isdigit()
+
+
+def test_choices_are_checked_and_offered(lake: Path) -> None:
+    line = one_error_line(evlog("report", "availability", "--lake", str(lake), "--by", "fortnight"))
+    assert "--by" in line and "'hour', 'day', 'week', 'month', 'none'" in line
+    help_text = evlog("report", "availability", "-h", COLUMNS="200").stdout.decode()
+    assert "<table|csv|json|parquet|markdown>" in help_text and "<duckdb|spark>" in help_text
+    upper = evlog("report", "availability", "--lake", str(lake), "--by", "DAY", "--format", "CSV")
+    assert upper.returncode == 0, upper.stderr
+    assert upper.stdout.decode().startswith("location_id,evse_id,period_start")
+
+
+def test_evlog_lake_is_the_default_lake(lake: Path) -> None:
+    for args in (("lake", "info"), ("report", "availability", "--by", "none")):
+        result = evlog(*args, EVLOG_LAKE=str(lake))
+        assert result.returncode == 0, result.stderr
+    flag_wins = evlog("lake", "info", "--lake", str(lake / "nope"), EVLOG_LAKE=str(lake))
+    assert "lake not found" in one_error_line(flag_wins)
+
+
+def test_months_and_csv_that_spreadsheets_read(lake: Path) -> None:
+    result = evlog(
+        "report", "availability", "--lake", str(lake), "--start", "2024-04", "--end", "2024-05",
+        "--by", "month", "--tz", "Europe/Berlin", "--format", "csv",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    header, row = result.stdout.decode().splitlines()[:2]
+    cells = dict(zip(header.split(","), row.split(","), strict=True))
+    assert cells["period_start"] == "2024-04-01T00:00:00+02:00"  # ISO, offset with a colon
+    assert cells["period_end"] == "2024-05-01T00:00:00+02:00"
+    for name in ("available_pct", "in_service_pct"):
+        decimals = cells[name].partition(".")[2]
+        assert len(decimals) <= 3, cells[name]

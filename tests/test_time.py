@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from evlog._errors import UsageError
-from evlog._time import FOREVER_US, from_micros, parse_duration, parse_window, to_micros
+from evlog._time import (
+    FOREVER_US,
+    from_micros,
+    parse_duration,
+    parse_instant,
+    parse_window,
+    to_micros,
+)
 from evlog._window import Window
 
 MICROSECOND = timedelta(microseconds=1)
@@ -65,3 +73,38 @@ def test_forever_outlasts_every_datetime_and_fits_a_bigint_with_room() -> None:
     assert FOREVER_US == 2**62
     assert to_micros(datetime.max.replace(tzinfo=UTC)) < FOREVER_US
     assert 2 * FOREVER_US - 1 <= 2**63 - 1  # a span from -forever to forever still fits
+
+
+BERLIN = ZoneInfo("Europe/Berlin")
+# A Sunday in Berlin's summer time, 01:30 local: UTC still on Saturday.
+NOW = datetime(2024, 6, 29, 23, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("2024-11", datetime(2024, 10, 31, 23, tzinfo=UTC)),  # Berlin's midnight, 1 November
+        ("2024-W45", datetime(2024, 11, 3, 23, tzinfo=UTC)),  # Monday 4 November, CET
+        ("now", NOW),
+        ("today", datetime(2024, 6, 29, 22, tzinfo=UTC)),  # 30 June 00:00 CEST
+        ("yesterday", datetime(2024, 6, 28, 22, tzinfo=UTC)),
+        ("TODAY", datetime(2024, 6, 29, 22, tzinfo=UTC)),
+        ("-7d", NOW - timedelta(days=7)),
+        ("-12h", NOW - timedelta(hours=12)),
+        ("- 90m", NOW - timedelta(minutes=90)),
+    ],
+)
+def test_months_weeks_and_relative_instants(text: str, expected: datetime) -> None:
+    assert parse_instant(text, "--start", BERLIN, now=NOW) == expected
+
+
+def test_a_date_object_is_a_local_midnight() -> None:
+    assert parse_instant(date(2024, 3, 31), "--start", BERLIN) == datetime(
+        2024, 3, 30, 23, tzinfo=UTC
+    )
+
+
+@pytest.mark.parametrize("text", ["2024-13", "2024-1", "last week", "-7", "+7d", "2024-11-31"])
+def test_bad_instants_name_the_option_and_the_forms(text: str) -> None:
+    with pytest.raises(UsageError, match=r"--end: expected an ISO 8601 date or time .*-7d"):
+        parse_instant(text, "--end", BERLIN, now=NOW)

@@ -273,8 +273,8 @@ class EngineBase(Generic[R]):
     def window(
         self,
         kind: EntityKind,
-        start: str | datetime | None,
-        end: str | datetime | None,
+        start: str | date | datetime | None,
+        end: str | date | datetime | None,
         by: str | Period,
         tz: str,
     ) -> Window:

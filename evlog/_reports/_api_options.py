@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TypedDict
 
 from evlog._reports.exclusions import Exclusion
@@ -18,8 +18,8 @@ from evlog._window import Period
 class AvailabilityOptions(TypedDict, total=False):
     """The keywords of `lake.availability(...)` (docs/reports.md)."""
 
-    start: str | datetime | None
-    end: str | datetime | None
+    start: str | date | datetime | None
+    end: str | date | datetime | None
     by: str | Period
     tz: str
     evse: str | Iterable[str] | None
@@ -31,8 +31,8 @@ class AvailabilityOptions(TypedDict, total=False):
 class UptimeOptions(TypedDict, total=False):
     """The keywords of `lake.uptime(...)` (docs/reports.md)."""
 
-    start: str | datetime | None
-    end: str | datetime | None
+    start: str | date | datetime | None
+    end: str | date | datetime | None
     by: str | Period
     tz: str
     station: str | Iterable[str] | None
@@ -42,8 +42,8 @@ class UptimeOptions(TypedDict, total=False):
 class FlapsOptions(TypedDict, total=False):
     """The keywords of `lake.flaps(...)` (docs/reports.md)."""
 
-    start: str | datetime | None
-    end: str | datetime | None
+    start: str | date | datetime | None
+    end: str | date | datetime | None
     by: str | Period
     tz: str
     station: str | Iterable[str] | None
@@ -58,8 +58,8 @@ class FlapsOptions(TypedDict, total=False):
 class IntervalsOptions(TypedDict, total=False):
     """The keywords of `lake.intervals(...)` (docs/reports.md)."""
 
-    start: str | datetime | None
-    end: str | datetime | None
+    start: str | date | datetime | None
+    end: str | date | datetime | None
     by: str | Period
     tz: str
     evse: str | Iterable[str] | None
@@ -71,8 +71,8 @@ class IntervalsOptions(TypedDict, total=False):
 class ReliabilityOptions(TypedDict, total=False):
     """The keywords of `lake.reliability(...)` (docs/reports.md)."""
 
-    start: str | datetime | None
-    end: str | datetime | None
+    start: str | date | datetime | None
+    end: str | date | datetime | None
     tz: str
     standard: str
     month: str | None
@@ -89,6 +89,6 @@ class ReliabilityOptions(TypedDict, total=False):
 class ReconcileOptions(TypedDict, total=False):
     """The keywords of `lake.reconcile(...)` (docs/reports.md)."""
 
-    start: str | datetime | None
-    end: str | datetime | None
+    start: str | date | datetime | None
+    end: str | date | datetime | None
     station: str | Iterable[str] | None

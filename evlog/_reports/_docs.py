@@ -26,6 +26,7 @@ API_OPTIONS = Path(__file__).resolve().with_name("_api_options.py")
 _TYPE_IMPORTS = {
     "os": None,
     "Iterable": "collections.abc",
+    "date": "datetime",
     "datetime": "datetime",
     "timedelta": "datetime",
     "Path": "pathlib",
@@ -37,6 +38,10 @@ _TYPE_IMPORTS = {
 def _type(option: Option) -> str:
     if option.annotation is bool:
         return "flag"
+    if option.choices:
+        return "|".join(option.choices)
+    if option.metavar is not None:
+        return option.metavar
     shown = getattr(option.annotation, "__name__", None) or str(option.annotation)
     return shown.replace("pathlib.", "")
 

@@ -29,12 +29,19 @@ STANDARD = Option(
     "--standard",
     str,
     REQUIRED,
-    "Rule to apply: nevi|cec|uk-pcpr.",
+    "Rule to apply.",
     parse=rel.parse_standard,
     show_default=False,
+    choices=tuple(s.value for s in rel.Standard),
 )
 MONTH = Option(
-    "month", "--month", str | None, None, "Report this month only (YYYY-MM).", parse=rel.parse_month
+    "month",
+    "--month",
+    str | None,
+    None,
+    "Report this month only (YYYY-MM).",
+    parse=rel.parse_month,
+    metavar="YYYY-MM",
 )
 QUARTER = Option(
     "quarter",
@@ -43,6 +50,7 @@ QUARTER = Option(
     None,
     "Report the three months of a quarter (YYYY-Qn).",
     parse=rel.parse_quarter,
+    metavar="YYYY-Qn",
 )
 EXCLUSIONS = Option(
     "exclusions",
@@ -53,6 +61,7 @@ EXCLUSIONS = Option(
     parse=rel.parse_exclusions,
     resolve=rel.exclusions_under,
     api_type="str | os.PathLike[str] | Iterable[Exclusion] | None",
+    metavar="CSV",
 )
 OUTAGE_STATES = Option(
     "outage_states",
@@ -64,6 +73,7 @@ OUTAGE_STATES = Option(
     resolve=rel.outage_states_under,
     param="outage_states",
     api_type="str | Iterable[str] | None",
+    metavar="STATES",
 )
 STATION_MAP = Option(
     "station_map",
@@ -73,6 +83,7 @@ STATION_MAP = Option(
     "CSV station_id,evse_id: a station offline is an outage of its ports.",
     parse=rel.parse_station_map,
     api_type="str | os.PathLike[str] | Iterable[tuple[str, str]] | None",
+    metavar="CSV",
 )
 EXPORT = Option(
     "export",

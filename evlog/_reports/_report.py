@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from evlog._replay.runner import EntityKind
 from evlog._reports.files import check_output_file, is_stdout
-from evlog._reports.render import parse_format
+from evlog._reports.render import OutputFormat, parse_format
 from evlog._window import Period, parse_ids
 
 if TYPE_CHECKING:
@@ -55,6 +55,9 @@ class Option:
     param: str | None = None
     bind: Callable[[Any], Any] = lambda value: value
     metavar: str | None = None
+    #: the values it takes, if a fixed few (the command line offers and checks them; the parse
+    #: still checks an API keyword's value)
+    choices: tuple[str, ...] = ()
     show_default: bool = True
     #: only on the command line (where to write, which engine), not an API keyword
     cli_only: bool = False
@@ -128,26 +131,32 @@ LAKE = Option(
     "Lake directory (with --engine spark: any URI Spark reads, s3a://, hdfs://, file://).",
     show_default=False,
     cli_only=True,
+    metavar="DIR",
 )
 START = Option(
     "start",
     "--start",
     str | None,
     None,
-    "Window start, ISO 8601 (no offset = local time in --tz). Default: first event's day.",
-    api_type="str | datetime | None",
+    "Window start: a date or time (2026-11-05, 2026-11-05T08:00, no offset = local time in "
+    "--tz), a month (2026-11), an ISO week (2026-W45), today, yesterday, now, or a time ago "
+    "(-7d). Default: first event's day.",
+    metavar="WHEN",
+    api_type="str | date | datetime | None",
 )
 END = Option(
     "end",
     "--end",
     str | None,
     None,
-    "Window end, exclusive, ISO 8601. Default: last thing recorded.",
-    api_type="str | datetime | None",
+    "Window end, exclusive, written as --start. Default: the last event or the end of the "
+    "recorded coverage.",
+    metavar="WHEN",
+    api_type="str | date | datetime | None",
 )
-BY_HELP = "Period per row: hour|day|week|month|none."
+BY_HELP = "Period per row."
 IDS_TYPE = "str | Iterable[str] | None"  # one id, or several
-TZ = Option("tz", "--tz", str, "UTC", "Time zone of period boundaries (IANA name).")
+TZ = Option("tz", "--tz", str, "UTC", "Time zone of period boundaries (IANA name).", metavar="ZONE")
 EVSE = Option(
     "evse",
     "--evse",
@@ -158,6 +167,7 @@ EVSE = Option(
     param="entity_ids",
     bind=_listed,
     api_type=IDS_TYPE,
+    metavar="ID",
 )
 LOCATION = Option(
     "location",
@@ -169,6 +179,7 @@ LOCATION = Option(
     param="location_ids",
     bind=_listed,
     api_type=IDS_TYPE,
+    metavar="ID",
 )
 STATION = Option(
     "station",
@@ -180,6 +191,7 @@ STATION = Option(
     param="entity_ids",
     bind=_listed,
     api_type=IDS_TYPE,
+    metavar="ID",
 )
 HOLD_AFTER_GAP = Option(
     "hold_after_gap",
@@ -189,6 +201,7 @@ HOLD_AFTER_GAP = Option(
     "After a coverage gap, keep the last state instead of counting no_data until the next event.",
     param="hold_after_gap",
 )
+ENGINES = ("duckdb", "spark")  # the replay engines `--engine` names
 ENGINE = Option(
     "engine",
     "--engine",
@@ -197,6 +210,7 @@ ENGINE = Option(
     "Replay engine: duckdb (embedded) or spark (pip install 'evlog[spark]', Java 17+; "
     "SPARK_REMOTE=sc://host:15002 for Spark Connect).",
     cli_only=True,
+    choices=ENGINES,
 )
 SPARK_MASTER = Option(
     "spark_master",
@@ -205,15 +219,17 @@ SPARK_MASTER = Option(
     None,
     "Spark master with --engine spark, e.g. local[*] (default) or spark://host:7077.",
     cli_only=True,
+    metavar="URL",
 )
 FORMAT = Option(
     "format",
     "--format",
     str,
     "table",
-    "Output format: table|csv|json|parquet|markdown.",
+    "Output format.",
     parse=lambda value, flag: parse_format(value),
     cli_only=True,
+    choices=tuple(f.value for f in OutputFormat),
 )
 OUTPUT = Option(
     "output",
@@ -223,6 +239,7 @@ OUTPUT = Option(
     "Write to FILE instead of stdout (`-`: stdout; parquet needs a file or a pipe).",
     parse=_output_path,
     cli_only=True,
+    metavar="FILE",
 )
 
 
@@ -266,7 +283,15 @@ class Report:
         shown = [*self.window]
         if self.default_by is not None:
             shown.append(
-                Option("by", "--by", str, self.default_by.value, BY_HELP, api_type="str | Period")
+                Option(
+                    "by",
+                    "--by",
+                    str,
+                    self.default_by.value,
+                    BY_HELP,
+                    api_type="str | Period",
+                    choices=tuple(p.value for p in Period),
+                )
             )
         if self.zoned:
             shown.append(TZ)
@@ -344,6 +369,7 @@ def plot_option(plot: Plot) -> Option:
         None,
         f"Also draw the report to FILE (.png or .svg): {plot.describes}.",
         parse=_plot_path,
+        metavar="FILE",
         cli_only=True,
     )
 

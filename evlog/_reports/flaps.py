@@ -57,6 +57,7 @@ FLAP_THRESHOLD = Option(
     param="flap_threshold_us",
     bind=_micros,
     api_type="str | timedelta",
+    metavar="DURATION",
 )
 FLAP_COUNT = Option(
     "flap_count",
@@ -66,6 +67,7 @@ FLAP_COUNT = Option(
     "Disconnects in a run that makes an episode.",
     parse=_at_least_two,
     param="flap_count",
+    metavar="N",
 )
 FLAP_WINDOW = Option(
     "flap_window",
@@ -77,6 +79,7 @@ FLAP_WINDOW = Option(
     param="flap_window_us",
     bind=_micros,
     api_type="str | timedelta",
+    metavar="DURATION",
 )
 FLAP_LOW = Option(
     "flap_low_pct",
@@ -86,6 +89,7 @@ FLAP_LOW = Option(
     "Percent state change below which flapping stops.",
     parse=_percent,
     param="flap_low_pct",
+    metavar="PERCENT",
 )
 FLAP_HIGH = Option(
     "flap_high_pct",
@@ -95,6 +99,7 @@ FLAP_HIGH = Option(
     "Percent state change above which it starts.",
     parse=_percent,
     param="flap_high_pct",
+    metavar="PERCENT",
 )
 
 

@@ -71,6 +71,20 @@ def format_table_cell(name: str, value: object) -> str:
     return format_cell(value)
 
 
+# ISO 8601 as spreadsheets and pandas read it: `2026-11-02T00:00:00+01:00`, a fraction only
+# where there is one.
+CSV_DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%:z"
+PCT_DECIMALS = 3  # a thousandth of a percent: 0.9 s in a day, finer than any rule's threshold
+
+
+def to_csv(frame: pl.DataFrame) -> str:
+    """CSV that spreadsheets read as-is: ISO times with a `+01:00` offset, percentages to
+    `PCT_DECIMALS` decimals (durations keep their microseconds)."""
+    percentages = [name for name in frame.columns if name.endswith("_pct")]
+    rounded = frame.with_columns(pl.col(percentages).round(PCT_DECIMALS))
+    return rounded.write_csv(datetime_format=CSV_DATETIME_FORMAT)
+
+
 def to_markdown(frame: pl.DataFrame) -> str:
     header = "| " + " | ".join(frame.columns) + " |"
     rule = (
@@ -135,7 +149,7 @@ def render(
 
 def _as_text(frame: pl.DataFrame, fmt: OutputFormat, title: str | None) -> str:
     if fmt is OutputFormat.CSV:
-        return frame.write_csv()
+        return to_csv(frame)
     if fmt is OutputFormat.JSON:
         return frame.write_json() + "\n"
     if fmt is OutputFormat.MARKDOWN:
