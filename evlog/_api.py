@@ -23,9 +23,11 @@ last thing recorded (the latest event time, `received_at` or coverage end). The 
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
-from collections.abc import Callable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, BinaryIO, Unpack
 
@@ -48,7 +50,7 @@ from evlog._reports._api_options import (
     ReliabilityOptions,
     UptimeOptions,
 )
-from evlog._reports._report import ENGINES, Report
+from evlog._reports._report import ENGINES, Report, cli_options
 from evlog._reports.reliability import ReliabilityResult
 from evlog._upkeep.compact import CompactSummary
 from evlog._upkeep.compact import compact as compact_lake
@@ -88,11 +90,14 @@ def open_lake(
         return EvlogLake(
             SparkEngine.open(
                 path, master=spark_master, spark=spark, checkpoints=checkpoints, rollups=rollups
-            )
+            ),
+            location=str(path),
         )
     if spark_master is not None or spark is not None:
         raise UsageError("--spark-master: only with --engine spark")
-    return EvlogLake(ReplayEngine.open(path, checkpoints=checkpoints, rollups=rollups))
+    return EvlogLake(
+        ReplayEngine.open(path, checkpoints=checkpoints, rollups=rollups), location=str(path)
+    )
 
 
 def parse_engine(value: str) -> str:
@@ -114,8 +119,9 @@ def localize(frame: pl.DataFrame, tz: str) -> pl.DataFrame:
 class EvlogLake:
     """Reports over one lake. See the module docstring for windows, time zones and relations."""
 
-    def __init__(self, engine: EngineBase[Any]) -> None:
+    def __init__(self, engine: EngineBase[Any], location: str = "") -> None:
         self.engine = engine
+        self.location = location  # the path or URI it was opened at
 
     @property
     def engine_name(self) -> str:
@@ -172,16 +178,33 @@ class EvlogLake:
 
     def report(self, name: str, *args: Any, **options: Any) -> pl.DataFrame:
         """Report `name` (docs/reports.md) as a Polars frame, timestamps in the report's `tz`."""
-        report, values = self.prepare(name, args, options)
-        return report.frame(self.outcome(report, values))
+        with keyword_names(name):
+            report, values = self.prepare(name, args, options)
+            return report.frame(self.outcome(report, values))
 
     def relation(self, name: str, *args: Any, **options: Any) -> Any:
         """Report `name` as the engine's lazy result, timestamps in UTC: a DuckDB relation on
         `lake.connection`, or a Spark DataFrame with engine='spark'."""
-        report, values = self.prepare(name, args, options)
-        if not report.lazy:
-            raise UsageError(f"the {report.name} report has no lazy form: use lake.report(...)")
-        return report.run(report, self.engine, values)
+        with keyword_names(name):
+            report, values = self.prepare(name, args, options)
+            if not report.lazy:
+                raise UsageError(f"the {report.name} report has no lazy form: use lake.report(...)")
+            return report.run(report, self.engine, values)
+
+    def close(self) -> None:
+        """Close the DuckDB connection (relations made on it stop working); a Spark session is
+        left running, as it may be shared. `with open_lake(path) as lake:` closes on exit."""
+        if isinstance(self.engine, ReplayEngine):
+            self.engine.con.close()
+
+    def __enter__(self) -> EvlogLake:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"EvlogLake({self.location!r}, engine={self.engine.name!r})"
 
     def prepare(
         self, name: str, args: tuple[Any, ...], options: Mapping[str, Any]
@@ -282,7 +305,8 @@ class EvlogLake:
     def reliability_report(
         self, *args: Positional, **options: Unpack[ReliabilityOptions]
     ) -> ReliabilityResult:
-        result: ReliabilityResult = self.outcome(*self.prepare("reliability", args, options))
+        with keyword_names("reliability"):
+            result: ReliabilityResult = self.outcome(*self.prepare("reliability", args, options))
         return result
 
     def reconcile(self, *args: Positional, **options: Unpack[ReconcileOptions]) -> pl.DataFrame:
@@ -292,6 +316,23 @@ class EvlogLake:
         self, *args: Positional, **options: Unpack[ReconcileOptions]
     ) -> duckdb.DuckDBPyRelation:
         return self._duckdb_relation("reconcile", args, options)
+
+
+@contextlib.contextmanager
+def keyword_names(name: str) -> Iterator[None]:
+    """Errors of the options of report `name` as a Python caller wrote them: the parsers name
+    command-line flags (`--flap-threshold: ...`), the API says `flap_threshold: ...`."""
+    try:
+        yield
+    except UsageError as exc:
+        report = registry.REPORTS.get(name)
+        if report is None:
+            raise
+        message = str(exc)
+        options = sorted(cli_options(report), key=lambda o: len(o.flag), reverse=True)
+        for option in options:
+            message = re.sub(rf"{re.escape(option.flag)}\b(?!-)", option.name, message)
+        raise UsageError(message) from exc
 
 
 def _signature(report: Report, returns: Any) -> inspect.Signature:
