@@ -30,7 +30,7 @@ from evlog._record.receiver import (
 from evlog._record.recorder import RecordSummary
 from evlog._reports._registry import COMMANDS
 from evlog._reports._report import Report, cli_options
-from evlog._reports.render import render
+from evlog._reports.render import render, select_rows
 from evlog._time import parse_duration, parse_window
 from evlog._upkeep.compact import CompactSummary, compact
 from evlog._upkeep.maintenance import LakeInfo, lake_info, rebuild
@@ -741,11 +741,13 @@ def _report_command(report: Report) -> Callable[..., None]:
         chosen = report.chosen(values)
         outcome = lake.outcome(chosen, values)
         chosen.after(outcome, values)
+        frame = select_rows(chosen.frame(outcome), values["columns"], values["sort"], values["top"])
         render(
-            chosen.frame(outcome),
+            frame,
             values["format"],
             values["output"],
             title=chosen.title_of(outcome),
+            wide=values["wide"],
         )
         if values.get("plot") is not None and chosen.plot is not None:
             written = chosen.plot.draw(outcome, values["plot"], values.get("tz", "UTC"))

@@ -361,6 +361,50 @@ def replay(report: Report, engine: EngineBase[Any], values: Values) -> Any:
     return engine.relation(report.kind, report.sql, window, **report.sql_params(values))
 
 
+def _names(value: str | None, flag: str) -> list[str] | None:
+    return None if value is None else [name.strip() for name in value.split(",") if name.strip()]
+
+
+COLUMNS = Option(
+    "columns",
+    "--columns",
+    str | None,
+    None,
+    "Only these columns, in this order (comma-separated).",
+    parse=_names,
+    metavar="A,B,...",
+    cli_only=True,
+)
+SORT = Option(
+    "sort",
+    "--sort",
+    str | None,
+    None,
+    "Sort rows by these columns (comma-separated; COLUMN:desc for descending, nulls last).",
+    parse=_names,
+    metavar="COLUMN[:desc],...",
+    cli_only=True,
+)
+TOP = Option(
+    "top",
+    "--top",
+    int | None,
+    None,
+    "Only the first N rows (after --sort).",
+    metavar="N",
+    cli_only=True,
+)
+WIDE = Option(
+    "wide",
+    "--wide",
+    bool,
+    False,
+    "Terminal table as is: every column, whole ids and times (by default it is fitted to the "
+    "terminal and the caption says how).",
+    cli_only=True,
+)
+
+
 def plot_option(plot: Plot) -> Option:
     return Option(
         "plot",
@@ -379,7 +423,7 @@ def cli_options(report: Report) -> tuple[Option, ...]:
     options = [report.lake, *report.report_options]
     if "spark" in report.engines:
         options += [ENGINE, SPARK_MASTER]
-    options += [FORMAT, OUTPUT]
+    options += [FORMAT, OUTPUT, COLUMNS, SORT, TOP, WIDE]
     if report.plot is not None:
         options.append(plot_option(report.plot))
     return tuple(options)
