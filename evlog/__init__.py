@@ -6,7 +6,6 @@ This module is the public API: what `__all__` names. Everything else lives in pr
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from evlog._api import EvlogLake, open_lake, record_stream, record_webhook_files
@@ -22,14 +21,10 @@ from evlog._errors import (
 from evlog._lake.layout import Lake
 from evlog._reports.reliability import export_charging_use_spec
 from evlog._time import parse_duration, parse_instant, parse_window
+from evlog._version import __version__
 
 if TYPE_CHECKING:
     from evlog._reports import plots
-
-try:
-    __version__ = version("evlog")
-except PackageNotFoundError:  # run from a source tree that was never installed
-    __version__ = "0+unknown"
 
 __all__ = [
     "EvlogError",

@@ -65,7 +65,7 @@ app = typer.Typer(
 
 def _print_version(given: bool) -> None:
     if given:
-        from evlog import __version__
+        from evlog._version import __version__
 
         out.print(f"evlog {__version__}", highlight=False)
         raise typer.Exit()
