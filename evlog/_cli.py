@@ -30,10 +30,11 @@ from evlog._record.receiver import (
 from evlog._record.recorder import RecordSummary
 from evlog._reports._registry import COMMANDS
 from evlog._reports._report import Report, cli_options
-from evlog._reports.render import render, select_rows
-from evlog._time import parse_duration, parse_window
+from evlog._reports.files import check_output_file
+from evlog._reports.render import format_duration, render, select_rows
+from evlog._time import parse_duration, parse_instant, parse_window
 from evlog._upkeep.compact import CompactSummary, compact
-from evlog._upkeep.maintenance import LakeInfo, lake_info, rebuild
+from evlog._upkeep.maintenance import LakeInfo, lake_info, quarantined, rebuild
 
 if TYPE_CHECKING:
     from evlog._record.poller import PollStats
@@ -621,6 +622,44 @@ def lake_info_command(lake: LakeOption) -> None:
     _print_info(lake_info(Lake.open(lake)))
 
 
+@lake_app.command("quarantine")
+def lake_quarantine_command(
+    lake: LakeOption,
+    reason: Annotated[
+        str | None,
+        typer.Option(
+            "--reason", metavar="REASON", help="Only this reason (as `lake info` lists them)."
+        ),
+    ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option("--source", metavar="SOURCE", help="Only this source (here_stream, ...)."),
+    ] = None,
+    day: Annotated[
+        str | None,
+        typer.Option("--day", metavar="YYYY-MM-DD", help="Only records received that UTC day."),
+    ] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", metavar="N", min=1, help="At most N records, newest first.")
+    ] = 100,
+    fmt: Annotated[
+        Literal["table", "csv", "json", "markdown", "parquet"],
+        typer.Option("--format", case_sensitive=False, help="Output format."),
+    ] = "table",
+    output: Annotated[
+        Path | None, typer.Option("--output", metavar="FILE", help="Write to FILE (`-`: stdout).")
+    ] = None,
+) -> None:
+    """List quarantined records: why each could not be parsed, where it came from, its size.
+
+    The records themselves (`payload`) stay in the lake: `evlog lake rebuild` parses them again
+    after a parser fix."""
+    on_day = None if day is None else parse_instant(day, "--day").date()
+    frame = quarantined(Lake.open(lake), reason=reason, source=source, day=on_day, limit=limit)
+    target = None if output is None else check_output_file(output, "--output")
+    render(frame, fmt, target, title=f"quarantine (newest {limit} at most)")
+
+
 @lake_app.command("rebuild")
 def lake_rebuild_command(lake: LakeOption, skew_tolerance: SkewOption = "5m") -> None:
     """Re-derive the event and quarantine tables from the raw tables (after a parser fix)."""
@@ -698,6 +737,13 @@ def _print_info(info: LakeInfo) -> None:
     if not info.coverage:
         coverage.caption = "no coverage recorded: every source counts as observed throughout"
     out.print(coverage)
+    if info.gaps:
+        gaps = RichTable(title="coverage gaps (nobody listening)", title_justify="left")
+        for column in ("source", "from", "to", "duration"):
+            gaps.add_column(column)
+        for gap in info.gaps:
+            gaps.add_row(gap.source, _when(gap.start), _when(gap.end), format_duration(gap.seconds))
+        out.print(gaps)
     quarantine = RichTable(title="quarantine", title_justify="left")
     for column in ("source", "reason", "records"):
         quarantine.add_column(column)

@@ -330,3 +330,37 @@ def test_months_and_csv_that_spreadsheets_read(lake: Path) -> None:
     for name in ("available_pct", "in_service_pct"):
         decimals = cells[name].partition(".")[2]
         assert len(decimals) <= 3, cells[name]
+
+
+# What the lake holds: coverage gaps, the quarantined records --------------------------------
+
+
+def test_lake_info_lists_coverage_gaps_and_lake_quarantine_the_records(tmp_path: Path) -> None:
+    capture = tmp_path / "c.ndjson"
+    good = feeds.ndjson(feeds.message("l", ("e", "AVAILABLE", "2024-04-05T10:00:00Z")))
+    capture.write_bytes(good + b'{"id": "l", "evses": [\n' + b'["not an object"]\n')
+    lake = str(tmp_path / "lake")
+    windows = ("2024-04-05T00:00:00Z/2024-04-05T06:00:00Z", "2024-04-05T08:30:00Z/2024-04-06")
+    done = evlog(
+        "record", "stream", str(capture), "--lake", lake,
+        "--coverage", windows[0], "--coverage", windows[1],
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    info = evlog("lake", "info", "--lake", lake, COLUMNS="200").stdout.decode()
+    gaps = info[info.index("coverage gaps") :]
+    assert "2024-04-05 06:00:00Z" in gaps and "2024-04-05 08:30:00Z" in gaps and "2:30:00" in gaps
+    listed = evlog("lake", "quarantine", "--lake", lake, "--format", "json")
+    assert listed.returncode == 0, listed.stderr
+    rows = json.loads(listed.stdout)
+    assert sorted(r["reason"] for r in rows) == ["invalid JSON", "not a JSON object"]
+    assert {r["arrival_index"] for r in rows} == {1, 2} and all(r["detail"] for r in rows)
+    only = evlog(
+        "lake", "quarantine", "--lake", lake, "--reason", "invalid JSON", "--format", "json"
+    )
+    assert [r["reason"] for r in json.loads(only.stdout)] == ["invalid JSON"]
+    other_day = evlog(
+        "lake", "quarantine", "--lake", lake, "--day", "2000-01-01", "--format", "csv"
+    )
+    assert other_day.stdout.decode().count("\n") == 1  # the header only
+    line = one_error_line(evlog("lake", "quarantine", "--lake", lake, "--reason", "nope"))
+    assert "--reason: expected one of" in line and "invalid JSON" in line

@@ -15,13 +15,15 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pyarrow.parquet as pq
 
+from evlog._errors import UsageError
 from evlog._faults import fault_point
 from evlog._lake import rollups
 from evlog._lake.checkpoints import event_files_by_day
 from evlog._lake.layout import Lake, damaged_files_as_lake_errors, fsync_dir
-from evlog._lake.schema import DATE_COLUMN, Table
+from evlog._lake.schema import DATE_COLUMN, QuarantineReason, Table
 from evlog._record.derive import DEFAULT_SKEW_TOLERANCE, FEEDS
 from evlog._record.recorder import RecordSummary
 from evlog._replay import runner
@@ -55,6 +57,16 @@ class CoverageInfo:
 
 
 @dataclass(frozen=True)
+class CoverageGap:
+    """Time between two covered spans of a source: nobody was listening (rule *Coverage*)."""
+
+    source: str
+    start: datetime
+    end: datetime
+    seconds: float
+
+
+@dataclass(frozen=True)
 class RollupInfo:
     zone: str
     first_day: date | None
@@ -68,6 +80,7 @@ class LakeInfo:
     root: str
     tables: list[TableInfo] = field(default_factory=list)
     coverage: list[CoverageInfo] = field(default_factory=list)
+    gaps: list[CoverageGap] = field(default_factory=list)  # in time order per source
     quarantine: list[tuple[str, str, int]] = field(default_factory=list)  # source, reason, count
     rollups: list[RollupInfo] = field(default_factory=list)
 
@@ -91,6 +104,7 @@ def _lake_info(lake: Lake) -> LakeInfo:
         size = sum(f.stat().st_size for f in files)
         info.tables.append(TableInfo(table.value, rows, len(files), size, first, last))
     info.coverage.extend(_coverage(con))
+    info.gaps.extend(_gaps(con))
     info.quarantine.extend(
         con.execute(
             "SELECT source, reason, count(DISTINCT record_key) FROM quarantine "
@@ -144,6 +158,68 @@ ORDER BY c.source
 def _coverage(con: duckdb.DuckDBPyConnection) -> list[CoverageInfo]:
     spans = runner.build_query(EntityKind.EVSE, "coverage_union")  # the same for either kind
     return [CoverageInfo(*row) for row in con.execute(_COVERAGE_SQL.format(spans=spans)).fetchall()]
+
+
+_GAPS_SQL = """
+WITH spans AS ({spans}),
+ordered AS (
+    SELECT
+        source,
+        span_start,
+        lag(span_end) OVER (PARTITION BY source ORDER BY span_start) AS previous_end
+    FROM spans
+)
+SELECT
+    source,
+    make_timestamptz(previous_end),
+    make_timestamptz(span_start),
+    (span_start - previous_end) / 1e6
+FROM ordered
+WHERE previous_end IS NOT NULL
+ORDER BY source, span_start
+"""
+
+
+def _gaps(con: duckdb.DuckDBPyConnection) -> list[CoverageGap]:
+    spans = runner.build_query(EntityKind.EVSE, "coverage_union")
+    return [CoverageGap(*row) for row in con.execute(_GAPS_SQL.format(spans=spans)).fetchall()]
+
+
+# `evlog lake quarantine`: the records that could not be parsed, newest first.
+_QUARANTINE_SQL = """
+SELECT
+    source, reason, detail, received_at, capture, arrival_index, record_key, octet_length(payload)
+    AS payload_bytes
+FROM quarantine
+WHERE ($reason IS NULL OR reason = $reason)
+  AND ($source IS NULL OR source = $source)
+  AND ($day IS NULL OR CAST(received_at AT TIME ZONE 'UTC' AS DATE) = $day)
+QUALIFY row_number() OVER (PARTITION BY record_key ORDER BY received_at) = 1
+ORDER BY received_at DESC, capture, arrival_index
+LIMIT $limit
+"""
+
+
+def quarantined(
+    lake: Lake,
+    *,
+    reason: str | None = None,
+    source: str | None = None,
+    day: date | None = None,
+    limit: int = 100,
+) -> pl.DataFrame:
+    """The quarantined records (each once, newest first, at most `limit`), with why: reason and
+    detail, where they came from (capture, position) and their size. Filter by `reason` (a
+    `QuarantineReason` value), `source`, or the UTC `day` they were received."""
+    if reason is not None and reason not in {r.value for r in QuarantineReason}:
+        known = ", ".join(r.value for r in QuarantineReason)
+        raise UsageError(f"--reason: expected one of {known}; got {reason!r}")
+    with damaged_files_as_lake_errors(lake.root):
+        con = duckdb.connect()
+        lake.register(con)
+        params = {"reason": reason, "source": source, "day": day, "limit": limit}
+        frame: pl.DataFrame = con.sql(_QUARANTINE_SQL, params=params).pl()
+    return frame
 
 
 def rebuild(
