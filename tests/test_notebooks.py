@@ -26,3 +26,16 @@ def test_notebook_executes_without_errors(path: Path) -> None:
     assert not [o for o in outputs if o.get("output_type") == "error"]
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     assert len(images) >= 2, "the notebook's plots did not render"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebooks_are_committed_with_outputs_and_use_only_the_public_api(path: Path) -> None:
+    """Browsing the repository shows the figures and tables (re-run and save a notebook after
+    changing it); an analyst copies only what `evlog.__all__` promises."""
+    notebook = nbformat.read(path, as_version=4)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    silent = [c.source.splitlines()[0] for c in code if not c.outputs]
+    assert silent == ["import shutil"], silent  # only the clean-up cell shows nothing
+    images = [o for c in code for o in c.outputs if "image/png" in o.get("data", {})]
+    assert len(images) >= 2
+    assert not [c.source for c in code if "evlog._" in c.source]
