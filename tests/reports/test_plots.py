@@ -479,3 +479,32 @@ def test_cli_plot_option(lake: evlog.EvlogLake, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert f"plot written to {target}" in done.stderr
     assert_sensible_png(target)
+
+
+def test_the_uptime_scale_tells_the_bands_operators_care_about_apart() -> None:
+    """88 % and 99 % (and either side of NEVI's 97 %) get different colours; an hourly week is
+    drawn at a page width, not one fat cell per hour."""
+    hours = [datetime(2026, 11, 2, tzinfo=UTC) + timedelta(hours=h) for h in range(168)]
+    values = [88.0, 99.0, 96.5, 97.5] * 42
+    frame = pl.DataFrame(
+        {
+            "station_id": ["st"] * 168,
+            "period_start": hours,
+            "period_end": [h + timedelta(hours=1) for h in hours],
+            "uptime_pct": values,
+        }
+    )
+    figure = plots.uptime_heatmap_figure(frame)
+    (image,) = only_axes(figure).images
+    colour = image.cmap(image.norm(np.array([88.0, 99.0, 96.5, 97.5])))
+    assert len({tuple(c) for c in colour}) == 4
+    width_px = figure.get_figwidth() * figure.dpi
+    assert width_px <= 16 * 110
+
+
+def test_connectivity_and_statuses_never_share_a_colour() -> None:
+    from evlog._reports.plots._palette import STATE_COLOURS
+
+    stations = {STATE_COLOURS["online"], STATE_COLOURS["offline"]}
+    statuses = {c for state, c in STATE_COLOURS.items() if state.isupper()}
+    assert not stations & statuses

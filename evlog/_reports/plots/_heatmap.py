@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
-from matplotlib.colors import ListedColormap
+from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
@@ -21,8 +20,13 @@ from evlog._reports.plots._figure import (
     short_id,
     window_text,
 )
-from evlog._reports.plots._palette import NO_DATA_GREY, viridis_colours
+from evlog._reports.plots._palette import NO_DATA_GREY, band_colours
 from evlog._reports.plots._time import as_zone, frame_zone, period_ticks
+
+# The colour bands of a percentage: equal-width colours for unequal bands, finest where the
+# rules draw their lines (NEVI 97 %, UK 99 %), so 88 % and 99 % never look alike.
+PERCENT_BANDS: tuple[float, ...] = (0, 50, 80, 90, 95, 97, 98, 99, 99.5, 100)
+MAX_WIDTH_IN = 16.0  # 1,760 px at the plots' DPI
 
 
 def heatmap_figure(
@@ -58,22 +62,21 @@ def heatmap_figure(
         if name in row_of and cell is not None:
             grid[row_of[name], column_of[start]] = cell
 
-    figure = new_figure(max(7.0, 2.6 + 0.55 * periods.height), 1.8 + 0.3 * len(names))
+    # One cell per period up to a page width: an hourly week is 168 narrow cells, not 10,000 px.
+    width = min(MAX_WIDTH_IN, max(7.0, 2.6 + 0.55 * periods.height))
+    figure = new_figure(width, 1.8 + 0.3 * len(names))
     ax = figure.add_subplot()
-    finite = grid[np.isfinite(grid)]
-    low = float(finite.min()) if finite.size else 0.0
-    vmin = max(0.0, min(90.0, math.floor(low / 10) * 10))
-    cmap = ListedColormap(viridis_colours()).with_extremes(bad=NO_DATA_GREY)
+    norm = BoundaryNorm(PERCENT_BANDS, len(PERCENT_BANDS) - 1)
+    cmap = ListedColormap(band_colours(len(PERCENT_BANDS) - 1)).with_extremes(bad=NO_DATA_GREY)
     image = ax.imshow(
-        np.ma.masked_invalid(grid), aspect="auto", cmap=cmap, vmin=vmin, vmax=100.0,
-        interpolation="nearest",
-    )  # fmt: skip
-    bar = figure.colorbar(image, ax=ax, extend="min" if low < vmin else "neither", pad=0.01)
+        np.ma.masked_invalid(grid), aspect="auto", cmap=cmap, norm=norm, interpolation="nearest"
+    )
+    bar = figure.colorbar(image, ax=ax, pad=0.01, ticks=PERCENT_BANDS, spacing="uniform")
     bar.set_label(f"{value_label} (%)")
-    if grid.size <= 600:
+    if grid.size <= 600 and periods.height <= 31:
         for (r, c), cell in np.ndenumerate(grid):
             if np.isfinite(cell):
-                dark = (cell - vmin) / max(100.0 - vmin, 1e-9) < 0.55
+                dark = int(norm(cell)) < (len(PERCENT_BANDS) - 1) * 0.55
                 ax.text(c, r, f"{cell:.1f}", ha="center", va="center", fontsize=7,
                         color="white" if dark else "black")  # fmt: skip
             else:

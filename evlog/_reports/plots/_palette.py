@@ -30,8 +30,10 @@ STATE_COLOURS: dict[str, str] = {
     "PLANNED": OKABE_ITO["yellow"],
     "REMOVED": OKABE_ITO["black"],
     "UNKNOWN": UNKNOWN_GREY,
-    "online": OKABE_ITO["bluish_green"],
-    "offline": OKABE_ITO["vermillion"],
+    # Stations' connectivity apart from EVSE statuses (Tol's muted green and wine), so that a
+    # timeline of both never shows `online` as AVAILABLE or `offline` as OUT_OF_ORDER.
+    "online": "#117733",
+    "offline": "#882255",
     "no_data": NO_DATA_GREY,
     "unobserved": "#FFFFFF",  # drawn hatched: the recorder was not listening
 }
@@ -45,7 +47,9 @@ BAD_STATES = frozenset({"offline", "OUT_OF_ORDER", "INOPERATIVE", "UNKNOWN", "BL
 NOT_OBSERVED = frozenset({"no_data", "unobserved"})
 
 
-def viridis_colours() -> list[Any]:
+def band_colours(bands: int) -> list[Any]:
+    """`bands` colours of viridis, evenly apart (perceptually uniform, safe for colour blindness):
+    one per band of a banded colour scale."""
     from matplotlib import colormaps
 
-    return list(colormaps["viridis"](np.linspace(0, 1, 256)))
+    return list(colormaps["viridis"](np.linspace(0, 1, bands)))
