@@ -389,6 +389,8 @@ def test_reliability_figure_shows_the_last_months_ports_against_the_target(
     ].to_list()
     (target,) = ax.get_lines()
     assert target.get_xdata()[0] == pytest.approx(latest["target_pct"][0])
+    written = sorted(ax.texts, key=lambda t: -t.get_position()[1])  # the bars' values, worst first
+    assert [t.get_text() for t in written] == [f"{v:.2f}" for v in latest["uptime_pct"]]
 
 
 def test_report_figure_picks_each_reports_plot(report: Callable[..., pl.DataFrame]) -> None:

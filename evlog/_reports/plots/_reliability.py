@@ -10,7 +10,7 @@ import polars as pl
 from matplotlib.figure import Figure
 
 from evlog._reports.plots._figure import check_plot_path, new_figure, save_figure
-from evlog._reports.plots._palette import OKABE_ITO
+from evlog._reports.plots._palette import NO_DATA_GREY, OKABE_ITO
 
 
 def reliability_figure(
@@ -32,11 +32,18 @@ def reliability_figure(
     figure = new_figure(8, 1.2 + 0.28 * shown.height)
     ax = figure.add_subplot()
     labels = [str(p) for p in shown.get_column("port_id")]
-    values = [float(v) for v in shown.get_column("uptime_pct")]
-    passed, failed = OKABE_ITO["bluish_green"], OKABE_ITO["vermillion"]
-    colours = [passed if ok else failed for ok in shown.get_column("passed")]
+    values = [float(v) if v is not None else 0.0 for v in shown.get_column("uptime_pct")]
+    colour = {True: OKABE_ITO["bluish_green"], False: OKABE_ITO["vermillion"], None: NO_DATA_GREY}
+    colours = [colour[ok] for ok in shown.get_column("passed")]
     positions = list(range(len(labels)))[::-1]  # worst at the top
-    ax.barh(positions, values, color=colours)
+    bars = ax.barh(positions, values, color=colours)
+    shown_values = shown.get_column("uptime_pct").to_list()
+    ax.bar_label(
+        bars,
+        labels=["not assessed" if v is None else f"{v:.2f}" for v in shown_values],
+        padding=2,
+        fontsize=7,
+    )
     ax.set_yticks(positions, labels)
     ax.axvline(
         target, color=OKABE_ITO["black"], linestyle="--", linewidth=1, label=f"target {target:g} %"
