@@ -71,7 +71,7 @@ class LongLine(NamedTuple):
     record_key: str
 
 
-class _CarriedLine:
+class CarriedLine:
     """The line cut at a chunk's end, assembled across chunks; past the cap only hashed."""
 
     def __init__(self) -> None:
@@ -109,6 +109,8 @@ class _CarriedLine:
 
 
 def _line(part: bytes) -> Iterator[bytes | LongLine]:
+    """One line of `split_lines`: over the cap a `LongLine` (not stripped), else stripped,
+    nothing if blank."""
     if len(part) > MAX_RECORD_BYTES:
         yield LongLine(part[:KEPT_PREFIX_BYTES], len(part), content_key(part))
         return
@@ -120,7 +122,7 @@ def _line(part: bytes) -> Iterator[bytes | LongLine]:
 def split_lines(chunks: Iterable[bytes]) -> Iterator[bytes | LongLine]:
     """The non-blank lines (stripped) of a byte stream given in chunks, lines over the cap as
     `LongLine`: a line may span chunks, and only MAX_RECORD_BYTES of one is ever held."""
-    carried = _CarriedLine()
+    carried = CarriedLine()
     for chunk in chunks:
         parts = chunk.splitlines()
         complete = len(parts) if chunk.endswith((b"\n", b"\r")) else len(parts) - 1

@@ -18,7 +18,7 @@ import functools
 import io
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import islice
@@ -36,6 +36,7 @@ from evlog._lake.schema import RAW_STATUS, TIMESTAMP, QuarantineReason, Status
 from evlog._sources._common import (
     KEPT_PREFIX_BYTES,
     MAX_RECORD_BYTES,
+    CarriedLine,
     LongLine,
     as_defect,
     clamp_event_time,
@@ -45,7 +46,6 @@ from evlog._sources._common import (
     json_bytes,
     parse_timestamp,
     shown,
-    split_lines,
     too_large,
 )
 
@@ -405,13 +405,14 @@ def split_capture_batches(
         return
     document = _as_document(source) if _first_non_blank(source.data) == b"{" else None
     if document is None:
-        lines = _line_pieces(split_lines(source.chunks()))
-        yield from _keyed(lines, capture, received_at, batch_size)
+        yield from _keyed(_line_tables(source.chunks()), capture, received_at, batch_size)
     elif isinstance(document.get("messages"), list):
         yield from _split_data_api_response(document, capture, received_at, batch_size)
     else:  # one message per file, possibly pretty-printed
         text = source.data.strip()
-        yield from _keyed(iter([_piece(text, text)]), capture, received_at, batch_size)
+        yield from _keyed(
+            iter([_pieces_table([_piece(text, text)])]), capture, received_at, batch_size
+        )
 
 
 class _Capture:
@@ -467,8 +468,18 @@ def _as_document(source: _Capture) -> dict[str, Any] | None:
     return _as_json_object(source.read_all())
 
 
-# What splitting found of one record: (content key, payload to store, decoded text, defect).
-_Piece = tuple[str, bytes, bytes | None, str | None]
+# What splitting found of one record: (content key, payload to store, decoded text, defect); the
+# content key None when it is the payload's own (`_content_keys` hashes those in bulk).
+_Piece = tuple[str | None, bytes, bytes | None, str | None]
+# Pieces column-wise, in capture order: what `_keyed` numbers and keys.
+_PIECES: Final = pa.schema(
+    [
+        pa.field("digest", pa.string()),
+        pa.field("payload", pa.binary()),
+        pa.field("text", pa.binary()),
+        pa.field("defect", pa.string()),
+    ]
+)
 
 
 def _piece(record: bytes, text: bytes | None, problem: RecordError | None = None) -> _Piece:
@@ -476,15 +487,105 @@ def _piece(record: bytes, text: bytes | None, problem: RecordError | None = None
     if len(record) > MAX_RECORD_BYTES:
         problem = too_large(len(record))
         return content_key(record), record[:KEPT_PREFIX_BYTES], None, as_defect(problem)
-    return content_key(record), record, text, None if problem is None else as_defect(problem)
+    return None, record, text, None if problem is None else as_defect(problem)
 
 
-def _line_pieces(lines: Iterator[bytes | LongLine]) -> Iterator[_Piece]:
-    for line in lines:
-        if isinstance(line, LongLine):
-            yield line.record_key, line.prefix, None, as_defect(too_large(line.size))
-        else:
-            yield content_key(line), line, line, None
+def _pieces_table(pieces: list[_Piece]) -> pa.Table:
+    columns = list(zip(*pieces, strict=True)) or [()] * len(_PIECES)
+    return pa.Table.from_arrays(
+        [pa.array(column, f.type) for column, f in zip(columns, _PIECES, strict=True)],
+        schema=_PIECES,
+    )
+
+
+def _piece_tables(
+    pieces: Iterator[_Piece], size: int = DEFAULT_BATCH_RECORDS
+) -> Iterator[pa.Table]:
+    while batch := list(islice(pieces, size)):
+        yield _pieces_table(batch)
+
+
+def _line_piece(line: bytes | LongLine) -> _Piece:
+    if isinstance(line, LongLine):
+        return line.record_key, line.prefix, None, as_defect(too_large(line.size))
+    return None, line, line, None
+
+
+# The bytes `bytes.strip()` removes (ASCII whitespace), and those `bytes.splitlines()` breaks at.
+_STRIPPED = np.zeros(256, np.bool_)
+_STRIPPED[list(b" \t\n\r\x0b\x0c")] = True
+
+
+def _line_tables(chunks: Iterable[bytes]) -> Iterator[pa.Table]:
+    """What `split_lines` gives (as pieces), a chunk's lines at a time: the lines wholly inside a
+    chunk are found with numpy (`_chunk_lines`), the line cut at a chunk's end is carried over as
+    `split_lines` carries it (`CarriedLine`: past the cap only hashed)."""
+    carried = CarriedLine()
+    for chunk in chunks:
+        newline, ret = chunk.find(b"\n"), chunk.find(b"\r")
+        first = min(newline, ret) if newline >= 0 and ret >= 0 else max(newline, ret)
+        if first < 0:  # no line ends in this chunk
+            carried.add(chunk)
+            continue
+        start = 0
+        if carried.open:  # the chunk's first line ends the carried one
+            carried.add(chunk[:first])
+            yield _pieces_table([_line_piece(line) for line in carried.finish()])
+            start = first
+        end = max(chunk.rfind(b"\n"), chunk.rfind(b"\r")) + 1
+        yield _chunk_lines(chunk, start, end)
+        carried.add(chunk[end:])
+    yield _pieces_table([_line_piece(line) for line in carried.finish()])
+
+
+def _chunk_lines(chunk: bytes, start: int, end: int) -> pa.Table:
+    """The lines of `chunk[start:end]` (which ends with a line break) as `split_lines` gives
+    them: the non-blank ones, stripped; over the cap, their first bytes and a defect, keyed by
+    the whole line. Every line (but the rare one to strip) becomes a range of the chunk, and the
+    payloads one buffer cut out of it, with no Python object per line."""
+    data = np.frombuffer(chunk, np.uint8, count=end - start, offset=start)
+    breaks = np.flatnonzero((data == 0x0A) | (data == 0x0D))
+    # Breaking at every CR and LF gives the lines `splitlines` gives and blank ones (a CRLF's
+    # empty middle), which are dropped anyway.
+    starts = np.concatenate((np.zeros(1, np.int64), breaks[:-1] + 1))
+    ends = breaks.astype(np.int64)
+    keep = ends > starts
+    starts, ends = starts[keep], ends[keep]
+    long = ends - starts > MAX_RECORD_BYTES
+    to_strip = (_STRIPPED[data[starts]] | _STRIPPED[data[ends - 1]]) & ~long
+    if to_strip.any():
+        keep = np.ones(len(starts), np.bool_)
+        for i in np.flatnonzero(to_strip).tolist():
+            line = chunk[start + starts[i] : start + ends[i]]
+            stripped = line.strip()
+            starts[i] += len(line) - len(line.lstrip())
+            ends[i] = starts[i] + len(stripped)
+            keep[i] = bool(stripped)
+        starts, ends, long = starts[keep], ends[keep], long[keep]
+    count = len(starts)
+    digest: pa.Array[Any] = pa.nulls(count, pa.string())
+    defect: pa.Array[Any] = pa.nulls(count, pa.string())
+    if long.any():
+        digests: list[str | None] = [None] * count
+        defects: list[str | None] = [None] * count
+        for i in np.flatnonzero(long).tolist():
+            digests[i] = content_key(chunk[start + starts[i] : start + ends[i]])
+            defects[i] = as_defect(too_large(int(ends[i] - starts[i])))
+        digest, defect = pa.array(digests, pa.string()), pa.array(defects, pa.string())
+        ends = np.where(long, starts + KEPT_PREFIX_BYTES, ends)
+    # The bytes inside the ranges, at once: +1 where a range starts, -1 where it ends.
+    inside = np.zeros(len(data) + 1, np.int8)
+    inside[starts] = 1
+    inside[ends] -= 1
+    values = data[np.cumsum(inside[:-1], dtype=np.int8).view(np.bool_)]
+    offsets = np.concatenate((np.zeros(1, np.int64), np.cumsum(ends - starts)))
+    payload = pa.BinaryArray.from_buffers(
+        pa.binary(), count, [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(values)]
+    )
+    text = (
+        pc.if_else(pa.array(long), pa.scalar(None, pa.binary()), payload) if long.any() else payload
+    )
+    return pa.Table.from_arrays([digest, payload, text, defect], schema=_PIECES)
 
 
 def _first_non_blank(data: bytes) -> bytes:
@@ -503,7 +604,7 @@ def _split_gzip_capture(
     if capture.endswith((".ndjson.gz", ".jsonl.gz")) or (
         first is not None and _is_multi_line_json(first)
     ):
-        lines = _line_pieces(split_lines(_inflate_all(source.chunks())))
+        lines = _line_tables(_inflate_all(source.chunks()))
         yield from _keyed(lines, capture, received_at, batch_size)
         return
     if first is not None and first.whole and _first_non_blank(first.text) == b"{":
@@ -515,7 +616,8 @@ def _split_gzip_capture(
         ):
             yield from _split_data_api_response(response, capture, received_at, batch_size)
             return
-    yield from _keyed(_gzip_members(source), capture, received_at, batch_size)
+    members = _piece_tables(_gzip_members(source), batch_size)
+    yield from _keyed(members, capture, received_at, batch_size)
 
 
 class _Member(NamedTuple):
@@ -679,76 +781,154 @@ def _is_multi_line_json(first: _Member) -> bool:
 
 
 def _keyed(
-    pieces: Iterator[_Piece], capture: str, received_at: datetime, batch_size: int
+    pieces: Iterator[pa.Table], capture: str, received_at: datetime, batch_size: int
 ) -> Iterator[pa.Table]:
-    """Give each record of a file capture its identity, content hash plus occurrence number, in
-    batches of `batch_size`.
+    """Give each record of a file capture (`_PIECES` tables, in capture order) its identity,
+    content hash plus occurrence number, in batches of `batch_size`.
 
     The same capture recorded twice gives the same keys (nothing added); a message delivered twice
     inside one capture keeps both copies (`#0`, `#1`), as received.
     """
     seen = _Occurrences()
     first_index = 0
-    while True:
-        batch = list(islice(pieces, batch_size))
-        if not batch:
-            return
-        digests = [digest for digest, _, _, _ in batch]
-        keys = [f"{d}#{n}" for d, n in zip(digests, seen.number(digests), strict=True)]
-        count = len(keys)
+    for batch in rebatched(pieces, batch_size):
+        digests, prefixes = _content_keys(batch.column("digest"), batch.column("payload"))
+        numbers = pa.array(seen.number(prefixes)).cast(pa.string())
+        count = batch.num_rows
         yield pa.Table.from_arrays(
             [
-                pa.array(keys, pa.string()),
-                pa.array([payload for _, payload, _, _ in batch], pa.binary()),
-                pa.array([defect for _, _, _, defect in batch], pa.string()),
+                pc.binary_join_element_wise(digests, numbers, "#"),
+                batch.column("payload"),
+                batch.column("defect"),
                 pa.repeat(pa.scalar(received_at, TIMESTAMP), count),
                 pa.array(np.arange(first_index, first_index + count, dtype=np.int64)),
                 pa.repeat(pa.scalar(capture, pa.string()), count),
                 pa.nulls(count, pa.int32()),
                 pa.nulls(count, pa.int64()),
-                pa.array([text for _, _, text, _ in batch], pa.binary()),
+                batch.column("text"),
             ],
             schema=RAW_BATCH,
         )
         first_index += count
 
 
+def rebatched(tables: Iterator[pa.Table], size: int) -> Iterator[pa.Table]:
+    """The rows of `tables` in tables of `size` rows (the last may be smaller; none empty),
+    each one chunk per column."""
+    held: list[pa.Table] = []
+    count = 0
+    for table in tables:
+        held.append(table)
+        count += table.num_rows
+        while count >= size:
+            rows = pa.concat_tables(held)
+            yield rows.slice(0, size).combine_chunks()
+            held, count = [rows.slice(size)], count - size
+    if count:
+        yield pa.concat_tables(held).combine_chunks()
+
+
+_KEYS_SQL = """
+    SELECT coalesce(digest, 'sha256:' || sha256(payload)) AS digest FROM pieces
+"""
+
+
+def _content_keys(
+    given: pa.ChunkedArray[Any], payloads: pa.ChunkedArray[Any]
+) -> tuple[pa.Array[Any], npt.NDArray[np.uint64]]:
+    """Each record's content key (`content_key` of its payload where none is given), hashed in
+    bulk by DuckDB; with the first 64 bits of each hash."""
+    with _json_reader().cursor() as con:
+        con.register("pieces", pa.table({"digest": given, "payload": payloads}))
+        digests = con.sql(_KEYS_SQL).to_arrow_table().column("digest").combine_chunks()
+    # "sha256:" then 64 hex digits: digits 0-15 are the prefix.
+    offsets = np.frombuffer(digests.buffers()[1], np.int32, len(digests) + 1, digests.offset * 4)
+    text = np.frombuffer(digests.buffers()[2], np.uint8)
+    digits = _HEX_VALUE[text[offsets[:-1, None] + np.arange(7, 23)]]
+    return digests, (digits << _NIBBLE_SHIFT).sum(axis=1, dtype=np.uint64)
+
+
+_HEX_VALUE = np.zeros(256, np.uint64)
+_HEX_VALUE[list(b"0123456789")] = np.arange(10, dtype=np.uint64)
+_HEX_VALUE[list(b"abcdef")] = np.arange(10, 16, dtype=np.uint64)
+_NIBBLE_SHIFT = np.arange(60, -1, -4, dtype=np.uint64)
+
+
 class _Occurrences:
-    """How often each content hash occurred earlier in one capture, in 8 bytes a record: the
-    first 64 bits of every hash seen (sorted chunks), and exact counts for those seen twice or
-    more. Two different records whose hashes share 64 bits (about one capture in 40,000 of
-    30M records) would number the second `#1`: the same on every import of the capture, so its
-    identity holds; a copy in another capture would be stored once more, which no figure counts
-    (docs/lake.md, "Identity and duplicates")."""
+    """How often each content hash occurred earlier in one capture, in 8 bytes a distinct
+    record: the first 64 bits of every hash seen (sorted, disjoint chunks), and exact counts for
+    those seen twice or more (16 bytes each). Two different records whose hashes share 64 bits
+    (about one capture in 40,000 of 30M records) would number the second `#1`: the same on every
+    import of the capture, so its identity holds; a copy in another capture would be stored once
+    more, which no figure counts (docs/lake.md, "Identity and duplicates"). Numbering is
+    vectorised: a batch is sorted once, and only its new prefixes are kept."""
+
+    # Chunks are merged while of like size (so a batch searches a few), up to this many
+    # prefixes (so a merge's copy stays small whatever the capture's size).
+    MERGE_UP_TO = 1 << 22
 
     def __init__(self) -> None:
         self.chunks: list[npt.NDArray[np.uint64]] = []
-        self.repeated: dict[int, int] = {}
+        self.repeated_prefixes = np.zeros(0, np.uint64)  # sorted
+        self.repeated_counts = np.zeros(0, np.int64)
 
-    def number(self, digests: list[str]) -> list[int]:
-        """The occurrence number of each of `digests` (content keys), counting those before."""
-        prefixes = [int(d.partition(":")[2][:16], 16) for d in digests]
-        array = np.asarray(prefixes, dtype=np.uint64)
-        earlier = np.zeros(len(array), dtype=bool)
+    def number(self, prefixes: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
+        """The occurrence number of each of `prefixes` (of content hashes), counting those
+        before (in earlier calls and earlier in this one)."""
+        count = len(prefixes)
+        order = np.argsort(prefixes, kind="stable")
+        ordered = prefixes[order]
+        starts_group = np.ones(count, np.bool_)
+        starts_group[1:] = ordered[1:] != ordered[:-1]
+        group_start = np.flatnonzero(starts_group)
+        group = np.cumsum(starts_group) - 1
+        distinct = ordered[group_start]
+        sizes = np.diff(np.append(group_start, count))
+        earlier = np.zeros(len(distinct), np.bool_)
         for chunk in self.chunks:
-            at = np.searchsorted(chunk, array).clip(max=len(chunk) - 1)
-            earlier |= chunk[at] == array
-        in_batch: dict[int, int] = {}  # occurrences in this batch so far
-        before: dict[int, int] = {}  # occurrences before this batch
-        numbers = []
-        for prefix, seen_before in zip(prefixes, earlier.tolist(), strict=True):
-            if prefix not in before:
-                before[prefix] = self.repeated.get(prefix, 1 if seen_before else 0)
-            here = in_batch.get(prefix, 0)
-            numbers.append(before[prefix] + here)
-            in_batch[prefix] = here + 1
-        for prefix, here in in_batch.items():
-            if before[prefix] + here > 1:
-                self.repeated[prefix] = before[prefix] + here
-        self.chunks.append(np.unique(array))
-        if len(self.chunks) > 8:
-            self.chunks = [np.unique(np.concatenate(self.chunks))]
+            earlier |= _found(chunk, distinct)
+        before = earlier.astype(np.int64)  # seen once before, unless counted in `repeated`
+        at = np.searchsorted(self.repeated_prefixes, distinct)
+        counted = _found(self.repeated_prefixes, distinct)
+        before[counted] = self.repeated_counts[at[counted]]
+        numbers = np.empty(count, np.int64)
+        numbers[order] = before[group] + np.arange(count) - group_start[group]
+        # The counts of those now seen twice or more: updated in place, or added.
+        total = before + sizes
+        self.repeated_counts[at[counted]] = total[counted]
+        added = (total > 1) & ~counted
+        if added.any():
+            merged = np.concatenate((self.repeated_prefixes, distinct[added]))
+            by_prefix = np.argsort(merged, kind="stable")
+            self.repeated_prefixes = merged[by_prefix]
+            self.repeated_counts = np.concatenate((self.repeated_counts, total[added]))[by_prefix]
+        self._keep(distinct[~earlier])
         return numbers
+
+    def _keep(self, new: npt.NDArray[np.uint64]) -> None:
+        self.chunks.append(new)
+        while (
+            len(self.chunks) > 1
+            and len(self.chunks[-2]) <= self.MERGE_UP_TO
+            and len(self.chunks[-1]) * 2 >= len(self.chunks[-2])
+        ):
+            last = self.chunks.pop()
+            self.chunks[-1] = np.sort(np.concatenate((self.chunks[-1], last)), kind="stable")
+
+    @property
+    def nbytes(self) -> int:
+        held = (self.repeated_prefixes, self.repeated_counts, *self.chunks)
+        return sum(array.nbytes for array in held)
+
+
+def _found(
+    sorted_values: npt.NDArray[np.uint64], values: npt.NDArray[np.uint64]
+) -> npt.NDArray[np.bool_]:
+    """Which of `values` are in `sorted_values`."""
+    if not len(sorted_values):
+        return np.zeros(len(values), np.bool_)
+    at = np.searchsorted(sorted_values, values).clip(max=len(sorted_values) - 1)
+    return sorted_values[at] == values
 
 
 def _as_json_object(text: bytes) -> dict[str, Any] | None:
