@@ -7,6 +7,8 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
+import numpy as np
+import numpy.typing as npt
 import orjson
 
 from evlog._errors import RecordError
@@ -190,3 +192,59 @@ _CONTENT_KEY_PREFIX = "sha256:"
 
 def content_key(payload: bytes) -> str:
     return _CONTENT_KEY_PREFIX + hashlib.sha256(payload).hexdigest()
+
+
+class HashSet:
+    """A set of 64-bit hashes in 8 bytes each: sorted, disjoint chunks, merged while of like
+    size (so a lookup searches a few) up to `MERGE_UP_TO` (so a merge's copy stays small
+    however many are held). Lookups sort their queries first (the search then walks each chunk
+    in order)."""
+
+    MERGE_UP_TO = 1 << 22
+
+    def __init__(self) -> None:
+        self.chunks: list[npt.NDArray[np.uint64]] = []
+
+    def contains(self, values: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:
+        """Which of `values` are held."""
+        found = np.zeros(len(values), np.bool_)
+        if not self.chunks or not len(values):
+            return found
+        order = np.argsort(values)
+        ordered = values[order]
+        hit = np.zeros(len(values), np.bool_)
+        for chunk in self.chunks:
+            hit |= sorted_contains(chunk, ordered)
+        found[order] = hit
+        return found
+
+    def add(self, values: npt.NDArray[np.uint64]) -> None:
+        """Hold `values` too (those held already are not held twice)."""
+        new = np.sort(values)
+        new = new[np.append(True, new[1:] != new[:-1]) if len(new) else slice(None)]
+        new = new[~self.contains(new)]
+        if not len(new):
+            return
+        self.chunks.append(new)
+        while (
+            len(self.chunks) > 1
+            and len(self.chunks[-2]) <= self.MERGE_UP_TO
+            and len(self.chunks[-1]) * 2 >= len(self.chunks[-2])
+        ):
+            last = self.chunks.pop()
+            self.chunks[-1] = np.sort(np.concatenate((self.chunks[-1], last)), kind="stable")
+
+    @property
+    def nbytes(self) -> int:
+        return sum(chunk.nbytes for chunk in self.chunks)
+
+
+def sorted_contains(
+    sorted_values: npt.NDArray[np.uint64], values: npt.NDArray[np.uint64]
+) -> npt.NDArray[np.bool_]:
+    """Which of `values` are in `sorted_values`."""
+    if not len(sorted_values):
+        return np.zeros(len(values), np.bool_)
+    at = np.searchsorted(sorted_values, values).clip(max=len(sorted_values) - 1)
+    found: npt.NDArray[np.bool_] = sorted_values[at] == values
+    return found

@@ -37,6 +37,7 @@ from evlog._sources._common import (
     KEPT_PREFIX_BYTES,
     MAX_RECORD_BYTES,
     CarriedLine,
+    HashSet,
     LongLine,
     as_defect,
     clamp_event_time,
@@ -46,6 +47,7 @@ from evlog._sources._common import (
     json_bytes,
     parse_timestamp,
     shown,
+    sorted_contains,
     too_large,
 )
 
@@ -472,14 +474,13 @@ def _as_document(source: _Capture) -> dict[str, Any] | None:
 # content key None when it is the payload's own (`_content_keys` hashes those in bulk).
 _Piece = tuple[str | None, bytes, bytes | None, str | None]
 # Pieces column-wise, in capture order: what `_keyed` numbers and keys.
-_PIECES: Final = pa.schema(
-    [
-        pa.field("digest", pa.string()),
-        pa.field("payload", pa.binary()),
-        pa.field("text", pa.binary()),
-        pa.field("defect", pa.string()),
-    ]
-)
+_PIECE_COLUMNS: list[tuple[str, pa.DataType]] = [
+    ("digest", pa.string()),
+    ("payload", pa.binary()),
+    ("text", pa.binary()),
+    ("defect", pa.string()),
+]
+_PIECES: Final = pa.schema(_PIECE_COLUMNS)
 
 
 def _piece(record: bytes, text: bytes | None, problem: RecordError | None = None) -> _Piece:
@@ -579,9 +580,8 @@ def _chunk_lines(chunk: bytes, start: int, end: int) -> pa.Table:
     inside[ends] -= 1
     values = data[np.cumsum(inside[:-1], dtype=np.int8).view(np.bool_)]
     offsets = np.concatenate((np.zeros(1, np.int64), np.cumsum(ends - starts)))
-    payload = pa.BinaryArray.from_buffers(
-        pa.binary(), count, [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(values)]
-    )
+    buffers = [pa.array(offsets.astype(np.int32)).buffers()[1], pa.array(values).buffers()[1]]
+    payload = pa.BinaryArray.from_buffers(pa.binary(), count, [None, *buffers])
     text = (
         pc.if_else(pa.array(long), pa.scalar(None, pa.binary()), payload) if long.any() else payload
     )
@@ -793,11 +793,12 @@ def _keyed(
     first_index = 0
     for batch in rebatched(pieces, batch_size):
         digests, prefixes = _content_keys(batch.column("digest"), batch.column("payload"))
-        numbers = pa.array(seen.number(prefixes)).cast(pa.string())
+        numbers = cast("pa.StringArray", pa.array(seen.number(prefixes)).cast(pa.string()))
         count = batch.num_rows
         yield pa.Table.from_arrays(
             [
-                pc.binary_join_element_wise(digests, numbers, "#"),
+                # the separator as a str: pyarrow's stubs admit it only as an array
+                pc.binary_join_element_wise(digests, numbers, "#"),  # type: ignore[call-overload]
                 batch.column("payload"),
                 batch.column("defect"),
                 pa.repeat(pa.scalar(received_at, TIMESTAMP), count),
@@ -835,16 +836,19 @@ _KEYS_SQL = """
 
 def _content_keys(
     given: pa.ChunkedArray[Any], payloads: pa.ChunkedArray[Any]
-) -> tuple[pa.Array[Any], npt.NDArray[np.uint64]]:
+) -> tuple[pa.StringArray, npt.NDArray[np.uint64]]:
     """Each record's content key (`content_key` of its payload where none is given), hashed in
     bulk by DuckDB; with the first 64 bits of each hash."""
     with _json_reader().cursor() as con:
         con.register("pieces", pa.table({"digest": given, "payload": payloads}))
-        digests = con.sql(_KEYS_SQL).to_arrow_table().column("digest").combine_chunks()
+        table = con.sql(_KEYS_SQL).to_arrow_table()
+    digests = cast("pa.StringArray", table.column("digest").combine_chunks())
     # "sha256:" then 64 hex digits: digits 0-15 are the prefix.
-    offsets = np.frombuffer(digests.buffers()[1], np.int32, len(digests) + 1, digests.offset * 4)
-    text = np.frombuffer(digests.buffers()[2], np.uint8)
-    digits = _HEX_VALUE[text[offsets[:-1, None] + np.arange(7, 23)]]
+    _, offset_buffer, text_buffer = digests.buffers()
+    offsets = np.frombuffer(memoryview(cast(pa.Buffer, offset_buffer)), np.int32)
+    offsets = offsets[digests.offset : digests.offset + len(digests)]
+    text = np.frombuffer(memoryview(cast(pa.Buffer, text_buffer)), np.uint8)
+    digits = _HEX_VALUE[text[offsets[:, None] + np.arange(7, 23)]]
     return digests, (digits << _NIBBLE_SHIFT).sum(axis=1, dtype=np.uint64)
 
 
@@ -856,19 +860,15 @@ _NIBBLE_SHIFT = np.arange(60, -1, -4, dtype=np.uint64)
 
 class _Occurrences:
     """How often each content hash occurred earlier in one capture, in 8 bytes a distinct
-    record: the first 64 bits of every hash seen (sorted, disjoint chunks), and exact counts for
-    those seen twice or more (16 bytes each). Two different records whose hashes share 64 bits
-    (about one capture in 40,000 of 30M records) would number the second `#1`: the same on every
-    import of the capture, so its identity holds; a copy in another capture would be stored once
-    more, which no figure counts (docs/lake.md, "Identity and duplicates"). Numbering is
-    vectorised: a batch is sorted once, and only its new prefixes are kept."""
-
-    # Chunks are merged while of like size (so a batch searches a few), up to this many
-    # prefixes (so a merge's copy stays small whatever the capture's size).
-    MERGE_UP_TO = 1 << 22
+    record: the first 64 bits of every hash seen (`HashSet`), and exact counts for those seen
+    twice or more (16 bytes each). Two different records whose hashes share 64 bits (about one
+    capture in 40,000 of 30M records) would number the second `#1`: the same on every import of
+    the capture, so its identity holds; a copy in another capture would be stored once more,
+    which no figure counts (docs/lake.md, "Identity and duplicates"). Numbering is vectorised:
+    a batch is sorted once; Python touches no record."""
 
     def __init__(self) -> None:
-        self.chunks: list[npt.NDArray[np.uint64]] = []
+        self.seen = HashSet()
         self.repeated_prefixes = np.zeros(0, np.uint64)  # sorted
         self.repeated_counts = np.zeros(0, np.int64)
 
@@ -884,12 +884,10 @@ class _Occurrences:
         group = np.cumsum(starts_group) - 1
         distinct = ordered[group_start]
         sizes = np.diff(np.append(group_start, count))
-        earlier = np.zeros(len(distinct), np.bool_)
-        for chunk in self.chunks:
-            earlier |= _found(chunk, distinct)
+        earlier = self.seen.contains(distinct)
         before = earlier.astype(np.int64)  # seen once before, unless counted in `repeated`
         at = np.searchsorted(self.repeated_prefixes, distinct)
-        counted = _found(self.repeated_prefixes, distinct)
+        counted = sorted_contains(self.repeated_prefixes, distinct)
         before[counted] = self.repeated_counts[at[counted]]
         numbers = np.empty(count, np.int64)
         numbers[order] = before[group] + np.arange(count) - group_start[group]
@@ -902,33 +900,12 @@ class _Occurrences:
             by_prefix = np.argsort(merged, kind="stable")
             self.repeated_prefixes = merged[by_prefix]
             self.repeated_counts = np.concatenate((self.repeated_counts, total[added]))[by_prefix]
-        self._keep(distinct[~earlier])
+        self.seen.add(distinct[~earlier])
         return numbers
-
-    def _keep(self, new: npt.NDArray[np.uint64]) -> None:
-        self.chunks.append(new)
-        while (
-            len(self.chunks) > 1
-            and len(self.chunks[-2]) <= self.MERGE_UP_TO
-            and len(self.chunks[-1]) * 2 >= len(self.chunks[-2])
-        ):
-            last = self.chunks.pop()
-            self.chunks[-1] = np.sort(np.concatenate((self.chunks[-1], last)), kind="stable")
 
     @property
     def nbytes(self) -> int:
-        held = (self.repeated_prefixes, self.repeated_counts, *self.chunks)
-        return sum(array.nbytes for array in held)
-
-
-def _found(
-    sorted_values: npt.NDArray[np.uint64], values: npt.NDArray[np.uint64]
-) -> npt.NDArray[np.bool_]:
-    """Which of `values` are in `sorted_values`."""
-    if not len(sorted_values):
-        return np.zeros(len(values), np.bool_)
-    at = np.searchsorted(sorted_values, values).clip(max=len(sorted_values) - 1)
-    return sorted_values[at] == values
+        return self.seen.nbytes + self.repeated_prefixes.nbytes + self.repeated_counts.nbytes
 
 
 def _as_json_object(text: bytes) -> dict[str, Any] | None:

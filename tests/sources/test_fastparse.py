@@ -191,7 +191,7 @@ def test_occurrence_numbers_count_earlier_copies_across_batches(
     capture with that hash, wherever the batches are cut."""
     prefixes = np.array([p * 0x9E3779B97F4A7C15 % 2**64 for p in picks], np.uint64)
     seen = here._Occurrences()
-    seen.MERGE_UP_TO = 4  # merging and not merging both taken on small captures
+    seen.seen.MERGE_UP_TO = 4  # merging and not merging both taken on small captures
     got: list[int] = []
     for start in range(0, len(prefixes), batch_size):
         got += seen.number(prefixes[start : start + batch_size]).tolist()
@@ -209,7 +209,7 @@ def test_occurrences_keep_8_bytes_a_distinct_record() -> None:
     for batch in range(20):
         seen.number(np.arange(batch * 5000, batch * 5000 + 5000, dtype=np.uint64))
     seen.number(np.arange(0, 10, dtype=np.uint64))  # ten copies
-    assert seen.nbytes <= 8 * 100_000 + 16 * 10 and len(seen.chunks) < 8
+    assert seen.nbytes <= 8 * 100_000 + 16 * 10 and len(seen.seen.chunks) < 8
 
 
 LINE_BYTES = st.lists(
