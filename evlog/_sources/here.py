@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import functools
 import io
 import re
@@ -491,19 +492,43 @@ def _piece(record: bytes, text: bytes | None, problem: RecordError | None = None
     return None, record, text, None if problem is None else as_defect(problem)
 
 
-def _pieces_table(pieces: list[_Piece]) -> pa.Table:
-    columns = list(zip(*pieces, strict=True)) or [()] * len(_PIECES)
-    return pa.Table.from_arrays(
-        [pa.array(column, f.type) for column, f in zip(columns, _PIECES, strict=True)],
-        schema=_PIECES,
-    )
+class _PieceColumns:
+    """Pieces gathered column-wise: no tuple per record (nothing for the garbage collector to
+    walk while a batch is gathered)."""
+
+    def __init__(self) -> None:
+        self.columns: tuple[list[Any], ...] = ([], [], [], [])  # as `_PIECES`
+
+    def __len__(self) -> int:
+        return len(self.columns[1])
+
+    def add(self, piece: _Piece) -> None:
+        for column, value in zip(self.columns, piece, strict=True):
+            column.append(value)
+
+    def add_members(self, records: list[bytes], texts: list[bytes]) -> None:
+        """Whole members, each within the cap: payloads keyed by their own hash."""
+        digests, payloads, given, defects = self.columns
+        digests += [None] * len(records)
+        payloads += records
+        given += texts
+        defects += [None] * len(records)
+
+    def table(self) -> pa.Table:
+        """The pieces gathered, as a table; the gathering starts afresh."""
+        table = pa.Table.from_arrays(
+            [pa.array(column, f.type) for column, f in zip(self.columns, _PIECES, strict=True)],
+            schema=_PIECES,
+        )
+        self.columns = ([], [], [], [])
+        return table
 
 
-def _piece_tables(
-    pieces: Iterator[_Piece], size: int = DEFAULT_BATCH_RECORDS
-) -> Iterator[pa.Table]:
-    while batch := list(islice(pieces, size)):
-        yield _pieces_table(batch)
+def _pieces_table(pieces: Iterable[_Piece]) -> pa.Table:
+    gathered = _PieceColumns()
+    for piece in pieces:
+        gathered.add(piece)
+    return gathered.table()
 
 
 def _line_piece(line: bytes | LongLine) -> _Piece:
@@ -616,8 +641,7 @@ def _split_gzip_capture(
         ):
             yield from _split_data_api_response(response, capture, received_at, batch_size)
             return
-    members = _piece_tables(_gzip_members(source), batch_size)
-    yield from _keyed(members, capture, received_at, batch_size)
+    yield from _keyed(_gzip_members(source, batch_size), capture, received_at, batch_size)
 
 
 class _Member(NamedTuple):
@@ -648,8 +672,8 @@ def _needs_more(member: _Member | None, data: bytes, pos: int) -> bool:
     return member is _CUT or (not member.whole and member.end == len(data))
 
 
-def _gzip_members(source: _Capture) -> Iterator[_Piece]:
-    """The gzip members of the capture, as pieces.
+def _gzip_members(source: _Capture, batch_size: int) -> Iterator[pa.Table]:
+    """The gzip members of the capture, as pieces (tables of about `batch_size`).
 
     A corrupt stretch becomes one record reaching to the next place a member can start, so a bad
     member costs only itself; a member that inflates beyond the cap too (it is not inflated
@@ -657,20 +681,24 @@ def _gzip_members(source: _Capture) -> Iterator[_Piece]:
     is the current member (or stretch) and the rest of the chunk it is in.
     """
     pos = 0
+    held, headers = b"", [0]
+    gathered = _PieceColumns()
     while True:
+        if len(gathered) >= batch_size:
+            yield gathered.table()
         if pos >= len(source.data):
             if not source.refill(pos):
+                yield gathered.table()
                 return
             pos = 0
         data = source.data
+        if data is not held:
+            held, headers = data, _member_starts(data)
+        pos = _members_to_next_headers(data, pos, headers, gathered)
+        if pos >= len(data):
+            continue
         if data[pos : pos + 1].isspace():
             pos += 1
-            continue
-        quick = _member_to_next_header(data, pos)
-        if quick is not None:
-            record, text = quick
-            yield _piece(record, text)
-            pos += len(record)
             continue
         member = _decode_member(data, pos)
         if member is None or not member.whole:  # rare: cut at the chunk's end, or a defect
@@ -678,33 +706,56 @@ def _gzip_members(source: _Capture) -> Iterator[_Piece]:
             data = source.data
         if member is None:  # corrupt or truncated: resynchronise at the next member header
             end = _next_member_start(data, pos + 1)
-            yield _piece(data[pos:end], None)  # derive names the defect when it gunzips this
+            gathered.add(_piece(data[pos:end], None))  # derive names the defect when it gunzips it
         elif member.whole:
             end = member.end
-            yield _piece(data[pos:end], member.text)
+            gathered.add(_piece(data[pos:end], member.text))
         else:
             end = member.end
-            yield _piece(data[pos:end], None, inflates_too_large())
+            gathered.add(_piece(data[pos:end], None, inflates_too_large()))
         pos = end
 
 
-def _member_to_next_header(data: bytes, pos: int) -> tuple[bytes, bytes] | None:
-    """The usual case, quickly: the member at `pos` is whole before the next place a member can
-    start (whitespace aside), and within the cap; its bytes and text. None: not known so
-    (`_decode_member` decides). A member ends where its deflate stream and trailer end, whatever
-    follows, so this finds the same end and text as `_decode_member`."""
-    end = _next_member_start(data, pos + 1)
-    decompressor = zlib.decompressobj(wbits=31)
-    try:
-        text = decompressor.decompress(data[pos:end], MAX_RECORD_BYTES + 1)
-    except zlib.error:
-        return None
-    if not decompressor.eof or len(text) > MAX_RECORD_BYTES:
-        return None
-    unused = decompressor.unused_data
-    if unused and not unused.isspace():
-        return None
-    return data[pos : end - len(unused)], text
+def _member_starts(data: bytes) -> list[int]:
+    """Every place in `data` a member can begin (`_MEMBER_START`), found at once."""
+    view = np.frombuffer(data, np.uint8)
+    at = (view[:-2] == _MEMBER_START[0]) & (view[1:-1] == _MEMBER_START[1])
+    at &= view[2:] == _MEMBER_START[2]
+    starts: list[int] = np.flatnonzero(at).tolist()
+    return starts
+
+
+def _members_to_next_headers(
+    data: bytes, pos: int, headers: list[int], gathered: _PieceColumns
+) -> int:
+    """The usual case, quickly: from `pos` on, the members that are each whole before the next
+    place a member can start (`headers`, those of `data`), whitespace aside, and within the cap,
+    added to `gathered`; returns where the first other one starts (`_decode_member` decides). A
+    member ends where its deflate stream and trailer end, whatever follows, so this finds the
+    same ends and texts as `_decode_member`."""
+    records: list[bytes] = []
+    texts: list[bytes] = []
+    view = memoryview(data)
+    index = bisect.bisect_right(headers, pos)
+    while data.startswith(_MEMBER_START, pos):
+        end = headers[index] if index < len(headers) else len(data)
+        if end - pos > MAX_RECORD_BYTES:
+            break
+        decompressor = zlib.decompressobj(wbits=31)
+        try:
+            text = decompressor.decompress(view[pos:end], MAX_RECORD_BYTES + 1)
+        except zlib.error:
+            break
+        if not decompressor.eof or len(text) > MAX_RECORD_BYTES:
+            break
+        unused = decompressor.unused_data
+        if unused and not unused.isspace():
+            break
+        records.append(data[pos : end - len(unused)])
+        texts.append(text)
+        pos, index = end, index + 1
+    gathered.add_members(records, texts)
+    return pos
 
 
 def _next_member_start(data: bytes, pos: int) -> int:
