@@ -248,3 +248,47 @@ def sorted_contains(
     at = np.searchsorted(sorted_values, values).clip(max=len(sorted_values) - 1)
     found: npt.NDArray[np.bool_] = sorted_values[at] == values
     return found
+
+
+class HashCounts:
+    """A count for each of a set of 64-bit hashes, in 16 bytes each: sorted, disjoint chunks
+    merged like `HashSet`'s (no copy of them all per update)."""
+
+    MERGE_UP_TO = HashSet.MERGE_UP_TO
+
+    def __init__(self) -> None:
+        self.chunks: list[tuple[npt.NDArray[np.uint64], npt.NDArray[np.int64]]] = []
+
+    def get(self, values: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
+        """The count of each of `values` (sorted, distinct), 0 for those not held."""
+        counts = np.zeros(len(values), np.int64)
+        for keys, held in self.chunks:
+            at = np.searchsorted(keys, values).clip(max=len(keys) - 1)
+            found = keys[at] == values
+            counts[found] = held[at[found]]
+        return counts
+
+    def set(self, values: npt.NDArray[np.uint64], counts: npt.NDArray[np.int64]) -> None:
+        """Set the counts of `values` (sorted, distinct): in place where held, else added."""
+        new = np.ones(len(values), np.bool_)
+        for keys, held in self.chunks:
+            at = np.searchsorted(keys, values).clip(max=len(keys) - 1)
+            found = keys[at] == values
+            held[at[found]] = counts[found]
+            new &= ~found
+        if not new.any():
+            return
+        self.chunks.append((values[new], counts[new]))
+        while (
+            len(self.chunks) > 1
+            and len(self.chunks[-2][0]) <= self.MERGE_UP_TO
+            and len(self.chunks[-1][0]) * 2 >= len(self.chunks[-2][0])
+        ):
+            keys, held = self.chunks.pop()
+            keys = np.concatenate((self.chunks[-1][0], keys))
+            order = np.argsort(keys, kind="stable")
+            self.chunks[-1] = (keys[order], np.concatenate((self.chunks[-1][1], held))[order])
+
+    @property
+    def nbytes(self) -> int:
+        return sum(keys.nbytes + held.nbytes for keys, held in self.chunks)

@@ -38,6 +38,7 @@ from evlog._sources._common import (
     KEPT_PREFIX_BYTES,
     MAX_RECORD_BYTES,
     CarriedLine,
+    HashCounts,
     HashSet,
     LongLine,
     as_defect,
@@ -48,7 +49,6 @@ from evlog._sources._common import (
     json_bytes,
     parse_timestamp,
     shown,
-    sorted_contains,
     too_large,
 )
 
@@ -920,8 +920,7 @@ class _Occurrences:
 
     def __init__(self) -> None:
         self.seen = HashSet()
-        self.repeated_prefixes = np.zeros(0, np.uint64)  # sorted
-        self.repeated_counts = np.zeros(0, np.int64)
+        self.repeated = HashCounts()
 
     def number(self, prefixes: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
         """The occurrence number of each of `prefixes` (of content hashes), counting those
@@ -936,27 +935,21 @@ class _Occurrences:
         distinct = ordered[group_start]
         sizes = np.diff(np.append(group_start, count))
         earlier = self.seen.contains(distinct)
-        before = earlier.astype(np.int64)  # seen once before, unless counted in `repeated`
-        at = np.searchsorted(self.repeated_prefixes, distinct)
-        counted = sorted_contains(self.repeated_prefixes, distinct)
-        before[counted] = self.repeated_counts[at[counted]]
+        # Seen once before, unless counted in `repeated` (only those seen before can be).
+        before = earlier.astype(np.int64)
+        if earlier.any():
+            before[earlier] = np.maximum(self.repeated.get(distinct[earlier]), 1)
         numbers = np.empty(count, np.int64)
         numbers[order] = before[group] + np.arange(count) - group_start[group]
-        # The counts of those now seen twice or more: updated in place, or added.
-        total = before + sizes
-        self.repeated_counts[at[counted]] = total[counted]
-        added = (total > 1) & ~counted
-        if added.any():
-            merged = np.concatenate((self.repeated_prefixes, distinct[added]))
-            by_prefix = np.argsort(merged, kind="stable")
-            self.repeated_prefixes = merged[by_prefix]
-            self.repeated_counts = np.concatenate((self.repeated_counts, total[added]))[by_prefix]
+        total = before + sizes  # the counts of those now seen twice or more
+        twice = total > 1
+        self.repeated.set(distinct[twice], total[twice])
         self.seen.add(distinct[~earlier])
         return numbers
 
     @property
     def nbytes(self) -> int:
-        return self.seen.nbytes + self.repeated_prefixes.nbytes + self.repeated_counts.nbytes
+        return self.seen.nbytes + self.repeated.nbytes
 
 
 def _as_json_object(text: bytes) -> dict[str, Any] | None:

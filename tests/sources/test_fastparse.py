@@ -181,7 +181,7 @@ def test_split_as_read_in_chunks_gives_what_one_buffer_gives(
 
 @settings(max_examples=100, deadline=None)
 @given(
-    st.lists(st.integers(0, 6), max_size=60),
+    st.lists(st.integers(0, 12), max_size=120),
     st.integers(1, 7),
 )
 def test_occurrence_numbers_count_earlier_copies_across_batches(
@@ -191,7 +191,7 @@ def test_occurrence_numbers_count_earlier_copies_across_batches(
     capture with that hash, wherever the batches are cut."""
     prefixes = np.array([p * 0x9E3779B97F4A7C15 % 2**64 for p in picks], np.uint64)
     seen = here._Occurrences()
-    seen.seen.MERGE_UP_TO = 4  # merging and not merging both taken on small captures
+    seen.seen.MERGE_UP_TO = seen.repeated.MERGE_UP_TO = 4  # merging and not, on small captures
     got: list[int] = []
     for start in range(0, len(prefixes), batch_size):
         got += seen.number(prefixes[start : start + batch_size]).tolist()
