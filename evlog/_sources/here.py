@@ -537,7 +537,7 @@ def _line_piece(line: bytes | LongLine) -> _Piece:
     return None, line, line, None
 
 
-# The bytes `bytes.strip()` removes (ASCII whitespace), and those `bytes.splitlines()` breaks at.
+# The bytes `bytes.strip()` removes (ASCII whitespace); lines break at CR and LF (`splitlines`).
 _STRIPPED = np.zeros(256, np.bool_)
 _STRIPPED[list(b" \t\n\r\x0b\x0c")] = True
 
