@@ -107,12 +107,24 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+# Columns whose values are (nearly) all distinct: a dictionary would only be tried and dropped.
+_DISTINCT_COLUMNS = frozenset({"payload", "record_key"})
+
+
 def atomic_write_parquet(table: pa.Table, path: Path, row_group_size: int | None = None) -> None:
     """Write `table` to `path` so that the file appears whole or not at all."""
-    _atomic_write(
-        path,
-        lambda tmp: pq.write_table(table, tmp, compression="zstd", row_group_size=row_group_size),
-    )
+
+    def write(tmp: Path) -> None:
+        dictionary = [name for name in table.column_names if name not in _DISTINCT_COLUMNS]
+        pq.write_table(
+            table,
+            tmp,
+            compression="zstd",
+            row_group_size=row_group_size,
+            use_dictionary=dictionary,  # type: ignore[arg-type]  # a list of columns: the stubs say bool
+        )
+
+    _atomic_write(path, write)
 
 
 def atomic_copy_parquet(

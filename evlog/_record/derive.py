@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from evlog._errors import RecordError
 from evlog._lake.layout import Lake, table_of_columns, table_of_rows
@@ -91,7 +92,7 @@ def derive_status_batch(batch: pa.Table, skew_tolerance: timedelta) -> Derived:
     texts = _message_texts(batch)
     received_at = batch.column("received_at")
     received_us = np.asarray(received_at.cast(pa.int64()), np.int64)
-    fast = here.parse_batch(pa.array(texts, pa.binary()), received_us, skew_tolerance)
+    fast = here.parse_batch(texts, received_us, skew_tolerance)
     others = np.flatnonzero(~fast.parsed)
     rows = batch.take(others).to_pylist()
     derived, positions = _derive_status_rows(rows, skew_tolerance)
@@ -121,26 +122,35 @@ def derive_status_batch(batch: pa.Table, skew_tolerance: timedelta) -> Derived:
     return Derived(events, derived.quarantine)
 
 
-def _message_texts(batch: pa.Table) -> list[bytes | None]:
-    """Each record's JSON text as `_derive_status_rows` would parse it; None where it would
-    quarantine the record before parsing (a defect, a payload that does not gunzip)."""
-    defects = batch.column("defect").to_pylist()
-    payloads = batch.column("payload").to_pylist()
-    given = (
-        batch.column("text").to_pylist() if "text" in batch.column_names else [None] * len(payloads)
+def _message_texts(batch: pa.Table) -> pa.Array[Any]:
+    """Each record's JSON text as `_derive_status_rows` would parse it; null where it would
+    quarantine the record before parsing (a defect, a payload that does not gunzip). Only the
+    records without a text given (payloads to gunzip) are looked at one by one."""
+    no_defect = np.asarray(batch.column("defect").is_null().to_numpy(), np.bool_)
+    given = cast(
+        "pa.BinaryArray",
+        batch.column("text").combine_chunks()
+        if "text" in batch.column_names
+        else pa.nulls(batch.num_rows, pa.binary()),
     )
-    texts: list[bytes | None] = []
-    for defect, payload, text in zip(defects, payloads, given, strict=True):
-        if defect:
-            texts.append(None)
-        elif text:
-            texts.append(text)
-        else:
-            try:
-                texts.append(here.decode_payload(payload or b""))
-            except Exception:  # _derive_status_rows quarantines it
-                texts.append(None)
-    return texts
+    has_text = np.asarray(pc.binary_length(given).fill_null(0).to_numpy(), np.int64) > 0
+    texts: pa.Array[Any] = pc.if_else(
+        pa.array(no_defect & has_text), given, pa.scalar(None, pa.binary())
+    )
+    to_decode = no_defect & ~has_text
+    positions = np.flatnonzero(to_decode)
+    if not len(positions):
+        return texts
+    decoded: list[bytes | None] = []
+    for payload in batch.column("payload").take(positions).to_pylist():
+        try:
+            decoded.append(here.decode_payload(payload or b""))
+        except Exception:  # _derive_status_rows quarantines it
+            decoded.append(None)
+    replaced: pa.Array[Any] = pc.replace_with_mask(
+        texts, pa.array(to_decode), pa.array(decoded, pa.binary())
+    )
+    return replaced
 
 
 def _derive_status_rows(raws: list[Row], skew_tolerance: timedelta) -> tuple[Derived, list[int]]:

@@ -233,7 +233,7 @@ class _HashingReader:
 
 
 def _store_status(captures: _Captures) -> None:
-    for batch in _rebatched(_status_batches(captures), DEFAULT_BATCH):
+    for batch in here.rebatched(_status_batches(captures), DEFAULT_BATCH):
         captures.recorder.append_columns(batch)
 
 
@@ -242,22 +242,6 @@ def _status_batches(captures: _Captures) -> Iterator[pa.Table]:
         for batch in here.split_capture_batches(capture.stream, capture.name, capture.received_at):
             capture.records += batch.num_rows
             yield batch
-
-
-def _rebatched(batches: Iterator[pa.Table], size: int) -> Iterator[pa.Table]:
-    """The records of `batches` in batches of `size` (the last may be smaller), whatever the
-    captures they came from."""
-    held: list[pa.Table] = []
-    count = 0
-    for batch in batches:
-        held.append(batch)
-        count += batch.num_rows
-        while count >= size:
-            records = pa.concat_tables(held)
-            yield records.slice(0, size)
-            held, count = [records.slice(size)], count - size
-    if count:
-        yield pa.concat_tables(held)
 
 
 def _store_webhooks(captures: _Captures) -> None:

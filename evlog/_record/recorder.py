@@ -16,6 +16,7 @@ import duckdb
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from evlog._errors import UsageError
 from evlog._faults import fault_point
@@ -30,6 +31,7 @@ from evlog._lake.layout import (
 )
 from evlog._lake.schema import DATE_COLUMN, SCHEMAS, Table
 from evlog._record.derive import DEFAULT_SKEW_TOLERANCE, Derived, Feed, Row
+from evlog._sources._common import HashSet
 
 T = TypeVar("T")
 DEFAULT_BATCH = 50_000
@@ -114,14 +116,13 @@ class KnownKeys:
         self._con = duckdb.connect()
         self.also_days: set[int] = set()
 
-    def unknown(self, keys: list[str], days: list[int]) -> list[bool]:
+    def unknown(self, keys: pa.Array[Any], days: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
         """For each record (its key and partition day), whether no stored record has its key.
         Call under the lake's write lock."""
-        if not keys:
-            return []
-        hashes = self._hash(pa.array(keys, pa.string()))
-        record_days = np.asarray(days, dtype=np.int64)
-        needed = self._needed(set(days))
+        if not len(keys):
+            return np.zeros(0, np.bool_)
+        hashes = self._hash(keys)
+        needed = self._needed(set(np.unique(days).tolist()))
         for day in needed:
             self._load(day)
         # The least recently needed partitions go; a batch's own (however many) stay until
@@ -130,18 +131,19 @@ class KnownKeys:
             self._days.popitem(last=False)
         hit = np.zeros(len(keys), dtype=bool)
         for day in needed:  # each record looks only at the partitions within its own reach
-            near = self._reaches(record_days, day)
+            near = self._reaches(days, day)
             hit[near] |= self._days[day].contains(hashes[near])
+        unknown = np.ones(len(keys), np.bool_)
         if not hit.any():
-            return [True] * len(keys)
+            return unknown
         # Confirm against the keys themselves: a hash hit may (very rarely) be a collision.
         candidates = np.flatnonzero(hit)
-        stored = self._stored_days([keys[i] for i in candidates], needed)
-        unknown = [True] * len(keys)
-        for i in candidates.tolist():
+        candidate_keys = cast(list[str], keys.take(candidates).to_pylist())
+        stored = self._stored_days(candidate_keys, needed)
+        for i, key in zip(candidates.tolist(), candidate_keys, strict=True):
             unknown[i] = not any(
                 abs(found - days[i]) <= self.reach or found in self.also_days
-                for found in stored.get(keys[i], ())
+                for found in stored.get(key, ())
             )
         return unknown
 
@@ -151,13 +153,12 @@ class KnownKeys:
         near = np.abs(days - day) <= self.reach
         return near | (day in self.also_days)
 
-    def add(self, keys: list[str], days: list[int], files: list[Path]) -> None:
+    def add(self, keys: pa.Array[Any], days: npt.NDArray[np.int64], files: list[Path]) -> None:
         """This recorder stored `keys` (with their partition days) durably, in `files`."""
-        hashes = self._hash(pa.array(keys, pa.string()))
-        day_array = np.asarray(days)
-        for day in set(days):
+        hashes = self._hash(keys)
+        for day in np.unique(days).tolist():
             if day in self._days:
-                self._days[day].add(hashes[day_array == day])
+                self._days[day].add(hashes[days == day])
         for path in files:
             file_day = partition_day(path.parent)
             if file_day in self._days:
@@ -242,26 +243,12 @@ _FIRST_DAY = (date.min - date(1970, 1, 1)).days
 _LAST_DAY = (date.max - date(1970, 1, 1)).days
 
 
-class _DayKeys:
-    """The key hashes of one date partition: sorted chunks (merged when many), and the files
-    they came from."""
+class _DayKeys(HashSet):
+    """The key hashes of one date partition, and the files they came from."""
 
     def __init__(self) -> None:
-        self.chunks: list[npt.NDArray[np.uint64]] = []
+        super().__init__()
         self.files: set[Path] = set()
-
-    def add(self, hashes: npt.NDArray[np.uint64]) -> None:
-        if len(hashes):
-            self.chunks.append(np.sort(hashes))
-        if len(self.chunks) > 8:
-            self.chunks = [np.sort(np.concatenate(self.chunks))]
-
-    def contains(self, hashes: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:
-        found = np.zeros(len(hashes), dtype=bool)
-        for chunk in self.chunks:
-            at = np.searchsorted(chunk, hashes).clip(max=len(chunk) - 1)
-            found |= chunk[at] == hashes
-        return found
 
 
 class Recorder:
@@ -296,87 +283,81 @@ class Recorder:
         with its events and quarantine rows or not at all, and the caller's retry (re-import, WAL
         recovery, redelivery) stores it once.
         """
-        return self._append(raws, self._days(raws), self._rows_to_store)
+        keys = pa.array([raw["record_key"] for raw in raws], pa.string())
+
+        def rows_to_store(fresh: npt.NDArray[np.int64]) -> tuple[pa.Table, Derived]:
+            rows = [raws[i] for i in fresh.tolist()]
+            for row in rows:
+                row["session_id"] = self.session_id
+            raw = table_of_rows(self.feed.raw_table, rows)
+            return raw, self.feed.derive(rows, self.skew_tolerance)
+
+        return self._append(keys, self._days(raws), rows_to_store)
 
     def append_columns(self, batch: pa.Table) -> RecordSummary:
         """`append` for records given as columns of the raw table without `session_id` (extra
         columns, such as `here.RAW_BATCH`'s `text`, go to derivation only): the import path,
-        which gives dedupe only each record's key and day (and builds no other per-record
-        object)."""
-        keys = batch.column("record_key").to_pylist()
-        rows = [{"record_key": key, "position": position} for position, key in enumerate(keys)]
+        which builds no per-record object."""
+        keys = batch.column("record_key").combine_chunks()
         times = batch.column(DATE_COLUMN[self.feed.raw_table])
-        days = cast(list[int], partition_days(times).to_pylist())  # received_at is never null
+        days = _as_int64(partition_days(times))  # received_at is never null
 
-        def columns_to_store(fresh: list[Row]) -> tuple[pa.Table, Derived]:
-            chosen = batch.take(pa.array([row["position"] for row in fresh], pa.int64()))
+        def columns_to_store(fresh: npt.NDArray[np.int64]) -> tuple[pa.Table, Derived]:
+            chosen = batch if len(fresh) == batch.num_rows else batch.take(fresh)
             chosen = chosen.append_column(
                 "session_id", pa.repeat(pa.scalar(self.session_id), chosen.num_rows)
             )
             raw = chosen.select(SCHEMAS[self.feed.raw_table].names)
             return raw, self.feed.derive_table(chosen, self.skew_tolerance)
 
-        return self._append(rows, days, columns_to_store)
-
-    def _rows_to_store(self, fresh: list[Row]) -> tuple[pa.Table, Derived]:
-        raw = table_of_rows(self.feed.raw_table, fresh)
-        return raw, self.feed.derive(fresh, self.skew_tolerance)
+        return self._append(keys, days, columns_to_store)
 
     def _append(
         self,
-        raws: list[Row],
-        days: list[int],
-        to_store: Callable[[list[Row]], tuple[pa.Table, Derived]],
+        keys: pa.Array[Any],
+        days: npt.NDArray[np.int64],
+        to_store: Callable[[npt.NDArray[np.int64]], tuple[pa.Table, Derived]],
     ) -> RecordSummary:
-        """`append`'s steps; `days` are the records' partitions, `to_store` gives the raw table
-        and derivation of the fresh records."""
-        keys = [raw["record_key"] for raw in raws]
+        """`append`'s steps: `keys` and `days` are the records' identities and partitions,
+        `to_store` gives the raw table and derivation of the records at the positions given
+        (in order, stamped with this session)."""
         with self.lake.write_lock():
-            fresh, fresh_days = self._unknown(raws, keys, days)
+            fresh = self._unknown(keys, days)
         stored, derived = to_store(fresh)
         with self.lake.write_lock():
             if self.known.refresh():
-                narrowed, narrowed_days = self._unknown(
-                    fresh, [raw["record_key"] for raw in fresh], fresh_days
-                )
+                narrowed = fresh[self._unknown(keys.take(fresh), days[fresh])]
                 if len(narrowed) < len(fresh):
-                    fresh, fresh_days = narrowed, narrowed_days
+                    fresh = narrowed
                     stored, derived = to_store(fresh)
-            batch = RecordSummary(recorded=len(fresh), duplicates=len(raws) - len(fresh))
-            if fresh:
+            batch = RecordSummary(recorded=len(fresh), duplicates=len(keys) - len(fresh))
+            if len(fresh):
                 raw_files = self._store(stored, derived)
                 batch.events = derived.event_count
                 batch.quarantined = derived.quarantined_records
-                self.known.add([raw["record_key"] for raw in fresh], fresh_days, raw_files)
+                self.known.add(keys.take(fresh), days[fresh], raw_files)
         self.summary.add(batch)
         return batch
 
-    def _days(self, raws: list[Row]) -> list[int]:
+    def _days(self, raws: list[Row]) -> npt.NDArray[np.int64]:
         """Each record's date partition in the raw table."""
         column = DATE_COLUMN[self.feed.raw_table]
         times = pa.array(
             [raw[column] for raw in raws], SCHEMAS[self.feed.raw_table].field(column).type
         )
-        return cast(list[int], partition_days(times).to_pylist())  # received_at is never null
+        return _as_int64(partition_days(times))  # received_at is never null
 
-    def _unknown(
-        self, raws: list[Row], keys: list[str], days: list[int]
-    ) -> tuple[list[Row], list[int]]:
-        """The records of `raws` no stored record matches, each once, stamped with this session
-        (and their days). Call under the write lock."""
-        fresh: list[Row] = []
-        fresh_days: list[int] = []
-        batch_keys: set[str] = set()
-        for raw, key, day, unknown in zip(
-            raws, keys, days, self.known.unknown(keys, days), strict=True
-        ):
-            if not unknown or key in batch_keys:
-                continue
-            batch_keys.add(key)
-            raw["session_id"] = self.session_id
-            fresh.append(raw)
-            fresh_days.append(day)
-        return fresh, fresh_days
+    def _unknown(self, keys: pa.Array[Any], days: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """The positions of the records no stored record matches, each key once (its first
+        such record). Call under the write lock."""
+        unknown = np.flatnonzero(self.known.unknown(keys, days))
+        candidates = keys.take(unknown)
+        if pc.count_distinct(candidates).as_py() == len(candidates):  # the usual case
+            return unknown
+        encoded = cast("pa.DictionaryArray[Any, Any]", pc.dictionary_encode(candidates))
+        codes = encoded.indices
+        _, first = np.unique(np.asarray(codes, np.int64), return_index=True)
+        return unknown[np.sort(first)]
 
     def _store(self, stored: pa.Table, derived: Derived) -> list[Path]:
         """Write one batch as one all-or-nothing step (under the write lock); the raw files."""
@@ -415,6 +396,10 @@ class Recorder:
         with self.lake.write_lock():
             written = self.lake.write_rows(Table.COVERAGE, [row], source=self.feed.source.value)
         self.summary.partitions.update(path.parent for path in written)
+
+
+def _as_int64(values: pa.Array[Any] | pa.ChunkedArray[Any]) -> npt.NDArray[np.int64]:
+    return np.asarray(values.cast(pa.int64()), np.int64)
 
 
 def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:

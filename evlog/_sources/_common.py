@@ -7,6 +7,8 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
+import numpy as np
+import numpy.typing as npt
 import orjson
 
 from evlog._errors import RecordError
@@ -71,7 +73,7 @@ class LongLine(NamedTuple):
     record_key: str
 
 
-class _CarriedLine:
+class CarriedLine:
     """The line cut at a chunk's end, assembled across chunks; past the cap only hashed."""
 
     def __init__(self) -> None:
@@ -109,6 +111,8 @@ class _CarriedLine:
 
 
 def _line(part: bytes) -> Iterator[bytes | LongLine]:
+    """One line of `split_lines`: over the cap a `LongLine` (not stripped), else stripped,
+    nothing if blank."""
     if len(part) > MAX_RECORD_BYTES:
         yield LongLine(part[:KEPT_PREFIX_BYTES], len(part), content_key(part))
         return
@@ -120,7 +124,7 @@ def _line(part: bytes) -> Iterator[bytes | LongLine]:
 def split_lines(chunks: Iterable[bytes]) -> Iterator[bytes | LongLine]:
     """The non-blank lines (stripped) of a byte stream given in chunks, lines over the cap as
     `LongLine`: a line may span chunks, and only MAX_RECORD_BYTES of one is ever held."""
-    carried = _CarriedLine()
+    carried = CarriedLine()
     for chunk in chunks:
         parts = chunk.splitlines()
         complete = len(parts) if chunk.endswith((b"\n", b"\r")) else len(parts) - 1
@@ -188,3 +192,103 @@ _CONTENT_KEY_PREFIX = "sha256:"
 
 def content_key(payload: bytes) -> str:
     return _CONTENT_KEY_PREFIX + hashlib.sha256(payload).hexdigest()
+
+
+class HashSet:
+    """A set of 64-bit hashes in 8 bytes each: sorted, disjoint chunks, merged while of like
+    size (so a lookup searches a few) up to `MERGE_UP_TO` (so a merge's copy stays small
+    however many are held). Lookups sort their queries first (the search then walks each chunk
+    in order)."""
+
+    MERGE_UP_TO = 1 << 22
+
+    def __init__(self) -> None:
+        self.chunks: list[npt.NDArray[np.uint64]] = []
+
+    def contains(self, values: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:
+        """Which of `values` are held."""
+        found = np.zeros(len(values), np.bool_)
+        if not self.chunks or not len(values):
+            return found
+        order = np.argsort(values)
+        ordered = values[order]
+        hit = np.zeros(len(values), np.bool_)
+        for chunk in self.chunks:
+            hit |= sorted_contains(chunk, ordered)
+        found[order] = hit
+        return found
+
+    def add(self, values: npt.NDArray[np.uint64]) -> None:
+        """Hold `values` too (those held already are not held twice)."""
+        new = np.sort(values)
+        new = new[np.append(True, new[1:] != new[:-1]) if len(new) else slice(None)]
+        new = new[~self.contains(new)]
+        if not len(new):
+            return
+        self.chunks.append(new)
+        while (
+            len(self.chunks) > 1
+            and len(self.chunks[-2]) <= self.MERGE_UP_TO
+            and len(self.chunks[-1]) * 2 >= len(self.chunks[-2])
+        ):
+            last = self.chunks.pop()
+            self.chunks[-1] = np.sort(np.concatenate((self.chunks[-1], last)), kind="stable")
+
+    @property
+    def nbytes(self) -> int:
+        return sum(chunk.nbytes for chunk in self.chunks)
+
+
+def sorted_contains(
+    sorted_values: npt.NDArray[np.uint64], values: npt.NDArray[np.uint64]
+) -> npt.NDArray[np.bool_]:
+    """Which of `values` are in `sorted_values`."""
+    if not len(sorted_values):
+        return np.zeros(len(values), np.bool_)
+    at = np.searchsorted(sorted_values, values).clip(max=len(sorted_values) - 1)
+    found: npt.NDArray[np.bool_] = sorted_values[at] == values
+    return found
+
+
+class HashCounts:
+    """A count for each of a set of 64-bit hashes, in 16 bytes each: sorted, disjoint chunks
+    merged like `HashSet`'s (no copy of them all per update)."""
+
+    MERGE_UP_TO = HashSet.MERGE_UP_TO
+
+    def __init__(self) -> None:
+        self.chunks: list[tuple[npt.NDArray[np.uint64], npt.NDArray[np.int64]]] = []
+
+    def get(self, values: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
+        """The count of each of `values` (sorted, distinct), 0 for those not held."""
+        counts = np.zeros(len(values), np.int64)
+        for keys, held in self.chunks:
+            at = np.searchsorted(keys, values).clip(max=len(keys) - 1)
+            found = keys[at] == values
+            counts[found] = held[at[found]]
+        return counts
+
+    def set(self, values: npt.NDArray[np.uint64], counts: npt.NDArray[np.int64]) -> None:
+        """Set the counts of `values` (sorted, distinct): in place where held, else added."""
+        new = np.ones(len(values), np.bool_)
+        for keys, held in self.chunks:
+            at = np.searchsorted(keys, values).clip(max=len(keys) - 1)
+            found = keys[at] == values
+            held[at[found]] = counts[found]
+            new &= ~found
+        if not new.any():
+            return
+        self.chunks.append((values[new], counts[new]))
+        while (
+            len(self.chunks) > 1
+            and len(self.chunks[-2][0]) <= self.MERGE_UP_TO
+            and len(self.chunks[-1][0]) * 2 >= len(self.chunks[-2][0])
+        ):
+            keys, held = self.chunks.pop()
+            keys = np.concatenate((self.chunks[-1][0], keys))
+            order = np.argsort(keys, kind="stable")
+            self.chunks[-1] = (keys[order], np.concatenate((self.chunks[-1][1], held))[order])
+
+    @property
+    def nbytes(self) -> int:
+        return sum(keys.nbytes + held.nbytes for keys, held in self.chunks)

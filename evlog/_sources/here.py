@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import functools
 import io
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import islice
@@ -36,6 +37,9 @@ from evlog._lake.schema import RAW_STATUS, TIMESTAMP, QuarantineReason, Status
 from evlog._sources._common import (
     KEPT_PREFIX_BYTES,
     MAX_RECORD_BYTES,
+    CarriedLine,
+    HashCounts,
+    HashSet,
     LongLine,
     as_defect,
     clamp_event_time,
@@ -45,7 +49,6 @@ from evlog._sources._common import (
     json_bytes,
     parse_timestamp,
     shown,
-    split_lines,
     too_large,
 )
 
@@ -405,13 +408,14 @@ def split_capture_batches(
         return
     document = _as_document(source) if _first_non_blank(source.data) == b"{" else None
     if document is None:
-        lines = _line_pieces(split_lines(source.chunks()))
-        yield from _keyed(lines, capture, received_at, batch_size)
+        yield from _keyed(_line_tables(source.chunks()), capture, received_at, batch_size)
     elif isinstance(document.get("messages"), list):
         yield from _split_data_api_response(document, capture, received_at, batch_size)
     else:  # one message per file, possibly pretty-printed
         text = source.data.strip()
-        yield from _keyed(iter([_piece(text, text)]), capture, received_at, batch_size)
+        yield from _keyed(
+            iter([_pieces_table([_piece(text, text)])]), capture, received_at, batch_size
+        )
 
 
 class _Capture:
@@ -467,8 +471,17 @@ def _as_document(source: _Capture) -> dict[str, Any] | None:
     return _as_json_object(source.read_all())
 
 
-# What splitting found of one record: (content key, payload to store, decoded text, defect).
-_Piece = tuple[str, bytes, bytes | None, str | None]
+# What splitting found of one record: (content key, payload to store, decoded text, defect); the
+# content key None when it is the payload's own (`_content_keys` hashes those in bulk).
+_Piece = tuple[str | None, bytes, bytes | None, str | None]
+# Pieces column-wise, in capture order: what `_keyed` numbers and keys.
+_PIECE_COLUMNS: list[tuple[str, pa.DataType]] = [
+    ("digest", pa.string()),
+    ("payload", pa.binary()),
+    ("text", pa.binary()),
+    ("defect", pa.string()),
+]
+_PIECES: Final = pa.schema(_PIECE_COLUMNS)
 
 
 def _piece(record: bytes, text: bytes | None, problem: RecordError | None = None) -> _Piece:
@@ -476,15 +489,128 @@ def _piece(record: bytes, text: bytes | None, problem: RecordError | None = None
     if len(record) > MAX_RECORD_BYTES:
         problem = too_large(len(record))
         return content_key(record), record[:KEPT_PREFIX_BYTES], None, as_defect(problem)
-    return content_key(record), record, text, None if problem is None else as_defect(problem)
+    return None, record, text, None if problem is None else as_defect(problem)
 
 
-def _line_pieces(lines: Iterator[bytes | LongLine]) -> Iterator[_Piece]:
-    for line in lines:
-        if isinstance(line, LongLine):
-            yield line.record_key, line.prefix, None, as_defect(too_large(line.size))
-        else:
-            yield content_key(line), line, line, None
+class _PieceColumns:
+    """Pieces gathered column-wise: no tuple per record (nothing for the garbage collector to
+    walk while a batch is gathered)."""
+
+    def __init__(self) -> None:
+        self.columns: tuple[list[Any], ...] = ([], [], [], [])  # as `_PIECES`
+
+    def __len__(self) -> int:
+        return len(self.columns[1])
+
+    def add(self, piece: _Piece) -> None:
+        for column, value in zip(self.columns, piece, strict=True):
+            column.append(value)
+
+    def add_members(self, records: list[bytes], texts: list[bytes]) -> None:
+        """Whole members, each within the cap: payloads keyed by their own hash."""
+        digests, payloads, given, defects = self.columns
+        digests += [None] * len(records)
+        payloads += records
+        given += texts
+        defects += [None] * len(records)
+
+    def table(self) -> pa.Table:
+        """The pieces gathered, as a table; the gathering starts afresh."""
+        table = pa.Table.from_arrays(
+            [pa.array(column, f.type) for column, f in zip(self.columns, _PIECES, strict=True)],
+            schema=_PIECES,
+        )
+        self.columns = ([], [], [], [])
+        return table
+
+
+def _pieces_table(pieces: Iterable[_Piece]) -> pa.Table:
+    gathered = _PieceColumns()
+    for piece in pieces:
+        gathered.add(piece)
+    return gathered.table()
+
+
+def _line_piece(line: bytes | LongLine) -> _Piece:
+    if isinstance(line, LongLine):
+        return line.record_key, line.prefix, None, as_defect(too_large(line.size))
+    return None, line, line, None
+
+
+# The bytes `bytes.strip()` removes (ASCII whitespace); lines break at CR and LF (`splitlines`).
+_STRIPPED = np.zeros(256, np.bool_)
+_STRIPPED[list(b" \t\n\r\x0b\x0c")] = True
+
+
+def _line_tables(chunks: Iterable[bytes]) -> Iterator[pa.Table]:
+    """What `split_lines` gives (as pieces), a chunk's lines at a time: the lines wholly inside a
+    chunk are found with numpy (`_chunk_lines`), the line cut at a chunk's end is carried over as
+    `split_lines` carries it (`CarriedLine`: past the cap only hashed)."""
+    carried = CarriedLine()
+    for chunk in chunks:
+        newline, ret = chunk.find(b"\n"), chunk.find(b"\r")
+        first = min(newline, ret) if newline >= 0 and ret >= 0 else max(newline, ret)
+        if first < 0:  # no line ends in this chunk
+            carried.add(chunk)
+            continue
+        start = 0
+        if carried.open:  # the chunk's first line ends the carried one
+            carried.add(chunk[:first])
+            yield _pieces_table([_line_piece(line) for line in carried.finish()])
+            start = first
+        end = max(chunk.rfind(b"\n"), chunk.rfind(b"\r")) + 1
+        yield _chunk_lines(chunk, start, end)
+        carried.add(chunk[end:])
+    yield _pieces_table([_line_piece(line) for line in carried.finish()])
+
+
+def _chunk_lines(chunk: bytes, start: int, end: int) -> pa.Table:
+    """The lines of `chunk[start:end]` (which ends with a line break) as `split_lines` gives
+    them: the non-blank ones, stripped; over the cap, their first bytes and a defect, keyed by
+    the whole line. Every line (but the rare one to strip) becomes a range of the chunk, and the
+    payloads one buffer cut out of it, with no Python object per line."""
+    data = np.frombuffer(chunk, np.uint8, count=end - start, offset=start)
+    breaks = np.flatnonzero((data == 0x0A) | (data == 0x0D))
+    # Breaking at every CR and LF gives the lines `splitlines` gives and blank ones (a CRLF's
+    # empty middle), which are dropped anyway.
+    starts = np.concatenate((np.zeros(1, np.int64), breaks[:-1] + 1))
+    ends = breaks.astype(np.int64)
+    keep = ends > starts
+    starts, ends = starts[keep], ends[keep]
+    long = ends - starts > MAX_RECORD_BYTES
+    to_strip = (_STRIPPED[data[starts]] | _STRIPPED[data[ends - 1]]) & ~long
+    if to_strip.any():
+        keep = np.ones(len(starts), np.bool_)
+        for i in np.flatnonzero(to_strip).tolist():
+            line = chunk[start + starts[i] : start + ends[i]]
+            stripped = line.strip()
+            starts[i] += len(line) - len(line.lstrip())
+            ends[i] = starts[i] + len(stripped)
+            keep[i] = bool(stripped)
+        starts, ends, long = starts[keep], ends[keep], long[keep]
+    count = len(starts)
+    digest: pa.Array[Any] = pa.nulls(count, pa.string())
+    defect: pa.Array[Any] = pa.nulls(count, pa.string())
+    if long.any():
+        digests: list[str | None] = [None] * count
+        defects: list[str | None] = [None] * count
+        for i in np.flatnonzero(long).tolist():
+            digests[i] = content_key(chunk[start + starts[i] : start + ends[i]])
+            defects[i] = as_defect(too_large(int(ends[i] - starts[i])))
+        digest, defect = pa.array(digests, pa.string()), pa.array(defects, pa.string())
+        ends = np.where(long, starts + KEPT_PREFIX_BYTES, ends)
+    # The bytes inside the ranges, at once: +1 where a range starts, -1 where it ends.
+    inside = np.zeros(len(data) + 1, np.int8)
+    inside[starts] = 1
+    inside[ends] -= 1
+    values = data[np.cumsum(inside[:-1], dtype=np.int8).view(np.bool_)]
+    offsets = np.concatenate((np.zeros(1, np.int64), np.cumsum(ends - starts)))
+    buffers = [pa.array(offsets.astype(np.int32)).buffers()[1], pa.array(values).buffers()[1]]
+    payload = pa.BinaryArray.from_buffers(pa.binary(), count, [None, *buffers])
+    text = (
+        pc.if_else(pa.array(long), pa.scalar(None, pa.binary()), payload) if long.any() else payload
+    )
+    return pa.Table.from_arrays([digest, payload, text, defect], schema=_PIECES)
 
 
 def _first_non_blank(data: bytes) -> bytes:
@@ -503,7 +629,7 @@ def _split_gzip_capture(
     if capture.endswith((".ndjson.gz", ".jsonl.gz")) or (
         first is not None and _is_multi_line_json(first)
     ):
-        lines = _line_pieces(split_lines(_inflate_all(source.chunks())))
+        lines = _line_tables(_inflate_all(source.chunks()))
         yield from _keyed(lines, capture, received_at, batch_size)
         return
     if first is not None and first.whole and _first_non_blank(first.text) == b"{":
@@ -515,7 +641,7 @@ def _split_gzip_capture(
         ):
             yield from _split_data_api_response(response, capture, received_at, batch_size)
             return
-    yield from _keyed(_gzip_members(source), capture, received_at, batch_size)
+    yield from _keyed(_gzip_members(source, batch_size), capture, received_at, batch_size)
 
 
 class _Member(NamedTuple):
@@ -546,8 +672,8 @@ def _needs_more(member: _Member | None, data: bytes, pos: int) -> bool:
     return member is _CUT or (not member.whole and member.end == len(data))
 
 
-def _gzip_members(source: _Capture) -> Iterator[_Piece]:
-    """The gzip members of the capture, as pieces.
+def _gzip_members(source: _Capture, batch_size: int) -> Iterator[pa.Table]:
+    """The gzip members of the capture, as pieces (tables of about `batch_size`).
 
     A corrupt stretch becomes one record reaching to the next place a member can start, so a bad
     member costs only itself; a member that inflates beyond the cap too (it is not inflated
@@ -555,20 +681,24 @@ def _gzip_members(source: _Capture) -> Iterator[_Piece]:
     is the current member (or stretch) and the rest of the chunk it is in.
     """
     pos = 0
+    held, headers = b"", [0]
+    gathered = _PieceColumns()
     while True:
+        if len(gathered) >= batch_size:
+            yield gathered.table()
         if pos >= len(source.data):
             if not source.refill(pos):
+                yield gathered.table()
                 return
             pos = 0
         data = source.data
+        if data is not held:
+            held, headers = data, _member_starts(data)
+        pos = _members_to_next_headers(data, pos, headers, gathered)
+        if pos >= len(data):
+            continue
         if data[pos : pos + 1].isspace():
             pos += 1
-            continue
-        quick = _member_to_next_header(data, pos)
-        if quick is not None:
-            record, text = quick
-            yield _piece(record, text)
-            pos += len(record)
             continue
         member = _decode_member(data, pos)
         if member is None or not member.whole:  # rare: cut at the chunk's end, or a defect
@@ -576,33 +706,56 @@ def _gzip_members(source: _Capture) -> Iterator[_Piece]:
             data = source.data
         if member is None:  # corrupt or truncated: resynchronise at the next member header
             end = _next_member_start(data, pos + 1)
-            yield _piece(data[pos:end], None)  # derive names the defect when it gunzips this
+            gathered.add(_piece(data[pos:end], None))  # derive names the defect when it gunzips it
         elif member.whole:
             end = member.end
-            yield _piece(data[pos:end], member.text)
+            gathered.add(_piece(data[pos:end], member.text))
         else:
             end = member.end
-            yield _piece(data[pos:end], None, inflates_too_large())
+            gathered.add(_piece(data[pos:end], None, inflates_too_large()))
         pos = end
 
 
-def _member_to_next_header(data: bytes, pos: int) -> tuple[bytes, bytes] | None:
-    """The usual case, quickly: the member at `pos` is whole before the next place a member can
-    start (whitespace aside), and within the cap; its bytes and text. None: not known so
-    (`_decode_member` decides). A member ends where its deflate stream and trailer end, whatever
-    follows, so this finds the same end and text as `_decode_member`."""
-    end = _next_member_start(data, pos + 1)
-    decompressor = zlib.decompressobj(wbits=31)
-    try:
-        text = decompressor.decompress(data[pos:end], MAX_RECORD_BYTES + 1)
-    except zlib.error:
-        return None
-    if not decompressor.eof or len(text) > MAX_RECORD_BYTES:
-        return None
-    unused = decompressor.unused_data
-    if unused and not unused.isspace():
-        return None
-    return data[pos : end - len(unused)], text
+def _member_starts(data: bytes) -> list[int]:
+    """Every place in `data` a member can begin (`_MEMBER_START`), found at once."""
+    view = np.frombuffer(data, np.uint8)
+    at = (view[:-2] == _MEMBER_START[0]) & (view[1:-1] == _MEMBER_START[1])
+    at &= view[2:] == _MEMBER_START[2]
+    starts: list[int] = np.flatnonzero(at).tolist()
+    return starts
+
+
+def _members_to_next_headers(
+    data: bytes, pos: int, headers: list[int], gathered: _PieceColumns
+) -> int:
+    """The usual case, quickly: from `pos` on, the members that are each whole before the next
+    place a member can start (`headers`, those of `data`), whitespace aside, and within the cap,
+    added to `gathered`; returns where the first other one starts (`_decode_member` decides). A
+    member ends where its deflate stream and trailer end, whatever follows, so this finds the
+    same ends and texts as `_decode_member`."""
+    records: list[bytes] = []
+    texts: list[bytes] = []
+    view = memoryview(data)
+    index = bisect.bisect_right(headers, pos)
+    while data.startswith(_MEMBER_START, pos):
+        end = headers[index] if index < len(headers) else len(data)
+        if end - pos > MAX_RECORD_BYTES:
+            break
+        decompressor = zlib.decompressobj(wbits=31)
+        try:
+            text = decompressor.decompress(view[pos:end], MAX_RECORD_BYTES + 1)
+        except zlib.error:
+            break
+        if not decompressor.eof or len(text) > MAX_RECORD_BYTES:
+            break
+        unused = decompressor.unused_data
+        if unused and not unused.isspace():
+            break
+        records.append(data[pos : end - len(unused)])
+        texts.append(text)
+        pos, index = end, index + 1
+    gathered.add_members(records, texts)
+    return pos
 
 
 def _next_member_start(data: bytes, pos: int) -> int:
@@ -679,76 +832,124 @@ def _is_multi_line_json(first: _Member) -> bool:
 
 
 def _keyed(
-    pieces: Iterator[_Piece], capture: str, received_at: datetime, batch_size: int
+    pieces: Iterator[pa.Table], capture: str, received_at: datetime, batch_size: int
 ) -> Iterator[pa.Table]:
-    """Give each record of a file capture its identity, content hash plus occurrence number, in
-    batches of `batch_size`.
+    """Give each record of a file capture (`_PIECES` tables, in capture order) its identity,
+    content hash plus occurrence number, in batches of `batch_size`.
 
     The same capture recorded twice gives the same keys (nothing added); a message delivered twice
     inside one capture keeps both copies (`#0`, `#1`), as received.
     """
     seen = _Occurrences()
     first_index = 0
-    while True:
-        batch = list(islice(pieces, batch_size))
-        if not batch:
-            return
-        digests = [digest for digest, _, _, _ in batch]
-        keys = [f"{d}#{n}" for d, n in zip(digests, seen.number(digests), strict=True)]
-        count = len(keys)
+    for batch in rebatched(pieces, batch_size):
+        digests, prefixes = _content_keys(batch.column("digest"), batch.column("payload"))
+        numbers = cast("pa.StringArray", pa.array(seen.number(prefixes)).cast(pa.string()))
+        count = batch.num_rows
         yield pa.Table.from_arrays(
             [
-                pa.array(keys, pa.string()),
-                pa.array([payload for _, payload, _, _ in batch], pa.binary()),
-                pa.array([defect for _, _, _, defect in batch], pa.string()),
+                # the separator as a str: pyarrow's stubs admit it only as an array
+                pc.binary_join_element_wise(digests, numbers, "#"),  # type: ignore[call-overload]
+                batch.column("payload"),
+                batch.column("defect"),
                 pa.repeat(pa.scalar(received_at, TIMESTAMP), count),
                 pa.array(np.arange(first_index, first_index + count, dtype=np.int64)),
                 pa.repeat(pa.scalar(capture, pa.string()), count),
                 pa.nulls(count, pa.int32()),
                 pa.nulls(count, pa.int64()),
-                pa.array([text for _, _, text, _ in batch], pa.binary()),
+                batch.column("text"),
             ],
             schema=RAW_BATCH,
         )
         first_index += count
 
 
+def rebatched(tables: Iterator[pa.Table], size: int) -> Iterator[pa.Table]:
+    """The rows of `tables` in tables of `size` rows (the last may be smaller; none empty),
+    each one chunk per column."""
+    held: list[pa.Table] = []
+    count = 0
+    for table in tables:
+        held.append(table)
+        count += table.num_rows
+        while count >= size:
+            rows = pa.concat_tables(held)
+            yield rows.slice(0, size).combine_chunks()
+            held, count = [rows.slice(size)], count - size
+    if count:
+        yield pa.concat_tables(held).combine_chunks()
+
+
+_KEYS_SQL = """
+    SELECT coalesce(digest, 'sha256:' || sha256(payload)) AS digest FROM pieces
+"""
+
+
+def _content_keys(
+    given: pa.ChunkedArray[Any], payloads: pa.ChunkedArray[Any]
+) -> tuple[pa.StringArray, npt.NDArray[np.uint64]]:
+    """Each record's content key (`content_key` of its payload where none is given), hashed in
+    bulk by DuckDB; with the first 64 bits of each hash."""
+    with _json_reader().cursor() as con:
+        con.register("pieces", pa.table({"digest": given, "payload": payloads}))
+        table = con.sql(_KEYS_SQL).to_arrow_table()
+    digests = cast("pa.StringArray", table.column("digest").combine_chunks())
+    # "sha256:" then 64 hex digits: digits 0-15 are the prefix.
+    _, offset_buffer, text_buffer = digests.buffers()
+    offsets = np.frombuffer(memoryview(cast(pa.Buffer, offset_buffer)), np.int32)
+    offsets = offsets[digests.offset : digests.offset + len(digests)]
+    text = np.frombuffer(memoryview(cast(pa.Buffer, text_buffer)), np.uint8)
+    digits = _HEX_VALUE[text[offsets[:, None] + np.arange(7, 23)]]
+    return digests, (digits << _NIBBLE_SHIFT).sum(axis=1, dtype=np.uint64)
+
+
+_HEX_VALUE = np.zeros(256, np.uint64)
+_HEX_VALUE[list(b"0123456789")] = np.arange(10, dtype=np.uint64)
+_HEX_VALUE[list(b"abcdef")] = np.arange(10, 16, dtype=np.uint64)
+_NIBBLE_SHIFT = np.arange(60, -1, -4, dtype=np.uint64)
+
+
 class _Occurrences:
-    """How often each content hash occurred earlier in one capture, in 8 bytes a record: the
-    first 64 bits of every hash seen (sorted chunks), and exact counts for those seen twice or
-    more. Two different records whose hashes share 64 bits (about one capture in 40,000 of
-    30M records) would number the second `#1`: the same on every import of the capture, so its
-    identity holds; a copy in another capture would be stored once more, which no figure counts
-    (docs/lake.md, "Identity and duplicates")."""
+    """How often each content hash occurred earlier in one capture, in 8 bytes a distinct
+    record: the first 64 bits of every hash seen (`HashSet`), and exact counts for those seen
+    twice or more (16 bytes each). Two different records whose hashes share 64 bits (about one
+    capture in 40,000 of 30M records) would number the second `#1`: the same on every import of
+    the capture, so its identity holds; a copy in another capture would be stored once more,
+    which no figure counts (docs/lake.md, "Identity and duplicates"). Numbering is vectorised:
+    a batch is sorted once; Python touches no record."""
 
     def __init__(self) -> None:
-        self.chunks: list[npt.NDArray[np.uint64]] = []
-        self.repeated: dict[int, int] = {}
+        self.seen = HashSet()
+        self.repeated = HashCounts()
 
-    def number(self, digests: list[str]) -> list[int]:
-        """The occurrence number of each of `digests` (content keys), counting those before."""
-        prefixes = [int(d.partition(":")[2][:16], 16) for d in digests]
-        array = np.asarray(prefixes, dtype=np.uint64)
-        earlier = np.zeros(len(array), dtype=bool)
-        for chunk in self.chunks:
-            at = np.searchsorted(chunk, array).clip(max=len(chunk) - 1)
-            earlier |= chunk[at] == array
-        in_batch: dict[int, int] = {}  # occurrences in this batch so far
-        before: dict[int, int] = {}  # occurrences before this batch
-        numbers = []
-        for prefix, seen_before in zip(prefixes, earlier.tolist(), strict=True):
-            if prefix not in before:
-                before[prefix] = self.repeated.get(prefix, 1 if seen_before else 0)
-            here = in_batch.get(prefix, 0)
-            numbers.append(before[prefix] + here)
-            in_batch[prefix] = here + 1
-        for prefix, here in in_batch.items():
-            if before[prefix] + here > 1:
-                self.repeated[prefix] = before[prefix] + here
-        self.chunks.append(np.unique(array))
-        if len(self.chunks) > 8:
-            self.chunks = [np.unique(np.concatenate(self.chunks))]
+    def number(self, prefixes: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
+        """The occurrence number of each of `prefixes` (of content hashes), counting those
+        before (in earlier calls and earlier in this one)."""
+        count = len(prefixes)
+        order = np.argsort(prefixes, kind="stable")
+        ordered = prefixes[order]
+        starts_group = np.ones(count, np.bool_)
+        starts_group[1:] = ordered[1:] != ordered[:-1]
+        group_start = np.flatnonzero(starts_group)
+        group = np.cumsum(starts_group) - 1
+        distinct = ordered[group_start]
+        sizes = np.diff(np.append(group_start, count))
+        earlier = self.seen.contains(distinct)
+        # Seen once before, unless counted in `repeated` (only those seen before can be).
+        before = earlier.astype(np.int64)
+        if earlier.any():
+            before[earlier] = np.maximum(self.repeated.get(distinct[earlier]), 1)
+        numbers = np.empty(count, np.int64)
+        numbers[order] = before[group] + np.arange(count) - group_start[group]
+        total = before + sizes  # the counts of those now seen twice or more
+        twice = total > 1
+        self.repeated.set(distinct[twice], total[twice])
+        self.seen.add(distinct[~earlier])
         return numbers
+
+    @property
+    def nbytes(self) -> int:
+        return self.seen.nbytes + self.repeated.nbytes
 
 
 def _as_json_object(text: bytes) -> dict[str, Any] | None:

@@ -6,18 +6,25 @@ from __future__ import annotations
 
 import base64
 import gzip
-import hashlib
 import io
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evlog._record.derive import _derive_status_rows, derive_status_batch
 from evlog._sources import here
+from evlog._sources._common import (
+    MAX_RECORD_BYTES,
+    LongLine,
+    content_key,
+    split_lines,
+    too_large,
+)
 
 NOW = datetime(2025, 11, 21, 12, tzinfo=UTC)
 
@@ -174,31 +181,87 @@ def test_split_as_read_in_chunks_gives_what_one_buffer_gives(
 
 @settings(max_examples=100, deadline=None)
 @given(
-    st.lists(st.integers(0, 6), max_size=60),
+    st.lists(st.integers(0, 12), max_size=120),
     st.integers(1, 7),
 )
 def test_occurrence_numbers_count_earlier_copies_across_batches(
     picks: list[int], batch_size: int
 ) -> None:
-    """Against a Counter: each content key's `#n` is the number of earlier records of the
-    capture with that key, wherever the batches are cut."""
-    digests = [f"sha256:{hashlib.sha256(bytes([p])).hexdigest()}" for p in picks]
+    """Against a Counter: each content hash's `#n` is the number of earlier records of the
+    capture with that hash, wherever the batches are cut."""
+    prefixes = np.array([p * 0x9E3779B97F4A7C15 % 2**64 for p in picks], np.uint64)
     seen = here._Occurrences()
+    seen.seen.MERGE_UP_TO = seen.repeated.MERGE_UP_TO = 4  # merging and not, on small captures
     got: list[int] = []
-    for start in range(0, len(digests), batch_size):
-        got += seen.number(digests[start : start + batch_size])
-    counter: Counter[str] = Counter()
+    for start in range(0, len(prefixes), batch_size):
+        got += seen.number(prefixes[start : start + batch_size]).tolist()
+    counter: Counter[int] = Counter()
     expected = []
-    for digest in digests:
-        expected.append(counter[digest])
-        counter[digest] += 1
+    for pick in picks:
+        expected.append(counter[pick])
+        counter[pick] += 1
     assert got == expected
 
 
-def test_occurrences_keep_8_bytes_a_record() -> None:
-    """Memory bounded by a fixed width per record, not by the keys' text."""
+def test_occurrences_keep_8_bytes_a_distinct_record() -> None:
+    """Memory bounded by a fixed width per distinct record (copies cost only their count)."""
     seen = here._Occurrences()
     for batch in range(20):
-        seen.number([f"sha256:{batch * 5000 + n:016x}{0:048x}" for n in range(5000)])
-    held = sum(chunk.nbytes for chunk in seen.chunks)
-    assert held <= 8 * 100_000 and not seen.repeated
+        seen.number(np.arange(batch * 5000, batch * 5000 + 5000, dtype=np.uint64))
+    seen.number(np.arange(0, 10, dtype=np.uint64))  # ten copies
+    assert seen.nbytes <= 8 * 100_000 + 16 * 10 and len(seen.seen.chunks) < 8
+
+
+LINE_BYTES = st.lists(
+    st.sampled_from([b"a", b"{}", b" ", b"\t", b"\x0b", b"\x0c", b"\n", b"\r", b"\r\n", b"xy"]),
+    max_size=40,
+).map(b"".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(LINE_BYTES, st.integers(1, 9))
+def test_line_tables_give_what_split_lines_gives(data: bytes, chunk_bytes: int) -> None:
+    """The numpy line splitter against the per-line one (`split_lines`), whatever the chunks:
+    the same lines, stripped, blank ones dropped."""
+    chunks = [data[i : i + chunk_bytes] for i in range(0, len(data), chunk_bytes)]
+    rows = [row for table in here._line_tables(chunks) for row in table.to_pylist()]
+    assert [row["payload"] for row in rows] == list(split_lines([data]))
+    assert all(row["text"] == row["payload"] and row["digest"] is None for row in rows)
+
+
+def test_a_line_over_the_cap_inside_a_chunk_is_cut_and_keyed_whole() -> None:
+    """A chunk larger than the cap (the numpy path's long-line branch) gives what
+    `split_lines` gives: the first bytes, the true size, the whole (unstripped) line's key."""
+    long_line = b" {" + b"x" * MAX_RECORD_BYTES + b"} "
+    data = b"a\n" + long_line + b"\n b \n"
+    rows = [row for table in here._line_tables([data]) for row in table.to_pylist()]
+    expected = list(split_lines([data]))
+    assert isinstance(expected[1], LongLine)
+    assert [r["payload"] for r in rows] == [b"a", expected[1].prefix, b"b"]
+    assert rows[1]["digest"] == expected[1].record_key == content_key(long_line)
+    assert rows[1]["text"] is None and rows[1]["defect"] == str(too_large(len(long_line)))
+    assert rows[0]["digest"] is None and rows[0]["defect"] is None
+
+
+def _reference_keys(data: bytes) -> list[str]:
+    """NDJSON record keys the per-line way: `content_key` of each line, `#n` counted."""
+    counter: Counter[str] = Counter()
+    keys = []
+    for line in split_lines([data]):
+        key = line.record_key if isinstance(line, LongLine) else content_key(line)
+        keys.append(f"{key}#{counter[key]}")
+        counter[key] += 1
+    return keys
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.sampled_from([b"{}", b'{"a":1}', b" x ", b"", b"\r", b"\xff"]), max_size=30),
+    st.integers(1, 3),
+)
+def test_ndjson_keys_are_the_per_line_content_keys(lines: list[bytes], batch_size: int) -> None:
+    """The bulk hashing and vectorised numbering against hashlib and a Counter, line by line."""
+    data = b"\n".join(lines)
+    batches = here.split_capture_batches(io.BytesIO(data), "c.ndjson", NOW, batch_size, 7)
+    got = [key for batch in batches for key in batch.column("record_key").to_pylist()]
+    assert got == _reference_keys(data)
