@@ -28,6 +28,13 @@ WITH rolled_up_time AS (
         AND r.day_start_us < $rollup_end_us
 ),
 period_status_time AS (
+    -- Where every rolled-up day is a whole period ($rollup_days_are_periods: `--by day` in the
+    -- rollups' zone), a period's time comes either from the replay (one row per entity) or from
+    -- one rollup row, never both: nothing to add up (the costliest step of a rolled-up report).
+    SELECT * FROM status_time WHERE $rollup_days_are_periods
+    UNION ALL
+    SELECT * FROM rolled_up_time WHERE $rollup_days_are_periods
+    UNION ALL
     SELECT
         entity_key,
         period_start,
@@ -45,6 +52,7 @@ period_status_time AS (
         UNION ALL
         SELECT * FROM rolled_up_time  -- the same columns in the same order
     ) AS observed
+    WHERE NOT $rollup_days_are_periods
     GROUP BY entity_key, period_start
 ),
 unobserved_time AS (
