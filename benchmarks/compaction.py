@@ -1,4 +1,4 @@
-"""Compaction from scratch: how fast does `evlog lake compact` bring a lake of new events up to date?
+"""Compaction from scratch: how fast does `evlog lake compact` bring a lake of new events up?
 
     .venv/bin/python benchmarks/compaction.py [--events 2000000] [--evses 4000] [--days 10]
 

@@ -209,7 +209,7 @@ def _cut(bounds: list[int], span: Span) -> bool:
 
 
 def _whole_period(bounds: list[int], span: Span) -> bool:
-    """Whether `span` is one period: both its ends are consecutive period bounds (sorted `bounds`)."""
+    """Whether `span` is one period: its ends are consecutive period bounds (sorted `bounds`)."""
     at = bisect.bisect_left(bounds, span[0])
     return at + 1 < len(bounds) and bounds[at] == span[0] and bounds[at + 1] == span[1]
 

@@ -23,6 +23,12 @@ a multiset of rows): nothing is deduplicated or rewritten. A query that listed t
 before they were deleted and opens them after fails with "file not found"; the API's reports
 retry on a fresh listing (`ReplayEngine.reading`).
 
+An import's own compaction (`only_crowded`, from `import_then_compact`) merges only the partitions
+the import left crowded with files (`CROWDED_FILES`; `CROWDED_RAW_FILES` for the raw tables, which
+no report reads): its few well-sized files a day cost a reader less than rewriting them, and the
+first report needs the checkpoints and rollups. A partition not merged is simply left as the
+recorder wrote it, so every property above holds unchanged; `evlog lake compact` merges it later.
+
 Leftovers of killed runs (`remove_leftovers`) are removed at the start of every compaction and
 rebuild, which hold the compaction lock (so no other compaction or rebuild is alive).
 
