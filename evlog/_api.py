@@ -384,7 +384,7 @@ def record_stream(
 ) -> RecordSummary:
     """Import HERE status-stream captures into `lake` (see `evlog._record.offline.record_stream`);
     then, unless `compact=False`, compact what the import touched (`compact_imported`), so that
-    the first report after it reads merged files, checkpoints and rollups."""
+    the first report after it reads checkpoints and rollups."""
     summary, _ = import_then_compact(
         lake,
         lambda target: offline.record_stream(
