@@ -384,7 +384,7 @@ def record_stream(
 ) -> RecordSummary:
     """Import HERE status-stream captures into `lake` (see `evlog._record.offline.record_stream`);
     then, unless `compact=False`, compact what the import touched (`compact_imported`), so that
-    the first report after it reads merged files, checkpoints and rollups."""
+    the first report after it reads checkpoints and rollups."""
     summary, _ = import_then_compact(
         lake,
         lambda target: offline.record_stream(
@@ -433,12 +433,17 @@ def import_then_compact(
     compact: bool,
 ) -> tuple[RecordSummary, CompactSummary | None]:
     """Run the import `record` on `lake`; with `compact`, then compact the partitions it added
-    files to and bring checkpoints and rollups up to date from the first changed day on (so a
-    small import into a long history stays small). The compaction's summary, or None."""
+    files to (only those crowded with files) and bring checkpoints and rollups up to date from the
+    first changed day on (so a small import into a long history stays small). The compaction's
+    summary, or None."""
     summary = record(lake)  # the importer makes the lake once its inputs are checked
     if not compact:
         return summary, None
     target = Lake.open(lake)
     # Waits for a compaction already running (another import's, a live recorder's periodic
     # one): the records are stored, and failing now would only leave them uncompacted.
-    return summary, compact_lake(target, partitions=sorted(summary.partitions), wait=True)
+    # Only the partitions crowded with files are merged (`compact.CROWDED_FILES`): the first report
+    # needs the checkpoints and rollups, not the import's few well-sized files rewritten.
+    return summary, compact_lake(
+        target, partitions=sorted(summary.partitions), wait=True, only_crowded=True
+    )

@@ -195,9 +195,10 @@ NoCompactOption = Annotated[
     bool,
     typer.Option(
         "--no-compact",
-        help="Do not compact afterwards. By default the partitions the import added files to "
-        "are merged and the checkpoints and rollups brought up to date (from the first changed "
-        "day on), as `evlog lake compact` would, so that the first report is fast.",
+        help="Do not compact afterwards. By default the checkpoints and rollups are brought up "
+        "to date from the first day the import changed on, so that the first report is fast, "
+        "and the partitions it left crowded with files are merged (`evlog lake compact` merges "
+        "every partition).",
     ),
 ]
 

@@ -116,6 +116,7 @@ class RollupSpan:
     end_us: int
     first_day: date
     last_day: date
+    days_are_periods: bool = False  # each of its days is one period of the report
 
     def params(self) -> dict[str, Any]:
         return {
@@ -124,6 +125,7 @@ class RollupSpan:
             "rollup_end_us": self.end_us,
             "rollup_first_date": self.first_day,
             "rollup_last_date": self.last_day,
+            "rollup_days_are_periods": self.days_are_periods,
         }
 
 
@@ -150,7 +152,12 @@ def usable_span(
         if not days or any(_cut(bounds, span) for _, span in days):
             continue  # e.g. hourly periods, or days of another zone
         candidate = RollupSpan(
-            zone_partition(manifest.zone), days[0][1][0], days[-1][1][1], days[0][0], days[-1][0]
+            zone_partition(manifest.zone),
+            days[0][1][0],
+            days[-1][1][1],
+            days[0][0],
+            days[-1][0],
+            all(_whole_period(bounds, span) for _, span in days),
         )
         if best is None or candidate.end_us - candidate.start_us > best.end_us - best.start_us:
             best = candidate
@@ -199,6 +206,12 @@ def _cut(bounds: list[int], span: Span) -> bool:
     """Whether a period boundary falls strictly inside `span` (sorted `bounds`)."""
     following = bisect.bisect_right(bounds, span[0])
     return following < len(bounds) and bounds[following] < span[1]
+
+
+def _whole_period(bounds: list[int], span: Span) -> bool:
+    """Whether `span` is one period: its ends are consecutive period bounds (sorted `bounds`)."""
+    at = bisect.bisect_left(bounds, span[0])
+    return at + 1 < len(bounds) and bounds[at] == span[0] and bounds[at + 1] == span[1]
 
 
 def _midnight(day: date, zone: ZoneInfo) -> datetime:

@@ -222,6 +222,7 @@ class EngineBase(Generic[R]):
                 "rollup_end_us": window.start_us,
                 "rollup_first_date": _NO_CHECKPOINT_DATE,
                 "rollup_last_date": _NO_CHECKPOINT_DATE,
+                "rollup_days_are_periods": False,
             }
         tail_us, tail_date = self.checkpoint_at(kind, span.end_us, listing)
         head_us, head_date = tail_us, tail_date

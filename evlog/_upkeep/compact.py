@@ -23,6 +23,12 @@ a multiset of rows): nothing is deduplicated or rewritten. A query that listed t
 before they were deleted and opens them after fails with "file not found"; the API's reports
 retry on a fresh listing (`ReplayEngine.reading`).
 
+An import's own compaction (`only_crowded`, from `import_then_compact`) merges only the partitions
+the import left crowded with files (`CROWDED_FILES`; `CROWDED_RAW_FILES` for the raw tables, which
+no report reads): its few well-sized files a day cost a reader less than rewriting them, and the
+first report needs the checkpoints and rollups. A partition not merged is simply left as the
+recorder wrote it, so every property above holds unchanged; `evlog lake compact` merges it later.
+
 Leftovers of killed runs (`remove_leftovers`) are removed at the start of every compaction and
 rebuild, which hold the compaction lock (so no other compaction or rebuild is alive).
 
@@ -101,6 +107,13 @@ SORT_KEYS: dict[Table, tuple[str, ...]] = {
     Table.QUARANTINE: ("received_at", "capture", "arrival_index", "record_key"),
     Table.COVERAGE: ("session_id", "covered_from", "covered_to"),
 }
+RAW_TABLES = frozenset({Table.RAW_STATUS, Table.RAW_WEBHOOKS, Table.RAW_POLLS})
+# An import's compaction (`only_crowded`) merges a partition only from this many files on: what a
+# reader pays for an import's own files (a few well-sized batches a day) is a per-file bind cost,
+# small next to rewriting them, and `evlog lake compact` merges every partition anyway. The raw
+# tables are read by no report (only by `lake rebuild`), so only a crowd of files is worth it.
+CROWDED_FILES = 16
+CROWDED_RAW_FILES = 256
 
 
 @dataclass
@@ -122,9 +135,12 @@ def compact(
     rollup_zones: Iterable[str] = (),
     partitions: Collection[Path] | None = None,
     wait: bool = False,
+    only_crowded: bool = False,
 ) -> CompactSummary:
     """Compact every table of `lake` (or only the partition directories `partitions`: those an
-    import wrote to, `RecordSummary.partitions`), then bring the status checkpoints and the per-day
+    import wrote to, `RecordSummary.partitions`; with `only_crowded`, only those holding at least
+    `CROWDED_FILES` files, `CROWDED_RAW_FILES` for raw tables), then bring the status checkpoints
+    and the per-day
     rollups (`evlog._upkeep.rollups`: those of the zones the lake keeps, plus `rollup_zones`) up
     to date; both are recomputed only from the first day whose event files changed on.
 
@@ -137,7 +153,7 @@ def compact(
         compaction_lock(lake, "another `evlog lake compact` or `evlog lake rebuild`", wait),
     ):
         remove_leftovers(lake)
-        return _compact(lake, checkpoints, rollups, rollup_zones, partitions)
+        return _compact(lake, checkpoints, rollups, rollup_zones, partitions, only_crowded)
 
 
 def compaction_lock(
@@ -155,9 +171,13 @@ def _compact(
     rollups: bool,
     rollup_zones: Iterable[str],
     partitions: Collection[Path] | None,
+    only_crowded: bool = False,
 ) -> CompactSummary:
     summary = CompactSummary()
     for table in Table:
+        at_least = 1
+        if only_crowded:
+            at_least = CROWDED_RAW_FILES if table in RAW_TABLES else CROWDED_FILES
         if partitions is None:
             directories = _partitions(lake, table)
         else:
@@ -165,7 +185,7 @@ def _compact(
                 Path(d) for d in partitions if Path(d).is_relative_to(lake.table_dir(table))
             )
         for directory in directories:
-            merged = compact_partition(lake, table, directory)
+            merged = compact_partition(lake, table, directory, at_least)
             if merged:
                 summary.partitions += 1
                 summary.files_before += merged[0]
@@ -183,11 +203,16 @@ def _partitions(lake: Lake, table: Table) -> list[Path]:
     return sorted({path.parent for path in lake.files(table)})
 
 
-def compact_partition(lake: Lake, table: Table, directory: Path) -> tuple[int, int] | None:
+def compact_partition(
+    lake: Lake, table: Table, directory: Path, at_least: int = 1
+) -> tuple[int, int] | None:
     """Merge the partition's current files into one sorted file; (files merged, rows) or None
-    (nothing to merge, or an input vanished: a dead writer's file, settled; merged next time)."""
+    (nothing to merge: no file, one already merged, fewer than `at_least` files; or an input
+    vanished: a dead writer's file, settled; merged next time)."""
     files = sorted(directory.glob("*.parquet"))
     if not files or (len(files) == 1 and files[0].name.startswith(COMPACTED_PREFIX)):
+        return None
+    if len(files) < at_least:
         return None
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     target = directory / f"{COMPACTED_PREFIX}{stamp}-{uuid.uuid4().hex[:12]}.parquet"
@@ -273,8 +298,72 @@ WITH rows AS (
     SELECT * EXCLUDE (date), date AS src_day FROM day_events
     WHERE evse_id IS NOT NULL AND status IS NOT NULL
 ),
+latest AS (
+    -- per EVSE and day: the latest event time, and the latest-arriving row (its location last, so
+    -- that it is compared only between copies of one arrival, which name the same location)
+    SELECT
+        evse_id,
+        src_day,
+        max(event_time) AS last_time,
+        max({
+            'received_at': received_at,
+            'arrival_index': arrival_index,
+            'evse_index': evse_index,
+            'record_key': record_key,
+            'location_id': location_id
+        }) AS latest
+    FROM rows
+    GROUP BY evse_id, src_day
+),
+located_latest AS (
+    -- the latest-arriving row with a location, for the (rare) days whose latest-arriving row has
+    -- none: for the others it is that row
+    SELECT
+        r.evse_id,
+        r.src_day,
+        max({
+            'received_at': r.received_at,
+            'arrival_index': r.arrival_index,
+            'evse_index': r.evse_index,
+            'record_key': r.record_key
+        }) AS located_arrival
+    FROM rows AS r
+    JOIN latest AS d
+        ON r.evse_id = d.evse_id AND r.src_day = d.src_day AND d.latest.location_id IS NULL
+    WHERE r.location_id IS NOT NULL
+    GROUP BY r.evse_id, r.src_day
+),
+daily AS (
+    SELECT
+        d.evse_id,
+        d.src_day,
+        d.last_time,
+        {
+            'received_at': d.latest.received_at,
+            'arrival_index': d.latest.arrival_index,
+            'evse_index': d.latest.evse_index,
+            'record_key': d.latest.record_key
+        } AS arrival,
+        d.latest.location_id AS day_location,  -- that of the latest-arriving row
+        CASE WHEN d.latest.location_id IS NOT NULL THEN {
+            'received_at': d.latest.received_at,
+            'arrival_index': d.latest.arrival_index,
+            'evse_index': d.latest.evse_index,
+            'record_key': d.latest.record_key
+        } ELSE l.located_arrival END AS day_location_arrival
+    FROM latest AS d
+    LEFT JOIN located_latest AS l USING (evse_id, src_day)
+),
+at_last AS (  -- the rows at the day's latest event time: the holding observation is among them
+    SELECT r.*
+    FROM rows AS r
+    JOIN daily AS d
+        ON r.evse_id = d.evse_id
+        AND r.src_day = d.src_day
+        AND r.event_time IS NOT DISTINCT FROM d.last_time
+),
 first_arrivals AS (  -- an observation arrives with its first copy, as in observations.sql
-    SELECT * FROM rows
+    SELECT * FROM at_last
     QUALIFY row_number() OVER (
         PARTITION BY evse_id, src_day, event_time, status
         ORDER BY {{arrival_order}}
@@ -288,41 +377,21 @@ holding AS (
         ORDER BY event_time DESC, {{arrival_order DESC}}
     ) = 1
 ),
-daily AS (
-    SELECT
-        evse_id,
-        src_day,
-        max({
-            'received_at': received_at,
-            'arrival_index': arrival_index,
-            'evse_index': evse_index,
-            'record_key': record_key
-        }) AS arrival,
-        arg_max(location_id, row(received_at, arrival_index, evse_index, record_key))
-            AS day_location,
-        max(CASE WHEN location_id IS NOT NULL THEN {
-            'received_at': received_at,
-            'arrival_index': arrival_index,
-            'evse_index': evse_index,
-            'record_key': record_key
-        } END) AS day_location_arrival
-    FROM rows
-    GROUP BY evse_id, src_day
-),
-chained AS (
+running AS (
     SELECT
         *,
-        max(arrival) OVER before AS arrival_before,
-        count(day_location) OVER before AS located_before,
         max(arrival) OVER through AS arrival_through,
+        count(day_location) OVER through AS located_through,
         lead(src_day) OVER (PARTITION BY evse_id ORDER BY src_day) AS next_day
     FROM daily
-    WINDOW
-        before AS (
-            PARTITION BY evse_id ORDER BY src_day
-            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
-        ),
-        through AS (PARTITION BY evse_id ORDER BY src_day ROWS UNBOUNDED PRECEDING)
+    WINDOW through AS (PARTITION BY evse_id ORDER BY src_day ROWS UNBOUNDED PRECEDING)
+),
+chained AS (  -- what arrived on the days before: the running figures of the day before
+    SELECT
+        *,
+        lag(arrival_through) OVER (PARTITION BY evse_id ORDER BY src_day) AS arrival_before,
+        located_through - (day_location IS NOT NULL)::INTEGER AS located_before
+    FROM running
 ),
 located AS (
     SELECT

@@ -11,6 +11,7 @@ from pathlib import Path
 import evlog
 from evlog._lake.checkpoints import CHECKPOINT_DIR
 from evlog._lake.rollups import ROLLUP_DIR
+from evlog._upkeep import compact
 from tests import feeds
 
 # Recent days: rollups reach the day of the last thing recorded (received now), so old event days
@@ -57,15 +58,39 @@ def test_record_stream_compacts_the_days_it_touched_and_no_compact_does_not(
     second = capture(tmp_path / "b.gz", ("e1", "AVAILABLE", day(3, 12)), ("e2", "CHARGING", day(2)))
     result = evlog_cli("record", "stream", second, "--lake", str(lake))
     assert result.returncode == 0, result.stderr
-    assert result.stderr.startswith("compacted 5 files into 3 (3 partitions, ")  # stderr says so
+    # no partition crowded with files: none merged (`evlog lake compact` does that); the first
+    # report's checkpoints and rollups computed from the first day the import touched on
+    assert result.stderr.startswith("compacted 0 files into 0 (0 partitions, 0 rows); ")
     files = data_files(lake, "status_events")
-    day4, day3, day2 = (f"date={(TODAY - timedelta(days=n)).date()}" for n in (4, 3, 2))
-    assert files[day4] == untouched[day4]  # not touched by the second import: left as it was
-    assert len(files[day3]) == 1 and files[day3][0].startswith("compact-")  # two files merged
-    assert len(files[day2]) == 1 and files[day2][0].startswith("compact-")
+    day4, day3 = (f"date={(TODAY - timedelta(days=n)).date()}" for n in (4, 3))
+    assert files[day4] == untouched[day4]
+    assert len(files[day3]) == 2 and not any(f.startswith("compact-") for f in files[day3])
     checkpoint_days = sorted(p.name for p in (lake / CHECKPOINT_DIR).glob("date=*"))
     assert checkpoint_days[0] == f"date={(TODAY - timedelta(days=3)).date()}"
     assert (lake / ROLLUP_DIR / "zone=UTC" / day3 / "rollup.parquet").exists()
+
+
+def test_an_import_merges_the_partitions_crowded_with_files(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    for n in range(compact.CROWDED_FILES - 1):  # one file a day in raw_status and status_events
+        path = capture(tmp_path / f"c{n}.gz", (f"e{n}", "AVAILABLE", day(3, n)))
+        evlog.record_stream(lake, [path], compact=False)
+    before = data_files(lake, "status_events")
+    last = capture(
+        tmp_path / "last.gz", ("e0", "CHARGING", day(3, 20)), ("e0", "AVAILABLE", day(2))
+    )
+    result = evlog_cli("record", "stream", last, "--lake", str(lake))
+    assert result.returncode == 0, result.stderr
+    after = data_files(lake, "status_events")
+    day3, day2 = (f"date={(TODAY - timedelta(days=n)).date()}" for n in (3, 2))
+    assert len(before[day3]) == compact.CROWDED_FILES - 1
+    assert len(after[day3]) == 1 and after[day3][0].startswith("compact-")  # 16 files: merged
+    assert after[day2] == [f for f in after[day2] if f.startswith("part-")]  # one file: left
+    # raw tables are read by no report: merged only from `CROWDED_RAW_FILES` files on
+    raw = data_files(lake, "raw_status")
+    assert sum(len(names) for names in raw.values()) == compact.CROWDED_FILES
+    assert not any(f.startswith("compact-") for names in raw.values() for f in names)
+    assert result.stderr.startswith(f"compacted {compact.CROWDED_FILES} files into 1 ")
 
 
 def test_a_small_import_into_a_compacted_lake_touches_only_its_days(tmp_path: Path) -> None:
@@ -83,10 +108,10 @@ def test_a_small_import_into_a_compacted_lake_touches_only_its_days(tmp_path: Pa
     late = capture(tmp_path / "b.gz", ("e1", "CHARGING", day(2)))
     result = evlog_cli("record", "stream", late, "--lake", str(lake))
     assert result.returncode == 0, result.stderr
-    # the new event's partition and today's raw partition merged; the checkpoints of the days
-    # from the new event's on computed; the history's partitions and checkpoints left alone
+    # no partition merged (none crowded); the checkpoints of the days from the new event's on
+    # computed; the history's partitions and checkpoints left alone
     assert result.stderr.startswith(
-        "compacted 3 files into 2 (2 partitions, 8 rows); 2 checkpoints"
+        "compacted 0 files into 0 (0 partitions, 0 rows); 2 checkpoints"
     )
     after = data_files(lake, "status_events")
     assert {d: f for d, f in after.items() if d in merged_before} == merged_before
@@ -118,21 +143,19 @@ def test_reports_are_the_same_with_and_without_compaction_on_import(tmp_path: Pa
 
 
 def test_webhook_import_compacts_and_the_api_takes_compact_false(tmp_path: Path) -> None:
-    body = tmp_path / "w.jsonl"
-    body.write_bytes(feeds.jsonl(feeds.webhook("w1", "st-1", True, day(2))))
     lake = tmp_path / "lake"
+    for n in range(compact.CROWDED_FILES):  # compact=False: even a crowded partition stays
+        body = tmp_path / f"w{n}.jsonl"
+        body.write_bytes(feeds.jsonl(feeds.webhook(f"w{n}", "st-1", n % 2 == 0, day(2, n))))
+        evlog.record_webhook_files(lake, [str(body)], compact=False)
+    files = data_files(lake, "connectivity_events")
+    assert [len(names) for names in files.values()] == [compact.CROWDED_FILES]
+    assert all(name.startswith("part-") for names in files.values() for name in names)
+    body = tmp_path / "last.jsonl"
+    body.write_bytes(feeds.jsonl(feeds.webhook("last", "st-1", True, day(2, 20))))
     result = evlog_cli("record", "webhooks", "--from", str(body), "--lake", str(lake))
     assert result.returncode == 0, result.stderr
-    assert result.stderr.startswith("compacted 2 files into 2 (2 partitions")
-    assert all(
-        name.startswith("compact-")
-        for names in data_files(lake, "connectivity_events").values()
-        for name in names
-    )
-    other = tmp_path / "other"
-    evlog.record_webhook_files(other, [str(body)], compact=False)
-    assert all(
-        name.startswith("part-")
-        for names in data_files(other, "connectivity_events").values()
-        for name in names
-    )
+    assert result.stderr.startswith(f"compacted {compact.CROWDED_FILES + 1} files into 1 ")
+    files = data_files(lake, "connectivity_events")
+    assert [len(names) for names in files.values()] == [1]
+    assert all(name.startswith("compact-") for names in files.values() for name in names)

@@ -91,9 +91,10 @@ def test_whole_days_come_from_rollups(lake: Lake, monkeypatch: pytest.MonkeyPatc
     assert summary.rollup_days == 6  # UTC days Mar 28 .. Apr 2
     start, end = BASE + timedelta(hours=5), BASE + 5 * DAY
     span = span_of(lake, start, end)
-    # the first day is cut by the window start: replayed; the four whole days are rolled up
+    # the first day is cut by the window start: replayed; the four whole days are rolled up,
+    # each a whole period (no sum over rollup rows needed)
     assert span == RollupSpan(
-        "UTC", micros(BASE + DAY), micros(end), date(2024, 3, 29), date(2024, 4, 1)
+        "UTC", micros(BASE + DAY), micros(end), date(2024, 3, 29), date(2024, 4, 1), True
     )
     rolled = evlog.open_lake(lake.root).availability(start, end, by="day")
     assert rolled.equals(without_rollups(lake, start, end, by="day"))
@@ -104,7 +105,8 @@ def test_whole_days_come_from_rollups(lake: Lake, monkeypatch: pytest.MonkeyPatc
         assert 0 < got.height < rolled.height
     # weeks, months and one whole-window period are unions of days: rollups serve them too
     for by in ("week", "month", "none"):
-        assert span_of(lake, start, end, by) is not None
+        longer = span_of(lake, start, end, by)
+        assert longer is not None and not longer.days_are_periods
         got = evlog.open_lake(lake.root).availability(start, end, by=by)
         assert got.equals(without_rollups(lake, start, end, by=by)), by
 
@@ -172,7 +174,7 @@ def test_late_event_makes_later_days_stale_until_the_next_compaction(
     lake.write(Table.STATUS_EVENTS, status_table([late]))
     # days before the late event's UTC day still come from rollups; later ones are replayed
     assert span_of(lake, start, end) == RollupSpan(
-        "UTC", micros(BASE), micros(BASE + 2 * DAY), date(2024, 3, 28), date(2024, 3, 29)
+        "UTC", micros(BASE), micros(BASE + 2 * DAY), date(2024, 3, 28), date(2024, 3, 29), True
     )
     (info,) = lake_info(lake).rollups
     assert (info.zone, info.days, info.fresh_days) == ("UTC", 6, 2)  # `evlog lake info` shows it
@@ -212,7 +214,7 @@ def test_rebuild_and_removed_history(lake: Lake, monkeypatch: pytest.MonkeyPatch
             file.unlink()
         path.rmdir()
     assert span_of(lake, BASE, BASE + 6 * DAY) == RollupSpan(
-        "UTC", micros(BASE), micros(BASE + 5 * DAY), date(2024, 3, 28), date(2024, 4, 1)
+        "UTC", micros(BASE), micros(BASE + 5 * DAY), date(2024, 3, 28), date(2024, 4, 1), True
     )
     compact(lake)
     days = sorted(p.name for p in (zone_dir(lake, "UTC")).glob("date=*"))
@@ -250,13 +252,13 @@ def test_a_missing_rollup_file_is_never_read_as_no_data(
     day.rmdir()
     start, end = BASE, BASE + 5 * DAY
     assert span_of(lake, start, end) == RollupSpan(
-        "UTC", micros(BASE), micros(BASE + 3 * DAY), date(2024, 3, 28), date(2024, 3, 30)
+        "UTC", micros(BASE), micros(BASE + 3 * DAY), date(2024, 3, 28), date(2024, 3, 30), True
     )
     got = evlog.open_lake(lake.root).availability(start, end, by="day")
     assert got.equals(without_rollups(lake, start, end, by="day"))
     assert compact(lake).rollup_days == 3  # the next compaction rebuilds from the lost day on
     assert span_of(lake, start, end) == RollupSpan(
-        "UTC", micros(BASE), micros(end), date(2024, 3, 28), date(2024, 4, 1)
+        "UTC", micros(BASE), micros(end), date(2024, 3, 28), date(2024, 4, 1), True
     )
     assert evlog.open_lake(lake.root).availability(start, end, by="day").equals(got)
 

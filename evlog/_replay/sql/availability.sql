@@ -28,6 +28,13 @@ WITH rolled_up_time AS (
         AND r.day_start_us < $rollup_end_us
 ),
 period_status_time AS (
+    -- Where every rolled-up day is a whole period ($rollup_days_are_periods: `--by day` in the
+    -- rollups' zone), a period's time comes either from the replay (one row per entity) or from
+    -- one rollup row, never both: nothing to add up (the costliest step of a rolled-up report).
+    SELECT * FROM status_time WHERE $rollup_days_are_periods
+    UNION ALL
+    SELECT * FROM rolled_up_time WHERE $rollup_days_are_periods
+    UNION ALL
     SELECT
         entity_key,
         period_start,
@@ -45,6 +52,7 @@ period_status_time AS (
         UNION ALL
         SELECT * FROM rolled_up_time  -- the same columns in the same order
     ) AS observed
+    WHERE NOT $rollup_days_are_periods
     GROUP BY entity_key, period_start
 ),
 unobserved_time AS (
@@ -55,9 +63,17 @@ unobserved_time AS (
     JOIN coverage_gaps AS g ON g.gap_start < p.period_end AND g.gap_end > p.period_start
     GROUP BY p.period_start
 ),
+ordered_entities AS (
+    -- the output's order as integers (sorting every row by two texts costs more): `entity_key`
+    -- follows `entity_id`, and `location_rank` follows `location_id`, missing locations last
+    SELECT *, dense_rank() OVER (ORDER BY location_id) AS location_rank
+    FROM entities
+),
 entity_periods AS (
     -- every entity in every period (rule *Every entity, every period*), also where it has no observed time at all
     SELECT
+        e.location_rank,
+        e.entity_key,
         e.location_id,
         e.entity_id,
         p.period_start,
@@ -73,7 +89,7 @@ entity_periods AS (
         coalesce(s.planned_us, 0) AS planned_us,
         coalesce(s.removed_us, 0) AS removed_us,
         coalesce(s.unknown_us, 0) AS unknown_us
-    FROM entities AS e
+    FROM ordered_entities AS e
     CROSS JOIN periods AS p
     LEFT JOIN unobserved_time AS u ON u.period_start = p.period_start
     LEFT JOIN period_status_time AS s
@@ -107,4 +123,4 @@ SELECT
     100.0 * (t.observed_us - t.inoperative_us - t.out_of_order_us) / nullif(t.observed_us, 0)
         AS in_service_pct
 FROM with_observed AS t
-ORDER BY t.location_id, evse_id, t.period_start
+ORDER BY t.location_rank, t.entity_key, t.period_start
