@@ -44,6 +44,7 @@ from evlog._replay.runner import EntityKind
 from evlog._reports import _registry as registry
 from evlog._reports._api_options import (
     AvailabilityOptions,
+    FeedHealthOptions,
     FlapsOptions,
     IntervalsOptions,
     ReconcileOptions,
@@ -308,6 +309,14 @@ class EvlogLake:
         with keyword_names("reliability"):
             result: ReliabilityResult = self.outcome(*self.prepare("reliability", args, options))
         return result
+
+    def feed_health(self, *args: Positional, **options: Unpack[FeedHealthOptions]) -> pl.DataFrame:
+        return self.report("feed_health", *args, **options)
+
+    def feed_health_relation(
+        self, *args: Positional, **options: Unpack[FeedHealthOptions]
+    ) -> duckdb.DuckDBPyRelation:
+        return self._duckdb_relation("feed_health", args, options)
 
     def reconcile(self, *args: Positional, **options: Unpack[ReconcileOptions]) -> pl.DataFrame:
         return self.report("reconcile", *args, **options)

@@ -824,8 +824,8 @@ def _report_command(report: Report) -> Callable[..., None]:
     return command
 
 
-for _name, _report in COMMANDS.items():
-    report_app.command(_name)(_report_command(_report))
+for _report in COMMANDS.values():
+    report_app.command(_report.cli_name)(_report_command(_report))
 
 
 # ---------------------------------------------------------------------------------------------

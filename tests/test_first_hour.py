@@ -276,6 +276,7 @@ COMMANDS = (
     ("report", "intervals"),
     ("report", "reliability"),
     ("report", "reconcile"),
+    ("report", "feed-health"),
 )
 
 

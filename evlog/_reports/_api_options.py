@@ -92,3 +92,13 @@ class ReconcileOptions(TypedDict, total=False):
     start: str | date | datetime | None
     end: str | date | datetime | None
     station: str | Iterable[str] | None
+
+
+class FeedHealthOptions(TypedDict, total=False):
+    """The keywords of `lake.feed_health(...)` (docs/reports.md)."""
+
+    start: str | date | datetime | None
+    end: str | date | datetime | None
+    tz: str
+    evse: str | Iterable[str] | None
+    location: str | Iterable[str] | None

@@ -11,7 +11,7 @@ from typing import Any
 
 from evlog._errors import UsageError
 from evlog._replay.engine import EngineBase
-from evlog._reports import availability, flaps, intervals, reconcile, uptime
+from evlog._reports import availability, feed_health, flaps, intervals, reconcile, uptime
 from evlog._reports import reliability as rel
 from evlog._reports._report import (
     EVSE,
@@ -186,6 +186,7 @@ _COMMANDS: tuple[Report, ...] = (
     intervals.REPORT,
     RELIABILITY,
     reconcile.REPORT,
+    feed_health.REPORT,
 )
 #: every report, variants included, by name
 REPORTS: dict[str, Report] = {

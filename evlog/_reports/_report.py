@@ -328,7 +328,12 @@ class Report:
     def command_line(self) -> str:
         """How it is run: `evlog report NAME`, with the switch of a variant."""
         switch = f" {self.switch.flag}" if self.switch is not None else ""
-        return f"evlog report {self.command or self.name}{switch}"
+        return f"evlog report {self.cli_name}{switch}"
+
+    @property
+    def cli_name(self) -> str:
+        """Its command's name: `feed-health` for report `feed_health` (and its variants)."""
+        return (self.command or self.name).replace("_", "-")
 
     def chosen(self, values: Values) -> Report:
         """This report, or the variant whose switch is on (`by_location=True`)."""

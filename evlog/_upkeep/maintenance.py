@@ -195,7 +195,7 @@ WHERE ($reason IS NULL OR reason = $reason)
   AND ($source IS NULL OR source = $source)
   AND ($day IS NULL OR CAST(received_at AT TIME ZONE 'UTC' AS DATE) = $day)
 QUALIFY row_number() OVER (PARTITION BY record_key ORDER BY received_at) = 1
-ORDER BY received_at DESC, capture, arrival_index
+ORDER BY received_at DESC, capture, record_key
 LIMIT $limit
 """
 
