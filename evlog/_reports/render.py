@@ -112,8 +112,10 @@ def to_rich_table(
         [format_table_cell(n, c) for n, c in zip(shown.columns, row, strict=True)]
         for row in shown.iter_rows()
     ]
+    # a header wraps after its `_`s only where the table is fitted to a terminal
+    header_parts = (lambda name: name.split("_")) if width is not None else (lambda name: [name])
     widths = [
-        max([len(row[index]) for row in rows] + [len(p) + 1 for p in name.split("_")])
+        max([len(row[index]) for row in rows] + [len(p) + 1 for p in header_parts(name)])
         for index, name in enumerate(shown.columns)
     ]
     kept = list(range(len(widths)))
