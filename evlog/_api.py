@@ -283,7 +283,9 @@ class EvlogLake:
     def reliability_report(
         self, *args: Positional, **options: Unpack[ReliabilityOptions]
     ) -> ReliabilityResult:
-        result: ReliabilityResult = self.outcome(*self.prepare("reliability", args, options))
+        report, values = self.prepare("reliability", args, options)
+        # both frames: the outage list too (`outages` is what asks the computation for it)
+        result: ReliabilityResult = self.outcome(report, {**values, "outages": True})
         return result
 
     def reconcile(self, *args: Positional, **options: Unpack[ReconcileOptions]) -> pl.DataFrame:

@@ -102,6 +102,8 @@ def _reliability(report: Report, engine: EngineBase[Any], values: Values) -> rel
         exclusions=values["exclusions"],
         station_map=values["station_map"],
         bound=report.sql_params(values),
+        # the outage list replays every event: only when shown, exported or asked for by the API
+        outages=bool(values["outages"]) or values.get("export") is not None,
     )
 
 
@@ -148,6 +150,7 @@ _PORTS = Report(
         "ports against the target, worst first",
         lambda result, path, tz: rel.plot_reliability(result.frame, path),
     ),
+    rollups=True,  # without exclusions or a station map (docs/reliability.md, "Rollups")
     lazy=False,
     frame_of=lambda result: result.frame,
     title=_ports_title,
@@ -162,6 +165,7 @@ RELIABILITY_OUTAGES = replace(
     summary="The outages behind a reliability report, one row per outage (`--outages`).",
     columns=rel.OUTAGE_COLUMNS,
     frame_of=lambda result: result.outages,
+    rollups=False,  # an outage's start and end need the events
     title=_outages_title,
     switch=OUTAGES,
     command="reliability",
