@@ -10,7 +10,8 @@ its own child process (time, and peak RSS from `wait4`):
 - `evlog lake compact` as a user runs it (checkpoints and UTC rollups);
 - `evlog report reliability --standard nevi --month 2025-12` (the twelve months of 2025), reading
   whole days from the rollups;
-- the same with `EVLOG_NO_ROLLUPS=1` (every event replayed from the start), unless --no-replay;
+- the same with `EVLOG_NO_ROLLUPS=1` (every event replayed from the start; DuckDB memory limited to
+  --replay-memory-limit, spilling beyond it), unless --no-replay;
   its output must be byte-identical to the rollup run's (both written as CSV).
 """
 
@@ -53,6 +54,12 @@ def main() -> None:
     parser.add_argument("--per-day", type=float, default=2.0, help="events per EVSE and day")
     parser.add_argument("--dir", type=Path, default=Path("/tmp/evlog-bench-reliability-year"))
     parser.add_argument("--no-replay", action="store_true", help="skip the EVLOG_NO_ROLLUPS run")
+    parser.add_argument(
+        "--replay-memory-limit",
+        default="6GB",
+        help="EVLOG_DUCKDB_MEMORY_LIMIT of the EVLOG_NO_ROLLUPS run (it spills beyond; the machine "
+        "is shared)",
+    )
     parser.add_argument("--build-only", action="store_true", help="build and compact the lake only")
     args = parser.parse_args()
     from replay_data import generate  # beside this script
@@ -77,12 +84,20 @@ def main() -> None:
     report += ["--month", "2025-12", "--format", "csv"]
     runs = [("reliability, rollups", {}, lake / "nevi-rollups.csv")]
     if not args.no_replay:
-        runs.append(("reliability, EVLOG_NO_ROLLUPS=1", {"EVLOG_NO_ROLLUPS": "1"}, lake / "nevi-replay.csv"))
+        runs.append(
+            (
+                "reliability, EVLOG_NO_ROLLUPS=1",
+                {"EVLOG_NO_ROLLUPS": "1", "EVLOG_DUCKDB_MEMORY_LIMIT": args.replay_memory_limit},
+                lake / "nevi-replay.csv",
+            )
+        )
     print("| run | seconds | peak RSS MB | events/s |")
     print("|---|---:|---:|---:|")
     for name, env, output in runs:
         seconds, rss = child([*report, "--output", str(output)], env)
-        print(f"| {name} | {seconds:.2f} | {rss:,.0f} | {events / seconds / 1e6:.2f}M |", flush=True)
+        print(
+            f"| {name} | {seconds:.2f} | {rss:,.0f} | {events / seconds / 1e6:.2f}M |", flush=True
+        )
     if not args.no_replay:
         same = runs[0][2].read_bytes() == runs[1][2].read_bytes()
         print(f"outputs byte-identical: {same}")

@@ -312,9 +312,10 @@ def compute_reliability(
     """Compute a standard's figures from the report's parsed options (`bound`: the SQL parameters
     they bind), and the outage list if `outages`; see the module docstring and docs/reliability.md.
 
-    The figures take whole days from `evlog lake compact`'s rollups where they can (docs/reliability.md,
-    "Rollups"): without exclusions and a station map, a port's outage minutes of a day are its time
-    in the outage states, which the rollups hold. The outage list always replays every event."""
+    The figures take whole days from `evlog lake compact`'s rollups where they can
+    (docs/reliability.md, "Rollups"): without exclusions and a station map, a port's outage
+    minutes of a day are its time in the outage states, which the rollups hold. The outage list
+    always replays every event."""
     rule = RULES[standard]
     zone = parse_tz(tz)
     pairs = [p for p in station_map if p[1] in evse_ids] if evse_ids else station_map
