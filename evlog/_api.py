@@ -283,9 +283,9 @@ class EvlogLake:
     def reliability_report(
         self, *args: Positional, **options: Unpack[ReliabilityOptions]
     ) -> ReliabilityResult:
-        report, values = self.prepare("reliability", args, options)
-        # both frames: the outage list too (`outages` is what asks the computation for it)
-        result: ReliabilityResult = self.outcome(report, {**values, "outages": True})
+        _, values = self.prepare("reliability", args, options)
+        # both frames: run as the outage list's variant, which asks for the outages too
+        result: ReliabilityResult = self.outcome(registry.RELIABILITY_OUTAGES, values)
         return result
 
     def reconcile(self, *args: Positional, **options: Unpack[ReconcileOptions]) -> pl.DataFrame:

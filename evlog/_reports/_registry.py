@@ -103,7 +103,7 @@ def _reliability(report: Report, engine: EngineBase[Any], values: Values) -> rel
         station_map=values["station_map"],
         bound=report.sql_params(values),
         # the outage list replays every event: only when shown, exported or asked for by the API
-        outages=bool(values["outages"]) or values.get("export") is not None,
+        outages=report.switch is OUTAGES or values.get("export") is not None,
     )
 
 
