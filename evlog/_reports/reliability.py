@@ -5,7 +5,9 @@ while it is in one of the standard's outage states (`--outage-states` overrides 
 station mapped to it is `offline`. The interval algebra (merge, exclusions, caps, months, rolling
 sums) is replay SQL (`reliability_ports.sql`, `reliability_outages.sql` and the concepts they read),
 composed with the EVSE and station replays into one query per result by the replay runner, with
-every user value bound as a parameter. Every interpretation of the rules is in docs/reliability.md.
+every user value bound as a parameter. Whole days that `evlog lake compact` rolled up are read from
+the rollups (`port_rollup_months.sql`) unless exclusions or a station map need the intervals.
+Every interpretation of the rules is in docs/reliability.md.
 
 One row per port and report month (`scope = 'port'`) and one network row per month
 (`scope = 'network'`):

@@ -4,7 +4,8 @@
 -- rollups only for days that no month boundary cuts (the report's periods are its months) and only
 -- without exclusions, a station map or --hold-after-gap, so a port's outage time there is its time in
 -- the outage states ($outage_states), which never overlap. As in `availability`: unobserved is the
--- coverage gaps, the same for every port, and no_data the rest of the rolled-up time.
+-- coverage gaps, the same for every port (rule *Coverage*), and no_data the rest of the rolled-up
+-- time, also for a port without a rollup row that day (rule *Every entity, every period*).
 WITH rolled_up AS (
     SELECT
         r.evse_id AS port_id,
