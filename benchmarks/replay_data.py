@@ -55,9 +55,11 @@ def generate(
         n = int(per_day[day])
         entity = rng.integers(0, evses, n, dtype=np.int64)
         t = first + day * DAY_US + rng.integers(0, DAY_US, n, dtype=np.int64)
-        # distinct (entity, time): the naive baselines cannot break ties
-        key = np.unique(entity * (DAY_US * 4096) + (t - first))
-        entity, t = key // (DAY_US * 4096), first + key % (DAY_US * 4096)
+        # distinct (entity, time): the naive baselines cannot break ties (the key counts time
+        # within the day: entity * DAY_US stays inside int64 for any number of EVSEs)
+        day_start = first + day * DAY_US
+        key = np.unique(entity * DAY_US + (t - day_start))
+        entity, t = key // DAY_US, day_start + key % DAY_US
         order = np.argsort(t, kind="stable")  # arrival order = time order, as a recorder writes
         entity, t = entity[order], t[order]
         status = rng.choice(len(STATUSES), len(t), p=SHARES)

@@ -307,7 +307,9 @@ class EvlogLake:
         self, *args: Positional, **options: Unpack[ReliabilityOptions]
     ) -> ReliabilityResult:
         with keyword_names("reliability"):
-            result: ReliabilityResult = self.outcome(*self.prepare("reliability", args, options))
+            _, values = self.prepare("reliability", args, options)
+            # both frames: run as the outage list's variant, which asks for the outages too
+            result: ReliabilityResult = self.outcome(registry.RELIABILITY_OUTAGES, values)
         return result
 
     def feed_health(self, *args: Positional, **options: Unpack[FeedHealthOptions]) -> pl.DataFrame:

@@ -24,6 +24,7 @@ SLOW_MODULES = frozenset(
         "tests/record/test_receiver_faults.py",
         "tests/record/test_write_path.py",
         "tests/replay/test_properties.py",
+        "tests/reports/test_reliability_rollups.py",
         "tests/upkeep/test_compact.py",
         "tests/upkeep/test_faults.py",
         "tests/upkeep/test_rollups.py",

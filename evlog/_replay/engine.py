@@ -70,6 +70,10 @@ FROM {table}
 """
 
 
+# A report parameter (not bound in SQL) that keeps one query off the rollups although its SQL may
+# read them: a reliability report whose exclusions or station map need every outage interval.
+NO_ROLLUPS = "no_rollups"
+
 R = TypeVar("R")
 T = TypeVar("T")
 
@@ -186,7 +190,9 @@ class EngineBase(Generic[R]):
         hold_after_gap: bool,
         event_files: dict[str, list[str]] | None = None,
     ) -> rollups.RollupSpan | None:
-        """The whole days an availability report reads from rollups instead of replaying them."""
+        """The whole days a report whose SQL reads `status_rollups` (availability, reliability)
+        takes from rollups instead of replaying them; none when `hold_after_gap` (or the report's
+        `NO_ROLLUPS` parameter: `report_params`) says the days' events are needed."""
         lake = self._local_evse_lake(kind)
         if (
             not self.use_rollups
@@ -254,7 +260,12 @@ class EngineBase(Generic[R]):
             "location_ids": [],
             "hold_after_gap": False,
             "last_date": from_micros(window.end_us - 1).date(),
-            **self.range_params(kind, report, window, bool(params.get("hold_after_gap"))),
+            **self.range_params(
+                kind,
+                report,
+                window,
+                bool(params.get("hold_after_gap")) or bool(params.get(NO_ROLLUPS)),
+            ),
         }
         return {**base, **params}
 

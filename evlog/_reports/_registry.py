@@ -113,6 +113,8 @@ def _reliability(report: Report, engine: EngineBase[Any], values: Values) -> rel
         exclusions=values["exclusions"],
         station_map=values["station_map"],
         bound=report.sql_params(values),
+        # the outage list replays every event: only when shown, exported or asked for by the API
+        outages=report.switch is OUTAGES or values.get("export") is not None,
     )
 
 
@@ -159,6 +161,7 @@ _PORTS = Report(
         "ports against the target, worst first",
         lambda result, path, tz: rel.plot_reliability(result.frame, path),
     ),
+    rollups=True,  # without exclusions or a station map (docs/reliability.md, "Rollups")
     lazy=False,
     frame_of=lambda result: result.frame,
     title=_ports_title,
@@ -173,6 +176,7 @@ RELIABILITY_OUTAGES = replace(
     summary="The outages behind a reliability report, one row per outage (`--outages`).",
     columns=rel.OUTAGE_COLUMNS,
     frame_of=lambda result: result.outages,
+    rollups=False,  # an outage's start and end need the events
     title=_outages_title,
     switch=OUTAGES,
     command="reliability",

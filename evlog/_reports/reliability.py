@@ -5,7 +5,9 @@ while it is in one of the standard's outage states (`--outage-states` overrides 
 station mapped to it is `offline`. The interval algebra (merge, exclusions, caps, months, rolling
 sums) is replay SQL (`reliability_ports.sql`, `reliability_outages.sql` and the concepts they read),
 composed with the EVSE and station replays into one query per result by the replay runner, with
-every user value bound as a parameter. Every interpretation of the rules is in docs/reliability.md.
+every user value bound as a parameter. Whole days that `evlog lake compact` rolled up are read from
+the rollups (`port_rollup_months.sql`) unless exclusions or a station map need the intervals.
+Every interpretation of the rules is in docs/reliability.md.
 
 One row per port and report month (`scope = 'port'`) and one network row per month
 (`scope = 'network'`):
@@ -36,7 +38,7 @@ import polars as pl
 
 from evlog._errors import UsageError
 from evlog._lake.schema import Status
-from evlog._replay.engine import EngineBase
+from evlog._replay.engine import NO_ROLLUPS, EngineBase
 from evlog._replay.runner import EntityKind
 from evlog._reports.exclusions import (
     Cause,
@@ -282,9 +284,16 @@ class ReliabilityResult:
 
     rule: Rule
     frame: pl.DataFrame
-    outages: pl.DataFrame
+    outage_list: pl.DataFrame | None  # None: not asked for (`compute_reliability(outages=False)`)
     outage_states: tuple[str, ...]
     tz: ZoneInfo
+
+    @property
+    def outages(self) -> pl.DataFrame:
+        """One row per outage of the report months (`OUTAGE_COLUMNS`)."""
+        if self.outage_list is None:
+            raise UsageError("this reliability result was computed without its outages")
+        return self.outage_list
 
 
 def compute_reliability(
@@ -300,9 +309,15 @@ def compute_reliability(
     exclusions: list[Exclusion],
     station_map: list[tuple[str, str]],
     bound: Mapping[str, Any],
+    outages: bool = True,
 ) -> ReliabilityResult:
     """Compute a standard's figures from the report's parsed options (`bound`: the SQL parameters
-    they bind); see the module docstring and docs/reliability.md."""
+    they bind), and the outage list if `outages`; see the module docstring and docs/reliability.md.
+
+    The figures take whole days from `evlog lake compact`'s rollups where they can
+    (docs/reliability.md, "Rollups"): without exclusions and a station map, a port's outage
+    minutes of a day are its time in the outage states, which the rollups hold. The outage list
+    always replays every event."""
     rule = RULES[standard]
     zone = parse_tz(tz)
     pairs = [p for p in station_map if p[1] in evse_ids] if evse_ids else station_map
@@ -319,7 +334,8 @@ def compute_reliability(
         query_start = _local_midnight(earliest, zone)
     query_start_day = query_start.astimezone(zone).date()
     range_end = _local_midnight(_add_months(months[-1], 1), zone)
-    window = Window.parse(query_start, range_end, Period.NONE, zone)
+    # The months are the periods: rollups are used only for days that no month boundary cuts.
+    window = Window.parse(query_start, range_end, Period.MONTH, zone)
 
     all_months = [query_start_day.replace(day=1)]
     while all_months[-1] < months[-1]:
@@ -342,21 +358,24 @@ def compute_reliability(
         "strict": rule.strict,
         "range_start": to_micros(_local_midnight(months[0], zone)),
         "range_end": to_micros(range_end),
+        # exclusions and station outages need the outage intervals, which only a replay gives
+        NO_ROLLUPS: bool(exclusions or pairs),
     }
     # the mapped stations' offline intervals, from the stations' own replay in the same query
     stations = {"entity_ids": sorted({station for station, _ in pairs}), "location_ids": []}
-    ports, outages = (
+    queries = ["reliability_ports", *(["reliability_outages"] if outages else [])]
+    ports, *outage_list = (
         engine.to_polars(
             engine.relation(
                 EntityKind.EVSE, query, window, params_of={EntityKind.STATION: stations}, **params
             )
         )
-        for query in ("reliability_ports", "reliability_outages")
+        for query in queries
     )
     return ReliabilityResult(
         rule=rule,
         frame=_with_network(ports, rule, zone),
-        outages=_outage_frame(outages, zone),
+        outage_list=_outage_frame(outage_list[0], zone) if outage_list else None,
         outage_states=tuple(bound["outage_states"]),
         tz=zone,
     )

@@ -2,13 +2,12 @@
 -- $include_mapped) those known only from the station map; each with its location and station (the
 -- mapped one, else its location).
 WITH ports AS (
-    SELECT port_id, any_value(location_id) AS location_id
-    FROM port_intervals
-    GROUP BY port_id
+    SELECT entity_id AS port_id, location_id
+    FROM entities
     UNION ALL
     SELECT DISTINCT evse_id, NULL
     FROM station_map
-    WHERE $include_mapped AND evse_id NOT IN (SELECT port_id FROM port_intervals)
+    WHERE $include_mapped AND evse_id NOT IN (SELECT entity_id FROM entities)
 )
 SELECT p.port_id, p.location_id, coalesce(min(m.station_id), p.location_id) AS station_id
 FROM ports AS p

@@ -1,5 +1,6 @@
 -- reliability: one row per port and report month, the standard's figure over the month's basis
--- (`report_months`). Parameters: $denominator_min (a fixed denominator in
+-- (`report_months`). Whole days taken from rollups add their time per port and month
+-- (`port_rollup_months`) to the replayed intervals'. Parameters: $denominator_min (a fixed denominator in
 -- minutes, NULL for the basis' real length), $target_pct, $strict (figure must exceed the target).
 WITH port_month AS (
     SELECT
@@ -15,21 +16,32 @@ WITH port_month AS (
     CROSS JOIN calendar_months AS m
     LEFT JOIN (
         SELECT port_id, month_label, sum(outage_us) AS outage_us, sum(excluded_us) AS excluded_us
-        FROM attributed_segments
+        FROM (
+            SELECT port_id, month_label, outage_us, excluded_us FROM attributed_segments
+            UNION ALL
+            SELECT port_id, month_label, outage_us, 0 FROM port_rollup_months  -- none excluded
+        ) AS outage_time
         GROUP BY port_id, month_label
     ) AS o ON o.port_id = p.port_id AND o.month_label = m.month_label
     LEFT JOIN (
-        SELECT
-            i.port_id,
-            m2.month_label,
-            sum(least(i.e, m2.month_end) - greatest(i.s, m2.month_start))
-                FILTER (WHERE i.state = 'no_data') AS no_data_us,
-            sum(least(i.e, m2.month_end) - greatest(i.s, m2.month_start))
-                FILTER (WHERE i.state = 'unobserved') AS unobserved_us
-        FROM port_intervals AS i
-        JOIN calendar_months AS m2 ON i.s < m2.month_end AND i.e > m2.month_start
-        WHERE i.state IN ('no_data', 'unobserved')
-        GROUP BY i.port_id, m2.month_label
+        SELECT port_id, month_label, sum(no_data_us) AS no_data_us, sum(unobserved_us) AS unobserved_us
+        FROM (
+            SELECT
+                i.port_id,
+                m2.month_label,
+                CASE WHEN i.state = 'no_data'
+                    THEN least(i.e, m2.month_end) - greatest(i.s, m2.month_start) ELSE 0
+                END AS no_data_us,
+                CASE WHEN i.state = 'unobserved'
+                    THEN least(i.e, m2.month_end) - greatest(i.s, m2.month_start) ELSE 0
+                END AS unobserved_us
+            FROM port_intervals AS i
+            JOIN calendar_months AS m2 ON i.s < m2.month_end AND i.e > m2.month_start
+            WHERE i.state IN ('no_data', 'unobserved')
+            UNION ALL
+            SELECT port_id, month_label, no_data_us, unobserved_us FROM port_rollup_months
+        ) AS observation_gaps
+        GROUP BY port_id, month_label
     ) AS q ON q.port_id = p.port_id AND q.month_label = m.month_label
 ),
 basis AS (
