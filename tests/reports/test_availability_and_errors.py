@@ -121,9 +121,9 @@ def test_bad_options(lake_dir: Path, kwargs: dict[str, str], message: str) -> No
 
 def test_bad_flap_settings(lake_dir: Path) -> None:
     lake = evlog.open_lake(lake_dir)
-    with pytest.raises(UsageError, match="^flap_threshold: "):
+    with pytest.raises(UsageError, match=r"^flap_threshold: "):
         lake.flaps(*DAY, flap_threshold="soon")
-    with pytest.raises(UsageError, match="^flap_count: "):
+    with pytest.raises(UsageError, match=r"^flap_count: "):
         lake.flaps(*DAY, flap_count=1)
 
 
