@@ -903,7 +903,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         code = command.main(args=argv, prog_name="evlog", standalone_mode=False)
     except typer.TyperException as exc:  # click's usage errors, as typer re-exports them
         message = exc.format_message()
-        if "\n" in message.strip():  # a group run without a command: its help screen
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a group run without a command: its help
             print(message, file=sys.stderr)
             code = exc.exit_code
         else:

@@ -303,6 +303,8 @@ def test_version_matches_the_package() -> None:
 def test_choices_are_checked_and_offered(lake: Path) -> None:
     line = one_error_line(evlog("report", "availability", "--lake", str(lake), "--by", "fortnight"))
     assert "--by" in line and "'hour', 'day', 'week', 'month', 'none'" in line
+    missing = one_error_line(evlog("report", "reliability", "--lake", str(lake)))
+    assert missing == "evlog: error: Missing option '--standard'. Choose from: nevi, cec, uk-pcpr"
     help_text = evlog("report", "availability", "-h", COLUMNS="200").stdout.decode()
     assert "<table|csv|json|parquet|markdown>" in help_text and "<duckdb|spark>" in help_text
     upper = evlog("report", "availability", "--lake", str(lake), "--by", "DAY", "--format", "CSV")
