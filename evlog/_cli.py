@@ -661,6 +661,35 @@ def lake_quarantine_command(
     render(frame, fmt, target, title=f"quarantine (newest {limit} at most)")
 
 
+@lake_app.command("check")
+def lake_check_command(
+    lake: LakeOption,
+    deep: Annotated[
+        bool, typer.Option("--deep", help="Read every row group too (reads the whole lake).")
+    ] = False,
+) -> None:
+    """Read every file and manifest of the lake and say what is damaged, with the fix.
+
+    Exit 0 when nothing is, 1 when something is (the findings on stdout). Nothing is changed."""
+    from evlog._upkeep.check import check_lake
+
+    result = check_lake(Lake.open(lake), deep=deep)
+    if not result.findings:
+        out.print(
+            f"no problems: {result.files} Parquet files and the manifests read", highlight=False
+        )
+        return
+    # one finding a line (`path: problem; fix: ...`), for people and for grep
+    out.print(f"{len(result.findings)} problems:", highlight=False, soft_wrap=True)
+    for finding in result.findings:
+        out.print(
+            f"{finding.path}: {finding.problem}; fix: {finding.fix}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    raise typer.Exit(1)
+
+
 @lake_app.command("rebuild")
 def lake_rebuild_command(lake: LakeOption, skew_tolerance: SkewOption = "5m") -> None:
     """Re-derive the event and quarantine tables from the raw tables (after a parser fix)."""

@@ -367,3 +367,32 @@ def test_lake_info_lists_coverage_gaps_and_lake_quarantine_the_records(tmp_path:
     assert other_day.stdout.decode().count("\n") == 1  # the header only
     line = one_error_line(evlog("lake", "quarantine", "--lake", lake, "--reason", "nope"))
     assert "--reason: expected one of" in line and "invalid JSON" in line
+
+
+def test_lake_check_names_each_damaged_file_and_its_fix(tmp_path: Path) -> None:
+    lake = make_lake(tmp_path)
+    healthy = evlog("lake", "check", "--lake", str(lake), "--deep")
+    assert healthy.returncode == 0, healthy.stderr
+    assert healthy.stdout.decode().startswith("no problems: ")
+    events = sorted((lake / "status_events").rglob("*.parquet"))[0]
+    events.write_bytes(events.read_bytes()[:100])
+    (lake / "status_events" / "stray.parquet").write_bytes(b"x")
+    manifest = next((lake / "rollups" / "manifests").glob("*.json"))
+    manifest.write_text("{")
+    (lake / "raw_status" / ".left.parquet.tmp").write_bytes(b"")
+    (lake / "raw_status" / "copied-in.parquet").write_bytes(b"PAR1")
+    result = evlog("lake", "check", "--lake", str(lake), COLUMNS="400")
+    assert result.returncode == 1
+    text = " ".join(result.stdout.decode().split())
+    assert "5 problems" in text
+    assert "raw_status/copied-in.parquet" in text and "imported again" in text
+    assert "status_events/" in text and "evlog lake rebuild" in text
+    assert "status_events/stray.parquet" in text
+    assert "damaged manifest" in text and "the next `evlog lake compact` writes it again" in text
+    assert "raw_status/.left.parquet.tmp" in text and "left behind by a killed writer" in text
+    # a report meets one of the two bad event files: one line naming it
+    line = one_error_line(evlog(*REPORT, "--lake", str(lake)))
+    assert str(events) in line or "outside the partition folders" in line, line
+    events.unlink()  # the stray file alone
+    line = one_error_line(evlog(*REPORT, "--lake", str(lake)))
+    assert "a file outside the partition folders" in line and "stray.parquet" in line

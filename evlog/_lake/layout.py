@@ -68,6 +68,8 @@ _DAMAGED_PARQUET = re.compile(
     r"[Cc]orrupt|Couldn't deserialize thrift|Parquet file size is 0",
 )
 _QUOTED_PATH = re.compile(r"'([^']+\.parquet)'")
+# DuckDB's word for a file that sits beside a table's `key=value` folders instead of inside them
+_MISPLACED = re.compile(r'Hive partition mismatch between file "([^"]+)" and "([^"]+)"')
 
 
 @contextlib.contextmanager
@@ -76,6 +78,17 @@ def damaged_files_as_lake_errors(root: Path) -> Iterator[None]:
     all: a stray file, a copy cut short) into one `LakeError` that names the file and the fix."""
     try:
         yield
+    except duckdb.BinderException as exc:
+        misplaced = _MISPLACED.search(str(exc))
+        if misplaced is None:
+            raise
+        # of the two files DuckDB names, the stray one is the one not inside a `key=value` folder
+        first, second = misplaced.groups()
+        stray = first if "=" not in Path(first).parent.name else second
+        raise LakeError(
+            f"a file outside the partition folders of the lake {root}: {stray}; "
+            "move it out of the lake (`evlog lake check` lists every damaged or stray file)"
+        ) from exc
     except (duckdb.InvalidInputException, duckdb.IOException, pa.ArrowInvalid, OSError) as exc:
         message = str(exc)
         damaged = _DAMAGED_PARQUET.search(message)

@@ -70,10 +70,10 @@ class RollupManifest:
 
 def read_manifest(lake: Lake, zone: str) -> RollupManifest | None:
     path = manifest_path(lake, zone)
-    return _parse_manifest(path) if path.exists() else None
+    return parse_manifest_file(path) if path.exists() else None
 
 
-def _parse_manifest(path: Path) -> RollupManifest:
+def parse_manifest_file(path: Path) -> RollupManifest:
     data = json.loads(path.read_text())
     return RollupManifest(
         zone=data["zone"],
@@ -87,7 +87,7 @@ def _parse_manifest(path: Path) -> RollupManifest:
 
 def manifests(lake: Lake) -> list[RollupManifest]:
     """The manifests of every zone the lake keeps rollups for."""
-    return [_parse_manifest(path) for path in sorted((lake.root / MANIFEST_DIR).glob("*.json"))]
+    return [parse_manifest_file(path) for path in sorted((lake.root / MANIFEST_DIR).glob("*.json"))]
 
 
 def first_difference(recorded: Sequence[Span], current: Sequence[Span]) -> int | None:
