@@ -510,3 +510,10 @@ def test_connectivity_and_statuses_never_share_a_colour() -> None:
     stations = {STATE_COLOURS["online"], STATE_COLOURS["offline"]}
     statuses = {c for state, c in STATE_COLOURS.items() if state.isupper()}
     assert not stations & statuses
+
+
+def test_the_flap_ranking_legend_sits_outside_the_bars(report: Callable[..., pl.DataFrame]) -> None:
+    figure = plots.flap_ranking_figure(report("flaps", by="none"))
+    assert all(ax.get_legend() is None for ax in figure.axes)
+    (legend,) = figure.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["short (reconnected quickly)", "longer"]

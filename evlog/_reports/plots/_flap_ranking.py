@@ -68,7 +68,8 @@ def flap_ranking_figure(
     for i, (d, e) in enumerate(zip(shown["disconnects"], shown["flapping_episodes"], strict=True)):
         left.text(d, i, f" {d}  ({e} ep.)", va="center", fontsize=7)
     left.set_xlabel("disconnects (online → offline), count")
-    left.legend(loc="lower right", fontsize=8, frameon=False)
+    # below the plots, not over the bars and their labels
+    figure.legend(loc="outside lower left", ncols=2, fontsize=8, frameon=False)
     most = shown.get_column("disconnects").cast(pl.Int64).max()
     left.set_xlim(0, max(1, most if isinstance(most, int) else 1) * 1.3)
     flapping = shown["flapping_s"].to_numpy()
