@@ -517,3 +517,31 @@ def test_the_flap_ranking_legend_sits_outside_the_bars(report: Callable[..., pl.
     assert all(ax.get_legend() is None for ax in figure.axes)
     (legend,) = figure.legends
     assert [t.get_text() for t in legend.get_texts()] == ["short (reconnected quickly)", "longer"]
+
+
+def test_a_location_observed_as_unknown_is_not_no_data() -> None:
+    day = datetime(2026, 11, 2, tzinfo=UTC)
+    frame = pl.DataFrame(
+        {
+            "location_id": ["seen-unknown", "nothing", "fine"],
+            "period_start": [day] * 3,
+            "period_end": [day + timedelta(days=1)] * 3,
+            "observed_s": [86_400.0, 0.0, 86_400.0],
+            "available_pct": [None, None, 99.0],
+        }
+    )
+    figure = plots.heatmap_figure(
+        frame, value="available_pct", entity="location_id", value_label="x", title="t"
+    )
+    ax = only_axes(figure)
+    base, unknown = ax.images
+    rows = tick_texts(ax.get_yticklabels())
+    layer = unknown.get_array()
+    assert layer is not None
+    assert [bool(layer.mask[rows.index(n), 0]) for n in ("seen-unknown", "nothing", "fine")] == [
+        False,
+        True,
+        True,
+    ]
+    (legend,) = figure.legends
+    assert "observed, status UNKNOWN" in [t.get_text() for t in legend.get_texts()]

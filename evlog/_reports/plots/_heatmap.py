@@ -20,7 +20,7 @@ from evlog._reports.plots._figure import (
     short_id,
     window_text,
 )
-from evlog._reports.plots._palette import NO_DATA_GREY, band_colours
+from evlog._reports.plots._palette import NO_DATA_GREY, UNKNOWN_GREY, band_colours
 from evlog._reports.plots._time import as_zone, frame_zone, period_ticks
 
 # The colour bands of a percentage: equal-width colours for unequal bands, finest where the
@@ -58,9 +58,18 @@ def heatmap_figure(
     grid = np.full((len(names), periods.height), np.nan)
     column_of = {p: i for i, p in enumerate(periods["period_start"].to_list())}
     row_of = {name: i for i, name in enumerate(names)}
-    for name, start, cell in frame.select(entity, "period_start", value).iter_rows():
-        if name in row_of and cell is not None:
+    # observed, but no figure: a location whose EVSEs were all UNKNOWN has no available_pct,
+    # yet someone was listening; that is not "no data"
+    unknown = np.zeros(grid.shape, dtype=bool)
+    observed = frame.get_column("observed_s") if "observed_s" in frame.columns else None
+    cells = frame.select(entity, "period_start", value).iter_rows()
+    for index, (name, start, cell) in enumerate(cells):
+        if name not in row_of:
+            continue
+        if cell is not None:
             grid[row_of[name], column_of[start]] = cell
+        elif observed is not None and (observed[index] or 0) > 0:
+            unknown[row_of[name], column_of[start]] = True
 
     # One cell per period up to a page width: an hourly week is 168 narrow cells, not 10,000 px.
     width = min(MAX_WIDTH_IN, max(7.0, 2.6 + 0.55 * periods.height))
@@ -71,6 +80,13 @@ def heatmap_figure(
     image = ax.imshow(
         np.ma.masked_invalid(grid), aspect="auto", cmap=cmap, norm=norm, interpolation="nearest"
     )
+    if unknown.any():
+        ax.imshow(
+            np.ma.masked_where(~unknown, np.ones(grid.shape)),
+            aspect="auto",
+            cmap=ListedColormap([UNKNOWN_GREY]),
+            interpolation="nearest",
+        )
     bar = figure.colorbar(image, ax=ax, pad=0.01, ticks=PERCENT_BANDS, spacing="uniform")
     bar.set_label(f"{value_label} (%)")
     if grid.size <= 600 and periods.height <= 31:
@@ -91,7 +107,12 @@ def heatmap_figure(
     ax.set_title(f"{title} — {window} ({zone}){more}", fontsize=11, loc="left")
     figure.legend(
         handles=[
-            Patch(facecolor=NO_DATA_GREY, edgecolor="#777777", label="no data (nothing observed)")
+            Patch(facecolor=NO_DATA_GREY, edgecolor="#777777", label="no data (nothing observed)"),
+            *(
+                [Patch(facecolor=UNKNOWN_GREY, label="observed, status UNKNOWN")]
+                if unknown.any()
+                else []
+            ),
         ],
         loc="outside lower right",
         fontsize=8,
