@@ -534,7 +534,7 @@ def test_a_location_observed_as_unknown_is_not_no_data() -> None:
         frame, value="available_pct", entity="location_id", value_label="x", title="t"
     )
     ax = only_axes(figure)
-    base, unknown = ax.images
+    _base, unknown = ax.images
     rows = tick_texts(ax.get_yticklabels())
     layer = unknown.get_array()
     assert layer is not None
