@@ -29,7 +29,7 @@ from evlog._record.receiver import (
 )
 from evlog._record.recorder import RecordSummary
 from evlog._reports._registry import COMMANDS
-from evlog._reports._report import Report, cli_options
+from evlog._reports._report import FORMAT, LAKE_ENV, OUTPUT, Report, cli_options
 from evlog._reports.files import check_output_file
 from evlog._reports.render import format_duration, render, select_rows
 from evlog._time import parse_duration, parse_instant, parse_window
@@ -56,7 +56,6 @@ def engine_switches() -> EngineSwitches:
 
 app = typer.Typer(
     name="evlog",
-    help="Record EV charging network feeds into a Parquet lake and replay them offline.",
     no_args_is_help=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
@@ -108,7 +107,7 @@ err = Console(stderr=True, soft_wrap=True)
 LakeOption = Annotated[
     Path,
     typer.Option(
-        "--lake", metavar="DIR", envvar="EVLOG_LAKE", help="Lake directory.", show_default=False
+        "--lake", metavar="DIR", envvar=LAKE_ENV, help="Lake directory.", show_default=False
     ),
 ]
 CoverageOption = Annotated[
@@ -644,11 +643,11 @@ def lake_quarantine_command(
         int, typer.Option("--limit", metavar="N", min=1, help="At most N records, newest first.")
     ] = 100,
     fmt: Annotated[
-        Literal["table", "csv", "json", "markdown", "parquet"],
-        typer.Option("--format", case_sensitive=False, help="Output format."),
-    ] = "table",
+        Literal[FORMAT.choices],  # type: ignore[name-defined]  # a runtime tuple: typer reads it
+        typer.Option(FORMAT.flag, case_sensitive=False, help=FORMAT.help),
+    ] = FORMAT.default,
     output: Annotated[
-        Path | None, typer.Option("--output", metavar="FILE", help="Write to FILE (`-`: stdout).")
+        Path | None, typer.Option(OUTPUT.flag, metavar=OUTPUT.metavar, help=OUTPUT.help)
     ] = None,
 ) -> None:
     """List quarantined records: why each could not be parsed, where it came from, its size.
@@ -842,7 +841,7 @@ def _report_command(report: Report) -> Callable[..., None]:
                     metavar=option.metavar,
                     show_default=option.show_default,
                     case_sensitive=False,
-                    envvar="EVLOG_LAKE" if option.flag == "--lake" else None,
+                    envvar=option.envvar,
                 ),
             ],
         )

@@ -59,6 +59,8 @@ class Option:
     #: still checks an API keyword's value)
     choices: tuple[str, ...] = ()
     show_default: bool = True
+    #: the environment variable the command line takes its value from when the flag is absent
+    envvar: str | None = None
     #: only on the command line (where to write, which engine), not an API keyword
     cli_only: bool = False
     #: the API keyword's type, as Python source, where it takes more than the command line's
@@ -123,12 +125,14 @@ def _listed(value: Any) -> list[str]:
 
 # The options reports share ------------------------------------------------------------------
 
+LAKE_ENV = "EVLOG_LAKE"  # every command's default --lake
 LAKE = Option(
     "lake",
     "--lake",
     str,
     REQUIRED,
     "Lake directory (with --engine spark: any URI Spark reads, s3a://, hdfs://, file://).",
+    envvar=LAKE_ENV,
     show_default=False,
     cli_only=True,
     metavar="DIR",

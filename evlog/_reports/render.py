@@ -307,10 +307,13 @@ def render(
     if is_stdout(output):
         output = None
     if fmt is OutputFormat.TABLE and output is None and stdout is None:
-        # Straight to the terminal, colours and all; wide enough not to elide columns when piped.
-        console = Console(width=None if sys.stdout.isatty() else _natural_width(frame))
-        fit = console.width if sys.stdout.isatty() else None
-        console.print(to_rich_table(frame, title, wide, fit))
+        # Straight to the terminal, colours and all, fitted to it; whole when piped.
+        if sys.stdout.isatty():
+            console = Console()
+            console.print(to_rich_table(frame, title, wide, console.width))
+        else:
+            table = to_rich_table(frame, title, wide)
+            Console(width=_natural_width(table)).print(table)
         return
     text = _as_text(frame, fmt, title, wide)
     if output is not None:
@@ -327,14 +330,12 @@ def _as_text(frame: pl.DataFrame, fmt: OutputFormat, title: str | None, wide: bo
     if fmt is OutputFormat.MARKDOWN:
         return to_markdown(frame)
     buffer = io.StringIO()
-    Console(file=buffer, width=_natural_width(frame)).print(to_rich_table(frame, title, wide))
+    table = to_rich_table(frame, title, wide)
+    Console(file=buffer, width=_natural_width(table)).print(table)
     return buffer.getvalue()
 
 
-def _natural_width(frame: pl.DataFrame) -> int:
-    """The width at which no column has to wrap: each column's widest cell or header + borders."""
-    widths = [
-        max([len(name)] + [len(format_table_cell(name, v)) for v in frame.get_column(name)])
-        for name in frame.columns
-    ]
-    return max(80, sum(w + 3 for w in widths) + 1)
+def _natural_width(table: RichTable) -> int:
+    """The width at which no column of `table` has to wrap: the widths `to_rich_table` gave its
+    columns (widest cell or header) plus borders and padding."""
+    return max(80, sum((column.min_width or 0) + 3 for column in table.columns) + 1)
