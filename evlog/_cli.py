@@ -816,6 +816,8 @@ def _report_command(report: Report) -> Callable[..., None]:
         chosen = report.chosen(values)
         outcome = lake.outcome(chosen, values)
         chosen.after(outcome, values)
+        for warning in chosen.warnings(outcome):
+            print(f"evlog: warning: {warning}", file=sys.stderr)
         frame = select_rows(chosen.frame(outcome), values["columns"], values["sort"], values["top"])
         render(
             frame,

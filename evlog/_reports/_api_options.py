@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from typing import TypedDict
 
 from evlog._reports.exclusions import Exclusion
+from evlog._reports.reliability import Unobserved
 from evlog._window import Period
 
 
@@ -81,6 +82,8 @@ class ReliabilityOptions(TypedDict, total=False):
     location: str | Iterable[str] | None
     exclusions: str | os.PathLike[str] | Iterable[Exclusion] | None
     outage_states: str | Iterable[str] | None
+    unobserved: str | Unobserved
+    min_coverage: float
     station_map: str | os.PathLike[str] | Iterable[tuple[str, str]] | None
     outages: bool
     hold_after_gap: bool

@@ -31,6 +31,7 @@ _TYPE_IMPORTS = {
     "timedelta": "datetime",
     "Path": "pathlib",
     "Exclusion": "evlog._reports.exclusions",
+    "Unobserved": "evlog._reports.reliability",
     "Period": "evlog._window",
 }
 

@@ -95,6 +95,25 @@ EXPORT = Option(
     metavar="charging-use-spec DIR",
     cli_only=True,
 )
+UNOBSERVED = Option(
+    "unobserved",
+    "--unobserved",
+    str,
+    rel.Unobserved.EXCLUDED.value,
+    "How time the log cannot speak for counts: excluded from the basis, as outage, or as up.",
+    parse=rel.parse_unobserved,
+    choices=tuple(u.value for u in rel.Unobserved),
+    api_type="str | Unobserved",
+)
+MIN_COVERAGE = Option(
+    "min_coverage",
+    "--min-coverage",
+    float,
+    rel.DEFAULT_MIN_COVERAGE,
+    "Observed share of the basis (%) needed for a verdict; below it `passed` is empty.",
+    parse=rel.parse_min_coverage,
+    metavar="PCT",
+)
 OUTAGES = Option(
     "outages", "--outages", bool, False, "Report one row per outage instead of per port."
 )
@@ -115,6 +134,8 @@ def _reliability(report: Report, engine: EngineBase[Any], values: Values) -> rel
         bound=report.sql_params(values),
         # the outage list replays every event: only when shown, exported or asked for by the API
         outages=report.switch is OUTAGES or values.get("export") is not None,
+        unobserved=values["unobserved"],
+        min_coverage=values["min_coverage"],
     )
 
 
@@ -127,7 +148,19 @@ def _ports_title(result: rel.ReliabilityResult) -> str:
     rule = result.rule
     target = f"{'>' if rule.strict else '>='} {rule.target_pct:g} %"
     states = ",".join(result.outage_states)
-    return f"{rule.standard} reliability ({rule.citation}; target {target}; outage states {states})"
+    return (
+        f"{rule.standard} reliability ({rule.citation}; target {target}; outage states {states}; "
+        f"{_unobserved_note(result)})"
+    )
+
+
+def _unobserved_note(result: rel.ReliabilityResult) -> str:
+    counted = {
+        rel.Unobserved.EXCLUDED: "excluded from the basis",
+        rel.Unobserved.OUTAGE: "counted as outage",
+        rel.Unobserved.UP: "counted as up",
+    }[result.unobserved]
+    return f"unobserved time {counted}; a verdict needs {result.min_coverage:g} % observed"
 
 
 def _outages_title(result: rel.ReliabilityResult) -> str:
@@ -143,6 +176,8 @@ _RELIABILITY_OPTIONS = (
     LOCATION,
     EXCLUSIONS,
     OUTAGE_STATES,
+    UNOBSERVED,
+    MIN_COVERAGE,
     STATION_MAP,
     EXPORT,
     OUTAGES,
@@ -166,6 +201,7 @@ _PORTS = Report(
     frame_of=lambda result: result.frame,
     title=_ports_title,
     after=_export,
+    warnings=lambda result: result.warnings,
     positional=("standard", "start", "end"),
     check=rel.check_months,
 )

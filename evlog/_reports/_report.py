@@ -274,6 +274,8 @@ class Report:
     check: Callable[[Values], None] = lambda values: None  # rules across several options
     #: what the command does with the outcome besides showing it (`--export`)
     after: Callable[[Any, Values], None] = lambda outcome, values: None
+    #: what a user must know about the outcome (the CLI prints each on stderr)
+    warnings: Callable[[Any], list[str]] = lambda outcome: []
     #: the switch that picks this report on its parent's command (`--by-location`), and that
     #: command's name
     switch: Option | None = None

@@ -46,12 +46,13 @@ from evlog._reports.exclusions import (
     load_exclusions,
     load_station_map,
 )
-from evlog._time import to_micros
+from evlog._time import from_micros, to_micros
 from evlog._window import Period, Window, parse_tz
 
 DAY_US = 86_400 * 1_000_000
 NEVI_YEAR_MIN = 525_600  # 23 CFR 680.116(b): the fixed denominator, 365 x 24 x 60
 OBSERVATION_STATES = ("no_data", "unobserved")
+DEFAULT_MIN_COVERAGE = 95.0
 EXPORT_FORMATS = ("charging-use-spec",)
 
 COLUMNS: tuple[str, ...] = (
@@ -66,15 +67,20 @@ COLUMNS: tuple[str, ...] = (
     "uptime_pct",
     "target_pct",
     "passed",
+    "no_verdict_reason",
     "t_outage_min",
     "t_excluded_min",
     "denominator_min",
+    "measured_min",
+    "coverage_pct",
+    "unobserved_as",
     "month_uptime_pct",
     "month_outage_min",
     "month_excluded_min",
     "no_data_min",
     "unobserved_min",
     "ports",
+    "ports_assessed",
     "ports_passed",
 )
 OUTAGE_COLUMNS: tuple[str, ...] = (
@@ -94,6 +100,15 @@ class Standard(StrEnum):
     NEVI = "nevi"
     CEC = "cec"
     UK_PCPR = "uk-pcpr"
+
+
+class Unobserved(StrEnum):
+    """How time the log cannot speak for (no_data, unobserved, after the lake's data) counts:
+    docs/reliability.md, "Unobserved time"."""
+
+    EXCLUDED = "excluded"  # left out of the basis: the figure is over the observed time
+    OUTAGE = "outage"  # counted as outage
+    UP = "up"  # counted as up
 
 
 class Basis(StrEnum):
@@ -174,8 +189,9 @@ _STATE_KEYS = {s.value.replace("_", ""): s.value for s in Status}
 def parse_outage_states(
     values: str | Iterable[str] | None, flag: str = "--outage-states"
 ) -> tuple[str, ...] | None:
-    """`--outage-states`: OCPI statuses (any spelling), `no_data`, `unobserved`; comma-separated.
-    None when not given: the standard's states apply (`outage_states_under`)."""
+    """`--outage-states`: OCPI statuses (any spelling), comma-separated. None when not given: the
+    standard's states apply (`outage_states_under`). `no_data` and `unobserved` are not statuses:
+    how that time counts is `--unobserved`."""
     if values is None:
         return None
     items = [values] if isinstance(values, str) else list(values)
@@ -184,16 +200,37 @@ def parse_outage_states(
         raise UsageError(f"{flag}: expected at least one state")
     states: dict[str, None] = {}
     for name in names:
-        lowered = name.lower().replace("-", "_")
-        if lowered in OBSERVATION_STATES:
-            states[lowered] = None
-            continue
+        if name.lower().replace("-", "_") in OBSERVATION_STATES:
+            raise UsageError(
+                f"{flag}: {name} is not a status; --unobserved outage counts time the log "
+                "cannot speak for as outage"
+            )
         key = re.sub(r"[^A-Z]", "", name.upper())
         if key not in _STATE_KEYS:
-            choices = ", ".join([*(s.value for s in Status), *OBSERVATION_STATES])
+            choices = ", ".join(s.value for s in Status)
             raise UsageError(f"{flag}: unknown state {name!r} (known: {choices})")
         states[_STATE_KEYS[key]] = None
     return tuple(states)
+
+
+def parse_unobserved(value: str | Unobserved, flag: str = "--unobserved") -> Unobserved:
+    try:
+        return Unobserved(str(value).strip().lower())
+    except ValueError:
+        choices = "|".join(u.value for u in Unobserved)
+        raise UsageError(f"{flag}: expected one of {choices}, got {value!r}") from None
+
+
+def parse_min_coverage(value: float | str, flag: str = "--min-coverage") -> float:
+    """`--min-coverage PCT`: the observed share of a basis, 0-100, below which there is no
+    verdict."""
+    try:
+        pct = float(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"{flag}: expected a percentage 0-100, got {value!r}") from None
+    if not 0.0 <= pct <= 100.0:
+        raise UsageError(f"{flag}: expected a percentage 0-100, got {value!r}")
+    return pct
 
 
 def outage_states_under(states: tuple[str, ...] | None, values: Mapping[str, Any]) -> list[str]:
@@ -287,6 +324,23 @@ class ReliabilityResult:
     outage_list: pl.DataFrame | None  # None: not asked for (`compute_reliability(outages=False)`)
     outage_states: tuple[str, ...]
     tz: ZoneInfo
+    unobserved: Unobserved = Unobserved.EXCLUDED
+    min_coverage: float = DEFAULT_MIN_COVERAGE
+    data_end: datetime | None = None  # where the lake's data ends: later time is unobserved
+
+    @property
+    def warnings(self) -> list[str]:
+        """What a user must know before filing these figures (the CLI prints them on stderr)."""
+        ports = self.frame.filter(pl.col("scope") == "port")
+        missing = ports.filter(pl.col("passed").is_null())
+        if missing.is_empty():
+            return []
+        months = ", ".join(missing.get_column("report_month").unique().sort().to_list())
+        return [
+            f"{missing.height} of {ports.height} port figures have no verdict: under "
+            f"{self.min_coverage:g} % of their basis was observed ({months}; see "
+            "no_verdict_reason)"
+        ]
 
     @property
     def outages(self) -> pl.DataFrame:
@@ -310,6 +364,8 @@ def compute_reliability(
     station_map: list[tuple[str, str]],
     bound: Mapping[str, Any],
     outages: bool = True,
+    unobserved: Unobserved = Unobserved.EXCLUDED,
+    min_coverage: float = DEFAULT_MIN_COVERAGE,
 ) -> ReliabilityResult:
     """Compute a standard's figures from the report's parsed options (`bound`: the SQL parameters
     they bind), and the outage list if `outages`; see the module docstring and docs/reliability.md.
@@ -317,7 +373,10 @@ def compute_reliability(
     The figures take whole days from `evlog lake compact`'s rollups where they can
     (docs/reliability.md, "Rollups"): without exclusions and a station map, a port's outage
     minutes of a day are its time in the outage states, which the rollups hold. The outage list
-    always replays every event."""
+    always replays every event.
+
+    Time after the end of the lake's data (its last event or coverage, whichever is later) is
+    unobserved, never the last state held (docs/reliability.md, "Unobserved time")."""
     rule = RULES[standard]
     zone = parse_tz(tz)
     pairs = [p for p in station_map if p[1] in evse_ids] if evse_ids else station_map
@@ -334,8 +393,13 @@ def compute_reliability(
         query_start = _local_midnight(earliest, zone)
     query_start_day = query_start.astimezone(zone).date()
     range_end = _local_midnight(_add_months(months[-1], 1), zone)
-    # The months are the periods: rollups are used only for days that no month boundary cuts.
-    window = Window.parse(query_start, range_end, Period.MONTH, zone)
+    data_end_us = _data_end_us(engine)
+    # The months are the periods: rollups are used only for days that no month boundary cuts. The
+    # replay stops where the data does (rollups then never reach past it); the SQL clips there too.
+    replay_end = range_end
+    if to_micros(query_start) < data_end_us < to_micros(range_end):
+        replay_end = from_micros(data_end_us)
+    window = Window.parse(query_start, replay_end, Period.MONTH, zone)
 
     all_months = [query_start_day.replace(day=1)]
     while all_months[-1] < months[-1]:
@@ -358,6 +422,9 @@ def compute_reliability(
         "strict": rule.strict,
         "range_start": to_micros(_local_midnight(months[0], zone)),
         "range_end": to_micros(range_end),
+        "data_end_us": data_end_us,
+        "unobserved_as": unobserved.value,
+        "min_coverage": min_coverage,
         # exclusions and station outages need the outage intervals, which only a replay gives
         NO_ROLLUPS: bool(exclusions or pairs),
     }
@@ -374,11 +441,24 @@ def compute_reliability(
     )
     return ReliabilityResult(
         rule=rule,
-        frame=_with_network(ports, rule, zone),
+        frame=_with_network(ports, rule, zone, unobserved, min_coverage),
         outage_list=_outage_frame(outage_list[0], zone) if outage_list else None,
         outage_states=tuple(bound["outage_states"]),
         tz=zone,
+        unobserved=unobserved,
+        min_coverage=min_coverage,
+        data_end=from_micros(data_end_us),
     )
+
+
+def _data_end_us(engine: EngineBase[Any]) -> int:
+    """The end of the lake's data for ports: their events' span, else the stations' (a lake whose
+    ports are known only from a station map)."""
+    for kind in (EntityKind.EVSE, EntityKind.STATION):
+        span = engine.event_span(kind)
+        if span.last_us is not None:
+            return span.last_us
+    raise UsageError("the lake holds no events")  # `engine.window` refuses an empty lake first
 
 
 def parse_exclusions(
@@ -441,18 +521,28 @@ def _from_us(column: str, zone: ZoneInfo) -> pl.Expr:
     )
 
 
-def _with_network(ports: pl.DataFrame, rule: Rule, zone: ZoneInfo) -> pl.DataFrame:
+def _with_network(
+    ports: pl.DataFrame, rule: Rule, zone: ZoneInfo, unobserved: Unobserved, min_coverage: float
+) -> pl.DataFrame:
     ports = ports.with_columns(
         pl.lit("port").alias("scope"),
         pl.lit(rule.standard.value).alias("standard"),
         pl.lit(rule.target_pct).alias("target_pct"),
+        pl.lit(unobserved.value).alias("unobserved_as"),
         _from_us("basis_start", zone),
         _from_us("basis_end", zone),
         pl.lit(None, pl.UInt32).alias("ports"),
+        pl.lit(None, pl.UInt32).alias("ports_assessed"),
         pl.lit(None, pl.UInt32).alias("ports_passed"),
     )
+    # The network figure is the mean of the ports' figures; its coverage, the observed share of
+    # all the ports' bases together.
     figure = pl.col("uptime_pct").mean()
     rounded = figure.round(9)
+    basis_min = (pl.col("basis_end") - pl.col("basis_start")).dt.total_microseconds() / 60e6
+    coverage = 100.0 * pl.col("measured_min").sum() / basis_min.sum()
+    verdict = rounded > rule.target_pct if rule.strict else rounded >= rule.target_pct
+    under = coverage.round(9) < min_coverage
     network = ports.group_by("report_month").agg(
         pl.lit("network").alias("scope"),
         pl.lit(rule.standard.value).alias("standard"),
@@ -463,16 +553,32 @@ def _with_network(ports: pl.DataFrame, rule: Rule, zone: ZoneInfo) -> pl.DataFra
         pl.col("basis_end").first(),
         figure.alias("uptime_pct"),
         pl.lit(rule.target_pct).alias("target_pct"),
-        (rounded > rule.target_pct if rule.strict else rounded >= rule.target_pct).alias("passed"),
+        pl.when(figure.is_null() | under).then(None).otherwise(verdict).alias("passed"),
+        pl.when(pl.col("measured_min").sum() == 0)
+        .then(pl.lit("nothing observed in the basis"))
+        .when(under)
+        .then(
+            pl.format(
+                "coverage {} % is under {} %",
+                coverage.round(2).cast(pl.String),
+                pl.lit(f"{min_coverage:g}"),
+            )
+        )
+        .otherwise(None)
+        .alias("no_verdict_reason"),
         pl.col("t_outage_min").sum(),
         pl.col("t_excluded_min").sum(),
-        pl.col("denominator_min").first(),
+        pl.col("denominator_min").sum(),
+        pl.col("measured_min").sum(),
+        coverage.alias("coverage_pct"),
+        pl.lit(unobserved.value).alias("unobserved_as"),
         pl.col("month_uptime_pct").mean(),
         pl.col("month_outage_min").sum(),
         pl.col("month_excluded_min").sum(),
         pl.col("no_data_min").sum(),
         pl.col("unobserved_min").sum(),
         pl.len().cast(pl.UInt32).alias("ports"),
+        pl.col("passed").is_not_null().sum().cast(pl.UInt32).alias("ports_assessed"),
         pl.col("passed").sum().cast(pl.UInt32).alias("ports_passed"),
     )
     combined = pl.concat([ports.select(COLUMNS), network.select(COLUMNS)], how="vertical_relaxed")

@@ -16,7 +16,7 @@ from evlog._cli import main
 from evlog._errors import UsageError
 from evlog._reports.exclusions import Cause, load_exclusions
 from evlog._reports.reliability import RULES, Standard, parse_outage_states
-from tests.replay.lakes import Connectivity, StatusEvent, at, make_lake
+from tests.replay.lakes import Connectivity, StatusEvent, at, make_lake, write_coverage
 
 DAY = 1440  # minutes
 HOUR = 60
@@ -27,6 +27,18 @@ YEAR_366 = 366 * DAY
 
 def ev(evse: str, status: str, when: str, location: str = "L1") -> StatusEvent:
     return StatusEvent(evse, status, at(when), location_id=location)
+
+
+def observed_lake(
+    root: Path,
+    connectivity: list[Connectivity] | tuple[Connectivity, ...] = (),
+    status: list[StatusEvent] | tuple[StatusEvent, ...] = (),
+    until: str = "2027-01-01T00:00:00",
+) -> None:
+    """A lake whose status recorder listened from 2020 to `until`: the examples' ports are
+    observed throughout, their last states held to `until` (not only to their last event)."""
+    lake = make_lake(root, connectivity=connectivity, status=status)
+    write_coverage(lake, "here_stream", {"s": [(at("2020-01-01T00:00:00"), at(until))]})
 
 
 def write_csv(path: Path, rows: list[str]) -> Path:
@@ -60,7 +72,7 @@ THREE_DAY_OUTAGE = [
 
 @pytest.fixture
 def three_day_lake(tmp_path: Path) -> evlog.EvlogLake:
-    make_lake(tmp_path / "lake", status=THREE_DAY_OUTAGE)
+    observed_lake(tmp_path / "lake", status=THREE_DAY_OUTAGE)
     return evlog.open_lake(tmp_path / "lake")
 
 
@@ -92,8 +104,16 @@ def test_rolling_twelve_month_window(three_day_lake: evlog.EvlogLake) -> None:
     ]
     with_outage = (NEVI_YEAR - 3 * DAY) / NEVI_YEAR * 100
     assert port_row(frame, "2025-05", "E1")["uptime_pct"] == 100.0  # before the outage
-    assert port_row(frame, "2025-06", "E1")["uptime_pct"] == pytest.approx(with_outage)
-    assert port_row(frame, "2025-06", "E1")["month_outage_min"] == pytest.approx(3 * DAY)
+    # Basis 2024-07..2025-06 (365 days): no data before 2024-12-01 (153 days), so the figure is
+    # over the 212 observed days (the rule's denominator scaled to them), with no verdict.
+    june = port_row(frame, "2025-06", "E1")
+    assert june["measured_min"] == pytest.approx(212 * DAY)
+    assert june["denominator_min"] == pytest.approx(NEVI_YEAR * 212 / 365)
+    assert june["uptime_pct"] == pytest.approx((212 * DAY - 3 * DAY) / (212 * DAY) * 100)
+    assert june["coverage_pct"] == pytest.approx(212 / 365 * 100)
+    assert june["passed"] is None
+    assert june["no_verdict_reason"] == "coverage 58.08 % is under 95 %"
+    assert june["month_outage_min"] == pytest.approx(3 * DAY)
     # 2026-05 covers 2025-06..2026-05: still in; 2026-06 covers 2025-07..2026-06: out.
     assert port_row(frame, "2026-05", "E1")["uptime_pct"] == pytest.approx(with_outage)
     assert port_row(frame, "2026-05", "E1")["month_outage_min"] == 0
@@ -102,7 +122,7 @@ def test_rolling_twelve_month_window(three_day_lake: evlog.EvlogLake) -> None:
 
 
 def test_month_boundaries_and_time_zone(tmp_path: Path) -> None:
-    make_lake(
+    observed_lake(
         tmp_path / "lake",
         status=[
             ev("E1", "AVAILABLE", "2025-01-01T00:00:00"),
@@ -128,7 +148,7 @@ def test_month_boundaries_and_time_zone(tmp_path: Path) -> None:
 
 
 def test_cec_vandalism_beyond_ten_day_cap_with_overlapping_rows(tmp_path: Path) -> None:
-    make_lake(
+    observed_lake(
         tmp_path / "lake",
         status=[
             ev("E1", "AVAILABLE", "2024-01-01T00:00:00"),
@@ -163,7 +183,7 @@ def test_cec_vandalism_beyond_ten_day_cap_with_overlapping_rows(tmp_path: Path) 
 
 
 def test_cec_separate_vandalism_incidents_each_have_a_cap(tmp_path: Path) -> None:
-    make_lake(
+    observed_lake(
         tmp_path / "lake",
         status=[
             ev("E1", "AVAILABLE", "2024-01-01T00:00:00"),
@@ -194,7 +214,7 @@ def test_cec_separate_vandalism_incidents_each_have_a_cap(tmp_path: Path) -> Non
 
 
 def test_cec_planned_maintenance_beyond_72_hours_per_year(tmp_path: Path) -> None:
-    make_lake(
+    observed_lake(
         tmp_path / "lake",
         status=[
             ev("E1", "AVAILABLE", "2024-01-01T00:00:00"),
@@ -236,7 +256,7 @@ def test_cec_planned_maintenance_beyond_72_hours_per_year(tmp_path: Path) -> Non
 
 
 def test_uk_blocked_week_is_reliable_and_network_is_the_mean(tmp_path: Path) -> None:
-    make_lake(
+    observed_lake(
         tmp_path / "lake",
         status=[
             ev("E1", "AVAILABLE", "2024-12-01T00:00:00"),
@@ -280,7 +300,7 @@ def test_uk_blocked_week_is_reliable_and_network_is_the_mean(tmp_path: Path) -> 
 
 
 def test_leap_year(tmp_path: Path) -> None:
-    make_lake(
+    observed_lake(
         tmp_path / "lake",
         status=[
             ev("E1", "AVAILABLE", "2023-12-01T00:00:00"),
@@ -305,7 +325,7 @@ def test_leap_year(tmp_path: Path) -> None:
 
 
 def test_exclusions_overlapping_each_other_and_the_window_edge(tmp_path: Path) -> None:
-    make_lake(
+    observed_lake(
         tmp_path / "lake",
         status=[
             ev("E1", "AVAILABLE", "2024-06-01T00:00:00"),
@@ -338,7 +358,7 @@ def test_exclusions_overlapping_each_other_and_the_window_edge(tmp_path: Path) -
 
 
 def test_station_offline_counts_for_mapped_ports_once(tmp_path: Path) -> None:
-    make_lake(
+    observed_lake(
         tmp_path / "lake",
         connectivity=[
             Connectivity("S1", True, at("2025-01-01T00:00:00")),
@@ -368,7 +388,7 @@ def test_station_offline_counts_for_mapped_ports_once(tmp_path: Path) -> None:
 
 
 def test_nevi_defaults_unknown_is_outage_no_data_is_not(tmp_path: Path) -> None:
-    make_lake(
+    observed_lake(
         tmp_path / "lake",
         status=[
             ev("E3", "AVAILABLE", "2025-06-01T00:00:00"),
@@ -385,14 +405,13 @@ def test_nevi_defaults_unknown_is_outage_no_data_is_not(tmp_path: Path) -> None:
 
 
 def test_parse_outage_states() -> None:
-    assert parse_outage_states("outOfOrder, inoperative,no_data") == (
-        "OUT_OF_ORDER",
-        "INOPERATIVE",
-        "no_data",
-    )
+    assert parse_outage_states("outOfOrder, inoperative") == ("OUT_OF_ORDER", "INOPERATIVE")
     assert parse_outage_states(None) is None  # the standard's apply
     with pytest.raises(UsageError, match=r"^--outage-states: unknown state 'BROKEN'"):
         parse_outage_states("BROKEN")
+    # Unobserved time is not a status: --unobserved says how it counts.
+    with pytest.raises(UsageError, match=r"^--outage-states: no_data is not a status; --unobs"):
+        parse_outage_states("OUT_OF_ORDER,no_data")
 
 
 @pytest.mark.parametrize(

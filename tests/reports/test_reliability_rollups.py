@@ -46,7 +46,7 @@ YEAR = [
     StatusEvent("E1", "OUT_OF_ORDER", at("2025-11-10T00:00:00")),
     StatusEvent("E1", "AVAILABLE", at("2025-11-13T00:00:00")),
     StatusEvent("E2", "AVAILABLE", at("2025-11-01T00:00:00")),
-    StatusEvent("E2", "AVAILABLE", at("2025-12-31T00:00:00")),  # the lake reaches the year's end
+    StatusEvent("E2", "AVAILABLE", at("2026-01-01T00:00:00")),  # the lake reaches the year's end
 ]
 BEFORE_OCTOBER = (31 + 28 + 31 + 30 + 31 + 30 + 31 + 31 + 30) * DAY
 BEFORE_NOVEMBER = BEFORE_OCTOBER + 31 * DAY
@@ -82,16 +82,29 @@ def test_hand_computed_year_from_rollups(tmp_path: Path) -> None:
     assert rolled.equals(replayed)
     e1, e2 = row(rolled, "E1"), row(rolled, "E2")
     assert e1["t_outage_min"] == 3 * DAY + 2 * 60  # OUT_OF_ORDER and UNKNOWN
-    assert e1["uptime_pct"] == pytest.approx((525_600 - (3 * DAY + 120)) / 525_600 * 100)
+    # observed from October: the figure is over those 92 days, with no verdict (25 % observed)
+    assert e1["measured_min"] == 92 * DAY
+    assert e1["uptime_pct"] == pytest.approx((92 * DAY - (3 * DAY + 120)) / (92 * DAY) * 100)
+    assert e1["passed"] is None
     assert e1["no_data_min"] == BEFORE_OCTOBER and e1["unobserved_min"] == 0
     assert e2["t_outage_min"] == 0
     assert e2["no_data_min"] == BEFORE_NOVEMBER
-    # stricter outage states: no_data counts too, from the rollups' remainder of the day
+    # unobserved time counted as up: the rule's fixed denominator
+    up = evlog.open_lake(lake.root).reliability("nevi", month="2025-12", unobserved="up")
+    assert row(up, "E1")["uptime_pct"] == pytest.approx(
+        (525_600 - (3 * DAY + 120)) / 525_600 * 100
+    )
+    # counted as outage: no_data too, from the rollups' remainder of the day
     strict = evlog.open_lake(lake.root).reliability(
-        "nevi", month="2025-12", outage_states="OUT_OF_ORDER,no_data"
+        "nevi", month="2025-12", unobserved="outage"
     )
     assert row(strict, "E2")["t_outage_min"] == BEFORE_NOVEMBER
-    assert row(strict, "E1")["t_outage_min"] == BEFORE_OCTOBER + 3 * DAY
+    assert row(strict, "E1")["t_outage_min"] == BEFORE_OCTOBER + 3 * DAY + 120
+    assert strict.equals(
+        evlog.open_lake(lake.root, rollups=False).reliability(
+            "nevi", month="2025-12", unobserved="outage"
+        )
+    )
 
 
 def test_figures_come_from_the_rollup_files(tmp_path: Path) -> None:
@@ -165,11 +178,8 @@ def histories(draw: st.DrawFn) -> dict[str, object]:
         "late": late,
         "sessions": sessions,
         "tz": draw(st.sampled_from(["UTC", "Europe/Berlin"])),
-        "states": draw(
-            st.sampled_from(
-                [None, "OUT_OF_ORDER,INOPERATIVE,UNKNOWN,no_data,unobserved", "BLOCKED"]
-            )
-        ),
+        "states": draw(st.sampled_from([None, "OUT_OF_ORDER,INOPERATIVE,UNKNOWN", "BLOCKED"])),
+        "unobserved": draw(st.sampled_from(["excluded", "outage", "up"])),
         "month": draw(st.sampled_from([None, "2025-03", "2025-04"])),
     }
 
@@ -197,7 +207,7 @@ def test_random_histories_same_with_and_without_rollups(h: dict[str, object]) ->
         compact(lake, rollup_zones=[str(h["tz"])])
         if h["late"]:
             write_in_files(lake, Table.STATUS_EVENTS, status_of(h["late"]), 1)  # type: ignore[arg-type]
-        options = {"tz": h["tz"], "outage_states": h["states"]}
+        options = {"tz": h["tz"], "outage_states": h["states"], "unobserved": h["unobserved"]}
         if h["month"] is None:
             options |= {"start": "2025-03-01", "end": "2025-05-01"}
         else:

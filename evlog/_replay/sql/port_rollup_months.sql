@@ -67,10 +67,7 @@ port_time AS (
 SELECT
     port_id,
     month_label,
-    status_outage_us
-        + CASE WHEN list_contains($outage_states, 'no_data') THEN no_data_us ELSE 0 END
-        + CASE WHEN list_contains($outage_states, 'unobserved') THEN unobserved_us ELSE 0 END
-        AS outage_us,
+    status_outage_us AS outage_us,
     no_data_us,
     unobserved_us
 FROM port_time

@@ -1,7 +1,11 @@
 -- reliability: one row per port and report month, the standard's figure over the month's basis
 -- (`report_months`). Whole days taken from rollups add their time per port and month
--- (`port_rollup_months`) to the replayed intervals'. Parameters: $denominator_min (a fixed denominator in
--- minutes, NULL for the basis' real length), $target_pct, $strict (figure must exceed the target).
+-- (`port_rollup_months`) to the replayed intervals'. Time after the end of the lake's data
+-- ($data_end_us) is unobserved like a coverage gap. Parameters: $denominator_min (a fixed
+-- denominator in minutes, NULL for the basis' real length), $target_pct, $strict (figure must exceed
+-- the target), $unobserved_as (how no_data and unobserved time count: 'excluded' from the basis,
+-- 'outage' or 'up'), $min_coverage (the share of the basis, in percent, that must be observed for a
+-- verdict). docs/reliability.md, "Unobserved time", says why.
 WITH port_month AS (
     SELECT
         p.port_id,
@@ -40,6 +44,11 @@ WITH port_month AS (
             WHERE i.state IN ('no_data', 'unobserved')
             UNION ALL
             SELECT port_id, month_label, no_data_us, unobserved_us FROM port_rollup_months
+            UNION ALL
+            SELECT p2.port_id, m3.month_label, 0, m3.month_end - greatest(m3.month_start, $data_end_us)
+            FROM port_ids AS p2
+            CROSS JOIN calendar_months AS m3
+            WHERE m3.month_end > $data_end_us
         ) AS observation_gaps
         GROUP BY port_id, month_label
     ) AS q ON q.port_id = p.port_id AND q.month_label = m.month_label
@@ -50,31 +59,55 @@ basis AS (
         r.month_label,
         any_value(r.basis_start) AS basis_start,
         any_value(r.basis_end) AS basis_end,
-        sum(pm.outage_us) AS t_outage_us,
+        any_value(r.basis_end - r.basis_start) AS basis_us,
+        sum(pm.outage_us) AS status_outage_us,
         sum(pm.excluded_us) AS t_excluded_us,
         sum(pm.no_data_us) AS no_data_us,
         sum(pm.unobserved_us) AS unobserved_us,
-        sum(pm.outage_us) FILTER (WHERE pm.month_label = r.month_label) AS month_outage_us,
+        sum(pm.no_data_us + pm.unobserved_us) AS unknown_us,
+        sum(pm.outage_us) FILTER (WHERE pm.month_label = r.month_label) AS month_status_outage_us,
         sum(pm.excluded_us) FILTER (WHERE pm.month_label = r.month_label) AS month_excluded_us,
+        sum(pm.no_data_us + pm.unobserved_us) FILTER (WHERE pm.month_label = r.month_label)
+            AS month_unknown_us,
         any_value(r.month_end - r.month_start) AS month_us
     FROM report_months AS r
     JOIN port_month AS pm ON pm.month_start >= r.basis_start AND pm.month_start < r.basis_end
     GROUP BY pm.port_id, r.month_label
 ),
-figures AS (
+counted AS (
+    -- T_outage and the denominator under $unobserved_as: 'excluded' scales the rule's denominator
+    -- to the observed share of the basis (exact when all is observed), 'outage' adds the unknown
+    -- time to T_outage, 'up' counts it as up.
     SELECT
         b.*,
-        coalesce($denominator_min::DOUBLE, (b.basis_end - b.basis_start) / 60e6) AS denominator_min,
-        greatest(
-            0.0,
-            100.0 * (
-                coalesce($denominator_min::DOUBLE, (b.basis_end - b.basis_start) / 60e6)
-                - (b.t_outage_us - b.t_excluded_us) / 60e6
-            ) / coalesce($denominator_min::DOUBLE, (b.basis_end - b.basis_start) / 60e6)
-        ) AS uptime_pct,
-        100.0 * (b.month_us - (b.month_outage_us - b.month_excluded_us)) / b.month_us
-            AS month_uptime_pct
+        b.basis_us - b.unknown_us AS measured_us,
+        b.status_outage_us + CASE WHEN $unobserved_as = 'outage' THEN b.unknown_us ELSE 0 END
+            AS t_outage_us,
+        b.month_status_outage_us
+            + CASE WHEN $unobserved_as = 'outage' THEN b.month_unknown_us ELSE 0 END
+            AS month_outage_us,
+        coalesce($denominator_min::DOUBLE, b.basis_us / 60e6)
+            * CASE WHEN $unobserved_as = 'excluded' THEN (b.basis_us - b.unknown_us) / b.basis_us
+                ELSE 1.0 END
+            AS denominator_min,
+        CASE WHEN $unobserved_as = 'excluded' THEN b.month_us - b.month_unknown_us ELSE b.month_us END
+            AS month_denominator_us
     FROM basis AS b
+),
+figures AS (
+    SELECT
+        c.*,
+        100.0 * c.measured_us / c.basis_us AS coverage_pct,
+        CASE WHEN c.denominator_min > 0 THEN greatest(
+            0.0,
+            100.0 * (c.denominator_min - (c.t_outage_us - c.t_excluded_us) / 60e6) / c.denominator_min
+        ) END AS uptime_pct,
+        CASE WHEN c.month_denominator_us > 0 THEN greatest(
+            0.0,
+            100.0 * (c.month_denominator_us - (c.month_outage_us - c.month_excluded_us))
+                / c.month_denominator_us
+        ) END AS month_uptime_pct
+    FROM counted AS c
 )
 SELECT
     f.month_label AS report_month,
@@ -85,12 +118,20 @@ SELECT
     f.basis_end,
     f.uptime_pct,
     CASE
+        WHEN f.uptime_pct IS NULL OR round(f.coverage_pct, 9) < $min_coverage THEN NULL
         WHEN $strict THEN round(f.uptime_pct, 9) > $target_pct
         ELSE round(f.uptime_pct, 9) >= $target_pct
     END AS passed,
+    CASE
+        WHEN f.measured_us = 0 THEN 'nothing observed in the basis'
+        WHEN round(f.coverage_pct, 9) < $min_coverage
+            THEN printf('coverage %.2f %% is under %g %%', f.coverage_pct, $min_coverage::DOUBLE)
+    END AS no_verdict_reason,
     f.t_outage_us / 60e6 AS t_outage_min,
     f.t_excluded_us / 60e6 AS t_excluded_min,
     f.denominator_min,
+    f.measured_us / 60e6 AS measured_min,
+    f.coverage_pct,
     f.month_uptime_pct,
     f.month_outage_us / 60e6 AS month_outage_min,
     f.month_excluded_us / 60e6 AS month_excluded_min,
