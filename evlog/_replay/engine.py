@@ -69,6 +69,16 @@ SELECT
 FROM {table}
 """
 
+# The station <-> port links the feeds carry (docs/reliability.md, "Connectivity"): a port whose
+# `location_id` is a station id seen in connectivity events is a port of that station (eDRV
+# connectors: the location is their chargestation).
+STATION_LINKS_SQL = """
+SELECT DISTINCT s.location_id AS station_id, s.evse_id
+FROM status_events AS s
+JOIN (SELECT DISTINCT station_id FROM connectivity_events) AS c ON c.station_id = s.location_id
+ORDER BY station_id, evse_id
+"""
+
 
 # A report parameter (not bound in SQL) that keeps one query off the rollups although its SQL may
 # read them: a reliability report whose exclusions or station map need every outage interval.
@@ -137,6 +147,10 @@ class EngineBase(Generic[R]):
         raise NotImplementedError
 
     def event_span(self, kind: EntityKind) -> EventSpan:
+        raise NotImplementedError
+
+    def station_links(self) -> list[tuple[str, str]]:
+        """(station_id, evse_id) of every port the feeds link to a station (`STATION_LINKS_SQL`)."""
         raise NotImplementedError
 
     def relation(
@@ -442,6 +456,13 @@ class ReplayEngine(EngineBase[duckdb.DuckDBPyRelation]):
             EVENT_SPAN_SQL.format(table=table), params={"source": source}
         ).fetchall()
         return EventSpan(*rows[0])
+
+    def station_links(self) -> list[tuple[str, str]]:
+        # no connectivity events, no links: a HERE-only lake does not scan its status events
+        if not self.lake.has_files(Table.CONNECTIVITY_EVENTS):
+            return []
+        self._need({Table.STATUS_EVENTS.value, Table.CONNECTIVITY_EVENTS.value})
+        return [(str(s), str(e)) for s, e in self._con.sql(STATION_LINKS_SQL).fetchall()]
 
     def relation(
         self,

@@ -34,7 +34,13 @@ from evlog._lake import checkpoints, rollups
 from evlog._lake.layout import Lake
 from evlog._lake.schema import SCHEMAS, SOURCE_PARTITIONED, STATUS_EVENTS, STATUS_ROLLUPS, Table
 from evlog._replay import dialect, runner
-from evlog._replay.engine import _EVENT_TABLE, EVENT_SPAN_SQL, EngineBase, EventSpan
+from evlog._replay.engine import (
+    _EVENT_TABLE,
+    EVENT_SPAN_SQL,
+    STATION_LINKS_SQL,
+    EngineBase,
+    EventSpan,
+)
 from evlog._replay.runner import EntityKind
 from evlog._window import Window
 
@@ -206,6 +212,10 @@ class SparkEngine(EngineBase["DataFrame"]):
         sql = dialect.to_spark(EVENT_SPAN_SQL.format(table=table), {"source": source}, self.views)
         row = self.spark.sql(sql).collect()[0]
         return EventSpan(row["first_us"], row["last_us"], row["last_event_us"])
+
+    def station_links(self) -> list[tuple[str, str]]:
+        sql = dialect.to_spark(STATION_LINKS_SQL, {}, self.views)
+        return [(str(r["station_id"]), str(r["evse_id"])) for r in self.spark.sql(sql).collect()]
 
     def statements(
         self,

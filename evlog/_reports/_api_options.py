@@ -85,6 +85,7 @@ class ReliabilityOptions(TypedDict, total=False):
     unobserved: str | Unobserved
     min_coverage: float
     station_map: str | os.PathLike[str] | Iterable[tuple[str, str]] | None
+    status_only: bool
     outages: bool
     hold_after_gap: bool
 

@@ -80,7 +80,7 @@ STATION_MAP = Option(
     "--station-map",
     Path | None,
     None,
-    "CSV station_id,evse_id: a station offline is an outage of its ports.",
+    "CSV station_id,evse_id: more ports whose station's offline time is their outage.",
     parse=rel.parse_station_map,
     api_type="str | os.PathLike[str] | Iterable[tuple[str, str]] | None",
     metavar="CSV",
@@ -114,6 +114,13 @@ MIN_COVERAGE = Option(
     parse=rel.parse_min_coverage,
     metavar="PCT",
 )
+STATUS_ONLY = Option(
+    "status_only",
+    "--status-only",
+    bool,
+    False,
+    "Judge a port by its own status alone, not also by its station's connectivity.",
+)
 OUTAGES = Option(
     "outages", "--outages", bool, False, "Report one row per outage instead of per port."
 )
@@ -136,6 +143,7 @@ def _reliability(report: Report, engine: EngineBase[Any], values: Values) -> rel
         outages=report.switch is OUTAGES or values.get("export") is not None,
         unobserved=values["unobserved"],
         min_coverage=values["min_coverage"],
+        connectivity=not values["status_only"],
     )
 
 
@@ -179,6 +187,7 @@ _RELIABILITY_OPTIONS = (
     UNOBSERVED,
     MIN_COVERAGE,
     STATION_MAP,
+    STATUS_ONLY,
     EXPORT,
     OUTAGES,
     HOLD_AFTER_GAP,

@@ -74,6 +74,7 @@ COLUMNS: tuple[str, ...] = (
     "measured_min",
     "coverage_pct",
     "unobserved_as",
+    "state_basis",
     "month_uptime_pct",
     "month_outage_min",
     "month_excluded_min",
@@ -130,6 +131,9 @@ class Rule:
     causes: frozenset[Cause]
     cap_kind: dict[Cause, str] = field(default_factory=dict)  # 'incident' or 'year'
     cap_us: dict[Cause, int] = field(default_factory=dict)
+    # a port linked to a station by the feeds is out while the station is offline (NEVI, CEC:
+    # "hardware and software both online"); UK judges the EVSE status alone
+    connectivity: bool = True
 
 
 RULES: dict[Standard, Rule] = {
@@ -171,6 +175,7 @@ RULES: dict[Standard, Rule] = {
         None,
         (Status.INOPERATIVE.value, Status.OUT_OF_ORDER.value),
         frozenset({Cause.OUTSIDE_HOURS}),
+        connectivity=False,
     ),
 }
 
@@ -366,6 +371,7 @@ def compute_reliability(
     outages: bool = True,
     unobserved: Unobserved = Unobserved.EXCLUDED,
     min_coverage: float = DEFAULT_MIN_COVERAGE,
+    connectivity: bool = True,
 ) -> ReliabilityResult:
     """Compute a standard's figures from the report's parsed options (`bound`: the SQL parameters
     they bind), and the outage list if `outages`; see the module docstring and docs/reliability.md.
@@ -379,7 +385,11 @@ def compute_reliability(
     unobserved, never the last state held (docs/reliability.md, "Unobserved time")."""
     rule = RULES[standard]
     zone = parse_tz(tz)
-    pairs = [p for p in station_map if p[1] in evse_ids] if evse_ids else station_map
+    # A port is up only while its station is online too, wherever a link is known: from the
+    # feeds, and from the station map (docs/reliability.md, "Connectivity").
+    from_feeds = engine.station_links() if connectivity and rule.connectivity else []
+    links = list(dict.fromkeys([*from_feeds, *station_map]))
+    pairs = [p for p in links if p[1] in evse_ids] if evse_ids else links
 
     months = report_months(engine, zone, start, end, chosen_months)
     query_start_day = min(basis_start(rule, m) for m in months)
@@ -572,6 +582,10 @@ def _with_network(
         pl.col("measured_min").sum(),
         coverage.alias("coverage_pct"),
         pl.lit(unobserved.value).alias("unobserved_as"),
+        pl.when(pl.col("state_basis").n_unique() == 1)
+        .then(pl.col("state_basis").first())
+        .otherwise(pl.lit("mixed"))
+        .alias("state_basis"),
         pl.col("month_uptime_pct").mean(),
         pl.col("month_outage_min").sum(),
         pl.col("month_excluded_min").sum(),

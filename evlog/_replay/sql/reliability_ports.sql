@@ -132,6 +132,7 @@ SELECT
     f.denominator_min,
     f.measured_us / 60e6 AS measured_min,
     f.coverage_pct,
+    p.state_basis,
     f.month_uptime_pct,
     f.month_outage_us / 60e6 AS month_outage_min,
     f.month_excluded_us / 60e6 AS month_excluded_min,

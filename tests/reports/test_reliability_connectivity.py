@@ -1,0 +1,104 @@
+"""A port is up only while its station is online too, wherever the feeds or the station map link
+them (docs/reliability.md, "Connectivity"). Figures by hand, in minutes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import evlog
+from tests.replay.lakes import Connectivity, StatusEvent, at, make_lake, write_coverage
+
+HOUR = 60
+NEVI_YEAR = 525_600
+
+
+def port(frame: pl.DataFrame, port_id: str, month: str = "2025-01") -> dict[str, object]:
+    rows = frame.filter(
+        (pl.col("scope") == "port")
+        & (pl.col("report_month") == month)
+        & (pl.col("port_id") == port_id)
+    )
+    assert rows.height == 1, rows
+    return rows.row(0, named=True)
+
+
+@pytest.fixture
+def linked_lake(tmp_path: Path) -> Path:
+    """C1 and C2: connectors of station S1 (their location is the station, as eDRV connectors'
+    is); H1: a HERE EVSE at a HERE location. All AVAILABLE throughout; S1 offline for 6 h on
+    10 January 2025; both recorders listened from 2024 to 2026."""
+    lake = make_lake(
+        tmp_path / "lake",
+        connectivity=[
+            Connectivity("S1", True, at("2024-01-01T00:00:00")),
+            Connectivity("S1", False, at("2025-01-10T06:00:00")),
+            Connectivity("S1", True, at("2025-01-10T12:00:00")),
+        ],
+        status=[
+            StatusEvent("C1", "AVAILABLE", at("2024-01-01T00:00:00"), location_id="S1"),
+            StatusEvent("C2", "AVAILABLE", at("2024-01-01T00:00:00"), location_id="S1"),
+            # C2 is also out of order from 11:00 to 13:00: one outage with the offline time
+            StatusEvent("C2", "OUT_OF_ORDER", at("2025-01-10T11:00:00"), location_id="S1"),
+            StatusEvent("C2", "AVAILABLE", at("2025-01-10T13:00:00"), location_id="S1"),
+            StatusEvent("H1", "AVAILABLE", at("2024-01-01T00:00:00"), location_id="here:loc:1"),
+        ],
+    )
+    for source in ("here_stream", "edrv_webhooks"):
+        write_coverage(lake, source, {"s": [(at("2024-01-01T00:00:00"), at("2026-01-01T00:00:00"))]})
+    return lake.root
+
+
+def test_a_port_available_while_its_station_is_offline_is_out(linked_lake: Path) -> None:
+    lake = evlog.open_lake(linked_lake)
+    frame = lake.reliability("nevi", month="2025-01")
+    c1, c2, h1 = port(frame, "C1"), port(frame, "C2"), port(frame, "H1")
+    assert c1["month_outage_min"] == 6 * HOUR
+    assert c1["uptime_pct"] == pytest.approx((NEVI_YEAR - 6 * HOUR) / NEVI_YEAR * 100)
+    assert c1["state_basis"] == "status+connectivity" and c1["station_id"] == "S1"
+    assert c2["month_outage_min"] == 7 * HOUR  # 06:00-13:00, the overlap counted once
+    assert h1["month_outage_min"] == 0 and h1["state_basis"] == "status"  # no link known
+    network = frame.filter(pl.col("scope") == "network").row(0, named=True)
+    assert network["state_basis"] == "mixed"
+    # the outage list says the cause
+    outages = lake.reliability("nevi", month="2025-01", outages=True)
+    assert outages.select("port_id", "outage_states", "outage_duration").rows() == [
+        ("C1", "offline", 6 * HOUR),
+        ("C2", "OUT_OF_ORDER;offline", 7 * HOUR),
+    ]
+    # --status-only: the station is not consulted
+    alone = lake.reliability("nevi", month="2025-01", status_only=True)
+    assert port(alone, "C1")["month_outage_min"] == 0
+    assert port(alone, "C2")["month_outage_min"] == 2 * HOUR
+    assert port(alone, "C1")["state_basis"] == "status"
+    # a station map links the HERE EVSE too
+    mapped = lake.reliability("cec", month="2025-01", station_map=[("S1", "H1")])
+    assert port(mapped, "H1")["month_outage_min"] == 6 * HOUR
+    assert port(mapped, "H1")["state_basis"] == "status+connectivity"
+    # UK judges the EVSE status (reg. 7(3), 7(4)): feed links are not applied
+    uk = lake.reliability("uk-pcpr", month="2025-01")
+    assert port(uk, "C1")["month_outage_min"] == 0 and port(uk, "C1")["state_basis"] == "status"
+    assert port(uk, "C2")["month_outage_min"] == 2 * HOUR
+
+
+def test_cli_states_the_basis(linked_lake: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "evlog", "report", "reliability", "--standard", "nevi",
+            "--month", "2025-01", "--lake", str(linked_lake), "--format", "csv",
+            "--columns", "port_id,state_basis,month_outage_min",
+        ],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "port_id,state_basis,month_outage_min",
+        "C1,status+connectivity,360.0",
+        "C2,status+connectivity,420.0",
+        "H1,status,0.0",
+        ",mixed,780.0",
+    ]
