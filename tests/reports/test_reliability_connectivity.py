@@ -49,7 +49,8 @@ def linked_lake(tmp_path: Path) -> Path:
         ],
     )
     for source in ("here_stream", "edrv_webhooks"):
-        write_coverage(lake, source, {"s": [(at("2024-01-01T00:00:00"), at("2026-01-01T00:00:00"))]})
+        span = (at("2024-01-01T00:00:00"), at("2026-01-01T00:00:00"))
+        write_coverage(lake, source, {"s": [span]})
     return lake.root
 
 

@@ -127,9 +127,7 @@ def test_time_after_the_lake_is_never_up(tmp_path: Path) -> None:
     assert net["no_verdict_reason"] == "nothing observed in the basis"
     # the quarter around the data's end: only the month before the end has any of it
     quarter = lake.reliability("uk-pcpr", quarter="2025-Q2")
-    assert port(quarter, "2025-06")["unobserved_min"] == pytest.approx(
-        (181 - 68.5) * DAY, abs=1e-4
-    )
+    assert port(quarter, "2025-06")["unobserved_min"] == pytest.approx((181 - 68.5) * DAY, abs=1e-4)
 
 
 def test_uptime_and_reliability_agree_on_an_unobserved_window(tmp_path: Path) -> None:
@@ -140,7 +138,8 @@ def test_uptime_and_reliability_agree_on_an_unobserved_window(tmp_path: Path) ->
         status=[StatusEvent("E1", "AVAILABLE", at("2025-01-01T00:00:00"))],
     )
     for source in ("here_stream", "edrv_webhooks"):
-        write_coverage(lake, source, {"s": [(at("2025-01-01T00:00:00"), at("2025-02-01T00:00:00"))]})
+        span = (at("2025-01-01T00:00:00"), at("2025-02-01T00:00:00"))
+        write_coverage(lake, source, {"s": [span]})
     api = evlog.open_lake(lake.root)
     uptime = api.uptime("2025-03-01", "2025-04-01", by="none")
     assert uptime["uptime_pct"].to_list() == [None]

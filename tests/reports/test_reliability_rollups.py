@@ -91,13 +91,9 @@ def test_hand_computed_year_from_rollups(tmp_path: Path) -> None:
     assert e2["no_data_min"] == BEFORE_NOVEMBER
     # unobserved time counted as up: the rule's fixed denominator
     up = evlog.open_lake(lake.root).reliability("nevi", month="2025-12", unobserved="up")
-    assert row(up, "E1")["uptime_pct"] == pytest.approx(
-        (525_600 - (3 * DAY + 120)) / 525_600 * 100
-    )
+    assert row(up, "E1")["uptime_pct"] == pytest.approx((525_600 - (3 * DAY + 120)) / 525_600 * 100)
     # counted as outage: no_data too, from the rollups' remainder of the day
-    strict = evlog.open_lake(lake.root).reliability(
-        "nevi", month="2025-12", unobserved="outage"
-    )
+    strict = evlog.open_lake(lake.root).reliability("nevi", month="2025-12", unobserved="outage")
     assert row(strict, "E2")["t_outage_min"] == BEFORE_NOVEMBER
     assert row(strict, "E1")["t_outage_min"] == BEFORE_OCTOBER + 3 * DAY + 120
     assert strict.equals(
