@@ -380,8 +380,9 @@ def test_reliability_figure_shows_the_last_months_ports_against_the_target(
     (bars,) = ax.containers
     worst_first = sorted(bars, key=lambda p: -p.get_y())
     assert [p.get_width() for p in worst_first] == pytest.approx(latest["uptime_pct"].to_list())
-    colours = [to_rgba(plots.OKABE_ITO["bluish_green" if ok else "vermillion"]) for ok in
-               latest["passed"]]  # fmt: skip
+    # a week's lake: no port has a verdict on its year (grey), each bar says so
+    assert latest["passed"].null_count() == latest.height
+    colours = [to_rgba(plots.NO_DATA_GREY) for _ in latest["passed"]]
     assert [p.get_facecolor() for p in worst_first] == colours
     label_at = dict(zip(ax.get_yticks(), tick_texts(ax.get_yticklabels()), strict=True))
     assert [label_at[p.get_y() + p.get_height() / 2] for p in worst_first] == latest[
@@ -390,7 +391,17 @@ def test_reliability_figure_shows_the_last_months_ports_against_the_target(
     (target,) = ax.get_lines()
     assert target.get_xdata()[0] == pytest.approx(latest["target_pct"][0])
     written = sorted(ax.texts, key=lambda t: -t.get_position()[1])  # the bars' values, worst first
-    assert [t.get_text() for t in written] == [f"{v:.2f}" for v in latest["uptime_pct"]]
+    assert [t.get_text() for t in written] == [f"{v:.2f}, no verdict" for v in latest["uptime_pct"]]
+    assert f"{latest.height} of {latest.height} ports without a verdict" in ax.get_title()
+    lenient_frame = report("reliability", standard="nevi", min_coverage=0)
+    lenient = only_axes(plots.reliability_figure(lenient_frame))
+    shown = sorted(lenient.containers[0], key=lambda p: -p.get_y())
+    verdicts = lenient_frame.filter(
+        (pl.col("scope") == "port") & (pl.col("report_month") == latest["report_month"][0])
+    ).sort("uptime_pct", "port_id")["passed"]
+    assert verdicts.null_count() == 0
+    judged = [to_rgba(plots.OKABE_ITO["bluish_green" if ok else "vermillion"]) for ok in verdicts]
+    assert [p.get_facecolor() for p in shown] == judged
 
 
 def test_report_figure_picks_each_reports_plot(report: Callable[..., pl.DataFrame]) -> None:

@@ -37,13 +37,7 @@ def reliability_figure(
     colours = [colour[ok] for ok in shown.get_column("passed")]
     positions = list(range(len(labels)))[::-1]  # worst at the top
     bars = ax.barh(positions, values, color=colours)
-    shown_values = shown.get_column("uptime_pct").to_list()
-    ax.bar_label(
-        bars,
-        labels=["not assessed" if v is None else f"{v:.2f}" for v in shown_values],
-        padding=2,
-        fontsize=7,
-    )
+    ax.bar_label(bars, labels=bar_labels(shown), padding=2, fontsize=7)
     ax.set_yticks(positions, labels)
     ax.axvline(
         target, color=OKABE_ITO["black"], linestyle="--", linewidth=1, label=f"target {target:g} %"
@@ -53,9 +47,24 @@ def reliability_figure(
     ax.set_xlabel("uptime %")
     hidden = latest.height - shown.height
     suffix = f" ({hidden} more ports not shown)" if hidden > 0 else ""
+    unjudged = latest.get_column("passed").null_count()
+    if unjudged:  # grey bars: too little of their basis observed (no_verdict_reason)
+        suffix += f"\n{unjudged} of {latest.height} ports without a verdict: too little observed"
     ax.set_title(title or f"{standard} reliability, {month}: ports worst first{suffix}")
     ax.legend(loc="lower right")
     return figure
+
+
+def bar_labels(ports: pl.DataFrame) -> list[str]:
+    """A bar's figure, and whether it has a verdict (grey bars have none)."""
+    return [
+        "nothing observed"
+        if value is None
+        else f"{value:.2f}"
+        if passed is not None
+        else f"{value:.2f}, no verdict"
+        for value, passed in ports.select("uptime_pct", "passed").iter_rows()
+    ]
 
 
 def plot_reliability(frame: pl.DataFrame, path: str | os.PathLike[str], **options: Any) -> Path:
