@@ -435,6 +435,7 @@ def compute_reliability(
         "data_end_us": data_end_us,
         "unobserved_as": unobserved.value,
         "min_coverage": min_coverage,
+        "min_coverage_label": f"{min_coverage:g}",
         # exclusions and station outages need the outage intervals, which only a replay gives
         NO_ROLLUPS: bool(exclusions or pairs),
     }

@@ -302,6 +302,8 @@ def test_reliability_identical(spark: Any, tmp_path: Path) -> None:
             StatusEvent("E1", "INOPERATIVE", day + timedelta(hours=2), location_id="L1"),
             StatusEvent("E1", "AVAILABLE", day + timedelta(days=3), location_id="L1"),
             StatusEvent("E2", "AVAILABLE", day, location_id="L1"),
+            # the status feed's data reaches the month's end (after it: unobserved)
+            StatusEvent("E2", "AVAILABLE", at("2024-04-01"), location_id="L1"),
         ],
         connectivity=[
             Connectivity("S1", False, day + timedelta(days=5)),

@@ -5,7 +5,7 @@
 -- denominator in minutes, NULL for the basis' real length), $target_pct, $strict (figure must exceed
 -- the target), $unobserved_as (how no_data and unobserved time count: 'excluded' from the basis,
 -- 'outage' or 'up'), $min_coverage (the share of the basis, in percent, that must be observed for a
--- verdict). docs/reliability.md, "Unobserved time", says why.
+-- verdict; $min_coverage_label: it as written). docs/reliability.md, "Unobserved time", says why.
 WITH port_month AS (
     SELECT
         p.port_id,
@@ -125,7 +125,7 @@ SELECT
     CASE
         WHEN f.measured_us = 0 THEN 'nothing observed in the basis'
         WHEN round(f.coverage_pct, 9) < $min_coverage
-            THEN printf('coverage %.2f %% is under %g %%', f.coverage_pct, $min_coverage::DOUBLE)
+            THEN printf('coverage %.2f %% is under %s %%', f.coverage_pct, $min_coverage_label)
     END AS no_verdict_reason,
     f.t_outage_us / 60e6 AS t_outage_min,
     f.t_excluded_us / 60e6 AS t_excluded_min,
