@@ -26,6 +26,8 @@ class AvailabilityOptions(TypedDict, total=False):
     evse: str | Iterable[str] | None
     location: str | Iterable[str] | None
     by_location: bool
+    station_map: str | os.PathLike[str] | Iterable[tuple[str, str]] | None
+    status_only: bool
     hold_after_gap: bool
 
 

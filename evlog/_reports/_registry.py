@@ -18,6 +18,8 @@ from evlog._reports._report import (
     HOLD_AFTER_GAP,
     LOCATION,
     REQUIRED,
+    STATION_MAP,
+    STATUS_ONLY,
     Option,
     Plot,
     Report,
@@ -75,16 +77,6 @@ OUTAGE_STATES = Option(
     api_type="str | Iterable[str] | None",
     metavar="STATES",
 )
-STATION_MAP = Option(
-    "station_map",
-    "--station-map",
-    Path | None,
-    None,
-    "CSV station_id,evse_id: more ports whose station's offline time is their outage.",
-    parse=rel.parse_station_map,
-    api_type="str | os.PathLike[str] | Iterable[tuple[str, str]] | None",
-    metavar="CSV",
-)
 EXPORT = Option(
     "export",
     "--export",
@@ -113,13 +105,6 @@ MIN_COVERAGE = Option(
     "Observed share of the basis (%) needed for a verdict; below it `passed` is empty.",
     parse=rel.parse_min_coverage,
     metavar="PCT",
-)
-STATUS_ONLY = Option(
-    "status_only",
-    "--status-only",
-    bool,
-    False,
-    "Judge a port by its own status alone, not also by its station's connectivity.",
 )
 OUTAGES = Option(
     "outages", "--outages", bool, False, "Report one row per outage instead of per port."

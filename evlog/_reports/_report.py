@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evlog._replay.runner import EntityKind
+from evlog._reports.exclusions import parse_station_map
 from evlog._reports.files import check_output_file, is_stdout
 from evlog._reports.render import OutputFormat, parse_format
 from evlog._window import Period, parse_ids
@@ -204,6 +205,23 @@ HOLD_AFTER_GAP = Option(
     False,
     "After a coverage gap, keep the last state instead of counting no_data until the next event.",
     param="hold_after_gap",
+)
+STATION_MAP = Option(
+    "station_map",
+    "--station-map",
+    Path | None,
+    None,
+    "CSV station_id,evse_id: more ports whose station's offline time counts against them.",
+    parse=parse_station_map,
+    api_type="str | os.PathLike[str] | Iterable[tuple[str, str]] | None",
+    metavar="CSV",
+)
+STATUS_ONLY = Option(
+    "status_only",
+    "--status-only",
+    bool,
+    False,
+    "Judge a port by its own status alone, not also by its station's connectivity.",
 )
 ENGINES = ("duckdb", "spark")  # the replay engines `--engine` names
 ENGINE = Option(

@@ -7,15 +7,20 @@ least one of its EVSEs was AVAILABLE.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from evlog._lake.schema import Status
+from evlog._replay.engine import NO_ROLLUPS, EngineBase
 from evlog._replay.runner import EntityKind
 from evlog._reports._report import (
     EVSE,
     HOLD_AFTER_GAP,
     LOCATION,
+    STATION_MAP,
+    STATUS_ONLY,
     Option,
     Report,
+    Values,
     replay,
     report_plot,
 )
@@ -29,6 +34,32 @@ BY_LOCATION = Option(
     False,
     "One row per location: time with an EVSE AVAILABLE.",
 )
+
+
+def _availability(report: Report, engine: EngineBase[Any], values: Values) -> Any:
+    """The replay, with each linked port's station offline time counted against it
+    (docs/reliability.md, "Connectivity") unless `--status-only`."""
+    links = [] if values["status_only"] else engine.station_links()
+    links = list(dict.fromkeys([*links, *values["station_map"]]))
+    if not links:
+        return replay(report, engine, values)
+    window = engine.window(
+        EntityKind.EVSE, values["start"], values["end"], values["by"], values["tz"]
+    )
+    stations = {"entity_ids": sorted({station for station, _ in links}), "location_ids": []}
+    return engine.relation(
+        EntityKind.EVSE,
+        "availability_connected",
+        window,
+        params_of={EntityKind.STATION: stations},
+        map_station_ids=[station for station, _ in links],
+        map_evse_ids=[evse for _, evse in links],
+        data_end_us=window.end_us,  # the replay's rule: the last state holds to the window's end
+        **report.sql_params(values),
+        # the offline time needs the ports' intervals, which only a replay gives
+        **{NO_ROLLUPS: True},
+    )
+
 
 _PER_EVSE = Report(
     name="availability",
@@ -45,9 +76,11 @@ _PER_EVSE = Report(
         *STATUS_COLUMNS,
         "available_pct",
         "in_service_pct",
+        "station_offline_s",
+        "state_basis",
     ),
-    run=replay,
-    options=(EVSE, LOCATION, BY_LOCATION, HOLD_AFTER_GAP),
+    run=_availability,
+    options=(EVSE, LOCATION, BY_LOCATION, STATION_MAP, STATUS_ONLY, HOLD_AFTER_GAP),
     kind=EntityKind.EVSE,
     sql="availability",
     plot=report_plot(
@@ -73,6 +106,7 @@ BY_LOCATION_REPORT = replace(
         "available_pct",
     ),
     sql="availability_by_location",
+    run=replay,
     plot=report_plot(
         "availability", "hour-of-week profile (hourly periods) or available_pct heat map"
     ),

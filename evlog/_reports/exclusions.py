@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -149,6 +150,17 @@ def load_exclusions(
             )
         exclusions.append(Exclusion(entity_id, start, end, cause, line))
     return exclusions
+
+
+def parse_station_map(
+    value: str | os.PathLike[str] | Iterable[tuple[str, str]] | None, flag: str = "--station-map"
+) -> list[tuple[str, str]]:
+    """`--station-map FILE`, or the API's (station_id, evse_id) pairs."""
+    if value is None:
+        return []
+    if isinstance(value, str | os.PathLike):
+        return load_station_map(value)
+    return [(str(s), str(e)) for s, e in value]
 
 
 def load_station_map(path: str | os.PathLike[str]) -> list[tuple[str, str]]:

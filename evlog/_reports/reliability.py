@@ -44,7 +44,6 @@ from evlog._reports.exclusions import (
     Cause,
     Exclusion,
     load_exclusions,
-    load_station_map,
 )
 from evlog._time import from_micros, to_micros
 from evlog._window import Period, Window, parse_tz
@@ -511,17 +510,6 @@ def _exclusion_params(rows: list[Exclusion], rule: Rule) -> dict[str, list[Any]]
         "exclusion_cap_kinds": [rule.cap_kind.get(x.cause, "none") for x in rows],
         "exclusion_caps_us": [rule.cap_us.get(x.cause) for x in rows],
     }
-
-
-def parse_station_map(
-    value: str | os.PathLike[str] | Iterable[tuple[str, str]] | None, flag: str = "--station-map"
-) -> list[tuple[str, str]]:
-    """`--station-map FILE`, or the API's (station_id, evse_id) pairs."""
-    if value is None:
-        return []
-    if isinstance(value, str | os.PathLike):
-        return load_station_map(value)
-    return [(str(s), str(e)) for s, e in value]
 
 
 def _from_us(column: str, zone: ZoneInfo) -> pl.Expr:

@@ -103,3 +103,27 @@ def test_cli_states_the_basis(linked_lake: Path) -> None:
         "H1,status,0.0",
         ",mixed,780.0",
     ]
+
+
+def test_availability_counts_the_station_offline_too(linked_lake: Path) -> None:
+    lake = evlog.open_lake(linked_lake)
+    day = lake.availability("2025-01-10", "2025-01-11", by="none").sort("evse_id")
+    rows = {r["evse_id"]: r for r in day.iter_rows(named=True)}
+    c1, c2, h1 = rows["C1"], rows["C2"], rows["H1"]
+    # C1: AVAILABLE all day, its station offline 06:00-12:00: available 18 of 24 hours
+    assert c1["available_s"] == 24 * 3600 and c1["station_offline_s"] == 6 * 3600
+    assert c1["available_pct"] == pytest.approx(18 / 24 * 100)
+    assert c1["in_service_pct"] == pytest.approx(18 / 24 * 100)
+    assert c1["state_basis"] == "status+connectivity"
+    # C2: out of order 11:00-13:00 as well; offline 06:00-12:00 overlaps it 11:00-12:00
+    assert c2["out_of_order_s"] == 2 * 3600 and c2["station_offline_s"] == 6 * 3600
+    assert c2["available_pct"] == pytest.approx((22 - 5) / 24 * 100)
+    assert c2["in_service_pct"] == pytest.approx((24 - 7) / 24 * 100)
+    assert h1["available_pct"] == 100.0 and h1["state_basis"] == "status"
+    assert h1["station_offline_s"] == 0
+    alone = lake.availability("2025-01-10", "2025-01-11", by="none", status_only=True)
+    assert alone.filter(pl.col("evse_id") == "C1")["available_pct"].to_list() == [100.0]
+    mapped = lake.availability(
+        "2025-01-10", "2025-01-11", by="none", station_map=[("S1", "H1")]
+    ).filter(pl.col("evse_id") == "H1")
+    assert mapped["available_pct"].to_list() == [pytest.approx(18 / 24 * 100)]

@@ -121,6 +121,9 @@ SELECT
     t.unknown_us / 1e6 AS unknown_s,
     100.0 * t.available_us / nullif(t.observed_us - t.unknown_us, 0) AS available_pct,
     100.0 * (t.observed_us - t.inoperative_us - t.out_of_order_us) / nullif(t.observed_us, 0)
-        AS in_service_pct
+        AS in_service_pct,
+    -- without links to stations (`availability_connected` has them), the status alone
+    0.0 AS station_offline_s,
+    'status' AS state_basis
 FROM with_observed AS t
 ORDER BY t.location_rank, t.entity_key, t.period_start
