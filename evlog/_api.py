@@ -49,10 +49,12 @@ from evlog._reports._api_options import (
     IntervalsOptions,
     ReconcileOptions,
     ReliabilityOptions,
+    SummaryOptions,
     UptimeOptions,
 )
 from evlog._reports._report import ENGINES, Report, cli_options
 from evlog._reports.reliability import ReliabilityResult
+from evlog._reports.summary import NetworkSummary
 from evlog._upkeep.compact import CompactSummary
 from evlog._upkeep.compact import compact as compact_lake
 from evlog._window import Period, Window, parse_tz
@@ -310,6 +312,18 @@ class EvlogLake:
             _, values = self.prepare("reliability", args, options)
             # both frames: run as the outage list's variant, which asks for the outages too
             result: ReliabilityResult = self.outcome(registry.RELIABILITY_OUTAGES, values)
+        return result
+
+    def summary(self, *args: Positional, **options: Unpack[SummaryOptions]) -> pl.DataFrame:
+        return self.report("summary", *args, **options)
+
+    def summary_report(
+        self, *args: Positional, **options: Unpack[SummaryOptions]
+    ) -> NetworkSummary:
+        """The summary lines and the availability, uptime and flaps frames they come from."""
+        with keyword_names("summary"):
+            report, values = self.prepare("summary", args, options)
+            result: NetworkSummary = self.outcome(report, values)
         return result
 
     def feed_health(self, *args: Positional, **options: Unpack[FeedHealthOptions]) -> pl.DataFrame:

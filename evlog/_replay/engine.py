@@ -79,6 +79,14 @@ JOIN (SELECT DISTINCT station_id FROM connectivity_events) AS c ON c.station_id 
 ORDER BY station_id, evse_id
 """
 
+# What the lake keeps in quarantine: records per source and reason, most first.
+QUARANTINE_COUNTS_SQL = """
+SELECT source, reason, count(DISTINCT record_key) AS records
+FROM quarantine
+GROUP BY source, reason
+ORDER BY source, records DESC, reason
+"""
+
 
 # A report parameter (not bound in SQL) that keeps one query off the rollups although its SQL may
 # read them: a reliability report whose exclusions or station map need every outage interval.
@@ -151,6 +159,10 @@ class EngineBase(Generic[R]):
 
     def station_links(self) -> list[tuple[str, str]]:
         """(station_id, evse_id) of every port the feeds link to a station (`STATION_LINKS_SQL`)."""
+        raise NotImplementedError
+
+    def quarantine_counts(self) -> list[tuple[str, str, int]]:
+        """(source, reason, records) of the quarantine (`QUARANTINE_COUNTS_SQL`)."""
         raise NotImplementedError
 
     def relation(
@@ -456,6 +468,11 @@ class ReplayEngine(EngineBase[duckdb.DuckDBPyRelation]):
             EVENT_SPAN_SQL.format(table=table), params={"source": source}
         ).fetchall()
         return EventSpan(*rows[0])
+
+    def quarantine_counts(self) -> list[tuple[str, str, int]]:
+        self._need({Table.QUARANTINE.value})
+        rows = self._con.sql(QUARANTINE_COUNTS_SQL).fetchall()
+        return [(str(source), str(reason), int(n)) for source, reason, n in rows]
 
     def station_links(self) -> list[tuple[str, str]]:
         # no connectivity events, no links: a HERE-only lake does not scan its status events

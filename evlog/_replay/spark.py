@@ -37,6 +37,7 @@ from evlog._replay import dialect, runner
 from evlog._replay.engine import (
     _EVENT_TABLE,
     EVENT_SPAN_SQL,
+    QUARANTINE_COUNTS_SQL,
     STATION_LINKS_SQL,
     EngineBase,
     EventSpan,
@@ -212,6 +213,10 @@ class SparkEngine(EngineBase["DataFrame"]):
         sql = dialect.to_spark(EVENT_SPAN_SQL.format(table=table), {"source": source}, self.views)
         row = self.spark.sql(sql).collect()[0]
         return EventSpan(row["first_us"], row["last_us"], row["last_event_us"])
+
+    def quarantine_counts(self) -> list[tuple[str, str, int]]:
+        sql = dialect.to_spark(QUARANTINE_COUNTS_SQL, {}, self.views)
+        return [(str(r[0]), str(r[1]), int(r[2])) for r in self.spark.sql(sql).collect()]
 
     def station_links(self) -> list[tuple[str, str]]:
         sql = dialect.to_spark(STATION_LINKS_SQL, {}, self.views)

@@ -16,6 +16,14 @@ from evlog._reports.reliability import Unobserved
 from evlog._window import Period
 
 
+class SummaryOptions(TypedDict, total=False):
+    """The keywords of `lake.summary(...)` (docs/reports.md)."""
+
+    start: str | date | datetime | None
+    end: str | date | datetime | None
+    tz: str
+
+
 class AvailabilityOptions(TypedDict, total=False):
     """The keywords of `lake.availability(...)` (docs/reports.md)."""
 

@@ -11,7 +11,15 @@ from typing import Any
 
 from evlog._errors import UsageError
 from evlog._replay.engine import EngineBase
-from evlog._reports import availability, feed_health, flaps, intervals, reconcile, uptime
+from evlog._reports import (
+    availability,
+    feed_health,
+    flaps,
+    intervals,
+    reconcile,
+    summary,
+    uptime,
+)
 from evlog._reports import reliability as rel
 from evlog._reports._report import (
     EVSE,
@@ -214,6 +222,7 @@ RELIABILITY_OUTAGES = replace(
 RELIABILITY = replace(_PORTS, variants=(RELIABILITY_OUTAGES,))
 
 _COMMANDS: tuple[Report, ...] = (
+    summary.REPORT,
     availability.REPORT,
     uptime.REPORT,
     flaps.REPORT,

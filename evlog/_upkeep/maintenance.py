@@ -28,6 +28,7 @@ from evlog._record.derive import DEFAULT_SKEW_TOLERANCE, FEEDS
 from evlog._record.recorder import RecordSummary
 from evlog._replay import runner
 from evlog._replay.coverage import lake_coverage
+from evlog._replay.engine import QUARANTINE_COUNTS_SQL
 from evlog._replay.runner import EntityKind
 from evlog._upkeep import compact
 from evlog._window import parse_tz
@@ -105,12 +106,7 @@ def _lake_info(lake: Lake) -> LakeInfo:
         info.tables.append(TableInfo(table.value, rows, len(files), size, first, last))
     info.coverage.extend(_coverage(con))
     info.gaps.extend(_gaps(con))
-    info.quarantine.extend(
-        con.execute(
-            "SELECT source, reason, count(DISTINCT record_key) FROM quarantine "
-            "GROUP BY ALL ORDER BY source, 3 DESC, reason"
-        ).fetchall()
-    )
+    info.quarantine.extend(con.execute(QUARANTINE_COUNTS_SQL).fetchall())
     info.rollups.extend(_rollups(lake))
     return info
 

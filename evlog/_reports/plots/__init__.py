@@ -66,6 +66,7 @@ from evlog._reports.plots._palette import (
 )
 from evlog._reports.plots._reliability import plot_reliability, reliability_figure
 from evlog._reports.plots._status_share import STATUS_ORDER, plot_status_share, status_share_figure
+from evlog._reports.plots._summary import plot_summary, summary_figure
 from evlog._reports.plots._time import frame_zone
 from evlog._reports.plots._timeline import (
     Episode,
@@ -105,6 +106,7 @@ __all__ = [
     "plot_reliability",
     "plot_report",
     "plot_status_share",
+    "plot_summary",
     "plot_timeline",
     "plot_uptime_heatmap",
     "rank_entities",
@@ -112,6 +114,7 @@ __all__ = [
     "report_figure",
     "save_figure",
     "status_share_figure",
+    "summary_figure",
     "timeline_figure",
     "uptime_heatmap_figure",
 ]
