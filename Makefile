@@ -33,6 +33,7 @@ demo: $(VENV)/.installed
 	$(BIN)/evlog record stream data/samples/here --lake $(DEMO_LAKE) $(HERE_COVERAGE)
 	$(BIN)/evlog record webhooks --from data/samples/edrv --lake $(DEMO_LAKE) $(EDRV_COVERAGE)
 	$(BIN)/evlog lake info --lake $(DEMO_LAKE)
+	$(BIN)/evlog report summary --lake $(DEMO_LAKE) --plot build/demo/summary.png
 	$(BIN)/evlog report uptime --lake $(DEMO_LAKE) --by none
 	$(BIN)/evlog report flaps --lake $(DEMO_LAKE) --by none --station 9f4b1f296311699ff1d766b1
 	$(BIN)/evlog report uptime --lake $(DEMO_LAKE) --by day --format csv \
