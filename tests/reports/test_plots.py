@@ -556,3 +556,18 @@ def test_a_location_observed_as_unknown_is_not_no_data() -> None:
     ]
     (legend,) = figure.legends
     assert "observed, status UNKNOWN" in [t.get_text() for t in legend.get_texts()]
+
+
+def test_availability_by_none_draws_a_bar_per_evse(report: Callable[..., pl.DataFrame]) -> None:
+    frame = report("availability", by="none")
+    ax = only_axes(plots.report_figure("availability", frame))
+    available = next(c for c in ax.containers if c.get_label() == "AVAILABLE")
+    shown = min(40, frame.height)
+    assert len(available) == shown  # one bar per EVSE, not one for the network
+    whole = frame["no_data_s"] + frame["unobserved_s"] + frame["observed_s"]
+    share = (frame["available_s"] / whole).to_list()
+    top_down = sorted(available, key=lambda p: -p.get_y())
+    # least available at the top, each bar's AVAILABLE part its share of the EVSE's time
+    assert [p.get_width() for p in top_down] == pytest.approx(
+        sorted(100 * v for v in share)[:shown]
+    )

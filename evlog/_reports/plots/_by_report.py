@@ -14,7 +14,7 @@ from evlog._reports.plots._figure import check_plot_path, empty_figure, new_figu
 from evlog._reports.plots._flap_ranking import flap_ranking_figure
 from evlog._reports.plots._heatmap import heatmap_figure, uptime_heatmap_figure
 from evlog._reports.plots._hour_of_week import hour_of_week_figure
-from evlog._reports.plots._status_share import status_share_figure
+from evlog._reports.plots._status_share import evse_share_figure, status_share_figure
 from evlog._reports.plots._timeline import timeline_figure
 
 REPORT_PLOTS: dict[str, str] = {
@@ -76,4 +76,6 @@ def _availability_figure(frame: pl.DataFrame, *, tz: str | None, title: str | No
             title=title or "Location availability",
             tz=tz,
         )
+    if frame.get_column("period_start").n_unique() == 1:  # `--by none`: a bar per EVSE
+        return evse_share_figure(frame, title=title)
     return status_share_figure(frame, tz=tz, title=title)

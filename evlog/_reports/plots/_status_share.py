@@ -15,6 +15,7 @@ from evlog._reports.plots._figure import (
     empty_figure,
     new_figure,
     save_figure,
+    short_id,
     window_text,
 )
 from evlog._reports.plots._palette import STATE_COLOURS, STATE_LABELS
@@ -67,6 +68,53 @@ def status_share_figure(
     evses = availability["evse_id"].n_unique() if "evse_id" in availability.columns else 0
     window = window_text(sums["period_start"].min(), sums["period_end"].max())
     ax.set_title(f"{heading} — {window} ({zone}); {evses} EVSEs", fontsize=11, loc="left")
+    figure.legend(loc="outside right center", fontsize=8, frameon=False, reverse=True)
+    return figure
+
+
+def evse_share_figure(
+    availability: pl.DataFrame, *, max_evses: int = 40, title: str | None = None
+) -> Figure:
+    """One period (`--by none`): a stacked bar per EVSE of its time by status, least AVAILABLE
+    first (one bar for the whole network would say little)."""
+    heading = title or "EVSE time by status"
+    if availability.is_empty():
+        return empty_figure(new_figure(10, 3), heading)
+    parts = [(s, f"{s.lower()}_s") for s in STATUS_ORDER] + [
+        ("no_data", "no_data_s"),
+        ("unobserved", "unobserved_s"),
+    ]
+    parts = [(s, c) for s, c in parts if c in availability.columns]
+    per_evse = (
+        availability.group_by("evse_id")
+        .agg(pl.col(c).sum() for _, c in parts)
+        .with_columns(total=pl.sum_horizontal(c for _, c in parts))
+        .with_columns(share=pl.col("available_s") / pl.col("total"))
+        .sort(["share", "evse_id"], nulls_last=True)
+    )
+    shown = per_evse.head(max_evses)
+    figure = new_figure(10, 1.4 + 0.24 * shown.height)
+    ax = figure.add_subplot()
+    y = np.arange(shown.height)[::-1]  # least available at the top
+    left = np.zeros(shown.height)
+    total = np.where(shown["total"].to_numpy() > 0, shown["total"].to_numpy(), np.nan)
+    for state, column in parts:
+        share = np.nan_to_num(100 * shown[column].to_numpy() / total)
+        if not share.any():
+            continue
+        ax.barh(
+            y, share, left=left, height=0.8, label=STATE_LABELS.get(state, state),
+            color=STATE_COLOURS[state], edgecolor="#777777" if state == "unobserved" else "none",
+            hatch="////" if state == "unobserved" else None, linewidth=0.4,
+        )  # fmt: skip
+        left += share
+    ax.set_yticks(y, [short_id(str(e), 28) for e in shown["evse_id"]], fontsize=7)
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("share of the EVSE's time (%)")
+    hidden = per_evse.height - shown.height
+    more = f"; {hidden} more EVSEs not shown" if hidden > 0 else ""
+    window = window_text(availability["period_start"].min(), availability["period_end"].max())
+    ax.set_title(f"{heading}, least available first — {window}{more}", fontsize=10, loc="left")
     figure.legend(loc="outside right center", fontsize=8, frameon=False, reverse=True)
     return figure
 
