@@ -116,3 +116,5 @@ class FeedHealthOptions(TypedDict, total=False):
     tz: str
     evse: str | Iterable[str] | None
     location: str | Iterable[str] | None
+    station: str | Iterable[str] | None
+    stations: bool

@@ -9,10 +9,50 @@ parsed.
 
 from __future__ import annotations
 
-from evlog._replay.runner import EntityKind
-from evlog._reports._report import EVSE, LOCATION, Report, replay
+from dataclasses import replace
+from typing import Any
 
-REPORT = Report(
+from evlog._replay.engine import EngineBase
+from evlog._replay.runner import EntityKind
+from evlog._reports._report import EVSE, LOCATION, STATION, Option, Report, Values
+from evlog._sources.edrv import OFFLINE_EVENT, ONLINE_EVENT
+from evlog._window import Period
+
+# The webhook types evlog turns into observations; others are counted as `other_webhooks`.
+KNOWN_WEBHOOK_TYPES = (ONLINE_EVENT, OFFLINE_EVENT, "chargestation.connector_status.updated")
+
+STATIONS = Option(
+    "stations",
+    "--stations",
+    bool,
+    False,
+    "One row per station (the connectivity feed) instead of per EVSE.",
+)
+
+
+def _feed_health(report: Report, engine: EngineBase[Any], values: Values) -> Any:
+    stations = report.switch is STATIONS
+    kind = EntityKind.STATION if stations else EntityKind.EVSE
+    window = engine.window(kind, values["start"], values["end"], Period.NONE, values["tz"])
+    if stations:
+        return engine.relation(
+            kind,
+            "feed_health_stations",
+            window,
+            entity_ids=list(values["station"]),
+            location_ids=[],
+            known_webhook_types=list(KNOWN_WEBHOOK_TYPES),
+        )
+    return engine.relation(
+        kind,
+        "feed_health",
+        window,
+        entity_ids=list(values["evse"]),
+        location_ids=list(values["location"]),
+    )
+
+
+_PER_EVSE = Report(
     name="feed_health",
     entity="EVSE over the window, worst first",
     summary="Is the status feed trustworthy: repeats, clamped times, out-of-order arrivals, "
@@ -42,11 +82,44 @@ REPORT = Report(
         "last_event",
         "silent_s",
     ),
-    run=replay,
-    options=(EVSE, LOCATION),
+    run=_feed_health,
+    options=(EVSE, LOCATION, STATION, STATIONS),
     kind=EntityKind.EVSE,
     default_by=None,
     sql="feed_health",
     engines=("duckdb",),
     title="feed health (worst first)",
 )
+
+STATIONS_REPORT = replace(
+    _PER_EVSE,
+    name="feed_health_stations",
+    entity="station over the window, worst first",
+    summary="Is the connectivity feed trustworthy: per station, repeats, clamped times, "
+    "out-of-order arrivals, receive lag, silence, and webhooks of types evlog does not read.",
+    details="`--stations`: the same figures for the stations' online/offline observations, and "
+    "`other_webhooks`/`other_types`: the window's webhooks naming the station whose event type "
+    "is none of " + ", ".join(KNOWN_WEBHOOK_TYPES) + ".",
+    columns=(
+        "station_id",
+        "events",
+        "repeated",
+        "repeated_pct",
+        "clamped",
+        "out_of_order",
+        "out_of_order_pct",
+        "lag_p50_s",
+        "lag_p95_s",
+        "busiest_day_events",
+        "last_event",
+        "silent_s",
+        "other_webhooks",
+        "other_types",
+    ),
+    kind=EntityKind.STATION,
+    sql="feed_health_stations",
+    title="feed health of the stations (worst first)",
+    switch=STATIONS,
+    command="feed_health",
+)
+REPORT = replace(_PER_EVSE, variants=(STATIONS_REPORT,))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 import evlog
+from evlog._record.offline import record_webhook_files
 from tests.replay.lakes import StatusEvent, at, make_lake
 
 S = timedelta(seconds=1)
@@ -64,3 +66,58 @@ def test_more_than_one_status_a_minute_all_day_is_implausible(tmp_path: Path) ->
     )
     (row,) = evlog.open_lake(tmp_path).feed_health("2024-04-05", "2024-04-06").iter_rows(named=True)
     assert row["busiest_day_events"] == 1441 and row["implausible_rate"] is True
+
+
+def test_station_feed_health_counts_webhooks_of_other_types(tmp_path: Path) -> None:
+    def envelope(received: str, event: str, data: dict[str, object], hook: str) -> str:
+        body = {"_id": hook, "event": event, "object": "chargestation", "data": data}
+        return json.dumps({"received_at": received, "body": body})
+
+    saved = tmp_path / "hooks.jsonl"
+    saved.write_text(
+        "\n".join(
+            [
+                envelope(
+                    "2025-01-01T00:00:02Z",
+                    "chargestation.online",
+                    {"_id": "S1", "lastConnectAt": "2025-01-01T00:00:00Z"},
+                    "w1",
+                ),
+                envelope(
+                    "2025-01-01T06:00:04Z",
+                    "chargestation.offline",
+                    {"_id": "S1", "lastDisconnectAt": "2025-01-01T06:00:00Z"},
+                    "w2",
+                ),
+                envelope(
+                    "2025-01-01T07:00:00Z",
+                    "session.updated",
+                    {"_id": "session-9", "chargestation": "S1"},
+                    "w3",
+                ),
+                envelope(
+                    "2025-01-01T08:00:00Z", "chargestation.firmware.updated", {"_id": "S1"}, "w4"
+                ),
+                envelope(
+                    "2025-01-01T09:00:00Z",
+                    "chargestation.online",
+                    {"_id": "S2", "lastConnectAt": "2025-01-01T09:00:00Z"},
+                    "w5",
+                ),
+            ]
+        )
+        + "\n"
+    )
+    record_webhook_files(tmp_path / "lake", [str(saved)])
+    frame = evlog.open_lake(tmp_path / "lake").feed_health(
+        "2025-01-01", "2025-01-02", stations=True
+    )
+    rows = {r["station_id"]: r for r in frame.iter_rows(named=True)}
+    s1, s2 = rows["S1"], rows["S2"]
+    assert s1["events"] == 2 and s2["events"] == 1
+    assert s1["other_webhooks"] == 2
+    assert s1["other_types"] == "chargestation.firmware.updated;session.updated"
+    assert s2["other_webhooks"] == 0 and s2["other_types"] == ""
+    assert s1["lag_p50_s"] == pytest.approx(3.0)  # 2 s and 4 s
+    assert s1["silent_s"] == 18 * 3600  # last event 06:00, window end midnight
+    assert frame["station_id"].to_list() == ["S1", "S2"]  # S1 first: it has other webhooks
