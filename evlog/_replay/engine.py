@@ -69,16 +69,6 @@ SELECT
 FROM {table}
 """
 
-# The station <-> port links the feeds carry (docs/reliability.md, "Connectivity"): a port whose
-# `location_id` is a station id seen in connectivity events is a port of that station (eDRV
-# connectors: the location is their chargestation).
-STATION_LINKS_SQL = """
-SELECT DISTINCT s.location_id AS station_id, s.evse_id
-FROM status_events AS s
-JOIN (SELECT DISTINCT station_id FROM connectivity_events) AS c ON c.station_id = s.location_id
-ORDER BY station_id, evse_id
-"""
-
 # What the lake keeps in quarantine: records per source and reason, most first.
 QUARANTINE_COUNTS_SQL = """
 SELECT source, reason, count(DISTINCT record_key) AS records
@@ -157,9 +147,19 @@ class EngineBase(Generic[R]):
     def event_span(self, kind: EntityKind) -> EventSpan:
         raise NotImplementedError
 
-    def station_links(self) -> list[tuple[str, str]]:
-        """(station_id, evse_id) of every port the feeds link to a station (`STATION_LINKS_SQL`)."""
-        raise NotImplementedError
+    def has_connectivity(self) -> bool:
+        """Whether the lake holds connectivity events (else no port is linked to a station)."""
+        return True
+
+    def station_links(self, window: Window) -> list[tuple[str, str]]:
+        """(station_id, evse_id) of every port of `window` that the feeds link to a station
+        (`station_links.sql`)."""
+        if not self.has_connectivity():
+            return []
+        relation = self.relation(
+            EntityKind.EVSE, "station_links", window, entity_ids=[], location_ids=[]
+        )
+        return [(str(s), str(e)) for s, e in self.to_polars(relation).iter_rows()]
 
     def quarantine_counts(self) -> list[tuple[str, str, int]]:
         """(source, reason, records) of the quarantine (`QUARANTINE_COUNTS_SQL`)."""
@@ -474,12 +474,8 @@ class ReplayEngine(EngineBase[duckdb.DuckDBPyRelation]):
         rows = self._con.sql(QUARANTINE_COUNTS_SQL).fetchall()
         return [(str(source), str(reason), int(n)) for source, reason, n in rows]
 
-    def station_links(self) -> list[tuple[str, str]]:
-        # no connectivity events, no links: a HERE-only lake does not scan its status events
-        if not self.lake.has_files(Table.CONNECTIVITY_EVENTS):
-            return []
-        self._need({Table.STATUS_EVENTS.value, Table.CONNECTIVITY_EVENTS.value})
-        return [(str(s), str(e)) for s, e in self._con.sql(STATION_LINKS_SQL).fetchall()]
+    def has_connectivity(self) -> bool:
+        return self.lake.has_files(Table.CONNECTIVITY_EVENTS)
 
     def relation(
         self,

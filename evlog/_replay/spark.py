@@ -38,7 +38,6 @@ from evlog._replay.engine import (
     _EVENT_TABLE,
     EVENT_SPAN_SQL,
     QUARANTINE_COUNTS_SQL,
-    STATION_LINKS_SQL,
     EngineBase,
     EventSpan,
 )
@@ -217,10 +216,6 @@ class SparkEngine(EngineBase["DataFrame"]):
     def quarantine_counts(self) -> list[tuple[str, str, int]]:
         sql = dialect.to_spark(QUARANTINE_COUNTS_SQL, {}, self.views)
         return [(str(r[0]), str(r[1]), int(r[2])) for r in self.spark.sql(sql).collect()]
-
-    def station_links(self) -> list[tuple[str, str]]:
-        sql = dialect.to_spark(STATION_LINKS_SQL, {}, self.views)
-        return [(str(r["station_id"]), str(r["evse_id"])) for r in self.spark.sql(sql).collect()]
 
     def statements(
         self,

@@ -39,13 +39,13 @@ BY_LOCATION = Option(
 def _availability(report: Report, engine: EngineBase[Any], values: Values) -> Any:
     """The replay, with each linked port's station offline time counted against it
     (docs/reliability.md, "Connectivity") unless `--status-only`."""
-    links = [] if values["status_only"] else engine.station_links()
-    links = list(dict.fromkeys([*links, *values["station_map"]]))
-    if not links:
-        return replay(report, engine, values)
     window = engine.window(
         EntityKind.EVSE, values["start"], values["end"], values["by"], values["tz"]
     )
+    links = [] if values["status_only"] else engine.station_links(window)
+    links = list(dict.fromkeys([*links, *values["station_map"]]))
+    if not links:
+        return replay(report, engine, values)
     stations = {"entity_ids": sorted({station for station, _ in links}), "location_ids": []}
     return engine.relation(
         EntityKind.EVSE,

@@ -384,12 +384,6 @@ def compute_reliability(
     unobserved, never the last state held (docs/reliability.md, "Unobserved time")."""
     rule = RULES[standard]
     zone = parse_tz(tz)
-    # A port is up only while its station is online too, wherever a link is known: from the
-    # feeds, and from the station map (docs/reliability.md, "Connectivity").
-    from_feeds = engine.station_links() if connectivity and rule.connectivity else []
-    links = list(dict.fromkeys([*from_feeds, *station_map]))
-    pairs = [p for p in links if p[1] in evse_ids] if evse_ids else links
-
     months = report_months(engine, zone, start, end, chosen_months)
     query_start_day = min(basis_start(rule, m) for m in months)
     if Cause.PLANNED_MAINTENANCE in rule.cap_kind:  # a yearly cap counts from 1 January
@@ -409,6 +403,11 @@ def compute_reliability(
     if to_micros(query_start) < data_end_us < to_micros(range_end):
         replay_end = from_micros(data_end_us)
     window = Window.parse(query_start, replay_end, Period.MONTH, zone)
+    # A port is up only while its station is online too, wherever a link is known: from the
+    # feeds, and from the station map (docs/reliability.md, "Connectivity").
+    from_feeds = engine.station_links(window) if connectivity and rule.connectivity else []
+    links = list(dict.fromkeys([*from_feeds, *station_map]))
+    pairs = [p for p in links if p[1] in evse_ids] if evse_ids else links
 
     all_months = [query_start_day.replace(day=1)]
     while all_months[-1] < months[-1]:
