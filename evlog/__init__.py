@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from evlog._api import EvlogLake, open_lake, record_stream, record_webhook_files
 from evlog._errors import (
     EvlogError,
+    ExportError,
     InputError,
     LakeError,
     LakeNotFoundError,
@@ -19,6 +20,7 @@ from evlog._errors import (
     UsageError,
 )
 from evlog._lake.layout import Lake
+from evlog._reports.ev_chart import export_ev_chart
 from evlog._reports.reliability import export_charging_use_spec
 from evlog._time import parse_duration, parse_instant, parse_window
 from evlog._version import __version__
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = [
     "EvlogError",
     "EvlogLake",
+    "ExportError",
     "InputError",
     "Lake",
     "LakeError",
@@ -38,6 +41,7 @@ __all__ = [
     "UsageError",
     "__version__",
     "export_charging_use_spec",
+    "export_ev_chart",
     "open_lake",
     "parse_duration",
     "parse_instant",

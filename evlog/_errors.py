@@ -7,6 +7,7 @@
     ├── EngineError             a replay engine that cannot run here (Spark without pyspark or Java)
     ├── InputError              an input path that does not exist or cannot be read
     ├── OutputError             a file evlog was asked to write that cannot be written
+    ├── ExportError             a filing export with a row its receiving system would reject
     └── RecordError             a record that cannot be parsed; carries a quarantine `reason`
 
 `RecordError` never escapes a recorder: it is how a parser asks for a record's quarantine.
@@ -41,6 +42,11 @@ class InputError(EvlogError):
 
 class OutputError(EvlogError):
     """A report output, plot or export that cannot be written (no space, no permission, ...)."""
+
+
+class ExportError(EvlogError):
+    """A filing export (`--export ev-chart DIR`) with a row the receiving system would reject: the
+    message names the file, the row and the rule, and nothing is written."""
 
 
 class RecordError(EvlogError):

@@ -13,6 +13,7 @@ from evlog._errors import UsageError
 from evlog._replay.engine import EngineBase
 from evlog._reports import (
     availability,
+    ev_chart,
     feed_health,
     flaps,
     intervals,
@@ -90,9 +91,10 @@ EXPORT = Option(
     "--export",
     tuple[str, Path] | None,
     None,
-    "Also write uptime.csv and outages.csv in DIR (public charging-use data spec).",
+    "Also write the filing files in DIR: charging-use-spec (uptime.csv, outages.csv) or ev-chart "
+    "(EV-ChART Modules 3 and 4 per quarter, validated, and the dashboard figures).",
     parse=lambda value, flag: rel.parse_export(value),
-    metavar="charging-use-spec DIR",
+    metavar="charging-use-spec|ev-chart DIR",
     cli_only=True,
 )
 UNOBSERVED = Option(
@@ -113,6 +115,25 @@ MIN_COVERAGE = Option(
     "Observed share of the basis (%) needed for a verdict; below it `passed` is empty.",
     parse=rel.parse_min_coverage,
     metavar="PCT",
+)
+NETWORK_PROVIDER = Option(
+    "network_provider",
+    "--network-provider",
+    str | None,
+    None,
+    "EV-ChART network_provider of every row (with --export ev-chart).",
+    cli_only=True,
+    metavar="NAME",
+)
+OPERATIONAL_DATES = Option(
+    "operational_dates",
+    "--operational-dates",
+    Path | None,
+    None,
+    "CSV station_id,operational_date as registered in EV-ChART (with --export ev-chart).",
+    parse=ev_chart.parse_operational_dates,
+    cli_only=True,
+    metavar="CSV",
 )
 OUTAGES = Option(
     "outages", "--outages", bool, False, "Report one row per outage instead of per port."
@@ -141,8 +162,26 @@ def _reliability(report: Report, engine: EngineBase[Any], values: Values) -> rel
 
 
 def _export(result: rel.ReliabilityResult, values: Values) -> None:
-    if values.get("export") is not None:
-        rel.export_charging_use_spec(result, values["export"])
+    if values.get("export") is None:
+        return
+    kind, directory = values["export"]
+    if kind == "ev-chart":
+        ev_chart.export_ev_chart(
+            result,
+            directory,
+            network_provider=values["network_provider"],
+            operational_dates=values["operational_dates"],
+        )
+    else:
+        rel.export_charging_use_spec(result, directory)
+
+
+def _check(values: Values) -> None:
+    """The months (`check_months`), and what --export ev-chart needs, before any replay."""
+    rel.check_months(values)
+    export = values.get("export")
+    if export is not None and export[0] == "ev-chart":
+        ev_chart.check_export(values["standard"].value, values.get("network_provider"))
 
 
 def _ports_title(result: rel.ReliabilityResult) -> str:
@@ -182,6 +221,8 @@ _RELIABILITY_OPTIONS = (
     STATION_MAP,
     STATUS_ONLY,
     EXPORT,
+    NETWORK_PROVIDER,
+    OPERATIONAL_DATES,
     OUTAGES,
     HOLD_AFTER_GAP,
 )
@@ -205,7 +246,7 @@ _PORTS = Report(
     after=_export,
     warnings=lambda result: result.warnings,
     positional=("standard", "start", "end"),
-    check=rel.check_months,
+    check=_check,
 )
 RELIABILITY_OUTAGES = replace(
     _PORTS,

@@ -79,7 +79,7 @@ def parse_cause(value: str) -> Cause | None:
     return CAUSE_ALIASES.get(key)
 
 
-def _open_csv(path: Path, option: str) -> list[list[str]]:
+def read_csv_rows(path: Path, option: str) -> list[list[str]]:
     if not path.is_file():
         raise UsageError(f"{option}: {path}: no such file")
     try:
@@ -89,7 +89,7 @@ def _open_csv(path: Path, option: str) -> list[list[str]]:
         raise UsageError(f"{option}: {path}: cannot read CSV: {exc}") from None
 
 
-def _header(
+def csv_columns(
     rows: list[list[str]], path: Path, option: str, required: tuple[str, ...]
 ) -> dict[str, int]:
     if not rows:
@@ -120,8 +120,8 @@ def load_exclusions(
 ) -> list[Exclusion]:
     """Read and validate an exclusions file; `allowed` are the causes `standard` accepts."""
     target = Path(path)
-    rows = _open_csv(target, "--exclusions")
-    columns = _header(rows, target, "--exclusions", EXCLUSION_COLUMNS)
+    rows = read_csv_rows(target, "--exclusions")
+    columns = csv_columns(rows, target, "--exclusions", EXCLUSION_COLUMNS)
     exclusions: list[Exclusion] = []
     for line, row in enumerate(rows[1:], start=2):
         if not any(cell.strip() for cell in row):
@@ -166,8 +166,8 @@ def parse_station_map(
 def load_station_map(path: str | os.PathLike[str]) -> list[tuple[str, str]]:
     """Read a `station_id,evse_id` CSV: the ports a station's connectivity stands for."""
     target = Path(path)
-    rows = _open_csv(target, "--station-map")
-    columns = _header(rows, target, "--station-map", STATION_MAP_COLUMNS)
+    rows = read_csv_rows(target, "--station-map")
+    columns = csv_columns(rows, target, "--station-map", STATION_MAP_COLUMNS)
     pairs: dict[tuple[str, str], None] = {}
     for line, row in enumerate(rows[1:], start=2):
         if not any(cell.strip() for cell in row):

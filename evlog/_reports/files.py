@@ -9,8 +9,9 @@ half-written file where the old one was. `-` means standard output.
 
 from __future__ import annotations
 
+import csv
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from evlog._errors import OutputError, UsageError
@@ -49,3 +50,30 @@ def write_file(path: Path, write: Callable[[Path], object], what: str) -> None:
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise OutputError(f"cannot write {what} {str(path)!r}: {reason}") from exc
+
+
+def export_directory(directory: str | os.PathLike[str], flag: str = "--export") -> Path:
+    """The folder an export writes its files in, created if missing (an export names a folder of
+    files it owns, unlike `--output`); `UsageError` naming `flag` if it cannot be."""
+    target = Path(directory)
+    if target.exists() and not target.is_dir():
+        raise UsageError(f"{flag}: {target} exists and is not a directory")
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{flag}: cannot create {target}: {exc.strerror}") from None
+    return target
+
+
+def write_csv_rows(
+    path: Path, header: Sequence[str], rows: Iterable[Sequence[str]], what: str
+) -> None:
+    """Write a CSV of text cells exactly as given (an export's validated cells), atomically."""
+
+    def write(tmp: Path) -> None:
+        with tmp.open("w", newline="", encoding="utf-8") as handle:
+            out = csv.writer(handle, lineterminator="\n")
+            out.writerow(header)
+            out.writerows(rows)
+
+    write_file(path, write, what)

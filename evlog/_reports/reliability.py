@@ -45,6 +45,7 @@ from evlog._reports.exclusions import (
     Exclusion,
     load_exclusions,
 )
+from evlog._reports.files import export_directory, write_file
 from evlog._time import from_micros, to_micros
 from evlog._window import Period, Window, parse_tz
 
@@ -52,7 +53,7 @@ DAY_US = 86_400 * 1_000_000
 NEVI_YEAR_MIN = 525_600  # 23 CFR 680.116(b): the fixed denominator, 365 x 24 x 60
 OBSERVATION_STATES = ("no_data", "unobserved")
 DEFAULT_MIN_COVERAGE = 95.0
-EXPORT_FORMATS = ("charging-use-spec",)
+EXPORT_FORMATS = ("charging-use-spec", "ev-chart")
 
 COLUMNS: tuple[str, ...] = (
     "scope",
@@ -622,14 +623,9 @@ def _outage_frame(outages: pl.DataFrame, zone: ZoneInfo) -> pl.DataFrame:
 def export_charging_use_spec(
     result: ReliabilityResult, directory: str | os.PathLike[str]
 ) -> list[Path]:
-    """Write `uptime.csv` and `outages.csv` (minutes) in `directory`; returns the paths."""
-    target = Path(directory)
-    if target.exists() and not target.is_dir():
-        raise UsageError(f"--export: {target} exists and is not a directory")
-    try:
-        target.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"--export: cannot create {target}: {exc.strerror}") from None
+    """Write `uptime.csv` and `outages.csv` (minutes) in `directory`, each atomically (a failed
+    write never leaves half a file); returns the paths."""
+    target = export_directory(directory)
     ports = result.frame.filter(pl.col("scope") == "port")
     uptime = ports.select(
         pl.col("port_id"),
@@ -650,18 +646,20 @@ def export_charging_use_spec(
         pl.col("exempted_outage").round(3),
     )
     paths = [target / "uptime.csv", target / "outages.csv"]
-    uptime.write_csv(paths[0])
-    outages.write_csv(paths[1])
+    for path, frame in zip(paths, (uptime, outages), strict=True):
+        write_file(path, frame.write_csv, "export")
     return paths
 
 
-def parse_export(value: tuple[str, str | os.PathLike[str]] | None) -> Path | None:
+def parse_export(value: tuple[str, str | os.PathLike[str]] | None) -> tuple[str, Path] | None:
+    """`--export KIND DIR`: the export format (one of `EXPORT_FORMATS`) and its folder."""
     if value is None:
         return None
     kind, directory = value
-    if kind.strip().lower() not in EXPORT_FORMATS:
+    kind = kind.strip().lower()
+    if kind not in EXPORT_FORMATS:
         raise UsageError(f"--export: expected one of {', '.join(EXPORT_FORMATS)}, got {kind!r}")
-    return Path(directory)
+    return kind, Path(directory)
 
 
 def plot_reliability(frame: pl.DataFrame, path: str | os.PathLike[str], **options: Any) -> Path:
