@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -20,6 +21,7 @@ import polars as pl
 import pytest
 
 import evlog
+from evlog import _faults as faults
 from evlog._errors import ExportError
 from evlog._reports import ev_chart
 from evlog._reports.ev_chart import MODULE3, MODULE4, validate
@@ -436,3 +438,64 @@ def test_operational_dates_file_errors(tmp_path: Path) -> None:
     good = tmp_path / "good.csv"
     good.write_text("station_id,operational_date\nL1,2023-06-01T08:00:00Z\n")
     assert ev_chart.load_operational_dates(good) == {"L1": date(2023, 6, 1)}
+
+
+@pytest.fixture
+def armed() -> Iterator[None]:
+    yield
+    faults.disarm()
+
+
+@pytest.mark.parametrize("kind", ["charging-use-spec", "ev-chart"])
+def test_exports_are_written_atomically(
+    lake: evlog.EvlogLake, tmp_path: Path, kind: str, armed: None
+) -> None:
+    """A write that fails before its rename (a full disk, a crash) leaves the old file whole and
+    no temporary file: docs/lake.md's files-appear-atomically rule, for exports too."""
+    result = q4(lake, tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    second = "outages.csv" if kind == "charging-use-spec" else "module4_outages_2025-Q4.csv"
+    (out / second).write_text("old,file\n")
+    faults.arm("lake.before_rename", "raise", nth=2)  # the second file's rename
+    with pytest.raises(evlog.OutputError, match="cannot write export"):
+        if kind == "ev-chart":
+            evlog.export_ev_chart(result, out, network_provider="np", operational_dates=OPERATIONAL)
+        else:
+            evlog.export_charging_use_spec(result, out)
+    assert (out / second).read_text() == "old,file\n"
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_dashboard_unofficial_edges() -> None:
+    """Viewed on 2026-01-01: window 2025-01-01..2025-12-31, both days counted."""
+
+    def row(station: str, port: str, outage_id: str, minutes: str) -> dict[str, str]:
+        return {
+            "station_id": station,
+            "port_id": port,
+            "outage_id": outage_id,
+            "outage_duration": minutes,
+        }
+
+    opened = {"A": date(2025, 12, 1), "B": date(2025, 12, 31), "C": date(2025, 6, 1)}
+    rows = [
+        # A1: 30 days since opening = 43,200 min; 1,296 min is exactly 3 %: meets (<= 0.03)
+        row("A", "A1", "2025-12-31T10:00:00Z", "1296.00"),
+        row("A", "A2", "2026-01-01T00:00:00Z", "50.00"),  # after the window
+        row("A", "A2", "2024-12-31T23:00:00Z", "50.00"),  # before it
+        # B opened on the window's last day: 0 whole days, not counted as active, yet the
+        # percentage divides by every port with an outage (EV-ChART's len(port_outage_duration))
+        row("B", "B1", "2025-12-31T05:00:00Z", "10.00"),
+        row("C", "C1", "2025-05-31T12:00:00Z", "10.00"),  # before C's operational date
+        row("C", "C2", "", ""),  # a "no outage" row
+    ]
+    assert 1296 / ((date(2025, 12, 31) - date(2025, 12, 1)).days * DAY) == 0.03
+    assert ev_chart.unofficial_uptime(rows, opened, date(2026, 1, 1)) == {
+        "reliability_metrics_available": True,
+        "num_ports_meeting_uptime_req": 1,
+        "total_ports_with_uptime_activity": 1,
+        "percentage_ports_meeting_uptime_req": 0.5,
+        "percentage_ports_not_meeting_uptime_req": 0.5,
+    }
+    assert ev_chart.average_outage(rows) == (1296 + 50 + 50 + 10 + 10) / 5
