@@ -647,21 +647,21 @@ def export_ev_chart(
     provider = check_export(result.rule.standard.value, network_provider)
     operational = parse_operational_dates(operational_dates)
     filings = build_filings(result, provider)
-    for filing in filings:
-        for module, rows, file in zip(
+    files = [
+        (module, rows, name)
+        for filing in filings
+        for module, rows, name in zip(
             (MODULE3, MODULE4), (filing.module3, filing.module4), filing.files, strict=True
-        ):
-            validate(module, rows, file, operational)
+        )
+    ]
+    for module, rows, name in files:  # every row, before any file is written
+        validate(module, rows, name, operational)
     target = export_directory(directory)
     paths: list[Path] = []
-    for filing in filings:
-        for module, rows, file in zip(
-            (MODULE3, MODULE4), (filing.module3, filing.module4), filing.files, strict=True
-        ):
-            path = target / file
-            cells = ([row[name] for name in module.header] for row in rows)
-            write_csv_rows(path, module.header, cells, "export")
-            paths.append(path)
+    for module, rows, name in files:
+        cells = ([row[column] for column in module.header] for row in rows)
+        write_csv_rows(target / name, module.header, cells, "export")
+        paths.append(target / name)
     day = today if today is not None else (filings[-1].next_day if filings else date.today())
     figures = dashboard_figures(
         [r for f in filings for r in f.module3], [r for f in filings for r in f.module4],
