@@ -499,3 +499,17 @@ def test_dashboard_unofficial_edges() -> None:
         "percentage_ports_not_meeting_uptime_req": 0.5,
     }
     assert ev_chart.average_outage(rows) == (1296 + 50 + 50 + 10 + 10) / 5
+
+
+def test_local_months_are_written_as_utc_instants(lake: evlog.EvlogLake, tmp_path: Path) -> None:
+    result = lake.reliability_report("nevi", quarter="2025-Q4", tz="America/New_York")
+    evlog.export_ev_chart(result, tmp_path / "ny", network_provider="np")
+    _, m3 = read(tmp_path / "ny" / "module3_uptime_2025-Q4.csv")
+    december = [r for r in m3 if r["port_id"] == "E1"][2]
+    # New York is UTC-5 in winter: local midnight of 1 January is 05:00Z
+    assert december["uptime_reporting_start"] == "2025-01-01T05:00:00Z"
+    assert december["uptime_reporting_end"] == "2026-01-01T04:59:59Z"
+    _, m4 = read(tmp_path / "ny" / "module4_outages_2025-Q4.csv")
+    # the 23:00Z outage of 31 December is 18:00 local: inside 2025-Q4, all 2 hours of it
+    e1 = [(r["outage_id"], r["outage_duration"]) for r in m4 if r["port_id"] == "E1"]
+    assert e1 == [("2025-11-10T00:00:00Z", "360.00"), ("2025-12-31T23:00:00Z", "120.00")]
