@@ -20,7 +20,7 @@ from evlog._errors import (
     UsageError,
 )
 from evlog._lake.layout import Lake
-from evlog._reports.ev_chart import export_ev_chart
+from evlog._reports.ev_chart import ev_chart_dashboard, export_ev_chart
 from evlog._reports.reliability import export_charging_use_spec
 from evlog._time import parse_duration, parse_instant, parse_window
 from evlog._version import __version__
@@ -40,6 +40,7 @@ __all__ = [
     "RecordError",
     "UsageError",
     "__version__",
+    "ev_chart_dashboard",
     "export_charging_use_spec",
     "export_ev_chart",
     "open_lake",

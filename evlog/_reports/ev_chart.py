@@ -29,6 +29,7 @@ made where EV-ChART is silent.
 from __future__ import annotations
 
 import calendar
+import csv
 import json
 import math
 import os
@@ -338,12 +339,6 @@ class Filing:
     def files(self) -> tuple[str, str]:
         return f"module3_uptime_{self.quarter}.csv", f"module4_outages_{self.quarter}.csv"
 
-    @property
-    def next_day(self) -> date:
-        """The first day after the quarter."""
-        year, number = self.quarter.split("-Q")
-        return _next_quarter(date(int(year), 3 * int(number), 1))
-
 
 def _exclusion_cells(causes: str, exempted: float, duration: float) -> tuple[str, str, str]:
     """excluded_outage, excluded_outage_reason, excluded_outage_notes of an outage."""
@@ -640,10 +635,10 @@ def export_ev_chart(
     today: date | None = None,
 ) -> list[Path]:
     """Write `module3_uptime_<YYYY-Qn>.csv` and `module4_outages_<YYYY-Qn>.csv` for every quarter
-    of the report months, and `ev_chart_dashboard.json` (`dashboard_figures` on `today`, default
-    the day after the last quarter); returns the paths. Every row is validated first: a row
-    EV-ChART would reject raises `ExportError` and nothing is written. Each file is written
-    atomically."""
+    of the report months, and `ev_chart_dashboard.json` (`write_dashboard`: the figures of every
+    EV-ChART file in `directory`, earlier quarters' exports too); returns the paths. Every row is
+    validated first: a row EV-ChART would reject raises `ExportError` and nothing is written.
+    Each file is written atomically."""
     provider = check_export(result.rule.standard.value, network_provider)
     operational = parse_operational_dates(operational_dates)
     filings = build_filings(result, provider)
@@ -662,12 +657,56 @@ def export_ev_chart(
         cells = ([row[column] for column in module.header] for row in rows)
         write_csv_rows(target / name, module.header, cells, "export")
         paths.append(target / name)
-    day = today if today is not None else (filings[-1].next_day if filings else date.today())
-    figures = dashboard_figures(
-        [r for f in filings for r in f.module3], [r for f in filings for r in f.module4],
-        operational, day,
-    )  # fmt: skip
-    dashboard = target / DASHBOARD_FILE
-    text = json.dumps(figures, indent=2) + "\n"
-    write_file(dashboard, lambda tmp: tmp.write_text(text, encoding="utf-8"), "export")
+    dashboard = write_dashboard(target, operational, today)
     return [*paths, dashboard]
+
+
+_FILE = re.compile(
+    r"^module(?P<module>[34])_(?:uptime|outages)_(?P<year>\d{4})-Q(?P<q>[1-4])\.csv$"
+)
+
+
+def read_filings(directory: str | os.PathLike[str]) -> tuple[list[Row], list[Row], date | None]:
+    """Every Module 3 and Module 4 row of the EV-ChART files in `directory` (this export's and
+    any earlier quarter's), and the first day after the latest quarter among them."""
+    module3: list[Row] = []
+    module4: list[Row] = []
+    after: date | None = None
+    for path in sorted(Path(directory).iterdir()):
+        match = _FILE.match(path.name)
+        if match is None:
+            continue
+        try:
+            with path.open(newline="", encoding="utf-8") as handle:
+                rows = [dict(row) for row in csv.DictReader(handle)]
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            raise ExportError(f"--export ev-chart: cannot read {path}: {exc}") from None
+        (module3 if match["module"] == "3" else module4).extend(rows)
+        ends = _next_quarter(date(int(match["year"]), 3 * int(match["q"]), 1))
+        after = ends if after is None else max(after, ends)
+    return module3, module4, after
+
+
+def write_dashboard(
+    directory: Path, operational: Mapping[str, date], today: date | None = None
+) -> Path:
+    """`ev_chart_dashboard.json` in `directory`: `dashboard_figures` over every EV-ChART file there
+    (as EV-ChART's dashboard reads every quarter submitted), on `today` (default: the day after
+    the latest quarter)."""
+    figures = ev_chart_dashboard(directory, operational, today)
+    path = directory / DASHBOARD_FILE
+    text = json.dumps(figures, indent=2) + "\n"
+    write_file(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), "export")
+    return path
+
+
+def ev_chart_dashboard(
+    directory: str | os.PathLike[str],
+    operational_dates: str | os.PathLike[str] | Mapping[str, date] | None = None,
+    today: date | None = None,
+) -> dict[str, Any]:
+    """The EV-ChART dashboard figures (`dashboard_figures`) of the Module 3 and 4 files in
+    `directory`, as `--export ev-chart` writes them into `ev_chart_dashboard.json`."""
+    module3, module4, after = read_filings(directory)
+    day = today if today is not None else (after or date.today())
+    return dashboard_figures(module3, module4, parse_operational_dates(operational_dates), day)

@@ -513,3 +513,29 @@ def test_local_months_are_written_as_utc_instants(lake: evlog.EvlogLake, tmp_pat
     # the 23:00Z outage of 31 December is 18:00 local: inside 2025-Q4, all 2 hours of it
     e1 = [(r["outage_id"], r["outage_duration"]) for r in m4 if r["port_id"] == "E1"]
     assert e1 == [("2025-11-10T00:00:00Z", "360.00"), ("2025-12-31T23:00:00Z", "120.00")]
+
+
+def test_dashboard_reads_every_quarter_exported_into_the_folder(
+    lake: evlog.EvlogLake, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    evlog.export_ev_chart(q4(lake, tmp_path), out, network_provider="np")
+    q1 = lake.reliability_report("nevi", quarter="2026-Q1", exclusions=tmp_path / "x.csv")
+    evlog.export_ev_chart(q1, out, network_provider="np", operational_dates=OPERATIONAL)
+    figures = json.loads((out / "ev_chart_dashboard.json").read_text())
+    # the latest quarter is 2026-Q1: viewed 2026-04-01, window 2025-04-01..2026-03-31
+    assert figures["today"] == "2026-04-01"
+    assert figures["unofficial_window"] == {"start": "2025-04-01", "end": "2026-03-31"}
+    l1_days = (date(2026, 3, 31) - date(2023, 6, 1)).days
+    assert l1_days == 1034
+    # E1: 360 + 60 (2025-Q4 file) + 60 (2026-Q1 file); E2: its 2025-Q4 outage; E3 likewise
+    assert (360 + 60 + 60) / (l1_days * DAY) <= 0.03
+    assert 30 * DAY / (l1_days * DAY) <= 0.03  # 0.0290: E2 meets over the longer history
+    assert 180 / ((date(2026, 3, 31) - date(2025, 6, 1)).days * DAY) <= 0.03
+    assert figures["unofficial_uptime"]["total_ports_with_uptime_activity"] == 3
+    assert figures["unofficial_uptime"]["percentage_ports_meeting_uptime_req"] == 1.0
+    assert figures["avg_outage"] == (360 + 60 + 30 * DAY + 180 + 60) / 5
+    # Official: the latest rows (March 2026, basis 2025-04..2026-03) of L1's ports
+    assert figures["official_uptime"]["total_ports_with_uptime_activity"] == 2
+    # the same from the API
+    assert evlog.ev_chart_dashboard(out, OPERATIONAL) == figures
