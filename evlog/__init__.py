@@ -22,6 +22,7 @@ from evlog._errors import (
 from evlog._lake.layout import Lake
 from evlog._reports.ev_chart import ev_chart_dashboard, export_ev_chart
 from evlog._reports.reliability import export_charging_use_spec
+from evlog._reports.uk_pcpr import export_uk_pcpr
 from evlog._time import parse_duration, parse_instant, parse_window
 from evlog._version import __version__
 
@@ -43,6 +44,7 @@ __all__ = [
     "ev_chart_dashboard",
     "export_charging_use_spec",
     "export_ev_chart",
+    "export_uk_pcpr",
     "open_lake",
     "parse_duration",
     "parse_instant",

@@ -19,6 +19,7 @@ from evlog._reports import (
     intervals,
     reconcile,
     summary,
+    uk_pcpr,
     uptime,
 )
 from evlog._reports import reliability as rel
@@ -91,10 +92,11 @@ EXPORT = Option(
     "--export",
     tuple[str, Path] | None,
     None,
-    "Also write the filing files in DIR: charging-use-spec (uptime.csv, outages.csv) or ev-chart "
-    "(EV-ChART Modules 3 and 4 per quarter, validated, and the dashboard figures).",
+    "Also write the filing files in DIR: charging-use-spec (uptime.csv, outages.csv), ev-chart "
+    "(EV-ChART Modules 3 and 4 per quarter, validated, and the dashboard figures) or uk-pcpr "
+    "(PCPR 2023 annual network figure, per-point figures and distribution, published summary).",
     parse=lambda value, flag: rel.parse_export(value),
-    metavar="charging-use-spec|ev-chart DIR",
+    metavar="charging-use-spec|ev-chart|uk-pcpr DIR",
     cli_only=True,
 )
 UNOBSERVED = Option(
@@ -172,6 +174,8 @@ def _export(result: rel.ReliabilityResult, values: Values) -> None:
             network_provider=values["network_provider"],
             operational_dates=values["operational_dates"],
         )
+    elif kind == "uk-pcpr":
+        uk_pcpr.export_uk_pcpr(result, directory)
     else:
         rel.export_charging_use_spec(result, directory)
 
@@ -182,6 +186,8 @@ def _check(values: Values) -> None:
     export = values.get("export")
     if export is not None and export[0] == "ev-chart":
         ev_chart.check_export(values["standard"].value, values.get("network_provider"))
+    if export is not None and export[0] == "uk-pcpr":
+        uk_pcpr.check_export(values["standard"].value)
 
 
 def _ports_title(result: rel.ReliabilityResult) -> str:

@@ -53,7 +53,7 @@ DAY_US = 86_400 * 1_000_000
 NEVI_YEAR_MIN = 525_600  # 23 CFR 680.116(b): the fixed denominator, 365 x 24 x 60
 OBSERVATION_STATES = ("no_data", "unobserved")
 DEFAULT_MIN_COVERAGE = 95.0
-EXPORT_FORMATS = ("charging-use-spec", "ev-chart")
+EXPORT_FORMATS = ("charging-use-spec", "ev-chart", "uk-pcpr")
 
 COLUMNS: tuple[str, ...] = (
     "scope",
