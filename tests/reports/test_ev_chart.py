@@ -22,6 +22,7 @@ import pytest
 
 import evlog
 from evlog import _faults as faults
+from evlog._cli import main
 from evlog._errors import ExportError
 from evlog._reports import ev_chart
 from evlog._reports.ev_chart import MODULE3, MODULE4, validate
@@ -416,15 +417,26 @@ def test_cli_ev_chart_export_and_errors(tmp_path: Path) -> None:
     assert f"port_id '{long_port}' is 40 characters long" in rejected.stderr
     assert not (tmp_path / "bad").exists()
 
-    missing = evlog_cli(
-        *base, "--lake", str(tmp_path / "short"), "--export", "ev-chart", str(tmp_path / "x")
-    )
-    assert missing.returncode == 2 and "--network-provider: required" in missing.stderr
-    cec = evlog_cli(
-        "report", "reliability", "--standard", "cec", "--lake", str(tmp_path / "short"),
-        "--export", "ev-chart", str(tmp_path / "x"), "--network-provider", "np",
-    )  # fmt: skip
-    assert cec.returncode == 2 and "use --standard nevi" in cec.stderr
+
+def cli_error(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """The in-process CLI's exit code and stderr (errors found before any replay)."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    code = exit_info.value.code
+    return code if isinstance(code, int) else 0, capsys.readouterr().err
+
+
+def test_cli_ev_chart_needs_nevi_and_a_network_provider(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_lake(tmp_path / "lake", status=EVENTS)
+    base = ["report", "reliability", "--lake", str(tmp_path / "lake")]
+    export = ["--export", "ev-chart", str(tmp_path / "x")]
+    code, err = cli_error([*base, "--standard", "nevi", *export], capsys)
+    assert code == 2 and "--network-provider: required" in err
+    code, err = cli_error([*base, "--standard", "cec", *export, "--network-provider", "np"], capsys)
+    assert code == 2 and "use --standard nevi" in err
+    assert not (tmp_path / "x").exists()
 
 
 def test_operational_dates_file_errors(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import evlog
+from evlog._cli import main
 from evlog._reports import uk_pcpr
 from tests.replay.lakes import StatusEvent, at, make_lake
 
@@ -138,7 +139,9 @@ def test_year_to_date(lake: evlog.EvlogLake, tmp_path: Path) -> None:
     )
 
 
-def test_cli_uk_export_and_standard_check(tmp_path: Path) -> None:
+def test_cli_uk_export_and_standard_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     make_lake(tmp_path / "lake", status=EVENTS)
     base = [
         sys.executable,
@@ -157,11 +160,11 @@ def test_cli_uk_export_and_standard_check(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert read(tmp_path / "uk" / "uk_pcpr_2025_network.csv")[0] == NETWORK_HEADER
-    wrong = subprocess.run(
-        [*base, "--standard", "nevi", "--export", "uk-pcpr", str(tmp_path / "x")],
-        **run,  # type: ignore[call-overload]
-    )
-    assert wrong.returncode == 2 and "need --standard uk-pcpr" in wrong.stderr
+    with pytest.raises(SystemExit) as exit_info:
+        main(["report", "reliability", "--lake", str(tmp_path / "lake"), "--standard", "nevi",
+              "--export", "uk-pcpr", str(tmp_path / "x")])  # fmt: skip
+    assert exit_info.value.code == 2
+    assert "need --standard uk-pcpr" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
 
 
