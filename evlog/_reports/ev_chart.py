@@ -182,7 +182,7 @@ def cell_problem(field: Field, value: str) -> str | None:
     if field.kind is Kind.STRING:
         if field.max_length is not None and len(value) > field.max_length:
             return f"is {len(value)} characters long"
-        if value.isspace():
+        if value.isspace() and not field.empty_allowed:  # checked of required strings only
             return "is only whitespace"
     elif field.kind is Kind.DATETIME:
         try:

@@ -339,6 +339,17 @@ def test_module4_rows_ev_chart_rejects(cells: dict[str, str], message: str) -> N
 
 def test_module4_duplicate_outage_key() -> None:
     validate(MODULE4, [m4_row(), m4_row(port_id="P2"), m4_row(station_id="S2")], "m4.csv", {})
+    # what EV-ChART accepts: optional notes of spaces, TRUE/false in any case, reason 1 and 6
+    validate(
+        MODULE4,
+        [
+            m4_row(excluded_outage_notes="   ", excluded_outage="true", excluded_outage_reason="1"),
+            m4_row(port_id="P2", excluded_outage="False", excluded_outage_reason="6"),
+            m4_row(port_id="P3", outage_id="", outage_duration="", excluded_outage=""),
+        ],
+        "m4.csv",
+        {},
+    )
     with pytest.raises(ExportError, match=r"m4\.csv:3 .* same station_id, network_provider, "
                        r"outage_id, port_id as line 2"):  # fmt: skip
         validate(MODULE4, [m4_row(), m4_row(outage_duration="3.00")], "m4.csv", {})
