@@ -690,9 +690,25 @@ def lake_check_command(
 
 
 @lake_app.command("rebuild")
-def lake_rebuild_command(lake: LakeOption, skew_tolerance: SkewOption = "5m") -> None:
-    """Re-derive the event and quarantine tables from the raw tables (after a parser fix)."""
-    summary = rebuild(Lake.open(lake), parse_duration(skew_tolerance, "--skew-tolerance"))
+def lake_rebuild_command(
+    lake: LakeOption,
+    skew_tolerance: SkewOption = "5m",
+    status_map: Annotated[
+        Path | None,
+        typer.Option(
+            "--status-map",
+            metavar="FILE",
+            help="an ocpp_status,ocpi_status CSV: the lake's new mapping of eDRV connector "
+            "statuses (only its header: the default mapping), applied by this rebuild and "
+            "every recorder after it",
+        ),
+    ] = None,
+) -> None:
+    """Re-derive the event and quarantine tables from the raw tables (after a parser fix, or
+    with a new OCPP status mapping)."""
+    summary = rebuild(
+        Lake.open(lake), parse_duration(skew_tolerance, "--skew-tolerance"), status_map=status_map
+    )
     out.print(
         f"rebuilt from {summary.recorded} raw records: {summary.events} events, "
         f"{summary.quarantined} quarantined",

@@ -25,6 +25,7 @@ from evlog._lake.schema import (
 )
 from evlog._sources import edrv, here
 from evlog._sources._common import DEFAULT_SKEW_TOLERANCE, from_defect
+from evlog._sources.ocpp import DEFAULT_STATUS_MAP, StatusMap
 
 Row = dict[str, Any]
 
@@ -35,13 +36,24 @@ class Derived:
 
     events: pa.Table
     quarantine: list[Row] = field(default_factory=list)
+    # eDRV feeds: their connectors' port status observations (`status_events` rows)
+    ports: pa.Table = field(default_factory=STATUS_EVENTS.empty_table)
 
     @property
     def event_count(self) -> int:
-        return self.events.num_rows
+        return self.events.num_rows + self.ports.num_rows
+
+    def event_tables(self, feed: Feed) -> list[tuple[Table, pa.Table]]:
+        """The event tables to write and their rows: the feed's own, and `status_events` for
+        an eDRV feed's port observations (when it has any)."""
+        tables = [(feed.event_table, self.events)]
+        if self.ports.num_rows:
+            tables.append((Table.STATUS_EVENTS, self.ports))
+        return tables
 
     def write(self, lake: Lake, feed: Feed) -> None:
-        lake.write(feed.event_table, self.events)
+        for table, rows in self.event_tables(feed):
+            lake.write(table, rows)
         lake.write_rows(Table.QUARANTINE, self.quarantine, source=feed.source.value)
 
     @property
@@ -73,7 +85,9 @@ def _empty_columns(table: Table) -> dict[str, list[Any]]:
     return {name: [] for name in SCHEMAS[table].names}
 
 
-def derive_status(raws: Iterable[Row], skew_tolerance: timedelta) -> Derived:
+def derive_status(
+    raws: Iterable[Row], skew_tolerance: timedelta, status_map: StatusMap = DEFAULT_STATUS_MAP
+) -> Derived:
     """`derive_status_batch` of raw_status rows (a `text` key, if any, as in `RawStatusRecord`)."""
     rows = list(raws)
     batch = table_of_rows(Table.RAW_STATUS, rows)
@@ -84,7 +98,9 @@ def derive_status(raws: Iterable[Row], skew_tolerance: timedelta) -> Derived:
     return derive_status_batch(batch, skew_tolerance)
 
 
-def derive_status_batch(batch: pa.Table, skew_tolerance: timedelta) -> Derived:
+def derive_status_batch(
+    batch: pa.Table, skew_tolerance: timedelta, status_map: StatusMap = DEFAULT_STATUS_MAP
+) -> Derived:
     """Raw status records (the raw table's columns, and optionally `text`) to events and
     quarantine: the messages of the one common shape are parsed together (`here.parse_batch`),
     the others one by one (`here.parse_message`, which names any problem); the events come out
@@ -194,43 +210,63 @@ def _derive_status_rows(raws: list[Row], skew_tolerance: timedelta) -> tuple[Der
     return Derived(events, quarantine.quarantine), positions
 
 
-def _derive_connectivity(
+def _derive_edrv(
     raws: Iterable[Row],
     skew_tolerance: timedelta,
-    parse: Callable[[bytes, Any, timedelta], edrv.ConnectivityObservation | None],
+    status_map: StatusMap,
+    read: Callable[[bytes, Any, timedelta, StatusMap], edrv.EdrvObservations],
     source: Source,
 ) -> Derived:
+    """eDRV records (webhooks, poll snapshots) to connectivity events and, for their
+    connectors, port status events (`Derived.ports`)."""
     derived = Derived(CONNECTIVITY_EVENTS.empty_table())
     columns = _empty_columns(Table.CONNECTIVITY_EVENTS)
+    ports = _empty_columns(Table.STATUS_EVENTS)
     for raw in raws:
         try:
             edrv.refuse_too_large(raw["record_key"])
-            obs = parse(raw["payload"], raw["received_at"], skew_tolerance)
+            observed = read(raw["payload"], raw["received_at"], skew_tolerance, status_map)
         except Exception as problem:  # any parser failure is the record's fault
             derived.reject(raw, problem)
             continue
-        if obs is None:  # a valid webhook of another type: kept raw, not an observation
-            continue
-        row = {
-            **obs._asdict(),
-            "received_at": raw["received_at"],
-            "webhook_id": raw.get("webhook_id"),
-            "record_key": raw["record_key"],
-            "arrival_index": raw["arrival_index"],
-            "source": source.value,
-        }
-        for name, values in columns.items():
-            values.append(row[name])
+        obs = observed.connectivity
+        if obs is not None:  # else a valid webhook of another type, or connectors only
+            row = {
+                **obs._asdict(),
+                "received_at": raw["received_at"],
+                "webhook_id": raw.get("webhook_id"),
+                "record_key": raw["record_key"],
+                "arrival_index": raw["arrival_index"],
+                "source": source.value,
+            }
+            for name, values in columns.items():
+                values.append(row[name])
+        for port in observed.ports:
+            row = {
+                **port._asdict(),
+                "received_at": raw["received_at"],
+                "record_key": raw["record_key"],
+                "arrival_index": raw["arrival_index"],
+            }
+            for name, values in ports.items():
+                values.append(row[name])
+        if observed.problem is not None:  # a bad connector: the rest is kept
+            derived.reject(raw, observed.problem)
     derived.events = table_of_columns(Table.CONNECTIVITY_EVENTS, columns)
+    derived.ports = table_of_columns(Table.STATUS_EVENTS, ports)
     return derived
 
 
-def derive_webhooks(raws: Iterable[Row], skew_tolerance: timedelta) -> Derived:
-    return _derive_connectivity(raws, skew_tolerance, edrv.parse_webhook, Source.EDRV_WEBHOOKS)
+def derive_webhooks(
+    raws: Iterable[Row], skew_tolerance: timedelta, status_map: StatusMap = DEFAULT_STATUS_MAP
+) -> Derived:
+    return _derive_edrv(raws, skew_tolerance, status_map, edrv.read_webhook, Source.EDRV_WEBHOOKS)
 
 
-def derive_polls(raws: Iterable[Row], skew_tolerance: timedelta) -> Derived:
-    return _derive_connectivity(raws, skew_tolerance, edrv.parse_snapshot, Source.EDRV_POLL)
+def derive_polls(
+    raws: Iterable[Row], skew_tolerance: timedelta, status_map: StatusMap = DEFAULT_STATUS_MAP
+) -> Derived:
+    return _derive_edrv(raws, skew_tolerance, status_map, edrv.read_snapshot, Source.EDRV_POLL)
 
 
 @dataclass(frozen=True)
@@ -241,14 +277,16 @@ class Feed:
     source: Source
     raw_table: Table
     event_table: Table
-    derive: Callable[[Iterable[Row], timedelta], Derived]
-    derive_batch: Callable[[pa.Table, timedelta], Derived] | None = None
+    derive: Callable[[Iterable[Row], timedelta, StatusMap], Derived]
+    derive_batch: Callable[[pa.Table, timedelta, StatusMap], Derived] | None = None
 
-    def derive_table(self, batch: pa.Table, skew_tolerance: timedelta) -> Derived:
+    def derive_table(
+        self, batch: pa.Table, skew_tolerance: timedelta, status_map: StatusMap
+    ) -> Derived:
         """Derive a batch given as columns of the raw table."""
         if self.derive_batch is None:
-            return self.derive(batch.to_pylist(), skew_tolerance)
-        return self.derive_batch(batch, skew_tolerance)
+            return self.derive(batch.to_pylist(), skew_tolerance, status_map)
+        return self.derive_batch(batch, skew_tolerance, status_map)
 
 
 STATUS_FEED = Feed(

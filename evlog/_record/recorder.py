@@ -32,6 +32,7 @@ from evlog._lake.layout import (
 from evlog._lake.schema import DATE_COLUMN, SCHEMAS, Table
 from evlog._record.derive import DEFAULT_SKEW_TOLERANCE, Derived, Feed, Row
 from evlog._sources._common import HashSet
+from evlog._sources.ocpp import load_status_map
 
 T = TypeVar("T")
 DEFAULT_BATCH = 50_000
@@ -271,6 +272,9 @@ class Recorder:
         self.skew_tolerance = skew_tolerance
         self.summary = RecordSummary()
         self.known = KnownKeys(lake, feed.raw_table, dedupe_horizon)
+        # the lake's OCPP → OCPI mapping, as it is when the recorder starts (`evlog lake
+        # rebuild` re-derives what was recorded with an older one)
+        self.status_map = load_status_map(lake.root)
 
     def append(self, raws: list[Row]) -> RecordSummary:
         """Store the records not seen before, all or nothing; returns this call's own counts.
@@ -290,7 +294,7 @@ class Recorder:
             for row in rows:
                 row["session_id"] = self.session_id
             raw = table_of_rows(self.feed.raw_table, rows)
-            return raw, self.feed.derive(rows, self.skew_tolerance)
+            return raw, self.feed.derive(rows, self.skew_tolerance, self.status_map)
 
         return self._append(keys, self._days(raws), rows_to_store)
 
@@ -308,7 +312,7 @@ class Recorder:
                 "session_id", pa.repeat(pa.scalar(self.session_id), chosen.num_rows)
             )
             raw = chosen.select(SCHEMAS[self.feed.raw_table].names)
-            return raw, self.feed.derive_table(chosen, self.skew_tolerance)
+            return raw, self.feed.derive_table(chosen, self.skew_tolerance, self.status_map)
 
         return self._append(keys, days, columns_to_store)
 
@@ -325,11 +329,14 @@ class Recorder:
             fresh = self._unknown(keys, days)
         stored, derived = to_store(fresh)
         with self.lake.write_lock():
+            derive_again = self._take_status_map()
             if self.known.refresh():
                 narrowed = fresh[self._unknown(keys.take(fresh), days[fresh])]
                 if len(narrowed) < len(fresh):
                     fresh = narrowed
-                    stored, derived = to_store(fresh)
+                    derive_again = True
+            if derive_again:
+                stored, derived = to_store(fresh)
             batch = RecordSummary(recorded=len(fresh), duplicates=len(keys) - len(fresh))
             if len(fresh):
                 raw_files = self._store(stored, derived)
@@ -338,6 +345,17 @@ class Recorder:
                 self.known.add(keys.take(fresh), days[fresh], raw_files)
         self.summary.add(batch)
         return batch
+
+    def _take_status_map(self) -> bool:
+        """Under the write lock: whether the lake's OCPP → OCPI mapping changed since this
+        recorder last read it (an `evlog lake rebuild --status-map` meanwhile), taking the new
+        one; a batch is then derived again, so every batch stored after a rebuild has its
+        mapping."""
+        current = load_status_map(self.lake.root)
+        if current == self.status_map:
+            return False
+        self.status_map = current
+        return True
 
     def _days(self, raws: list[Row]) -> npt.NDArray[np.int64]:
         """Each record's date partition in the raw table."""
@@ -362,7 +380,11 @@ class Recorder:
     def _store(self, stored: pa.Table, derived: Derived) -> list[Path]:
         """Write one batch as one all-or-nothing step (under the write lock); the raw files."""
         lake, feed = self.lake, self.feed
-        events = lake.plan(feed.event_table, derived.events)
+        events = [
+            planned
+            for table, rows in derived.event_tables(feed)
+            for planned in lake.plan(table, rows)
+        ]
         quarantine = lake.plan(
             Table.QUARANTINE,
             table_of_rows(Table.QUARANTINE, derived.quarantine),

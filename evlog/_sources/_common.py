@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -12,9 +13,36 @@ import numpy.typing as npt
 import orjson
 
 from evlog._errors import RecordError
-from evlog._lake.schema import QuarantineReason
+from evlog._lake.schema import QuarantineReason, Status
 
 DEFAULT_SKEW_TOLERANCE = timedelta(minutes=5)
+
+
+class StatusObservation(NamedTuple):  # a tuple: cheap to build once per EVSE update
+    """One EVSE (HERE) or connector (eDRV) status observation: a `status_events` row's own
+    columns."""
+
+    location_id: str
+    evse_id: str
+    status: Status
+    status_raw: str
+    event_time: datetime
+    time_clamped: bool
+    evse_index: int
+
+
+_SEPARATORS = re.compile(r"[-_ ]")
+
+
+def spelling_key(raw: str) -> str | None:
+    """A status spelling with case and the separators `_`, `-` and space folded away (docs/lake.md
+    "Status spellings"): the key OCPI, HERE and OCPP spellings are matched by. None for a
+    spelling with a non-ASCII character (`str.upper` folds some, such as the dotless i, into
+    ASCII: no source defines such a spelling)."""
+    if not raw.isascii():
+        return None
+    return _SEPARATORS.sub("", raw).upper()
+
 
 # The largest record (a line, a gzip member's decompressed JSON, a message) parsed as data. A larger
 # one is quarantined as "record too large" with only its first KEPT_PREFIX_BYTES stored, so memory

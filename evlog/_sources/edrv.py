@@ -1,4 +1,5 @@
-"""eDRV webhooks: body parsing, connectivity observations, signatures, saved-body files.
+"""eDRV webhooks and poll snapshots: body parsing, connectivity and connector (port) status
+observations, signatures, saved-body files.
 
 A webhook body::
 
@@ -15,9 +16,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -26,6 +27,7 @@ from evlog._lake.schema import QuarantineReason
 from evlog._sources._common import (
     DEFAULT_SKEW_TOLERANCE,
     LongLine,
+    StatusObservation,
     clamp_event_time,
     content_key,
     decode_json_object,
@@ -36,9 +38,11 @@ from evlog._sources._common import (
     too_large,
 )
 from evlog._sources._headers import redact_headers
+from evlog._sources.ocpp import DEFAULT_STATUS_MAP, StatusMap
 
 ONLINE_EVENT = "chargestation.online"
 OFFLINE_EVENT = "chargestation.offline"
+CONNECTOR_STATUS_EVENT = "chargestation.connector_status.updated"
 SIGNATURE_HEADER = "edrv-signature"
 
 # Which station field holds the source time of each connectivity event.
@@ -75,48 +79,236 @@ def refuse_too_large(record_key: str) -> None:
         raise too_large(int(record_key[len(_TOO_LARGE_KEY) :].partition(":")[0]))
 
 
+# ---------------------------------------------------------------------------------------------
+# Connectors
+
+
+@dataclass(frozen=True, slots=True)
+class Connector:
+    """One Connector object of an eDRV Chargestation (docs.edrv.io, "Chargestation"), as far as
+    it is well-formed: what both the port observations (`status_events`) and the station/port
+    metadata read from the feed.
+
+    ``{"_id", "active", "status": "Preparing", "type": "J1772", "format": "Socket",
+    "power_type": "AC_1_PHASE", "power": 2.01, "chargestation": "<station _id>", "createdAt",
+    "updatedAt"}``; `powerType` (evlog's simulator) is read as `power_type`. Fields of the wrong
+    type are None; a bad `updatedAt` is `problem` (the connector is kept for its other fields).
+    """
+
+    index: int  # position in the station's `connectors` array (a port's `evse_index`)
+    connector_id: str
+    station_id: str  # the enclosing Chargestation's `_id` (a port's `location_id`)
+    status: str | None  # the OCPP spelling reported, e.g. "Preparing"
+    type: str | None
+    format: str | None
+    power_kw: float | None
+    power_type: str | None
+    active: bool | None
+    updated_at: datetime | None
+    problem: RecordError | None = None
+
+
+class StationConnectors(NamedTuple):
+    connectors: list[Connector]
+    problem: RecordError | None  # the first connector entry skipped (not an object, no `_id`)
+
+
+def read_connectors(station: dict[str, Any], station_id: str) -> StationConnectors:
+    """The Connector objects of a Chargestation (`data` of a webhook, a poll snapshot). An entry
+    that is not an object or has no `_id` is skipped and named in `problem`; a station without a
+    `connectors` array has none."""
+    entries = station.get("connectors")
+    if entries is None:
+        return StationConnectors([], None)
+    if not isinstance(entries, list):
+        return StationConnectors(
+            [], RecordError(QuarantineReason.NOT_AN_OBJECT, shown("connectors", entries))
+        )
+    found: list[Connector] = []
+    problem: RecordError | None = None
+    for index, entry in enumerate(entries):
+        where = f"connectors[{index}]"
+        if not isinstance(entry, dict):
+            problem = problem or RecordError(QuarantineReason.NOT_AN_OBJECT, shown(where, entry))
+            continue
+        connector_id = entry.get("_id") or entry.get("id")
+        if not isinstance(connector_id, str) or not connector_id:
+            problem = problem or RecordError(
+                QuarantineReason.MISSING_ID, shown(f"{where}._id", connector_id)
+            )
+            continue
+        updated_at, time_problem = None, None
+        if entry.get("updatedAt") is not None:
+            try:
+                updated_at = parse_timestamp(entry["updatedAt"], f"{where}.updatedAt")
+            except RecordError as bad:
+                time_problem = bad
+        power = entry.get("power")
+        power_type = entry.get("power_type", entry.get("powerType"))
+        found.append(
+            Connector(
+                index=index,
+                connector_id=connector_id,
+                station_id=station_id,
+                status=_text(entry.get("status")),
+                type=_text(entry.get("type")),
+                format=_text(entry.get("format")),
+                power_kw=float(power)
+                if isinstance(power, int | float) and not isinstance(power, bool)
+                else None,
+                power_type=_text(power_type),
+                active=entry.get("active") if isinstance(entry.get("active"), bool) else None,
+                updated_at=updated_at,
+                problem=time_problem,
+            )
+        )
+    return StationConnectors(found, problem)
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def port_observation(
+    connector: Connector,
+    received_at: datetime,
+    skew_tolerance: timedelta,
+    status_map: StatusMap,
+) -> StatusObservation:
+    """A connector as a port status observation (docs/lake.md, "Events from eDRV connectors"):
+    `evse_id` its `_id`, `location_id` its station's `_id`, the OCPI status `status_map` gives
+    its OCPP status (kept as `status_raw`), at its `updatedAt` (clamped, rule *Observations*),
+    else at `received_at`. `RecordError` for a connector without status or with a bad time."""
+    if connector.problem is not None:
+        raise connector.problem
+    if connector.status is None:
+        raise RecordError(QuarantineReason.MISSING_STATUS, f"connectors[{connector.index}].status")
+    if connector.updated_at is None:
+        event_time, clamped = received_at, False
+    else:
+        event_time, clamped = clamp_event_time(connector.updated_at, received_at, skew_tolerance)
+    return StatusObservation(
+        connector.station_id,
+        connector.connector_id,
+        status_map(connector.status),
+        connector.status,
+        event_time,
+        clamped,
+        connector.index,
+    )
+
+
+@dataclass
+class EdrvObservations:
+    """What one eDRV record says: the station's connectivity (None for webhooks of other
+    types), its connectors' statuses, and the first problem found in a connector (the record is
+    then also quarantined; what was read is kept, as for a HERE message with one bad EVSE)."""
+
+    connectivity: ConnectivityObservation | None = None
+    ports: list[StatusObservation] = field(default_factory=list)
+    problem: RecordError | None = None
+
+
+def _station(body: dict[str, Any], field_name: str) -> tuple[dict[str, Any], str]:
+    station = body.get(field_name) if field_name else body
+    if not isinstance(station, dict):
+        raise RecordError(QuarantineReason.MISSING_STATION, shown(field_name, station))
+    station_id = station.get("_id") or station.get("id")
+    if not isinstance(station_id, str) or not station_id:
+        where = f"{field_name}._id" if field_name else "_id"
+        raise RecordError(QuarantineReason.MISSING_STATION, shown(where, station_id))
+    return station, station_id
+
+
+def _with_ports(
+    result: EdrvObservations,
+    station: dict[str, Any],
+    station_id: str,
+    received_at: datetime,
+    skew_tolerance: timedelta,
+    status_map: StatusMap,
+) -> EdrvObservations:
+    connectors, result.problem = read_connectors(station, station_id)
+    for connector in connectors:
+        try:
+            result.ports.append(
+                port_observation(connector, received_at, skew_tolerance, status_map)
+            )
+        except RecordError as problem:
+            result.problem = result.problem or problem
+    return result
+
+
+def read_webhook(
+    payload: bytes,
+    received_at: datetime,
+    skew_tolerance: timedelta = DEFAULT_SKEW_TOLERANCE,
+    status_map: StatusMap = DEFAULT_STATUS_MAP,
+) -> EdrvObservations:
+    """The observations a webhook body carries: `chargestation.online`/`offline` give the
+    station's connectivity, and they and `chargestation.connector_status.updated` its
+    connectors' statuses (each webhook's `data` is the Chargestation with all its connectors);
+    other (valid) event types give nothing. `RecordError` for a body that names no event or no
+    station: nothing of it is read."""
+    body = decode_json_object(payload)
+    event = body.get("event") or body.get("type")
+    if not isinstance(event, str) or not event:
+        raise RecordError(QuarantineReason.MISSING_EVENT, shown("event", event))
+    if event not in _TIME_FIELD and event != CONNECTOR_STATUS_EVENT:
+        return EdrvObservations()
+    station, station_id = _station(body, "data")
+    result = EdrvObservations()
+    if event in _TIME_FIELD:
+        field_name = _TIME_FIELD[event]
+        source_time = station.get(field_name)
+        if source_time is None:
+            event_time, clamped = received_at, False
+        else:
+            event_time, clamped = clamp_event_time(
+                parse_timestamp(source_time, field_name), received_at, skew_tolerance
+            )
+        result.connectivity = ConnectivityObservation(
+            station_id, event == ONLINE_EVENT, event, event_time, clamped
+        )
+    return _with_ports(result, station, station_id, received_at, skew_tolerance, status_map)
+
+
 def parse_webhook(
     payload: bytes,
     received_at: datetime,
     skew_tolerance: timedelta = DEFAULT_SKEW_TOLERANCE,
 ) -> ConnectivityObservation | None:
     """The connectivity observation a webhook body carries; None for other (valid) event types."""
+    return read_webhook(payload, received_at, skew_tolerance).connectivity
+
+
+def read_snapshot(
+    payload: bytes,
+    received_at: datetime,
+    skew_tolerance: timedelta = DEFAULT_SKEW_TOLERANCE,
+    status_map: StatusMap = DEFAULT_STATUS_MAP,
+) -> EdrvObservations:
+    """A polled `GET /chargestations/{id}` body: `online` observed at receive time, and its
+    connectors' statuses (each at its own `updatedAt`)."""
     body = decode_json_object(payload)
-    event = body.get("event") or body.get("type")
-    if not isinstance(event, str) or not event:
-        raise RecordError(QuarantineReason.MISSING_EVENT, shown("event", event))
-    if event not in _TIME_FIELD:
-        return None
-    station = body.get("data")
-    if not isinstance(station, dict):
-        raise RecordError(QuarantineReason.MISSING_STATION, shown("data", station))
-    station_id = station.get("_id") or station.get("id")
-    if not isinstance(station_id, str) or not station_id:
-        raise RecordError(QuarantineReason.MISSING_STATION, shown("data._id", station_id))
-    field = _TIME_FIELD[event]
-    source_time = station.get(field)
-    if source_time is None:
-        event_time, clamped = received_at, False
-    else:
-        event_time, clamped = clamp_event_time(
-            parse_timestamp(source_time, field), received_at, skew_tolerance
-        )
-    return ConnectivityObservation(station_id, event == ONLINE_EVENT, event, event_time, clamped)
+    result_body = body.get("result")
+    station, station_id = _station(result_body if isinstance(result_body, dict) else body, "")
+    online = station.get("online")
+    if not isinstance(online, bool):
+        raise RecordError(QuarantineReason.MISSING_STATUS, "online flag")
+    result = EdrvObservations(
+        ConnectivityObservation(station_id, online, "poll", received_at, False)
+    )
+    return _with_ports(result, station, station_id, received_at, skew_tolerance, status_map)
 
 
 def parse_snapshot(
     payload: bytes, received_at: datetime, skew_tolerance: timedelta = DEFAULT_SKEW_TOLERANCE
 ) -> ConnectivityObservation:
     """A polled `GET /chargestations/{id}` body as an observation of `online` at receive time."""
-    body = decode_json_object(payload)
-    station = body.get("result", body) if isinstance(body.get("result"), dict) else body
-    station_id = station.get("_id") or station.get("id")
-    if not isinstance(station_id, str) or not station_id:
-        raise RecordError(QuarantineReason.MISSING_STATION)
-    online = station.get("online")
-    if not isinstance(online, bool):
-        raise RecordError(QuarantineReason.MISSING_STATUS, "online flag")
-    return ConnectivityObservation(station_id, online, "poll", received_at, False)
+    connectivity = read_snapshot(payload, received_at, skew_tolerance).connectivity
+    assert connectivity is not None  # a snapshot always observes its station
+    return connectivity
 
 
 # ---------------------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from evlog._sources._common import (
     HashCounts,
     HashSet,
     LongLine,
+    StatusObservation,
     as_defect,
     clamp_event_time,
     content_key,
@@ -49,6 +50,7 @@ from evlog._sources._common import (
     json_bytes,
     parse_timestamp,
     shown,
+    spelling_key,
     too_large,
 )
 
@@ -62,7 +64,6 @@ _STREAM_OUT_CHUNK = 1024 * 1024  # output taken at a time from it
 # the same key once case and separators are dropped. Nothing else is folded: `AVAILABLE2` or
 # `Charging!` is a spelling no source defined, so UNKNOWN (its text stays in status_raw).
 _STATUS_BY_KEY = {s.value.replace("_", ""): s for s in Status}
-_SEPARATORS = re.compile(r"[-_ ]")
 
 
 _CACHED_SPELLING = 64  # longer spellings are folded without the cache, so it stays small
@@ -74,22 +75,11 @@ def normalize_status(raw: str) -> Status:
 
 
 def _fold_status(raw: str) -> Status:
-    if not raw.isascii():  # str.upper folds letters such as the dotless i (U+0131) into ASCII
-        return Status.UNKNOWN
-    return _STATUS_BY_KEY.get(_SEPARATORS.sub("", raw).upper(), Status.UNKNOWN)
+    key = spelling_key(raw)
+    return Status.UNKNOWN if key is None else _STATUS_BY_KEY.get(key, Status.UNKNOWN)
 
 
 _fold_cached = functools.lru_cache(maxsize=4096)(_fold_status)
-
-
-class StatusObservation(NamedTuple):  # a tuple: cheap to build once per EVSE update
-    location_id: str
-    evse_id: str
-    status: Status
-    status_raw: str
-    event_time: datetime
-    time_clamped: bool
-    evse_index: int
 
 
 @dataclass

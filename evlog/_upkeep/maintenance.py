@@ -30,6 +30,7 @@ from evlog._replay import runner
 from evlog._replay.coverage import lake_coverage
 from evlog._replay.engine import QUARANTINE_COUNTS_SQL
 from evlog._replay.runner import EntityKind
+from evlog._sources.ocpp import load_status_map, parse_status_map, read_status_map, write_status_map
 from evlog._upkeep import compact
 from evlog._window import parse_tz
 
@@ -222,8 +223,14 @@ def rebuild(
     lake: Lake,
     skew_tolerance: timedelta = DEFAULT_SKEW_TOLERANCE,
     on_wait: Callable[[str], None] | None = None,
+    status_map: Path | None = None,
 ) -> RecordSummary:
     """Re-derive the event and quarantine tables from the raw tables, then swap them in.
+
+    The eDRV connectors' statuses are mapped with the lake's OCPP → OCPI mapping
+    (`evlog._sources.ocpp`); `status_map`, a `ocpp_status,ocpi_status` CSV, is checked first
+    and becomes the lake's mapping (written once the new tables are staged, before they are
+    swapped in, under the write lock: recorders take it with their next batch).
 
     Holds the compaction lock (`LakeError` if a compaction or another rebuild runs) and, for its
     whole run, the lake's write lock: recorders wait (`on_wait(holder)` is called once if one is
@@ -240,6 +247,10 @@ def rebuild(
         lake.write_lock(on_wait or _log_wait),
     ):
         compact.remove_leftovers(lake)
+        if status_map is None:
+            mapping = load_status_map(lake.root)
+        else:
+            mapping = parse_status_map(read_status_map(status_map), f"--status-map {status_map}")
         staged = Lake(lake.root / f".rebuild-{uuid.uuid4().hex[:8]}")
         summary = RecordSummary()
         try:
@@ -247,12 +258,14 @@ def rebuild(
                 for path in lake.files(feed.raw_table):
                     for batch in pq.ParquetFile(path).iter_batches(batch_size=50_000):
                         raws = batch.to_pylist()
-                        derived = feed.derive(raws, skew_tolerance)
+                        derived = feed.derive(raws, skew_tolerance, mapping)
                         derived.write(staged, feed)
                         summary.recorded += len(raws)
                         summary.events += derived.event_count
                         summary.quarantined += derived.quarantined_records
             fault_point("rebuild.after_stage")
+            if status_map is not None:
+                write_status_map(lake.root, mapping)
             _swap_in(lake, staged)
         finally:
             shutil.rmtree(staged.root, ignore_errors=True)

@@ -277,13 +277,14 @@ def test_webhook_import_with_bodies_and_envelopes(tmp_path: Path) -> None:
         {"_id": "w4", "event": "chargestation.connector_status.updated", "data": {}},
         b"{not json",
         {"_id": "w5", "object": "chargestation", "data": {"_id": "st-3"}},
+        {"_id": "w6", "event": "chargestation.created", "data": {}},
     )
     lake = Lake.create(tmp_path / "lake")
     path = write(tmp_path / "hooks.jsonl", bodies)
     mtime = datetime(2024, 4, 5, 13, tzinfo=UTC).timestamp()
     os.utime(path, (mtime, mtime))
     summary = record_webhook_files(lake, [path])
-    assert (summary.recorded, summary.events, summary.quarantined) == (6, 3, 2)
+    assert (summary.recorded, summary.events, summary.quarantined) == (7, 3, 3)
     rows = {r["webhook_id"]: r for r in lake.read(Table.CONNECTIVITY_EVENTS).to_pylist()}
     assert rows["w1"]["online"] is True
     assert rows["w1"]["event_time"] == datetime(2024, 4, 5, 10, tzinfo=UTC)
@@ -291,12 +292,17 @@ def test_webhook_import_with_bodies_and_envelopes(tmp_path: Path) -> None:
     assert rows["w2"]["received_at"] == datetime(2024, 4, 5, 11, 0, 2, tzinfo=UTC)
     # no lastConnectAt: the receive time (here the file's mtime) stands in
     assert rows["w3"]["event_time"] == datetime(2024, 4, 5, 13, tzinfo=UTC)
+    # a connector status webhook without its station's `_id` says nothing usable
     assert quarantine_reasons(lake) == sorted(
-        [QuarantineReason.INVALID_JSON, QuarantineReason.MISSING_EVENT]
+        [
+            QuarantineReason.INVALID_JSON,
+            QuarantineReason.MISSING_EVENT,
+            QuarantineReason.MISSING_STATION,
+        ]
     )
     raw = {r["webhook_id"]: r for r in lake.read(Table.RAW_WEBHOOKS).to_pylist()}
     assert raw["w2"]["headers"] == '{"edrv-signature":"t=1,v1=ab"}'
-    assert "w4" in raw  # other event types are kept raw
+    assert {"w4", "w6"} <= raw.keys()  # other event types are kept raw, and not quarantined
 
 
 def test_webhook_type_key_and_duplicates(tmp_path: Path) -> None:
