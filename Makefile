@@ -39,6 +39,10 @@ demo: $(VENV)/.installed
 	$(BIN)/evlog report uptime --lake $(DEMO_LAKE) --by day --format csv \
 		--output build/demo/uptime-by-day.csv --plot build/demo/uptime-by-day.png
 
+# The bundled samples (data/samples/README.md): same arguments, same bytes.
+samples: $(VENV)/.installed
+	$(BIN)/evlog simulate --out data/samples --stations 20 --days 7 --seed 1 --overwrite
+
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

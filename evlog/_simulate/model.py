@@ -48,6 +48,17 @@ OCPP_STATUS: Final = {
     "OUT_OF_ORDER": "Faulted",
 }
 
+# The OCPI status a replay gives each of those OCPP statuses under the default mapping of
+# docs/lake.md ("Events from eDRV connectors"). Restated here, not imported from evlog._sources:
+# the simulator's truth must not come from the code it checks.
+OCPI_OF_OCPP: Final = {
+    "Available": "AVAILABLE",
+    "Charging": "CHARGING",
+    "Reserved": "RESERVED",
+    "Unavailable": "INOPERATIVE",
+    "Faulted": "OUT_OF_ORDER",
+}
+
 VENDORS: Final = (
     ("ABB", "Terra AC W22-T-RD-M-0"),
     ("ABB", "Terra 54 CJG"),
@@ -115,10 +126,25 @@ class ConnEvent:
     last_connect: int
     last_disconnect: int
     last_message: int
-    connectors: tuple[str, ...]  # OCPP connector statuses
+    connectors: tuple[str, ...]  # OCPP connector statuses as eDRV knows them
+    connector_times: tuple[int, ...]  # when eDRV last updated each connector (`updatedAt`)
 
 
-Event = StatusEvent | ConnEvent
+@dataclass(slots=True)
+class ConnectorEvent:
+    """eDRV learnt new OCPP statuses for the connectors `changed` at `t` (a
+    `chargestation.connector_status.updated` webhook); the Chargestation then, all connectors."""
+
+    t: int
+    station: int
+    changed: tuple[int, ...]
+    last_connect: int
+    last_disconnect: int
+    connectors: tuple[str, ...]
+    connector_times: tuple[int, ...]
+
+
+Event = StatusEvent | ConnEvent | ConnectorEvent
 
 
 def _hex_id(rng: random.Random) -> str:
@@ -217,6 +243,11 @@ class StationSim:
                 self._at(start + int(rng.uniform(5, 90) * MINUTE), _ACT_END, k)
             self._at(start + int(rng.expovariate(self._lam_max)), _ARRIVAL, k)
         self.published = [self.underlying(k) for k in range(n)]
+        # What eDRV knows of each connector: its OCPP status and when it last changed. eDRV
+        # learns a change only while the station reports (online, after its first status
+        # report); its connector records start with the simulation.
+        self.edrv_status = [OCPP_STATUS[status] for status in self.published]
+        self.edrv_updated = [start] * n
         self._schedule_maintenance(start)
         self._schedule_disconnect(start)
         self._at(start + int(rng.uniform(30, 900) * SECOND), _SNAPSHOT, 0)
@@ -298,9 +329,32 @@ class StationSim:
         items = [(k, s) for k in ks if (s := self.underlying(k)) != self.published[k]]
         if items:
             self._publish(t, items)
+        self._edrv_changed(t, ks)
+
+    def _edrv_changed(self, t: int, ks: range | list[int]) -> None:
+        """eDRV's connector records follow the OCPP statuses the station reports (no random
+        draw here: the other feeds stay as they were without this one)."""
+        changed = []
+        for k in ks:
+            status = OCPP_STATUS[self.underlying(k)]
+            if status != self.edrv_status[k]:
+                self.edrv_status[k] = status
+                self.edrv_updated[k] = t
+                changed.append(k)
+        if changed:
+            self.out.append(
+                ConnectorEvent(
+                    t,
+                    self.info.index,
+                    tuple(changed),
+                    self.last_connect,
+                    self.last_disconnect,
+                    tuple(self.edrv_status),
+                    tuple(self.edrv_updated),
+                )
+            )
 
     def _conn(self, t: int, online: bool) -> None:
-        connectors = tuple(OCPP_STATUS[self.underlying(k)] for k in range(len(self.activity)))
         last_message = t if online else max(self.last_conn_t, t - int(self.rng.uniform(1, 60_000)))
         self.out.append(
             ConnEvent(
@@ -310,7 +364,8 @@ class StationSim:
                 self.last_connect,
                 self.last_disconnect,
                 last_message,
-                connectors,
+                tuple(self.edrv_status),
+                tuple(self.edrv_updated),
             )
         )
 

@@ -27,8 +27,10 @@ from evlog._simulate.model import (
     DAY,
     HOUR,
     MINUTE,
+    OCPI_OF_OCPP,
     SECOND,
     UNKNOWN_AFTER,
+    ConnectorEvent,
     ConnEvent,
     Event,
     StationInfo,
@@ -57,6 +59,7 @@ LOOKAHEAD: Final = HOUR  # no delivery is later than its event by more than this
 MAX_STATIONS: Final = 1_000_000
 MAX_DAYS: Final = 3660
 OUTPUTS: Final = ("here", "here-members", "edrv", "truth", "manifest.json")
+CONNECTOR_STATUS_EVENT: Final = "chargestation.connector_status.updated"
 
 # Delivery fault probabilities (per published message / webhook) when faults are on.
 P_HERE_SKEW: Final = 0.003
@@ -137,6 +140,9 @@ class _Delivery:
     ) -> None:
         self.info = info
         self.rng = random.Random(f"evlog-sim:{seed}:delivery:{info.index}")
+        # connector status webhooks draw from their own stream, so the other deliveries are
+        # the same with or without them
+        self.connector_rng = random.Random(f"evlog-sim:{seed}:connector-delivery:{info.index}")
         self.end = end
         self.faults = faults
         self.here_gaps = here_gaps
@@ -243,7 +249,7 @@ class _Delivery:
             "_id": wid,
             "event": "chargestation.online" if ev.online else "chargestation.offline",
             "object": "chargestation",
-            "data": chargestation(info, ev, last_connect, last_disconnect),
+            "data": chargestation(info, ev, ev.online, last_connect, last_disconnect),
         }
         out.append(HookOut(r, body))
         if event_time == t and roll < P_HOOK_SKEW + P_HOOK_REDELIVER:
@@ -254,21 +260,54 @@ class _Delivery:
                 self.hook["redelivered"] += 1
         return event_time
 
+    def connector(self, ev: ConnectorEvent, out: list[Delivery]) -> bool:
+        """Deliveries of a `chargestation.connector_status.updated` webhook; whether it is
+        delivered. No clock skew: a connector's `updatedAt` is eDRV's own time."""
+        rng = self.connector_rng
+        t = ev.t
+        r = t + int(rng.uniform(50, 1500))
+        wid = f"{rng.getrandbits(96):024x}"
+        if _in_gap(t, self.hook_gaps) or _in_gap(r, self.hook_gaps):
+            self.hook["lost_in_recorder_outage"] += 1
+            return False
+        if r >= self.end:
+            self.hook["undelivered_after_end"] += 1
+            return False
+        body = {
+            "_id": wid,
+            "event": CONNECTOR_STATUS_EVENT,
+            "object": "chargestation",
+            "data": chargestation(self.info, ev, True, ev.last_connect, ev.last_disconnect),
+        }
+        out.append(HookOut(r, body))
+        if self.faults and rng.random() < P_HOOK_REDELIVER:
+            again = r + int(rng.uniform(0.5, 30) * SECOND)
+            if again < self.end and not _in_gap(again, self.hook_gaps):
+                out.append(HookOut(again, body))
+                self.hook["redelivered"] += 1
+        return True
+
 
 def chargestation(
-    info: StationInfo, ev: ConnEvent, last_connect: int, last_disconnect: int
+    info: StationInfo,
+    ev: ConnEvent | ConnectorEvent,
+    online: bool,
+    last_connect: int,
+    last_disconnect: int,
 ) -> dict[str, Any]:
-    """eDRV's Chargestation object as a webhook carries it."""
+    """eDRV's Chargestation object as a webhook carries it, with its connectors as eDRV knows
+    them (OCPP status, `updatedAt`)."""
+    last_message = ev.last_message if isinstance(ev, ConnEvent) else ev.t
     return {
         "_id": info.station_id,
         "name": info.name,
         "vendor": info.vendor,
         "model": info.model,
         "ocppVersion": "1.6-J",
-        "online": ev.online,
+        "online": online,
         "lastConnectAt": iso_ms(last_connect),
         "lastDisconnectAt": iso_ms(last_disconnect),
-        "lastMessageAt": iso_ms(ev.last_message),
+        "lastMessageAt": iso_ms(last_message),
         "connectors": [
             {
                 "_id": c.connector_id,
@@ -277,8 +316,12 @@ def chargestation(
                 "format": c.format,
                 "power": c.power_kw,
                 "powerType": c.power_type,
+                "chargestation": info.station_id,
+                "updatedAt": iso_ms(updated),
             }
-            for c, status in zip(info.connectors, ev.connectors, strict=True)
+            for c, status, updated in zip(
+                info.connectors, ev.connectors, ev.connector_times, strict=True
+            )
         ],
         "public": True,
         "createdAt": "2024-03-01T09:00:00.000Z",
@@ -422,14 +465,26 @@ def simulate(
         evse_initial.extend(sim.published)
     station_ids = [info.station_id for info in infos]
     station_locs = [info.location_id for info in infos]
+    # eDRV ports (docs/lake.md, "Events from eDRV connectors"): the connector `_id`, located at
+    # its station's `_id`, in the OCPI status the default mapping gives eDRV's OCPP status
+    port_base = []
+    port_ids: list[str] = []
+    port_locs: list[str] = []
+    port_initial: list[str] = []
+    for info, sim in zip(infos, sims, strict=True):
+        port_base.append(len(port_ids))
+        port_ids.extend(c.connector_id for c in info.connectors)
+        port_locs.extend([info.station_id] * len(info.connectors))
+        port_initial.extend(OCPI_OF_OCPP[status] for status in sim.edrv_status)
     periods = Periods(t0, t1)
     truth = out / "truth"
     _write_mapping(truth / "mapping.csv", infos)
 
     true_file = open(truth / "true_intervals.csv", "w", encoding="utf-8", newline="")  # noqa: SIM115
     replay_file = open(truth / "expected_intervals.csv", "w", encoding="utf-8", newline="")  # noqa: SIM115
-    with true_file, replay_file:
-        for f in (true_file, replay_file):
+    edrv_file = open(truth / "expected_edrv_intervals.csv", "w", encoding="utf-8", newline="")  # noqa: SIM115
+    with true_file, replay_file, edrv_file:
+        for f in (true_file, replay_file, edrv_file):
             f.write(",".join(INTERVAL_COLUMNS) + "\n")
         true_evse = TrueTimeline(true_file, "evse", evse_ids, evse_locs, evse_initial, t0)
         true_station = TrueTimeline(
@@ -440,6 +495,16 @@ def simulate(
         )
         replay_station = ReplayTimeline(
             replay_file, "station", station_ids, station_locs, (ONLINE, OFFLINE), hook_gaps, periods
+        )
+        true_port = TrueTimeline(true_file, "evse", port_ids, port_locs, port_initial, t0)
+        # Ports are EVSEs, so rule *Coverage* governs them by the status stream's coverage: the
+        # HERE gaps in the lake of both feeds; none in a lake of the webhooks alone (a source
+        # without coverage rows counts as observed throughout).
+        replay_ports = (
+            ReplayTimeline(
+                replay_file, "evse", port_ids, port_locs, EVSE_STATES, here_gaps, periods
+            ),
+            ReplayTimeline(edrv_file, "evse", port_ids, port_locs, EVSE_STATES, [], periods),
         )
         key_base = 0
         deliverers = []
@@ -460,7 +525,7 @@ def simulate(
         else:
             bad_here, bad_hook = {}, {}
         writer = FeedWriter(out, WEBHOOK_SECRET, offset_base)
-        true_events = 0
+        true_events = connector_events = 0
         bounds = [t0, *range(t0 // DAY * DAY + DAY, t1, DAY), t1]
         pending: list[Delivery] = []
         for c0, c1 in itertools.pairwise(bounds):
@@ -472,6 +537,14 @@ def simulate(
                 nexts = _next_times(events, split)
                 sim.out = events[split:]
                 for ev, nxt in zip(events[:split], nexts, strict=True):
+                    if isinstance(ev, ConnectorEvent):
+                        connector_events += 1
+                        pb = port_base[ev.station]
+                        for k in ev.changed:
+                            true_port.observe(pb + k, OCPI_OF_OCPP[ev.connectors[k]], ev.t)
+                        if dl.connector(ev, pending):
+                            _observe_ports(replay_ports, pb, ev)
+                        continue
                     true_events += 1
                     if isinstance(ev, StatusEvent):
                         for k, status, tk in ev.evses:
@@ -486,6 +559,7 @@ def simulate(
                         et = dl.conn(ev, nxt, pending)
                         if et is not None:
                             replay_station.observe(ev.station, state, et)
+                            _observe_ports(replay_ports, port_base[ev.station], ev)
                 for d in pending:
                     seq += 1
                     heapq.heappush(heap, (d.r, seq, d))
@@ -497,10 +571,13 @@ def simulate(
         assert not heap
         true_evse.finish(t1)
         true_station.finish(t1)
-        replay_evse.finish()
-        replay_station.finish()
+        true_port.finish(t1)
+        for timeline in (replay_evse, replay_station, *replay_ports):
+            timeline.finish()
     with open(truth / "expected_availability.csv", "w", encoding="utf-8", newline="") as f:
-        availability_rows = write_availability(f, replay_evse)
+        availability_rows = write_availability(f, replay_evse, replay_ports[0])
+    with open(truth / "expected_edrv_availability.csv", "w", encoding="utf-8", newline="") as f:
+        write_availability(f, replay_ports[1])
     with open(truth / "expected_uptime.csv", "w", encoding="utf-8", newline="") as f:
         uptime_rows = write_uptime(f, replay_station)
 
@@ -522,6 +599,7 @@ def simulate(
         "stations": len(infos),
         "locations": len(infos),
         "evses": len(evse_ids),
+        "ports": len(port_ids),
         "profiles": {
             p: sum(1 for i in infos if i.profile == p) for p in ("stable", "flaky", "outage_prone")
         },
@@ -552,6 +630,7 @@ def simulate(
             "delivered_records": writer.here_messages + writer.webhooks,
             "max_messages_per_file": MAX_MESSAGES_PER_FILE,
             "availability_rows": availability_rows,
+            "connector_events": connector_events,
             "uptime_rows": uptime_rows,
         },
     }
@@ -563,6 +642,18 @@ def _event_time(ev: Event) -> int:
     return ev.t
 
 
+def _observe_ports(
+    timelines: tuple[ReplayTimeline, ...], base: int, ev: ConnEvent | ConnectorEvent
+) -> None:
+    """A delivered eDRV webhook's connectors as port observations, each at its `updatedAt`.
+    One whose time lies in a coverage gap of the timeline is left out: it ends no `no_data`
+    (rule *Coverage*), and the state it reports is `unobserved` there."""
+    for timeline in timelines:
+        for k, (status, t) in enumerate(zip(ev.connectors, ev.connector_times, strict=True)):
+            if not _in_gap(t, timeline.gaps):
+                timeline.observe(base + k, OCPI_OF_OCPP[status], t)
+
+
 def _next_times(events: list[Event], split: int) -> list[int | None]:
     """For each of the first `split` events (sorted by time): the time of the next event of the same
     entity (the station for connectivity, any of its EVSEs for a status message) if it is at most
@@ -571,6 +662,8 @@ def _next_times(events: list[Event], split: int) -> list[int | None]:
     result: list[int | None] = [None] * split
     for j in range(len(events) - 1, -1, -1):
         ev = events[j]
+        if isinstance(ev, ConnectorEvent):
+            continue  # its deliveries depend on no next event
         if isinstance(ev, ConnEvent):
             if j < split:
                 result[j] = nxt.get(-1)

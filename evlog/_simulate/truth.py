@@ -19,7 +19,7 @@ from __future__ import annotations
 import csv
 import time
 from collections.abc import Sequence
-from typing import IO, Final
+from typing import IO, Any, Final
 
 from evlog._simulate.model import DAY
 
@@ -242,10 +242,15 @@ class ReplayTimeline:
         return out[3 * i], out[3 * i + 1], out[3 * i + 2]
 
 
-def write_availability(out: IO[str], replay: ReplayTimeline) -> int:
-    """Expected `availability` rows, per EVSE (with a delivered observation) and UTC day."""
+def write_availability(out: IO[str], *replays: ReplayTimeline) -> int:
+    """Expected `availability` rows, per EVSE (with a delivered observation) and UTC day, of
+    the EVSE timelines `replays` (HERE's EVSEs, eDRV's ports)."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(AVAILABILITY_COLUMNS)
+    return sum(_availability_rows(writer, replay) for replay in replays)
+
+
+def _availability_rows(writer: Any, replay: ReplayTimeline) -> int:
     rows = 0
     n_states = len(EVSE_STATES)
     unknown = EVSE_STATES.index("UNKNOWN")

@@ -35,24 +35,33 @@ def window(feed: Path) -> tuple[str, str]:
     return manifest["start"], manifest["end"]
 
 
-@pytest.fixture(scope="module")
-def lake(feed: Path, tmp_path_factory: pytest.TempPathFactory) -> evlog.EvlogLake:
+def recorded(feed: Path, root: Path, *, here: bool = True) -> evlog.EvlogLake:
     """The feed recorded through the CLI, as a user would, with the manifest's coverage."""
-    root = tmp_path_factory.mktemp("lake") / "lake"
     coverage = json.loads((feed / "manifest.json").read_text())["coverage"]
 
     def declared(source: str) -> list[str]:
         spans = [f"{c['from']}/{c['to']}" for c in coverage if c["source"] == source]
         return [arg for span in spans for arg in ("--coverage", span)]
 
-    for command in (
-        ["record", "stream", str(feed / "here"), *declared("here_stream")],
-        ["record", "webhooks", "--from", str(feed / "edrv"), *declared("edrv_webhooks")],
-    ):
+    commands = [["record", "webhooks", "--from", str(feed / "edrv"), *declared("edrv_webhooks")]]
+    if here:
+        commands.insert(0, ["record", "stream", str(feed / "here"), *declared("here_stream")])
+    for command in commands:
         with pytest.raises(SystemExit) as exit_info:
             main([*command, "--lake", str(root)])
         assert exit_info.value.code in (0, None)
     return evlog.open_lake(root)
+
+
+@pytest.fixture(scope="module")
+def lake(feed: Path, tmp_path_factory: pytest.TempPathFactory) -> evlog.EvlogLake:
+    return recorded(feed, tmp_path_factory.mktemp("lake") / "lake")
+
+
+@pytest.fixture(scope="module")
+def edrv_lake(feed: Path, tmp_path_factory: pytest.TempPathFactory) -> evlog.EvlogLake:
+    """Only the feed's eDRV webhooks: its ports come from the connectors alone."""
+    return recorded(feed, tmp_path_factory.mktemp("edrv") / "lake", here=False)
 
 
 def expected(feed: Path, name: str) -> pl.DataFrame:
@@ -97,3 +106,26 @@ def test_intervals_match_truth(lake: evlog.EvlogLake, feed: Path, window: tuple[
     )
     want = expected(feed, "intervals").select("entity_type", "entity_id", "state", "start", "end")
     assert got.sort("entity_id", "start").equals(want.sort("entity_id", "start"))
+
+
+def test_edrv_only_lake_port_availability_matches_truth(
+    edrv_lake: evlog.EvlogLake, feed: Path, window: tuple[str, str]
+) -> None:
+    """Every port's availability by day from eDRV's connector statuses alone, as the simulator
+    says a replay of what it delivered gives (eDRV's OCPP statuses mapped to OCPI by the
+    default mapping, restated in the simulator)."""
+    got = edrv_lake.availability(*window, by="day")
+    want = expected(feed, "edrv_availability")
+    assert want.height > 0 and set(want["location_id"]) <= set(
+        edrv_lake.uptime(*window)["station_id"]
+    )
+    assert_same(got, want, ["evse_id", "period_start"])
+    got_intervals = (
+        edrv_lake.intervals(*window)
+        .filter(pl.col("entity_kind") == "evse")
+        .select("entity_id", "state", "start", "end")
+    )
+    want_intervals = expected(feed, "edrv_intervals").select("entity_id", "state", "start", "end")
+    assert got_intervals.sort("entity_id", "start").equals(
+        want_intervals.sort("entity_id", "start")
+    )

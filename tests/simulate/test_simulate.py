@@ -22,6 +22,14 @@ import pytest
 from evlog._errors import UsageError
 from evlog._simulate import WEBHOOK_SECRET, simulate
 
+# What docs/lake.md's default OCPP → OCPI mapping gives the statuses the simulator sends
+OCPI_OF_OCPP = {
+    "Available": "AVAILABLE",
+    "Charging": "CHARGING",
+    "Reserved": "RESERVED",
+    "Unavailable": "INOPERATIVE",
+    "Faulted": "OUT_OF_ORDER",
+}
 DAY_MS = 86_400_000
 SKEW_MS = 300_000
 EVSE_STATES = (
@@ -255,14 +263,21 @@ def test_webhooks_shape_and_signature(sim: tuple[Path, dict[str, Any]]) -> None:
         if "_id" not in body["data"]:
             defects["missing station id"] += 1
             continue
-        assert body["event"] in ("chargestation.online", "chargestation.offline")
+        assert body["event"] in (
+            "chargestation.online",
+            "chargestation.offline",
+            "chargestation.connector_status.updated",
+        )
         assert body["object"] == "chargestation"
         data = body["data"]
         assert data["_id"] in stations
-        assert data["online"] is (body["event"] == "chargestation.online")
+        assert data["online"] is (body["event"] != "chargestation.offline")
         for key in ("lastConnectAt", "lastDisconnectAt", "lastMessageAt", "name", "model"):
             assert key in data
-        assert data["connectors"] and all({"_id", "status"} <= set(c) for c in data["connectors"])
+        assert data["connectors"] and all(
+            {"_id", "status", "updatedAt"} <= set(c) and c["chargestation"] == data["_id"]
+            for c in data["connectors"]
+        )
         # FIFO per station
         received = ms(hook["received_at"])
         assert last_by_station.get(data["_id"], 0) <= received
@@ -327,12 +342,17 @@ def test_out_of_order_arrival_is_really_out_of_order(sim: tuple[Path, dict[str, 
 # -- truth -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["true_intervals.csv", "expected_intervals.csv"])
+@pytest.mark.parametrize(
+    "name", ["true_intervals.csv", "expected_intervals.csv", "expected_edrv_intervals.csv"]
+)
 def test_intervals_tile_the_span(sim: tuple[Path, dict[str, Any]], name: str) -> None:
     out, m = sim
     start, end = ms(m["start"]), ms(m["end"])
     by_entity = intervals(out / "truth" / name)
-    assert len(by_entity) == m["evses"] + m["stations"]
+    # HERE's EVSEs, eDRV's ports (one per connector) and the stations; the eDRV-only lake's
+    # truth holds only the ports
+    wanted = m["ports"] if "edrv" in name else m["evses"] + m["ports"] + m["stations"]
+    assert len(by_entity) == wanted
     for key, rows in by_entity.items():
         assert rows[0][1] == start and rows[-1][2] == end, key
         for (s1, _, b1), (s2, a2, _) in itertools.pairwise(rows):
@@ -465,9 +485,15 @@ def test_expected_intervals_are_a_replay_of_the_delivered_feed(
         assert got[evse] == expected[("evse", evse)], evse
 
     conn: dict[str, set[tuple[int, int, str]]] = defaultdict(set)
+    ports: dict[str, set[tuple[int, int, str]]] = defaultdict(set)
     for hook in webhooks(out):
         body = hook["body"]
         if "event" not in body or "_id" not in body["data"]:
+            continue
+        for c in body["data"]["connectors"]:  # every webhook's connectors are observations
+            t = clamp(ms(c["updatedAt"]), ms(hook["received_at"]))
+            ports[c["_id"]].add((t, 0, OCPI_OF_OCPP[c["status"]]))
+        if body["event"] == "chargestation.connector_status.updated":
             continue
         online = body["event"] == "chargestation.online"
         data = body["data"]
@@ -481,6 +507,20 @@ def test_expected_intervals_are_a_replay_of_the_delivered_feed(
     )
     for station in stations:
         assert got[station] == expected[("station", station)], station
+
+    # eDRV ports are EVSEs: governed by the status stream's coverage (rule *Coverage*), so by
+    # HERE's gaps in the lake of both feeds and by none in a lake of the webhooks alone; an
+    # observation inside a gap ends no `no_data` and is itself unobserved: left out
+    connectors = [r["connector_id"] for r in mapping]
+    edrv_only = intervals(out / "truth" / "expected_edrv_intervals.csv")
+    for gaps, want in ((gaps_of(m, "here_stream"), expected), ([], edrv_only)):
+        seen = {
+            port: [o for o in obs if not any(g0 <= o[0] < g1 for g0, g1 in gaps)]
+            for port, obs in ports.items()
+        }
+        got = replay(seen, connectors, gaps, start, end)
+        for port in connectors:
+            assert got[port] == want[("evse", port)], port
 
 
 def test_without_faults_expected_is_the_truth_after_the_first_observation(
