@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import uuid
 from collections import OrderedDict
@@ -18,7 +19,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from evlog._errors import UsageError
+from evlog._errors import LakeError, UsageError
 from evlog._faults import fault_point
 from evlog._lake.layout import (
     Lake,
@@ -33,6 +34,8 @@ from evlog._lake.schema import DATE_COLUMN, SCHEMAS, Table
 from evlog._record.derive import DEFAULT_SKEW_TOLERANCE, Derived, Feed, Row
 from evlog._sources._common import HashSet
 from evlog._sources.ocpp import load_status_map
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 DEFAULT_BATCH = 50_000
@@ -350,8 +353,13 @@ class Recorder:
         """Under the write lock: whether the lake's OCPP → OCPI mapping changed since this
         recorder last read it (an `evlog lake rebuild --status-map` meanwhile), taking the new
         one; a batch is then derived again, so every batch stored after a rebuild has its
-        mapping."""
-        current = load_status_map(self.lake.root)
+        mapping. A mapping file damaged meanwhile (edited by hand) keeps the one in use, with a
+        warning: a live recorder must not stop, nor set its records aside, over it."""
+        try:
+            current = load_status_map(self.lake.root)
+        except LakeError as exc:
+            log.warning("keeping the OCPP status map in use: %s", exc)
+            return False
         if current == self.status_map:
             return False
         self.status_map = current
