@@ -218,6 +218,16 @@ class _Delivery:
                     self.here["republished"] += 1
         return event_time
 
+    def _hook_lost(self, t: int, r: int) -> bool:
+        """Whether a webhook of source time `t` received at `r` is lost (counted)."""
+        if _in_gap(t, self.hook_gaps) or _in_gap(r, self.hook_gaps):
+            self.hook["lost_in_recorder_outage"] += 1
+            return True
+        if r >= self.end:
+            self.hook["undelivered_after_end"] += 1
+            return True
+        return False
+
     def webhook_id(self) -> str:
         return f"{self.rng.getrandbits(96):024x}"
 
@@ -228,11 +238,7 @@ class _Delivery:
         t = ev.t
         r = t + int(rng.uniform(50, 1500))
         wid = self.webhook_id()
-        if _in_gap(t, self.hook_gaps) or _in_gap(r, self.hook_gaps):
-            self.hook["lost_in_recorder_outage"] += 1
-            return None
-        if r >= self.end:
-            self.hook["undelivered_after_end"] += 1
+        if self._hook_lost(t, r):
             return None
         last_connect, last_disconnect = ev.last_connect, ev.last_disconnect
         event_time = t
@@ -267,11 +273,7 @@ class _Delivery:
         t = ev.t
         r = t + int(rng.uniform(50, 1500))
         wid = f"{rng.getrandbits(96):024x}"
-        if _in_gap(t, self.hook_gaps) or _in_gap(r, self.hook_gaps):
-            self.hook["lost_in_recorder_outage"] += 1
-            return False
-        if r >= self.end:
-            self.hook["undelivered_after_end"] += 1
+        if self._hook_lost(t, r):
             return False
         body = {
             "_id": wid,
