@@ -10,7 +10,7 @@ import json
 import shutil
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ import pytest
 import evlog
 from evlog._lake.layout import Lake
 from evlog._lake.schema import Table
-from evlog._record.derive import WEBHOOK_FEED
+from evlog._record.derive import WEBHOOK_FEED, derive_polls
 from evlog._record.offline import record_webhook_files
 from evlog._record.recorder import Recorder
 from evlog._upkeep.maintenance import rebuild
@@ -360,3 +360,24 @@ def test_cli_record_webhooks_then_availability_on_an_edrv_only_lake(tmp_path: Pa
     assert float(rows["C1"]["out_of_order_s"]) == 6 * H
     assert float(rows["C1"]["available_pct"]) == pytest.approx(100 * 16 / 24, abs=1e-3)
     assert float(rows["C2"]["charging_s"]) == 7_800.0
+
+
+def test_poll_snapshot_connectors_are_port_observations() -> None:
+    """`GET /chargestations/{id}` bodies in raw_polls: `online` at receive time, and each
+    connector at its own `updatedAt`."""
+    body = {"result": station(True, [("C1", "Faulted", "07:00"), ("C2", "Occupied", "08:00")])}
+    raw = {
+        "record_key": "poll:S1:1",
+        "payload": json.dumps(body).encode(),
+        "received_at": datetime(2024, 4, 5, 9, tzinfo=UTC),
+        "arrival_index": 0,
+        "capture": "poll",
+        "session_id": "s",
+    }
+    derived = derive_polls([raw], timedelta(minutes=5))
+    assert derived.events.column("online").to_pylist() == [True]
+    ports = derived.ports.select(["evse_id", "location_id", "status", "event_time"]).to_pylist()
+    assert [(p["evse_id"], p["location_id"], p["status"], p["event_time"].hour) for p in ports] == [
+        ("C1", "S1", "OUT_OF_ORDER", 7),
+        ("C2", "S1", "CHARGING", 8),
+    ]
