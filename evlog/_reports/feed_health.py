@@ -15,11 +15,11 @@ from typing import Any
 from evlog._replay.engine import EngineBase
 from evlog._replay.runner import EntityKind
 from evlog._reports._report import EVSE, LOCATION, STATION, Option, Report, Values
-from evlog._sources.edrv import OFFLINE_EVENT, ONLINE_EVENT
+from evlog._sources.edrv import CONNECTOR_STATUS_EVENT, OFFLINE_EVENT, ONLINE_EVENT
 from evlog._window import Period
 
 # The webhook types evlog turns into observations; others are counted as `other_webhooks`.
-KNOWN_WEBHOOK_TYPES = (ONLINE_EVENT, OFFLINE_EVENT, "chargestation.connector_status.updated")
+KNOWN_WEBHOOK_TYPES = (ONLINE_EVENT, OFFLINE_EVENT, CONNECTOR_STATUS_EVENT)
 
 STATIONS = Option(
     "stations",
