@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import polars as pl
 import pytest
 
 import evlog
+from evlog._errors import UsageError
 from evlog._lake.layout import Lake
 from evlog._lake.schema import Table
 from evlog._record.derive import WEBHOOK_FEED, derive_polls
@@ -328,13 +330,25 @@ def test_a_bad_status_map_is_refused_and_changes_nothing(
     lake = recorded(tmp_path)
     before = sorted(p.name for p in lake.files(Table.STATUS_EVENTS))
     (tmp_path / "map.csv").write_text(text)
+    with pytest.raises(UsageError, match=re.escape(message)):
+        rebuild(lake, status_map=tmp_path / "map.csv")
+    assert not (lake.root / "_config").exists()
+    assert sorted(p.name for p in lake.files(Table.STATUS_EVENTS)) == before
+
+
+def test_cli_a_bad_status_map_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    lake = recorded(tmp_path)
+    (tmp_path / "map.csv").write_text("ocpp_status,ocpi_status\nPreparing,FREE\n")
     done = evlog_cli(
         "lake", "rebuild", "--lake", str(lake.root), "--status-map", str(tmp_path / "map.csv")
     )
     assert done.returncode == 2
-    assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"evlog: error: --status-map {tmp_path / 'map.csv'}, line 2: 'FREE' is not an OCPI status "
+        "(AVAILABLE, CHARGING, RESERVED, BLOCKED, INOPERATIVE, OUT_OF_ORDER, PLANNED, REMOVED, "
+        "UNKNOWN)"
+    ]
     assert not (lake.root / "_config").exists()
-    assert sorted(p.name for p in lake.files(Table.STATUS_EVENTS)) == before
 
 
 def test_rebuild_derives_ports_on_a_lake_of_raw_rows_only(tmp_path: Path) -> None:
