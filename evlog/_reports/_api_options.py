@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from typing import TypedDict
 
 from evlog._reports.exclusions import Exclusion
+from evlog._reports.opening_hours import Hours
 from evlog._reports.reliability import Unobserved
 from evlog._window import Period
 
@@ -91,12 +92,14 @@ class ReliabilityOptions(TypedDict, total=False):
     evse: str | Iterable[str] | None
     location: str | Iterable[str] | None
     exclusions: str | os.PathLike[str] | Iterable[Exclusion] | None
+    opening_hours: str | os.PathLike[str] | Iterable[Hours] | None
     outage_states: str | Iterable[str] | None
     unobserved: str | Unobserved
     min_coverage: float
     station_map: str | os.PathLike[str] | Iterable[tuple[str, str]] | None
     status_only: bool
     outages: bool
+    budgets: bool
     hold_after_gap: bool
 
 

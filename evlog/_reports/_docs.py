@@ -32,6 +32,7 @@ _TYPE_IMPORTS = {
     "Path": "pathlib",
     "Exclusion": "evlog._reports.exclusions",
     "Unobserved": "evlog._reports.reliability",
+    "Hours": "evlog._reports.opening_hours",
     "Period": "evlog._window",
 }
 

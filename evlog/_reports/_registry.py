@@ -140,6 +140,26 @@ OPERATIONAL_DATES = Option(
 OUTAGES = Option(
     "outages", "--outages", bool, False, "Report one row per outage instead of per port."
 )
+BUDGETS = Option(
+    "budgets",
+    "--budgets",
+    bool,
+    False,
+    "Report the capped exclusions' budgets (CEC: vandalism incident, maintenance year): cap, "
+    "used, left.",
+)
+OPENING_HOURS = Option(
+    "opening_hours",
+    "--opening-hours",
+    Path | None,
+    None,
+    "OCPI opening_times JSON or CSV entity_id,weekday,open,close[,tz]: time outside them is "
+    "masked as the standard says.",
+    parse=rel.parse_opening_hours,
+    resolve=rel.opening_hours_under,
+    api_type="str | os.PathLike[str] | Iterable[Hours] | None",
+    metavar="FILE",
+)
 
 
 def _reliability(report: Report, engine: EngineBase[Any], values: Values) -> rel.ReliabilityResult:
@@ -160,6 +180,8 @@ def _reliability(report: Report, engine: EngineBase[Any], values: Values) -> rel
         unobserved=values["unobserved"],
         min_coverage=values["min_coverage"],
         connectivity=not values["status_only"],
+        opening_hours=values["opening_hours"],
+        budgets=report.switch is BUDGETS,
     )
 
 
@@ -181,8 +203,9 @@ def _export(result: rel.ReliabilityResult, values: Values) -> None:
 
 
 def _check(values: Values) -> None:
-    """The months (`check_months`), and what --export ev-chart needs, before any replay."""
-    rel.check_months(values)
+    """The months and the listing (`check_options`), and what --export ev-chart needs, before any
+    replay."""
+    rel.check_options(values)
     export = values.get("export")
     if export is not None and export[0] == "ev-chart":
         ev_chart.check_export(values["standard"].value, values.get("network_provider"))
@@ -214,6 +237,10 @@ def _outages_title(result: rel.ReliabilityResult) -> str:
     return f"{result.rule.standard} outages ({result.rule.citation}; outage states {states})"
 
 
+def _budgets_title(result: rel.ReliabilityResult) -> str:
+    return f"{result.rule.standard} exclusion budgets ({result.rule.citation})"
+
+
 _RELIABILITY_OPTIONS = (
     STANDARD,
     MONTH,
@@ -221,6 +248,7 @@ _RELIABILITY_OPTIONS = (
     EVSE,
     LOCATION,
     EXCLUSIONS,
+    OPENING_HOURS,
     OUTAGE_STATES,
     UNOBSERVED,
     MIN_COVERAGE,
@@ -230,6 +258,7 @@ _RELIABILITY_OPTIONS = (
     NETWORK_PROVIDER,
     OPERATIONAL_DATES,
     OUTAGES,
+    BUDGETS,
     HOLD_AFTER_GAP,
 )
 _PORTS = Report(
@@ -266,7 +295,20 @@ RELIABILITY_OUTAGES = replace(
     switch=OUTAGES,
     command="reliability",
 )
-RELIABILITY = replace(_PORTS, variants=(RELIABILITY_OUTAGES,))
+RELIABILITY_BUDGETS = replace(
+    _PORTS,
+    name="reliability_budgets",
+    entity="capped exclusion budget of a port (incident or calendar year)",
+    summary="What each capped exclusion (CEC: vandalism up to 10 days per incident, planned "
+    "maintenance up to 72 h per year) used of its cap, and what is left (`--budgets`).",
+    columns=rel.BUDGET_COLUMNS,
+    frame_of=lambda result: result.budgets,
+    rollups=False,  # caps are consumed over the outage intervals
+    title=_budgets_title,
+    switch=BUDGETS,
+    command="reliability",
+)
+RELIABILITY = replace(_PORTS, variants=(RELIABILITY_OUTAGES, RELIABILITY_BUDGETS))
 
 _COMMANDS: tuple[Report, ...] = (
     summary.REPORT,

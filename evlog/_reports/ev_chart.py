@@ -46,7 +46,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from evlog._errors import ExportError, UsageError
-from evlog._reports.exclusions import Cause, csv_columns, read_csv_rows
+from evlog._reports.exclusions import EXCLUSION_REASONS, Cause, csv_columns, read_csv_rows
 from evlog._reports.files import export_directory, write_csv_rows, write_file
 
 if TYPE_CHECKING:
@@ -154,17 +154,6 @@ MODULE4 = Module(
     ("station_id", "network_provider", "outage_id", "port_id"),
 )
 
-#: `excluded_outage_reason` (1-6, EV-ChART's migration JE-6990 `CHECK ... BETWEEN 1 AND 6`): the
-#: six exclusions of 23 CFR 680.116(b)(3) in the order the rule lists them (the repository holds
-#: only the range; see docs/reliability.md).
-EXCLUSION_REASONS: dict[Cause, int] = {
-    Cause.GRID_POWER_LOSS: 1,  # electric utility service interruptions
-    Cause.VEHICLE_FAULT: 2,  # failure to charge ... due to the fault of the vehicle
-    Cause.PLANNED_MAINTENANCE: 3,  # scheduled maintenance
-    Cause.VANDALISM: 4,
-    Cause.NATURAL_DISASTER: 5,
-    Cause.OUTSIDE_HOURS: 6,  # hours outside of the identified hours of operation
-}
 UPTIME_REQUIRED = "Stations operational for at least 1 year must report uptime (validate_m3)"
 _DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z?$")
 OPERATIONAL_DATE_COLUMNS = ("station_id", "operational_date")

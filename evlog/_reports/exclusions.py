@@ -1,7 +1,8 @@
 """Exclusion files for `evlog report reliability --exclusions FILE`, and the station map.
 
-An exclusions file is CSV with a header naming at least `entity_id, start, end, cause` (other
-columns, such as a note or a ticket number, are allowed and ignored)::
+An exclusions file is CSV with a header naming at least `entity_id, start, end, cause`; an optional
+`note` (or `notes`) column is carried into the outage ledger, other columns (a ticket number, ...)
+are allowed and ignored::
 
     entity_id,start,end,cause,note
     EVSE-1,2026-03-01T08:00:00Z,2026-03-02T08:00:00Z,grid_power_loss,utility ticket 4711
@@ -31,6 +32,7 @@ from evlog._errors import UsageError
 
 EXCLUSION_COLUMNS: tuple[str, ...] = ("entity_id", "start", "end", "cause")
 STATION_MAP_COLUMNS: tuple[str, ...] = ("station_id", "evse_id")
+NOTE_COLUMNS: tuple[str, ...] = ("note", "notes")
 
 
 class Cause(StrEnum):
@@ -70,6 +72,8 @@ class Exclusion:
     end: datetime
     cause: Cause
     line: int = 0
+    note: str = ""
+    source: str = ""  # where the row came from, `FILE:LINE` (the outage ledger's `excluded_by`)
 
 
 def parse_cause(value: str) -> Cause | None:
@@ -122,6 +126,8 @@ def load_exclusions(
     target = Path(path)
     rows = read_csv_rows(target, "--exclusions")
     columns = csv_columns(rows, target, "--exclusions", EXCLUSION_COLUMNS)
+    header = [name.strip().lower() for name in rows[0]]
+    note_column = next((header.index(n) for n in NOTE_COLUMNS if n in header), None)
     exclusions: list[Exclusion] = []
     for line, row in enumerate(rows[1:], start=2):
         if not any(cell.strip() for cell in row):
@@ -148,7 +154,11 @@ def load_exclusions(
                 f"--exclusions: {target}:{line}: cause {raw_cause!r} is not allowed under "
                 f"{standard} (allowed: {choices})"
             )
-        exclusions.append(Exclusion(entity_id, start, end, cause, line))
+        has_note = note_column is not None and note_column < len(row)
+        note = row[note_column].strip() if note_column is not None and has_note else ""
+        exclusions.append(
+            Exclusion(entity_id, start, end, cause, line, note, f"{target.name}:{line}")
+        )
     return exclusions
 
 
@@ -182,3 +192,17 @@ def load_station_map(path: str | os.PathLike[str]) -> list[tuple[str, str]]:
             raise UsageError(f"--station-map: {target}:{line}: station_id and evse_id are required")
         pairs[(station_id, evse_id)] = None
     return list(pairs)
+
+
+#: `excluded_outage_reason` (1-6, EV-ChART's migration JE-6990 `CHECK ... BETWEEN 1 AND 6`): the
+#: six exclusions of 23 CFR 680.116(b)(3) in the order the rule lists them (the repository holds
+#: only the range; see docs/reliability.md). The outage ledger's `exclusion_code` and the EV-ChART
+#: export's reason.
+EXCLUSION_REASONS: dict[Cause, int] = {
+    Cause.GRID_POWER_LOSS: 1,  # electric utility service interruptions
+    Cause.VEHICLE_FAULT: 2,  # failure to charge ... due to the fault of the vehicle
+    Cause.PLANNED_MAINTENANCE: 3,  # scheduled maintenance
+    Cause.VANDALISM: 4,
+    Cause.NATURAL_DISASTER: 5,
+    Cause.OUTSIDE_HOURS: 6,  # hours outside of the identified hours of operation
+}

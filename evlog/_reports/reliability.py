@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -41,11 +41,13 @@ from evlog._lake.schema import Status
 from evlog._replay.engine import NO_ROLLUPS, EngineBase
 from evlog._replay.runner import EntityKind
 from evlog._reports.exclusions import (
+    EXCLUSION_REASONS,
     Cause,
     Exclusion,
     load_exclusions,
 )
 from evlog._reports.files import export_directory, write_file
+from evlog._reports.opening_hours import Hours, closed_micros, load_opening_hours
 from evlog._time import from_micros, to_micros
 from evlog._window import Period, Window, parse_tz
 
@@ -54,6 +56,7 @@ NEVI_YEAR_MIN = 525_600  # 23 CFR 680.116(b): the fixed denominator, 365 x 24 x 
 OBSERVATION_STATES = ("no_data", "unobserved")
 DEFAULT_MIN_COVERAGE = 95.0
 EXPORT_FORMATS = ("charging-use-spec", "ev-chart", "uk-pcpr")
+_Row = TypeVar("_Row")
 
 COLUMNS: tuple[str, ...] = (
     "scope",
@@ -94,6 +97,29 @@ OUTAGE_COLUMNS: tuple[str, ...] = (
     "outage_cause",
     "exempted_outage",
     "outage_states",
+    # the outage ledger (docs/reliability.md, "The outage ledger"): added after the columns above,
+    # which the charging-use-spec export reads
+    "exclusion_cause",
+    "exclusion_code",
+    "exclusion_notes",
+    "excluded_by",
+    "over_cap_min",
+    "closed_min",
+    "counted_min",
+)
+BUDGET_COLUMNS: tuple[str, ...] = (
+    "port_id",
+    "station_id",
+    "cause",
+    "cap_kind",
+    "incident_start",
+    "incident_end",
+    "year",
+    "cap_min",
+    "used_min",
+    "left_min",
+    "over_cap_min",
+    "excluded_by",
 )
 
 
@@ -134,6 +160,8 @@ class Rule:
     # a port linked to a station by the feeds is out while the station is offline (NEVI, CEC:
     # "hardware and software both online"); UK judges the EVSE status alone
     connectivity: bool = True
+    # time outside `--opening-hours` leaves the basis (UK reg. 7(5)); else it is excluded outage
+    closed_leaves_basis: bool = False
 
 
 RULES: dict[Standard, Rule] = {
@@ -176,6 +204,7 @@ RULES: dict[Standard, Rule] = {
         (Status.INOPERATIVE.value, Status.OUT_OF_ORDER.value),
         frozenset({Cause.OUTSIDE_HOURS}),
         connectivity=False,
+        closed_leaves_basis=True,
     ),
 }
 
@@ -288,6 +317,13 @@ def check_months(values: Mapping[str, Any]) -> None:
         raise UsageError("--month: give either --month or --quarter, not both")
 
 
+def check_options(values: Mapping[str, Any]) -> None:
+    """The months (`check_months`), and one list at a time: --outages or --budgets."""
+    check_months(values)
+    if values.get("outages") and values.get("budgets"):
+        raise UsageError("--budgets: give either it or --outages, not both")
+
+
 def report_months(
     engine: EngineBase[Any],
     tz: ZoneInfo,
@@ -332,6 +368,7 @@ class ReliabilityResult:
     unobserved: Unobserved = Unobserved.EXCLUDED
     min_coverage: float = DEFAULT_MIN_COVERAGE
     data_end: datetime | None = None  # where the lake's data ends: later time is unobserved
+    budget_list: pl.DataFrame | None = None  # None: not asked for (`budgets=False`)
 
     @property
     def warnings(self) -> list[str]:
@@ -354,6 +391,13 @@ class ReliabilityResult:
             raise UsageError("this reliability result was computed without its outages")
         return self.outage_list
 
+    @property
+    def budgets(self) -> pl.DataFrame:
+        """One row per capped exclusion budget (`BUDGET_COLUMNS`): what it used, what is left."""
+        if self.budget_list is None:
+            raise UsageError("this reliability result was computed without its budgets")
+        return self.budget_list
+
 
 def compute_reliability(
     engine: EngineBase[Any],
@@ -372,6 +416,8 @@ def compute_reliability(
     unobserved: Unobserved = Unobserved.EXCLUDED,
     min_coverage: float = DEFAULT_MIN_COVERAGE,
     connectivity: bool = True,
+    opening_hours: list[Hours] | None = None,
+    budgets: bool = False,
 ) -> ReliabilityResult:
     """Compute a standard's figures from the report's parsed options (`bound`: the SQL parameters
     they bind), and the outage list if `outages`; see the module docstring and docs/reliability.md.
@@ -422,7 +468,9 @@ def compute_reliability(
         ],
         "report_month_labels": [m.strftime("%Y-%m") for m in months],
         "basis_starts": [to_micros(_local_midnight(basis_start(rule, m), zone)) for m in months],
-        **_exclusion_params(exclusions, rule),
+        **_closed_params(
+            _exclusion_params(exclusions, rule), opening_hours or [], rule, query_start, range_end
+        ),
         "map_station_ids": [station for station, _ in pairs],
         "map_evse_ids": [evse for _, evse in pairs],
         "include_mapped": not location_ids,
@@ -435,29 +483,33 @@ def compute_reliability(
         "unobserved_as": unobserved.value,
         "min_coverage": min_coverage,
         "min_coverage_label": f"{min_coverage:g}",
-        # exclusions and station outages need the outage intervals, which only a replay gives
-        NO_ROLLUPS: bool(exclusions or pairs),
+        # exclusions, opening hours and station outages need the outage intervals, which only a
+        # replay gives
+        NO_ROLLUPS: bool(exclusions or pairs or opening_hours),
     }
     # the mapped stations' offline intervals, from the stations' own replay in the same query
     stations = {"entity_ids": sorted({station for station, _ in pairs}), "location_ids": []}
-    queries = ["reliability_ports", *(["reliability_outages"] if outages else [])]
-    ports, *outage_list = (
-        engine.to_polars(
+    queries = ["reliability_ports"]
+    queries += ["reliability_outages"] if outages else []
+    queries += ["reliability_budgets"] if budgets else []
+    frames = {
+        query: engine.to_polars(
             engine.relation(
                 EntityKind.EVSE, query, window, params_of={EntityKind.STATION: stations}, **params
             )
         )
         for query in queries
-    )
+    }
     return ReliabilityResult(
         rule=rule,
-        frame=_with_network(ports, rule, zone, unobserved, min_coverage),
-        outage_list=_outage_frame(outage_list[0], zone) if outage_list else None,
+        frame=_with_network(frames["reliability_ports"], rule, zone, unobserved, min_coverage),
+        outage_list=_outage_frame(frames["reliability_outages"], zone) if outages else None,
         outage_states=tuple(bound["outage_states"]),
         tz=zone,
         unobserved=unobserved,
         min_coverage=min_coverage,
         data_end=from_micros(data_end_us),
+        budget_list=_budget_frame(frames["reliability_budgets"], zone) if budgets else None,
     )
 
 
@@ -471,11 +523,79 @@ def _data_end_us(engine: EngineBase[Any]) -> int:
     raise UsageError("the lake holds no events")  # `engine.window` refuses an empty lake first
 
 
+def parse_opening_hours(
+    value: str | os.PathLike[str] | Iterable[Hours] | None, flag: str = "--opening-hours"
+) -> Path | list[Hours]:
+    """`--opening-hours FILE` (read by `opening_hours_under`, which knows `--tz`), or the API's
+    parsed entries."""
+    return _file_or_rows(value)
+
+
+def opening_hours_under(given: Path | list[Hours], values: Mapping[str, Any]) -> list[Hours]:
+    """The opening hours, a file's times without a zone of their own read in `--tz`."""
+    if isinstance(given, Path):
+        return load_opening_hours(given, parse_tz(values["tz"]))
+    return given
+
+
+def _closed_params(
+    exclusions: dict[str, list[Any]],
+    hours: list[Hours],
+    rule: Rule,
+    start: datetime,
+    end: datetime,
+) -> dict[str, list[Any]]:
+    """The exclusions' parameters and each entry's closed time inside the query's range [start,
+    end) (bounded by the range, however long the lake's history): for UK PCPR as the
+    `closed_hours` concept's parameters (it leaves the basis), for NEVI and CEC as more
+    `outside_hours` rows of the `exclusions` concept (excluded outage)."""
+    entity_ids: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    sources: list[str] = []
+    for entry in hours:
+        pieces = closed_micros(entry, start, end)
+        entity_ids += [entry.entity_id] * len(pieces)
+        starts += [s for s, _ in pieces]
+        ends += [e for _, e in pieces]
+        sources += [entry.source] * len(pieces)
+    if rule.closed_leaves_basis:
+        return {
+            **exclusions,
+            "closed_entity_ids": entity_ids,
+            "closed_starts_us": starts,
+            "closed_ends_us": ends,
+        }
+    n = len(entity_ids)
+    added: dict[str, list[Any]] = {
+        "exclusion_entity_ids": entity_ids,
+        "exclusion_starts_us": starts,
+        "exclusion_ends_us": ends,
+        "exclusion_causes": [Cause.OUTSIDE_HOURS.value] * n,
+        "exclusion_cause_ranks": [list(Cause).index(Cause.OUTSIDE_HOURS)] * n,
+        "exclusion_cap_kinds": ["none"] * n,
+        "exclusion_caps_us": [None] * n,
+        "exclusion_notes": [""] * n,
+        "exclusion_sources": sources,
+    }
+    return {
+        **{name: [*values, *added[name]] for name, values in exclusions.items()},
+        "closed_entity_ids": [],
+        "closed_starts_us": [],
+        "closed_ends_us": [],
+    }
+
+
 def parse_exclusions(
     value: str | os.PathLike[str] | Iterable[Exclusion] | None, flag: str = "--exclusions"
 ) -> Path | list[Exclusion]:
     """`--exclusions FILE` (read by `exclusions_under`, which knows the standard), or the API's
     rows."""
+    return _file_or_rows(value)
+
+
+def _file_or_rows(value: str | os.PathLike[str] | Iterable[_Row] | None) -> Path | list[_Row]:
+    """A file to read once the other options are known, or the API's rows (none: no rows)."""
     if value is None:
         return []
     if isinstance(value, str | os.PathLike):
@@ -509,6 +629,8 @@ def _exclusion_params(rows: list[Exclusion], rule: Rule) -> dict[str, list[Any]]
         "exclusion_cause_ranks": [order.index(x.cause) for x in rows],
         "exclusion_cap_kinds": [rule.cap_kind.get(x.cause, "none") for x in rows],
         "exclusion_caps_us": [rule.cap_us.get(x.cause) for x in rows],
+        "exclusion_notes": [x.note for x in rows],
+        "exclusion_sources": [x.source for x in rows],
     }
 
 
@@ -589,31 +711,60 @@ def _with_network(
     return combined.sort([pl.col("report_month"), order, pl.col("port_id")], nulls_last=True)
 
 
+_CODES = {cause.value: str(code) for cause, code in EXCLUSION_REASONS.items()}
+
+
 def _outage_frame(outages: pl.DataFrame, zone: ZoneInfo) -> pl.DataFrame:
     if outages.is_empty():
+        strings = ("port_id", "station_id", "outage_id", "outage_cause", "outage_states")
         schema: dict[str, Any] = {
-            "port_id": pl.String,
-            "station_id": pl.String,
-            "outage_id": pl.String,
-            "outage_start": pl.Datetime("us", zone.key),
-            "outage_end": pl.Datetime("us", zone.key),
-            "outage_duration": pl.Float64,
-            "outage_cause": pl.String,
-            "exempted_outage": pl.Float64,
-            "outage_states": pl.String,
+            name: pl.Datetime("us", zone.key)
+            if name in ("outage_start", "outage_end")
+            else pl.String
+            if name in strings
+            or name in ("exclusion_cause", "exclusion_code")
+            or name in ("exclusion_notes", "excluded_by")
+            else pl.Float64
+            for name in OUTAGE_COLUMNS
         }
         return pl.DataFrame(schema=schema)
     stamp = pl.from_epoch(pl.col("outage_start_us"), time_unit="us").dt.strftime("%Y%m%dT%H%M%SZ")
+    causes = pl.col("exclusion_causes").fill_null("")
     return outages.with_columns(
         pl.concat_str([pl.col("port_id"), pl.lit("@"), stamp]).alias("outage_id"),
         _from_us("outage_start_us", zone).alias("outage_start"),
         _from_us("outage_end_us", zone).alias("outage_end"),
-        pl.when(pl.col("exclusion_causes").fill_null("") != "")
+        pl.when(causes != "")
         .then(pl.col("exclusion_causes"))
         .otherwise(pl.col("states"))
         .alias("outage_cause"),
         pl.col("states").alias("outage_states"),
+        pl.when(causes != "").then(causes).alias("exclusion_cause"),
+        pl.when(causes != "")
+        .then(
+            causes.str.split(";")
+            .list.eval(pl.element().replace_strict(_CODES, default=""))
+            .list.join(";")
+        )
+        .alias("exclusion_code"),
+        (pl.col("outage_duration") - pl.col("exempted_outage") - pl.col("closed_min")).alias(
+            "counted_min"
+        ),
     ).select(OUTAGE_COLUMNS)
+
+
+def _budget_frame(budgets: pl.DataFrame, zone: ZoneInfo) -> pl.DataFrame:
+    return budgets.with_columns(
+        _from_us("incident_start_us", zone).alias("incident_start"),
+        _from_us("incident_end_us", zone).alias("incident_end"),
+        pl.col("budget_year").cast(pl.String).alias("year"),
+        pl.col("port_id").cast(pl.String),
+        pl.col("station_id").cast(pl.String),
+        pl.col("cause").cast(pl.String),
+        pl.col("cap_kind").cast(pl.String),
+        pl.col("excluded_by").cast(pl.String),
+        *(pl.col(c).cast(pl.Float64) for c in ("cap_min", "used_min", "left_min", "over_cap_min")),
+    ).select(BUDGET_COLUMNS)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -23,12 +23,19 @@ from evlog._replay.runner import EntityKind
 from evlog._reports import _api_options, _docs, uptime
 from evlog._reports._registry import COMMANDS, REPORTS
 from evlog._reports._report import Option, cli_options
+from evlog._reports.exclusions import Cause, Exclusion
 from tests.replay.lakes import Connectivity, StatusEvent, at, make_lake
 
 # What each report needs besides the window to run at all.
 REQUIRED_OPTIONS = {
     "reliability": {"standard": "nevi"},
     "reliability_outages": {"standard": "nevi"},
+    "reliability_budgets": {
+        "standard": "cec",
+        "exclusions": [
+            Exclusion("E1", at("2026-11-03T00:00"), at("2026-11-04T00:00"), Cause.VANDALISM)
+        ],
+    },
 }
 
 

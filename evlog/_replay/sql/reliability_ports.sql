@@ -6,6 +6,9 @@
 -- the target), $unobserved_as (how no_data and unobserved time count: 'excluded' from the basis,
 -- 'outage' or 'up'), $min_coverage (the share of the basis, in percent, that must be observed for a
 -- verdict; $min_coverage_label: it as written). docs/reliability.md, "Unobserved time", says why.
+-- A port's closed time (`port_closed_hours`: UK PCPR's opening hours, reg. 7(5)) leaves the basis:
+-- it is not in the basis' length, its outage minutes are no outage (`attributed_segments.closed_us`)
+-- and its unknown minutes are not unknown (docs/reliability.md, "Opening hours").
 WITH port_month AS (
     SELECT
         p.port_id,
@@ -15,13 +18,16 @@ WITH port_month AS (
         coalesce(o.outage_us, 0) AS outage_us,
         coalesce(o.excluded_us, 0) AS excluded_us,
         coalesce(q.no_data_us, 0) AS no_data_us,
-        coalesce(q.unobserved_us, 0) AS unobserved_us
+        coalesce(q.unobserved_us, 0) AS unobserved_us,
+        coalesce(c.closed_us, 0) AS closed_us,
+        coalesce(c.closed_unknown_us, 0) + coalesce(g.closed_gap_us, 0) AS closed_unknown_us
     FROM port_ids AS p
     CROSS JOIN calendar_months AS m
     LEFT JOIN (
         SELECT port_id, month_label, sum(outage_us) AS outage_us, sum(excluded_us) AS excluded_us
         FROM (
-            SELECT port_id, month_label, outage_us, excluded_us FROM attributed_segments
+            SELECT port_id, month_label, outage_us - closed_us AS outage_us, excluded_us
+            FROM attributed_segments
             UNION ALL
             SELECT port_id, month_label, outage_us, 0 FROM port_rollup_months  -- none excluded
         ) AS outage_time
@@ -52,6 +58,34 @@ WITH port_month AS (
         ) AS observation_gaps
         GROUP BY port_id, month_label
     ) AS q ON q.port_id = p.port_id AND q.month_label = m.month_label
+    LEFT JOIN (
+        -- closed time per port and month, and the part of it the log cannot speak for (no_data,
+        -- unobserved, after the data's end)
+        SELECT
+            h.port_id,
+            m4.month_label,
+            sum(least(h.e, m4.month_end) - greatest(h.s, m4.month_start)) AS closed_us,
+            sum(
+                greatest(0, least(h.e, m4.month_end) - greatest(h.s, m4.month_start, $data_end_us))
+            ) AS closed_unknown_us
+        FROM port_closed_hours AS h
+        JOIN calendar_months AS m4 ON h.s < m4.month_end AND h.e > m4.month_start
+        GROUP BY h.port_id, m4.month_label
+    ) AS c ON c.port_id = p.port_id AND c.month_label = m.month_label
+    LEFT JOIN (
+        SELECT
+            h.port_id,
+            m5.month_label,
+            sum(
+                least(h.e, i.e, m5.month_end) - greatest(h.s, i.s, m5.month_start)
+            ) AS closed_gap_us
+        FROM port_closed_hours AS h
+        JOIN port_intervals AS i ON i.port_id = h.port_id AND i.s < h.e AND i.e > h.s
+        JOIN calendar_months AS m5
+            ON greatest(h.s, i.s) < m5.month_end AND least(h.e, i.e) > m5.month_start
+        WHERE i.state IN ('no_data', 'unobserved')
+        GROUP BY h.port_id, m5.month_label
+    ) AS g ON g.port_id = p.port_id AND g.month_label = m.month_label
 ),
 basis AS (
     SELECT
@@ -59,17 +93,18 @@ basis AS (
         r.month_label,
         any_value(r.basis_start) AS basis_start,
         any_value(r.basis_end) AS basis_end,
-        any_value(r.basis_end - r.basis_start) AS basis_us,
+        any_value(r.basis_end - r.basis_start) - sum(pm.closed_us) AS basis_us,
         sum(pm.outage_us) AS status_outage_us,
         sum(pm.excluded_us) AS t_excluded_us,
         sum(pm.no_data_us) AS no_data_us,
         sum(pm.unobserved_us) AS unobserved_us,
-        sum(pm.no_data_us + pm.unobserved_us) AS unknown_us,
+        sum(pm.no_data_us + pm.unobserved_us - pm.closed_unknown_us) AS unknown_us,
         sum(pm.outage_us) FILTER (WHERE pm.month_label = r.month_label) AS month_status_outage_us,
         sum(pm.excluded_us) FILTER (WHERE pm.month_label = r.month_label) AS month_excluded_us,
-        sum(pm.no_data_us + pm.unobserved_us) FILTER (WHERE pm.month_label = r.month_label)
-            AS month_unknown_us,
-        any_value(r.month_end - r.month_start) AS month_us
+        sum(pm.no_data_us + pm.unobserved_us - pm.closed_unknown_us)
+            FILTER (WHERE pm.month_label = r.month_label) AS month_unknown_us,
+        any_value(r.month_end - r.month_start)
+            - sum(pm.closed_us) FILTER (WHERE pm.month_label = r.month_label) AS month_us
     FROM report_months AS r
     JOIN port_month AS pm ON pm.month_start >= r.basis_start AND pm.month_start < r.basis_end
     GROUP BY pm.port_id, r.month_label
@@ -87,7 +122,7 @@ counted AS (
             + CASE WHEN $unobserved_as = 'outage' THEN b.month_unknown_us ELSE 0 END
             AS month_outage_us,
         coalesce($denominator_min::DOUBLE, b.basis_us / 60e6)
-            * CASE WHEN $unobserved_as = 'excluded' THEN (b.basis_us - b.unknown_us) / b.basis_us
+            * CASE WHEN $unobserved_as = 'excluded' THEN (b.basis_us - b.unknown_us) / nullif(b.basis_us, 0)
                 ELSE 1.0 END
             AS denominator_min,
         CASE WHEN $unobserved_as = 'excluded' THEN b.month_us - b.month_unknown_us ELSE b.month_us END
@@ -97,7 +132,7 @@ counted AS (
 figures AS (
     SELECT
         c.*,
-        100.0 * c.measured_us / c.basis_us AS coverage_pct,
+        100.0 * c.measured_us / nullif(c.basis_us, 0) AS coverage_pct,
         CASE WHEN c.denominator_min > 0 THEN greatest(
             0.0,
             100.0 * (c.denominator_min - (c.t_outage_us - c.t_excluded_us) / 60e6) / c.denominator_min
