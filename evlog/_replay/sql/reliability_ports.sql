@@ -20,7 +20,7 @@ WITH port_month AS (
         coalesce(q.no_data_us, 0) AS no_data_us,
         coalesce(q.unobserved_us, 0) AS unobserved_us,
         coalesce(c.closed_us, 0) AS closed_us,
-        coalesce(c.closed_unknown_us, 0) + coalesce(g.closed_gap_us, 0) AS closed_unknown_us
+        coalesce(c.unknown_us, 0) AS closed_unknown_us
     FROM port_ids AS p
     CROSS JOIN calendar_months AS m
     LEFT JOIN (
@@ -59,33 +59,33 @@ WITH port_month AS (
         GROUP BY port_id, month_label
     ) AS q ON q.port_id = p.port_id AND q.month_label = m.month_label
     LEFT JOIN (
-        -- closed time per port and month, and the part of it the log cannot speak for (no_data,
-        -- unobserved, after the data's end)
-        SELECT
-            h.port_id,
-            m4.month_label,
-            sum(least(h.e, m4.month_end) - greatest(h.s, m4.month_start)) AS closed_us,
-            sum(
-                greatest(0, least(h.e, m4.month_end) - greatest(h.s, m4.month_start, $data_end_us))
-            ) AS closed_unknown_us
-        FROM port_closed_hours AS h
-        JOIN calendar_months AS m4 ON h.s < m4.month_end AND h.e > m4.month_start
-        GROUP BY h.port_id, m4.month_label
-    ) AS c ON c.port_id = p.port_id AND c.month_label = m.month_label
-    LEFT JOIN (
-        SELECT
-            h.port_id,
-            m5.month_label,
-            sum(
+        -- closed time per port and month, and the part of it the log cannot speak for (after the
+        -- data's end; no_data and unobserved intervals)
+        SELECT port_id, month_label, sum(closed_us) AS closed_us, sum(unknown_us) AS unknown_us
+        FROM (
+            SELECT
+                h.port_id,
+                m4.month_label,
+                least(h.e, m4.month_end) - greatest(h.s, m4.month_start) AS closed_us,
+                greatest(
+                    0, least(h.e, m4.month_end) - greatest(h.s, m4.month_start, $data_end_us)
+                ) AS unknown_us
+            FROM port_closed_hours AS h
+            JOIN calendar_months AS m4 ON h.s < m4.month_end AND h.e > m4.month_start
+            UNION ALL
+            SELECT
+                h.port_id,
+                m5.month_label,
+                0,
                 least(h.e, i.e, m5.month_end) - greatest(h.s, i.s, m5.month_start)
-            ) AS closed_gap_us
-        FROM port_closed_hours AS h
-        JOIN port_intervals AS i ON i.port_id = h.port_id AND i.s < h.e AND i.e > h.s
-        JOIN calendar_months AS m5
-            ON greatest(h.s, i.s) < m5.month_end AND least(h.e, i.e) > m5.month_start
-        WHERE i.state IN ('no_data', 'unobserved')
-        GROUP BY h.port_id, m5.month_label
-    ) AS g ON g.port_id = p.port_id AND g.month_label = m.month_label
+            FROM port_closed_hours AS h
+            JOIN port_intervals AS i ON i.port_id = h.port_id AND i.s < h.e AND i.e > h.s
+            JOIN calendar_months AS m5
+                ON greatest(h.s, i.s) < m5.month_end AND least(h.e, i.e) > m5.month_start
+            WHERE i.state IN ('no_data', 'unobserved')
+        ) AS closed_time
+        GROUP BY port_id, month_label
+    ) AS c ON c.port_id = p.port_id AND c.month_label = m.month_label
 ),
 basis AS (
     SELECT
