@@ -330,3 +330,34 @@ def test_reliability_identical(spark: Any, tmp_path: Path) -> None:
     ]
     assert_frame_equal(on_spark.frame, on_duckdb.frame)
     assert_frame_equal(on_spark.outages, on_duckdb.outages)
+
+
+def test_reliability_opening_hours_and_budgets_identical(spark: Any, tmp_path: Path) -> None:
+    """UK opening hours (closed time leaves the basis), the ledger and CEC's budgets agree."""
+    day = at("2024-03-01")
+    make_lake(
+        tmp_path,
+        status=[
+            StatusEvent("E1", "AVAILABLE", day - timedelta(days=70), location_id="L1"),
+            StatusEvent("E1", "INOPERATIVE", day + timedelta(hours=2), location_id="L1"),
+            StatusEvent("E1", "AVAILABLE", day + timedelta(days=3), location_id="L1"),
+            StatusEvent("E1", "AVAILABLE", day + timedelta(days=31), location_id="L1"),
+        ],
+    )
+    hours = tmp_path / "hours.csv"
+    hours.write_text("entity_id,weekday,open,close\nL1,mon-fri,08:00,20:00\n")
+    options: dict[str, Any] = {"month": "2024-03", "opening_hours": hours}
+    duck, on_spark = (
+        evlog.open_lake(tmp_path),
+        evlog.open_lake(tmp_path, engine="spark", spark=spark),
+    )
+    uk = duck.reliability_report("uk-pcpr", **options)
+    # By hand: out Friday 1 March 02:00 to Monday 4 March 00:00, open 08:00-20:00 only on Friday.
+    assert uk.outages["counted_min"].to_list() == [12 * 60]
+    assert_frame_equal(on_spark.reliability_report("uk-pcpr", **options).frame, uk.frame)
+    assert_frame_equal(on_spark.reliability_report("uk-pcpr", **options).outages, uk.outages)
+    capped = {"month": "2024-03", "budgets": True}
+    capped["exclusions"] = [Exclusion("E1", day, day + timedelta(days=2), Cause.VANDALISM)]
+    budgets = duck.reliability("cec", **capped)
+    assert budgets["used_min"].to_list() == [(2 * 24 - 2) * 60]
+    assert_frame_equal(on_spark.reliability("cec", **capped), budgets)
