@@ -657,11 +657,10 @@ def _with_network(
         pl.lit(None, pl.UInt32).alias("ports_passed"),
     )
     # The network figure is the mean of the ports' figures; its coverage, the observed share of
-    # all the ports' bases together.
+    # all the ports' bases together (`basis_min`: less their closed time, UK opening hours).
     figure = pl.col("uptime_pct").mean()
     rounded = figure.round(9)
-    basis_min = (pl.col("basis_end") - pl.col("basis_start")).dt.total_microseconds() / 60e6
-    coverage = 100.0 * pl.col("measured_min").sum() / basis_min.sum()
+    coverage = 100.0 * pl.col("measured_min").sum() / pl.col("basis_min").sum()
     verdict = rounded > rule.target_pct if rule.strict else rounded >= rule.target_pct
     under = coverage.round(9) < min_coverage
     network = ports.group_by("report_month").agg(

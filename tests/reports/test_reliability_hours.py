@@ -119,6 +119,9 @@ def test_uk_closed_time_leaves_the_basis(lake: evlog.EvlogLake, hours: Path) -> 
     assert march["t_outage_min"] == pytest.approx(JANUARY_OPEN_OUTAGE + FEBRUARY_OPEN_OUTAGE)
     assert march["uptime_pct"] == pytest.approx((45_600 - 360) / 45_600 * 100)
     assert march["passed"] is True
+    network = frame.filter((pl.col("scope") == "network") & (pl.col("report_month") == "2025-03"))
+    assert network["coverage_pct"][0] == pytest.approx(100.0)  # over the open time, like the port's
+    assert network["passed"][0] is True  # reg. 7(2): the network verdict
     # April, after the data's end (1 April): only its open time (22 weekdays) is unknown
     april = port_row(
         lake.reliability("uk-pcpr", month="2025-04", opening_hours=hours), "2025-04", "E1"

@@ -172,7 +172,8 @@ SELECT
     f.month_outage_us / 60e6 AS month_outage_min,
     f.month_excluded_us / 60e6 AS month_excluded_min,
     f.no_data_us / 60e6 AS no_data_min,
-    f.unobserved_us / 60e6 AS unobserved_min
+    f.unobserved_us / 60e6 AS unobserved_min,
+    f.basis_us / 60e6 AS basis_min  -- the basis' minutes less closed time (for the network row)
 FROM figures AS f
 JOIN port_ids AS p USING (port_id)
 ORDER BY f.month_label, f.port_id
