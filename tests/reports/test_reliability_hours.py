@@ -168,7 +168,8 @@ def test_nevi_and_cec_exclude_time_outside_hours(lake: evlog.EvlogLake, hours: P
 def test_opening_hours_replay_every_event(tmp_path: Path) -> None:
     """Closed time cuts days, which the rollups' per-status day totals cannot: with an opening-hours
     file the report replays the events, so a spoilt rollup of a day changes nothing."""
-    lake = make_lake(tmp_path / "lake", status=EVENTS)
+    january = [ev("E1", "AVAILABLE", "2025-01-01T00:00:00"), *EVENTS[1:3]]  # a short lake
+    lake = make_lake(tmp_path / "lake", status=[*january, ev("E1", "AVAILABLE", "2025-02-01")])
     compact(lake)
     hours = write(tmp_path / "hours.csv", HOURS_CSV)
     frame = evlog.open_lake(lake.root).reliability("uk-pcpr", month="2025-01", opening_hours=hours)
