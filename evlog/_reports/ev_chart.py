@@ -4,7 +4,8 @@ and the Joint Office dashboard's reliability figures predicted from exactly thos
 
 EV-ChART is the Joint Office's collection tool for the 23 CFR 680.112 data; its code is public
 (github.com/US-JOET/ev-chart-open-source). The rules below were read from it once and written down
-as data (`MODULE3`, `MODULE4`, `EXCLUSION_REASONS`); evlog never reads that repository at run time.
+as data (`MODULE3`, `MODULE4`; `exclusions.EXCLUSION_REASONS`); evlog never reads that repository
+at run time.
 Where each rule comes from (paths in that repository):
 
 - fields, types, precision/scale, minimums, nullability: `source/lambda_layers/python/
