@@ -47,6 +47,7 @@ from evlog._reports._api_options import (
     FeedHealthOptions,
     FlapsOptions,
     IntervalsOptions,
+    MetadataOptions,
     ReconcileOptions,
     ReliabilityOptions,
     SummaryOptions,
@@ -333,6 +334,14 @@ class EvlogLake:
         self, *args: Positional, **options: Unpack[FeedHealthOptions]
     ) -> duckdb.DuckDBPyRelation:
         return self._duckdb_relation("feed_health", args, options)
+
+    def metadata(self, *args: Positional, **options: Unpack[MetadataOptions]) -> pl.DataFrame:
+        return self.report("metadata", *args, **options)
+
+    def metadata_relation(
+        self, *args: Positional, **options: Unpack[MetadataOptions]
+    ) -> duckdb.DuckDBPyRelation:
+        return self._duckdb_relation("metadata", args, options)
 
     def reconcile(self, *args: Positional, **options: Unpack[ReconcileOptions]) -> pl.DataFrame:
         return self.report("reconcile", *args, **options)

@@ -126,6 +126,30 @@ CONNECTIVITY_EVENTS: Final = _schema(
     ("source", pa.string()),  # a `Source` value: webhooks or poll snapshots
 )
 
+# Station and port metadata (docs/lake.md, "Metadata"): one row per station or connector an eDRV
+# webhook body or poll snapshot describes, as carried (null: not carried). Derived from the raw
+# tables like the event tables; `entity_metadata`'s latest row per entity is what reports filter by.
+ENTITY_METADATA: Final = _schema(
+    ("entity_kind", pa.string()),  # "station" or "port"
+    ("entity_id", pa.string()),  # the Chargestation `_id`, or the connector `_id`
+    ("station_id", pa.string()),  # the Chargestation `_id` (of a port: its station)
+    ("location_id", pa.string()),  # the Chargestation's eDRV `location`
+    ("vendor", pa.string()),  # `vendor`, else `bootInfo.chargePointVendor` (a port: its station's)
+    ("model", pa.string()),  # `model`, else `bootInfo.chargePointModel`
+    ("firmware", pa.string()),  # `firmwareVersion`, else `bootInfo.firmwareVersion`
+    ("serial_number", pa.string()),  # `bootInfo.chargePointSerialNumber`
+    ("protocol", pa.string()),  # `protocol`, else `ocppVersion`
+    ("connector_type", pa.string()),  # a port's `type` (CCS, Type2, CHAdeMO, ...)
+    ("connector_format", pa.string()),  # a port's `format` (Socket, Cable)
+    ("power_kw", pa.float64()),  # a port's `power`; a station's: the highest of its connectors'
+    ("power_type", pa.string()),  # a port's `power_type` (or `powerType`): AC_1_PHASE, DC, ...
+    ("received_at", TIMESTAMP),  # when the record describing it arrived: the observation's time
+    ("record_key", pa.string()),
+    ("arrival_index", pa.int64()),
+    ("connector_index", pa.int32()),  # 0 for the station, 1... its connectors in body order
+    ("source", pa.string()),  # a `Source` value: webhooks or poll snapshots
+)
+
 QUARANTINE: Final = _schema(
     ("record_key", pa.string()),
     ("reason", pa.string()),  # a `QuarantineReason` value
@@ -164,6 +188,7 @@ class Table(StrEnum):
     CONNECTIVITY_EVENTS = "connectivity_events"
     QUARANTINE = "quarantine"
     COVERAGE = "coverage"
+    ENTITY_METADATA = "entity_metadata"
 
 
 SCHEMAS: Final[dict[Table, pa.Schema]] = {
@@ -174,6 +199,7 @@ SCHEMAS: Final[dict[Table, pa.Schema]] = {
     Table.CONNECTIVITY_EVENTS: CONNECTIVITY_EVENTS,
     Table.QUARANTINE: QUARANTINE,
     Table.COVERAGE: COVERAGE,
+    Table.ENTITY_METADATA: ENTITY_METADATA,
 }
 
 # The column whose UTC date names each table's `date=` partition.
@@ -185,6 +211,7 @@ DATE_COLUMN: Final[dict[Table, str]] = {
     Table.CONNECTIVITY_EVENTS: "event_time",
     Table.QUARANTINE: "received_at",
     Table.COVERAGE: "covered_from",
+    Table.ENTITY_METADATA: "received_at",
 }
 
 # Tables partitioned by source before date.

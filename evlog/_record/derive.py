@@ -16,6 +16,7 @@ from evlog._errors import RecordError
 from evlog._lake.layout import Lake, table_of_columns, table_of_rows
 from evlog._lake.schema import (
     CONNECTIVITY_EVENTS,
+    ENTITY_METADATA,
     SCHEMAS,
     STATUS_EVENTS,
     TIMESTAMP,
@@ -23,7 +24,7 @@ from evlog._lake.schema import (
     Source,
     Table,
 )
-from evlog._sources import edrv, here
+from evlog._sources import edrv, edrv_metadata, here
 from evlog._sources._common import DEFAULT_SKEW_TOLERANCE, from_defect
 from evlog._sources.ocpp import DEFAULT_STATUS_MAP, StatusMap
 
@@ -38,6 +39,8 @@ class Derived:
     quarantine: list[Row] = field(default_factory=list)
     # eDRV feeds: their connectors' port status observations (`status_events` rows)
     ports: pa.Table = field(default_factory=STATUS_EVENTS.empty_table)
+    #: the stations and ports the records describe (`entity_metadata`), from this batch alone
+    metadata: pa.Table = field(default_factory=ENTITY_METADATA.empty_table)
 
     @property
     def event_count(self) -> int:
@@ -55,6 +58,7 @@ class Derived:
         for table, rows in self.event_tables(feed):
             lake.write(table, rows)
         lake.write_rows(Table.QUARANTINE, self.quarantine, source=feed.source.value)
+        lake.write(Table.ENTITY_METADATA, self.metadata)
 
     @property
     def quarantined_records(self) -> int:
@@ -210,18 +214,54 @@ def _derive_status_rows(raws: list[Row], skew_tolerance: timedelta) -> tuple[Der
     return Derived(events, quarantine.quarantine), positions
 
 
+# The fields a port takes from its station (`entity_metadata`), in the table's column names.
+_STATION_FIELDS = ("location_id", "vendor", "model", "firmware", "serial_number", "protocol")
+
+
+def _add_metadata(
+    columns: dict[str, list[Any]],
+    described: edrv_metadata.StationMetadata | None,
+    raw: Row,
+    source: Source,
+) -> None:
+    """Append to `columns` (of `entity_metadata`) the rows of one record: its station and each
+    of its connectors, as carried; a port takes its station's vendor, model, firmware and
+    protocol. Column by column: a batch of webhooks makes several rows each."""
+    if described is None:
+        return
+    connectors = described.connectors
+    rows = 1 + len(connectors)
+    powers = [c.power_kw for c in connectors if c.power_kw is not None]
+    columns["entity_kind"] += ["station", *(["port"] * len(connectors))]
+    columns["entity_id"] += [described.station_id, *(c.connector_id for c in connectors)]
+    columns["station_id"] += [described.station_id] * rows
+    for name in _STATION_FIELDS:
+        columns[name] += [getattr(described, name)] * rows
+    columns["connector_type"] += [None, *(c.type for c in connectors)]
+    columns["connector_format"] += [None, *(c.format for c in connectors)]
+    columns["power_kw"] += [max(powers, default=None), *(c.power_kw for c in connectors)]
+    columns["power_type"] += [None, *(c.power_type for c in connectors)]
+    for name in ("received_at", "record_key", "arrival_index"):
+        columns[name] += [raw[name]] * rows
+    columns["connector_index"] += range(rows)
+    columns["source"] += [source.value] * rows
+
+
 def _derive_edrv(
     raws: Iterable[Row],
     skew_tolerance: timedelta,
     status_map: StatusMap,
     read: Callable[[bytes, Any, timedelta, StatusMap], edrv.EdrvObservations],
+    describe: Callable[[bytes], edrv_metadata.StationMetadata | None],
     source: Source,
 ) -> Derived:
     """eDRV records (webhooks, poll snapshots) to connectivity events and, for their
-    connectors, port status events (`Derived.ports`)."""
+    connectors, port status events (`Derived.ports`); and the stations and connectors they
+    describe (`Derived.metadata`)."""
     derived = Derived(CONNECTIVITY_EVENTS.empty_table())
     columns = _empty_columns(Table.CONNECTIVITY_EVENTS)
     ports = _empty_columns(Table.STATUS_EVENTS)
+    metadata = _empty_columns(Table.ENTITY_METADATA)
     for raw in raws:
         try:
             edrv.refuse_too_large(raw["record_key"])
@@ -229,6 +269,8 @@ def _derive_edrv(
         except Exception as problem:  # any parser failure is the record's fault
             derived.reject(raw, problem)
             continue
+        # every valid record's station and connectors, whatever its event type
+        _add_metadata(metadata, describe(raw["payload"]), raw, source)
         obs = observed.connectivity
         if obs is not None:  # else a valid webhook of another type, or connectors only
             row = {
@@ -254,19 +296,26 @@ def _derive_edrv(
             derived.reject(raw, observed.problem)
     derived.events = table_of_columns(Table.CONNECTIVITY_EVENTS, columns)
     derived.ports = table_of_columns(Table.STATUS_EVENTS, ports)
+    derived.metadata = table_of_columns(Table.ENTITY_METADATA, metadata)
     return derived
 
 
 def derive_webhooks(
     raws: Iterable[Row], skew_tolerance: timedelta, status_map: StatusMap = DEFAULT_STATUS_MAP
 ) -> Derived:
-    return _derive_edrv(raws, skew_tolerance, status_map, edrv.read_webhook, Source.EDRV_WEBHOOKS)
+    describe = edrv_metadata.webhook_metadata
+    return _derive_edrv(
+        raws, skew_tolerance, status_map, edrv.read_webhook, describe, Source.EDRV_WEBHOOKS
+    )
 
 
 def derive_polls(
     raws: Iterable[Row], skew_tolerance: timedelta, status_map: StatusMap = DEFAULT_STATUS_MAP
 ) -> Derived:
-    return _derive_edrv(raws, skew_tolerance, status_map, edrv.read_snapshot, Source.EDRV_POLL)
+    describe = edrv_metadata.snapshot_metadata
+    return _derive_edrv(
+        raws, skew_tolerance, status_map, edrv.read_snapshot, describe, Source.EDRV_POLL
+    )
 
 
 @dataclass(frozen=True)

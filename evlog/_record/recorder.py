@@ -398,12 +398,15 @@ class Recorder:
             table_of_rows(Table.QUARANTINE, derived.quarantine),
             source=feed.source.value,
         )
+        metadata = lake.plan(Table.ENTITY_METADATA, derived.metadata)
         raw = lake.plan(feed.raw_table, stored)
-        with lake.intent(delete_on_crash=[f.path for f in events + quarantine + raw]):
+        planned = events + quarantine + metadata + raw
+        with lake.intent(delete_on_crash=[f.path for f in planned]):
             written = write_files(events)
             fault_point("recorder.after_events")
             written += write_files(quarantine)
             fault_point("recorder.after_quarantine")
+            written += write_files(metadata)
             raw_files = write_files(raw)
             fault_point("recorder.after_raw")
         self.summary.partitions.update(path.parent for path in written + raw_files)

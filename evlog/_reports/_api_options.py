@@ -34,7 +34,12 @@ class AvailabilityOptions(TypedDict, total=False):
     tz: str
     evse: str | Iterable[str] | None
     location: str | Iterable[str] | None
+    rapid: bool
+    vendor: str | Iterable[str] | None
+    model: str | Iterable[str] | None
+    firmware: str | Iterable[str] | None
     by_location: bool
+    group: str | None
     station_map: str | os.PathLike[str] | Iterable[tuple[str, str]] | None
     status_only: bool
     hold_after_gap: bool
@@ -48,6 +53,11 @@ class UptimeOptions(TypedDict, total=False):
     by: str | Period
     tz: str
     station: str | Iterable[str] | None
+    rapid: bool
+    vendor: str | Iterable[str] | None
+    model: str | Iterable[str] | None
+    firmware: str | Iterable[str] | None
+    group: str | None
     hold_after_gap: bool
 
 
@@ -59,6 +69,10 @@ class FlapsOptions(TypedDict, total=False):
     by: str | Period
     tz: str
     station: str | Iterable[str] | None
+    rapid: bool
+    vendor: str | Iterable[str] | None
+    model: str | Iterable[str] | None
+    firmware: str | Iterable[str] | None
     flap_threshold: str | timedelta
     flap_count: int
     flap_window: str | timedelta
@@ -77,6 +91,10 @@ class IntervalsOptions(TypedDict, total=False):
     evse: str | Iterable[str] | None
     location: str | Iterable[str] | None
     station: str | Iterable[str] | None
+    rapid: bool
+    vendor: str | Iterable[str] | None
+    model: str | Iterable[str] | None
+    firmware: str | Iterable[str] | None
     hold_after_gap: bool
 
 
@@ -91,6 +109,10 @@ class ReliabilityOptions(TypedDict, total=False):
     quarter: str | None
     evse: str | Iterable[str] | None
     location: str | Iterable[str] | None
+    rapid: bool | None
+    vendor: str | Iterable[str] | None
+    model: str | Iterable[str] | None
+    firmware: str | Iterable[str] | None
     exclusions: str | os.PathLike[str] | Iterable[Exclusion] | None
     opening_hours: str | os.PathLike[str] | Iterable[Hours] | None
     outage_states: str | Iterable[str] | None
@@ -121,3 +143,17 @@ class FeedHealthOptions(TypedDict, total=False):
     location: str | Iterable[str] | None
     station: str | Iterable[str] | None
     stations: bool
+
+
+class MetadataOptions(TypedDict, total=False):
+    """The keywords of `lake.metadata(...)` (docs/reports.md)."""
+
+    start: str | date | datetime | None
+    end: str | date | datetime | None
+    tz: str
+    kind: str | None
+    rapid: bool
+    vendor: str | Iterable[str] | None
+    model: str | Iterable[str] | None
+    firmware: str | Iterable[str] | None
+    history: bool

@@ -5,18 +5,20 @@ reliability's declaration is here, beside its computation's module.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from evlog._errors import UsageError
 from evlog._replay.engine import EngineBase
+from evlog._replay.runner import EntityKind
 from evlog._reports import (
     availability,
     ev_chart,
     feed_health,
     flaps,
     intervals,
+    metadata,
     reconcile,
     summary,
     uk_pcpr,
@@ -25,16 +27,24 @@ from evlog._reports import (
 from evlog._reports import reliability as rel
 from evlog._reports._report import (
     EVSE,
+    FIRMWARE,
     HOLD_AFTER_GAP,
     LOCATION,
+    MODEL,
+    RAPID,
+    RAPID_KW,
     REQUIRED,
     STATION_MAP,
     STATUS_ONLY,
+    VENDOR,
     Option,
     Plot,
     Report,
     Values,
+    metadata_ids,
+    narrowed_ids,
 )
+from evlog._window import Period
 
 STANDARD = Option(
     "standard",
@@ -137,6 +147,17 @@ OPERATIONAL_DATES = Option(
     cli_only=True,
     metavar="CSV",
 )
+RELIABILITY_RAPID = replace(
+    RAPID,
+    flag="--rapid/--no-rapid",
+    annotation=bool | None,
+    default=None,
+    help=f"Only rapid ports (eDRV connector power >= {RAPID_KW:g} kW; a port whose power the "
+    "feed never gave is left out), or --no-rapid: every port. Default: rapid ports for uk-pcpr "
+    "whenever the metadata gives a port's power (reg. 2: a rapid charge point has a power of "
+    "50 kW or above), every port otherwise.",
+    api_type="bool | None",
+)
 OUTAGES = Option(
     "outages", "--outages", bool, False, "Report one row per outage instead of per port."
 )
@@ -162,19 +183,56 @@ OPENING_HOURS = Option(
 )
 
 
-def _reliability(report: Report, engine: EngineBase[Any], values: Values) -> rel.ReliabilityResult:
-    return rel.compute_reliability(
+@dataclass(frozen=True)
+class PortsChosen(rel.ReliabilityResult):
+    """A reliability result and, when a default chose its ports (UK PCPR's rapid charge points),
+    which ones, in words (shown in the title and on stderr)."""
+
+    ports: str = ""
+
+
+def _rapid_default(engine: EngineBase[Any], values: Values) -> tuple[Values, str]:
+    """`values` with `rapid` decided (`--rapid` or `--no-rapid`, else the standard's default: UK
+    PCPR reg. 7 assesses the network of rapid charge points, so rapid ports whenever the metadata
+    gives some port's power), and what the default chose, in words ("" if nothing was chosen)."""
+    if values["rapid"] is not None:
+        return values, ""
+    if values["standard"] is not rel.Standard.UK_PCPR:
+        return {**values, "rapid": False}, ""
+    window = engine.window(
+        EntityKind.EVSE, values["start"], values["end"], Period.NONE, values["tz"]
+    )
+    known = {"rapid": True}  # a power of at least 0 kW: a known power
+    if not metadata_ids(engine, EntityKind.EVSE, window, known, rapid_kw=0.0, replayed=True):
+        return {**values, "rapid": False}, ""  # every port, as without metadata
+    return {**values, "rapid": True}, (
+        f"rapid ports only (power >= {RAPID_KW:g} kW in the eDRV metadata; --no-rapid for every "
+        "port)"
+    )
+
+
+def _reliability(report: Report, engine: EngineBase[Any], values: Values) -> PortsChosen:
+    values, ports = _rapid_default(engine, values)
+    evse_ids = values["evse"]
+    bound = report.sql_params(values)
+    if values["rapid"] or values["vendor"] or values["model"] or values["firmware"]:
+        window = engine.window(
+            EntityKind.EVSE, values["start"], values["end"], Period.NONE, values["tz"]
+        )
+        evse_ids = narrowed_ids(engine, EntityKind.EVSE, window, values, evse_ids)
+        bound["entity_ids"] = list(evse_ids)
+    result = rel.compute_reliability(
         engine,
         values["standard"],
         start=values["start"],
         end=values["end"],
         chosen_months=values["month"] or values["quarter"],
         tz=values["tz"],
-        evse_ids=values["evse"],
+        evse_ids=evse_ids,
         location_ids=values["location"],
         exclusions=values["exclusions"],
         station_map=values["station_map"],
-        bound=report.sql_params(values),
+        bound=bound,
         # the outage list replays every event: only when shown, exported or asked for by the API
         outages=report.switch is OUTAGES or values.get("export") is not None,
         unobserved=values["unobserved"],
@@ -183,6 +241,20 @@ def _reliability(report: Report, engine: EngineBase[Any], values: Values) -> rel
         opening_hours=values["opening_hours"],
         budgets=report.switch is BUDGETS,
     )
+    return PortsChosen(**{f.name: getattr(result, f.name) for f in fields(result)}, ports=ports)
+
+
+def _ports_chosen(result: rel.ReliabilityResult) -> str:
+    return result.ports if isinstance(result, PortsChosen) else ""
+
+
+def _warnings(result: rel.ReliabilityResult) -> list[str]:
+    """The result's warnings, and which ports a default chose."""
+    ports = _ports_chosen(result)
+    return [
+        *([f"{result.rule.standard} reliability of {ports}"] if ports else []),
+        *result.warnings,
+    ]
 
 
 def _export(result: rel.ReliabilityResult, values: Values) -> None:
@@ -217,9 +289,10 @@ def _ports_title(result: rel.ReliabilityResult) -> str:
     rule = result.rule
     target = f"{'>' if rule.strict else '>='} {rule.target_pct:g} %"
     states = ",".join(result.outage_states)
+    ports = f"; {_ports_chosen(result)}" if _ports_chosen(result) else ""
     return (
         f"{rule.standard} reliability ({rule.citation}; target {target}; outage states {states}; "
-        f"{_unobserved_note(result)})"
+        f"{_unobserved_note(result)}{ports})"
     )
 
 
@@ -247,6 +320,10 @@ _RELIABILITY_OPTIONS = (
     QUARTER,
     EVSE,
     LOCATION,
+    RELIABILITY_RAPID,
+    VENDOR,
+    MODEL,
+    FIRMWARE,
     EXCLUSIONS,
     OPENING_HOURS,
     OUTAGE_STATES,
@@ -279,7 +356,7 @@ _PORTS = Report(
     frame_of=lambda result: result.frame,
     title=_ports_title,
     after=_export,
-    warnings=lambda result: result.warnings,
+    warnings=_warnings,
     positional=("standard", "start", "end"),
     check=_check,
 )
@@ -319,6 +396,7 @@ _COMMANDS: tuple[Report, ...] = (
     RELIABILITY,
     reconcile.REPORT,
     feed_health.REPORT,
+    metadata.REPORT,
 )
 #: every report, variants included, by name
 REPORTS: dict[str, Report] = {

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evlog._errors import UsageError
 from evlog._replay.runner import EntityKind
 from evlog._reports.exclusions import parse_station_map
 from evlog._reports.files import check_output_file, is_stdout
 from evlog._reports.render import OutputFormat, parse_format
-from evlog._window import Period, parse_ids
+from evlog._window import Period, Window, parse_ids
 
 if TYPE_CHECKING:
     import polars as pl
@@ -198,6 +199,135 @@ STATION = Option(
     api_type=IDS_TYPE,
     metavar="ID",
 )
+# Metadata filters (docs/lake.md, "Metadata"): each narrows a report to the ports (EVSE reports)
+# or stations (station reports) whose latest eDRV metadata before the window end matches.
+#: UK PCPR 2023 reg. 2(1): a "rapid charge point" is one with a power of 50 kW or more
+RAPID_KW = 50.0
+RAPID = Option(
+    "rapid",
+    "--rapid",
+    bool,
+    False,
+    f"Only rapid ports (eDRV connector power >= {RAPID_KW:g} kW; a station: one of its "
+    "connectors). A port whose power the feed never gave is left out.",
+)
+
+
+def _metadata_option(name: str, field: str, metavar: str) -> Option:
+    return Option(
+        name,
+        f"--{name}",
+        list[str] | None,
+        None,
+        f"Only ports (stations) whose eDRV metadata has this {field} (repeatable, any case).",
+        parse=_ids,
+        api_type=IDS_TYPE,
+        metavar=metavar,
+    )
+
+
+VENDOR = _metadata_option("vendor", "vendor", "NAME")
+MODEL = _metadata_option("model", "model", "NAME")
+FIRMWARE = _metadata_option("firmware", "firmware version", "VERSION")
+METADATA_FILTERS = (RAPID, VENDOR, MODEL, FIRMWARE)
+#: the metadata fields a report can be grouped by (`metadata_group.sql`)
+GROUP_FIELDS = ("vendor", "model", "firmware", "protocol", "connector_type", "power_type", "rapid")
+
+
+def _group_field(value: str | None, flag: str) -> str | None:
+    if value is None or value in GROUP_FIELDS:
+        return value
+    raise UsageError(f"{flag}: expected one of {'|'.join(GROUP_FIELDS)}, got {value!r}")
+
+
+def group_option(entities: str) -> Option:
+    """`--group FIELD`: one row per value of a metadata field and period, `entities` summed."""
+    return Option(
+        "group",
+        "--group",
+        str | None,
+        None,
+        f"One row per value of this eDRV metadata field and period: the {entities}' times "
+        f"summed, the ratios over the sums (rapid: power >= {RAPID_KW:g} kW, true/false).",
+        parse=_group_field,
+        param="group_by",
+        choices=GROUP_FIELDS,
+        show_default=False,
+        metavar="FIELD",
+    )
+
+
+def check_group(values: Values) -> None:
+    """`--group` makes its own rows: not with `--by-location`, and `--plot` does not draw them."""
+    if values.get("group") is None:
+        return
+    if values.get("by_location"):
+        raise UsageError("--group: not with --by-location")
+    if values.get("plot") is not None:
+        raise UsageError("--plot: does not draw --group results")
+
+
+#: the id a filter that keeps nothing binds: no parser makes an empty id (HERE and eDRV ids are
+#: refused when empty), and an empty id list would mean "every entity"
+NO_ENTITY = ("",)
+
+
+def metadata_params(values: Values, rapid_kw: float = RAPID_KW) -> dict[str, Any]:
+    """The SQL parameters of `metadata_kept.sql` from the metadata filters among `values`."""
+    return {
+        "rapid_only": bool(values.get("rapid")),
+        "rapid_kw": rapid_kw,
+        "vendors": [v.lower() for v in values.get("vendor") or ()],
+        "models": [v.lower() for v in values.get("model") or ()],
+        "firmwares": [v.lower() for v in values.get("firmware") or ()],
+    }
+
+
+def metadata_filtered(values: Values) -> bool:
+    """Whether any metadata filter is given."""
+    return any(values.get(option.name) for option in METADATA_FILTERS)
+
+
+def metadata_ids(
+    engine: EngineBase[Any],
+    kind: EntityKind,
+    window: Window,
+    values: Values,
+    rapid_kw: float = RAPID_KW,
+    replayed: bool = False,
+) -> tuple[str, ...]:
+    """The ids of the ports (`kind` EVSE) or stations that the metadata filters keep (`--rapid`:
+    a power of at least `rapid_kw`); if `replayed`, only those with an observation before the
+    window end."""
+    # unless the entities are needed, run as a station query: `metadata_ids.sql` reads no events,
+    # and a station query lists no checkpoints or rollups
+    relation = engine.relation(
+        kind if replayed else EntityKind.STATION,
+        "metadata_replayed_ids" if replayed else "metadata_ids",
+        window,
+        metadata_kind="port" if kind is EntityKind.EVSE else "station",
+        **metadata_params(values, rapid_kw),
+    )
+    return tuple(sorted(engine.to_polars(relation)["entity_id"].to_list()))
+
+
+def narrowed_ids(
+    engine: EngineBase[Any],
+    kind: EntityKind,
+    window: Window,
+    values: Values,
+    given: tuple[str, ...],
+) -> tuple[str, ...]:
+    """The entity ids a report binds: `given` (`--evse`, `--station`; empty: every entity),
+    narrowed to those the metadata filters keep when one is given (`NO_ENTITY` if none is)."""
+    if not metadata_filtered(values):
+        return given
+    kept = metadata_ids(engine, kind, window, values)
+    if given:
+        kept = tuple(entity for entity in given if entity in set(kept))
+    return kept or NO_ENTITY
+
+
 HOLD_AFTER_GAP = Option(
     "hold_after_gap",
     "--hold-after-gap",
@@ -382,12 +512,30 @@ class Report:
 
 
 def replay(report: Report, engine: EngineBase[Any], values: Values) -> Any:
-    """The usual `run`: replay `report.sql` for `report.kind` over the window the values give."""
+    """The usual `run`: replay `report.sql` for `report.kind` over the window the values give,
+    for the entities the id and metadata filters keep."""
     assert report.kind is not None and report.sql is not None
     window = engine.window(
         report.kind, values["start"], values["end"], values.get("by", Period.NONE), values["tz"]
     )
-    return engine.relation(report.kind, report.sql, window, **report.sql_params(values))
+    return engine.relation(
+        report.kind, report.sql, window, **replay_params(report, engine, window, values)
+    )
+
+
+def replay_params(
+    report: Report, engine: EngineBase[Any], window: Window, values: Values
+) -> dict[str, Any]:
+    """The SQL parameters the options bind (`Report.sql_params`), the entity ids narrowed by
+    the metadata filters (`narrowed_ids`)."""
+    assert report.kind is not None
+    params = report.sql_params(values)
+    if "entity_ids" in params:
+        given = tuple(params["entity_ids"])
+        params["entity_ids"] = list(narrowed_ids(engine, report.kind, window, values, given))
+    if "group_by" in params:
+        params["rapid_kw"] = RAPID_KW
+    return params
 
 
 def _names(value: str | None, flag: str) -> list[str] | None:

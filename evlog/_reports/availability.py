@@ -16,12 +16,16 @@ from evlog._reports._report import (
     EVSE,
     HOLD_AFTER_GAP,
     LOCATION,
+    METADATA_FILTERS,
     STATION_MAP,
     STATUS_ONLY,
     Option,
     Report,
     Values,
+    check_group,
+    group_option,
     replay,
+    replay_params,
     report_plot,
 )
 
@@ -34,6 +38,8 @@ BY_LOCATION = Option(
     False,
     "One row per location: time with an EVSE AVAILABLE.",
 )
+
+GROUP = group_option("EVSEs")
 
 
 def _availability(report: Report, engine: EngineBase[Any], values: Values) -> Any:
@@ -55,7 +61,7 @@ def _availability(report: Report, engine: EngineBase[Any], values: Values) -> An
         map_station_ids=[station for station, _ in links],
         map_evse_ids=[evse for _, evse in links],
         data_end_us=window.end_us,  # the replay's rule: the last state holds to the window's end
-        **report.sql_params(values),
+        **replay_params(report, engine, window, values),
         # the offline time needs the ports' intervals, which only a replay gives
         **{NO_ROLLUPS: True},
     )
@@ -80,7 +86,16 @@ _PER_EVSE = Report(
         "state_basis",
     ),
     run=_availability,
-    options=(EVSE, LOCATION, BY_LOCATION, STATION_MAP, STATUS_ONLY, HOLD_AFTER_GAP),
+    options=(
+        EVSE,
+        LOCATION,
+        *METADATA_FILTERS,
+        BY_LOCATION,
+        GROUP,
+        STATION_MAP,
+        STATUS_ONLY,
+        HOLD_AFTER_GAP,
+    ),
     kind=EntityKind.EVSE,
     sql="availability",
     plot=report_plot(
@@ -88,6 +103,7 @@ _PER_EVSE = Report(
     ),
     rollups=True,
     title="availability",
+    check=check_group,
 )
 
 BY_LOCATION_REPORT = replace(
@@ -116,4 +132,31 @@ BY_LOCATION_REPORT = replace(
     command="availability",
 )
 
-REPORT = replace(_PER_EVSE, variants=(BY_LOCATION_REPORT,))
+BY_GROUP_REPORT = replace(
+    _PER_EVSE,
+    name="availability_by_group",
+    entity="metadata value x period",
+    summary="Per value of an eDRV metadata field (--group vendor, model, firmware, ...) and "
+    "period, the time its EVSEs spent in each status, summed, and the ratios over the sums.",
+    columns=(
+        "group_by",
+        "group_value",
+        "period_start",
+        "period_end",
+        "evses",
+        "no_data_s",
+        "unobserved_s",
+        "observed_s",
+        *STATUS_COLUMNS,
+        "available_pct",
+        "in_service_pct",
+    ),
+    sql="availability_by_group",
+    run=replay,  # the status feed's times, as --by-location (no station offline time)
+    plot=None,
+    title="availability by metadata group",
+    switch=GROUP,
+    command="availability",
+)
+
+REPORT = replace(_PER_EVSE, variants=(BY_LOCATION_REPORT, BY_GROUP_REPORT))

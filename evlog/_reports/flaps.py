@@ -23,6 +23,7 @@ from evlog._reports._flap_rule import (
 )
 from evlog._reports._report import (
     HOLD_AFTER_GAP,
+    METADATA_FILTERS,
     STATION,
     Option,
     Report,
@@ -132,7 +133,16 @@ REPORT = Report(
         "is_flapping",
     ),
     run=replay,
-    options=(STATION, FLAP_THRESHOLD, FLAP_COUNT, FLAP_WINDOW, FLAP_LOW, FLAP_HIGH, HOLD_AFTER_GAP),
+    options=(
+        STATION,
+        *METADATA_FILTERS,
+        FLAP_THRESHOLD,
+        FLAP_COUNT,
+        FLAP_WINDOW,
+        FLAP_LOW,
+        FLAP_HIGH,
+        HOLD_AFTER_GAP,
+    ),
     kind=EntityKind.STATION,
     sql="flaps",
     plot=report_plot("flaps", "worst-flapper ranking"),

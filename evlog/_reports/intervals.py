@@ -13,9 +13,11 @@ from evlog._reports._report import (
     EVSE,
     HOLD_AFTER_GAP,
     LOCATION,
+    METADATA_FILTERS,
     STATION,
     Report,
     Values,
+    narrowed_ids,
     report_plot,
 )
 from evlog._window import Period
@@ -41,13 +43,14 @@ def _intervals(report: Report, engine: EngineBase[R], values: Values) -> R:
     relations = []
     for kind in kinds:
         is_evse = kind is EntityKind.EVSE
+        given = evse_ids if is_evse else station_ids
         relations.append(
             engine.relation(
                 kind,
                 "interval_rows",
                 window,
                 entity_kind=kind.value,
-                entity_ids=list(evse_ids if is_evse else station_ids),
+                entity_ids=list(narrowed_ids(engine, kind, window, values, given)),
                 location_ids=list(location_ids if is_evse else ()),
                 hold_after_gap=values["hold_after_gap"],
             )
@@ -69,7 +72,7 @@ REPORT: Report = Report(
         "duration_s",
     ),
     run=_intervals,
-    options=(EVSE, LOCATION, STATION, HOLD_AFTER_GAP),
+    options=(EVSE, LOCATION, STATION, *METADATA_FILTERS, HOLD_AFTER_GAP),
     default_by=Period.NONE,
     plot=report_plot("intervals", "state timeline"),
     title="intervals",

@@ -20,7 +20,12 @@ from evlog._lake.layout import INTENTS, Lake
 from evlog._lake.schema import SCHEMAS, Table
 
 _RAW = {Table.RAW_STATUS.value, Table.RAW_WEBHOOKS.value, Table.RAW_POLLS.value}
-_DERIVED = {Table.STATUS_EVENTS.value, Table.CONNECTIVITY_EVENTS.value, Table.QUARANTINE.value}
+_DERIVED = {
+    Table.STATUS_EVENTS.value,
+    Table.CONNECTIVITY_EVENTS.value,
+    Table.QUARANTINE.value,
+    Table.ENTITY_METADATA.value,
+}
 _REBUILT_BY_COMPACT = (
     "delete it: the next `evlog lake compact` writes it again (reports replay the events meanwhile)"
 )

@@ -106,6 +106,7 @@ SORT_KEYS: dict[Table, tuple[str, ...]] = {
     Table.CONNECTIVITY_EVENTS: ("station_id", "event_time", "received_at", "arrival_index"),
     Table.QUARANTINE: ("received_at", "capture", "arrival_index", "record_key"),
     Table.COVERAGE: ("session_id", "covered_from", "covered_to"),
+    Table.ENTITY_METADATA: ("entity_id", "received_at", "arrival_index", "connector_index"),
 }
 RAW_TABLES = frozenset({Table.RAW_STATUS, Table.RAW_WEBHOOKS, Table.RAW_POLLS})
 # An import's compaction (`only_crowded`) merges a partition only from this many files on: what a

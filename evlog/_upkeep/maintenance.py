@@ -34,7 +34,12 @@ from evlog._sources.ocpp import load_status_map, parse_status_map, read_status_m
 from evlog._upkeep import compact
 from evlog._window import parse_tz
 
-DERIVED_TABLES = (Table.STATUS_EVENTS, Table.CONNECTIVITY_EVENTS, Table.QUARANTINE)
+DERIVED_TABLES = (
+    Table.STATUS_EVENTS,
+    Table.CONNECTIVITY_EVENTS,
+    Table.QUARANTINE,
+    Table.ENTITY_METADATA,
+)
 log = logging.getLogger("evlog.upkeep")
 
 

@@ -361,3 +361,23 @@ def test_reliability_opening_hours_and_budgets_identical(spark: Any, tmp_path: P
     budgets = duck.reliability("cec", **capped)
     assert budgets["used_min"].to_list() == [(2 * 24 - 2) * 60]
     assert_frame_equal(on_spark.reliability("cec", **capped), budgets)
+
+
+def test_metadata_filters_and_groups_identical(spark: Any, tmp_path: Path) -> None:
+    """The metadata SQL (history, latest, filters, groups) runs the same on Spark."""
+    from tests.reports.test_metadata import WINDOW, make_metadata_lake
+
+    root = tmp_path / "lake"
+    make_metadata_lake(root)
+    on_duckdb, on_spark = evlog.open_lake(root), evlog.open_lake(root, engine="spark", spark=spark)
+    window = {"start": WINDOW[0], "end": WINDOW[1], "by": "none"}
+    for name, options in [
+        ("metadata", {"end": WINDOW[1], "history": True}),
+        ("metadata", {"end": WINDOW[1], "rapid": True}),
+        ("availability", {**window, "rapid": True}),
+        ("availability", {**window, "group": "vendor"}),
+        ("uptime", {**window, "group": "rapid", "model": "hyc300"}),
+    ]:
+        expected = on_duckdb.report(name, **options)
+        assert expected.height > 0, (name, options)
+        assert_frame_equal(on_spark.report(name, **options), expected)
