@@ -51,6 +51,7 @@ _SPARK_TYPES = {
     pa.string(): "STRING",
     pa.int64(): "BIGINT",
     pa.int32(): "INT",
+    pa.float64(): "DOUBLE",
     pa.bool_(): "BOOLEAN",
     pa.binary(): "BINARY",
     pa.date32(): "DATE",
