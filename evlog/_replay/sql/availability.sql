@@ -123,7 +123,7 @@ SELECT
     100.0 * (t.observed_us - t.inoperative_us - t.out_of_order_us) / nullif(t.observed_us, 0)
         AS in_service_pct,
     -- without links to stations (`availability_connected` has them), the status alone
-    0.0 AS station_offline_s,
+    0.0::DOUBLE AS station_offline_s,
     'status' AS state_basis
 FROM with_observed AS t
 ORDER BY t.location_rank, t.entity_key, t.period_start

@@ -62,11 +62,14 @@ SELECT
     a.planned_s,
     a.removed_s,
     a.unknown_s,
-    100.0 * (a.available_s - coalesce(t.available_offline_us, 0) / 1e6)
-        / nullif(a.observed_s - a.unknown_s, 0) AS available_pct,
-    100.0 * (
-        a.observed_s - a.inoperative_s - a.out_of_order_s - coalesce(t.in_service_offline_us, 0) / 1e6
-    ) / nullif(a.observed_s, 0) AS in_service_pct,
+    -- a period without offline time keeps availability's own figures, to the last bit
+    CASE WHEN t.entity_id IS NULL THEN a.available_pct ELSE
+        100.0 * (a.available_s - t.available_offline_us / 1e6) / nullif(a.observed_s - a.unknown_s, 0)
+    END AS available_pct,
+    CASE WHEN t.entity_id IS NULL THEN a.in_service_pct ELSE
+        100.0 * (a.observed_s - a.inoperative_s - a.out_of_order_s - t.in_service_offline_us / 1e6)
+        / nullif(a.observed_s, 0)
+    END AS in_service_pct,
     coalesce(t.offline_us, 0) / 1e6 AS station_offline_s,
     CASE WHEN l.evse_id IS NULL THEN 'status' ELSE 'status+connectivity' END AS state_basis
 FROM availability AS a
