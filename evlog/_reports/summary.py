@@ -78,7 +78,15 @@ def compute_summary(engine: EngineBase[Any], values: Values) -> NetworkSummary:
     line("window", "start", None, window.start.astimezone(window.tz).isoformat())
     line("window", "end", None, window.end.astimezone(window.tz).isoformat())
     line("window", "length", length_s, format_duration(length_s))
-    line("network", "EVSEs", evses.height, f"at {evses['location_id'].n_unique()} locations")
+    # eDRV connectors are ports whose location is a station (docs/lake.md): a network recorded
+    # from both feeds holds its chargers twice, once per feed
+    station_ids = list(stations.get_column("station_id")) if stations.height else []
+    at_stations = evses.get_column("location_id").is_in(station_ids) if evses.height else None
+    edrv_ports = 0 if at_stations is None else int(at_stations.sum())
+    where = f"at {evses['location_id'].n_unique()} locations" if evses.height else ""
+    if edrv_ports:
+        where += f"; {edrv_ports} of them eDRV connectors, {evses.height - edrv_ports} from HERE"
+    line("network", "EVSEs", evses.height, where)
     line("network", "stations", stations.height)
 
     observed = float(evses["observed_s"].sum()) if evses.height else 0.0

@@ -127,3 +127,10 @@ def test_availability_counts_the_station_offline_too(linked_lake: Path) -> None:
         "2025-01-10", "2025-01-11", by="none", station_map=[("S1", "H1")]
     ).filter(pl.col("evse_id") == "H1")
     assert mapped["available_pct"].to_list() == [pytest.approx(18 / 24 * 100)]
+
+
+def test_summary_says_how_many_ports_come_from_each_feed(linked_lake: Path) -> None:
+    frame = evlog.open_lake(linked_lake).summary("2025-01-10", "2025-01-11")
+    evses = frame.filter(pl.col("item") == "EVSEs").row(0, named=True)
+    assert evses["value"] == 3
+    assert evses["detail"] == "at 2 locations; 2 of them eDRV connectors, 1 from HERE"
