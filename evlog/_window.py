@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
+from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from evlog._errors import UsageError
@@ -31,12 +32,21 @@ class Period(StrEnum):
     NONE = "none"  # the whole window is one period
 
 
-def parse_period(value: str | Period, option: str = "--by") -> Period:
+_Choice = TypeVar("_Choice", bound=StrEnum)
+
+
+def parse_choice(kind: type[_Choice], value: str | _Choice, option: str) -> _Choice:
+    """`value` as one of the string enum `kind`'s values (any case, spaces trimmed), else a
+    `UsageError` naming `option` and the choices."""
     try:
-        return Period(str(value).strip().lower())
+        return kind(str(value).strip().lower())
     except ValueError:
-        choices = "|".join(p.value for p in Period)
+        choices = "|".join(c.value for c in kind)
         raise UsageError(f"{option}: expected one of {choices}, got {value!r}") from None
+
+
+def parse_period(value: str | Period, option: str = "--by") -> Period:
+    return parse_choice(Period, value, option)
 
 
 def parse_tz(value: str | ZoneInfo, option: str = "--tz") -> ZoneInfo:

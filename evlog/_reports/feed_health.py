@@ -21,6 +21,37 @@ from evlog._window import Period
 # The webhook types evlog turns into observations; others are counted as `other_webhooks`.
 KNOWN_WEBHOOK_TYPES = (ONLINE_EVENT, OFFLINE_EVENT, CONNECTOR_STATUS_EVENT)
 
+EVSE_COLUMNS: tuple[str, ...] = (
+    "evse_id",
+    "location_id",
+    "events",
+    "repeated",
+    "repeated_pct",
+    "clamped",
+    "out_of_order",
+    "out_of_order_pct",
+    "lag_p50_s",
+    "lag_p95_s",
+    "busiest_day_events",
+    "implausible_rate",
+    "longest_charging_s",
+    "after_removed",
+    "last_event",
+    "silent_s",
+)
+# The stations' figures: the EVSEs' less what only a status feed has (location, charging,
+# REMOVED, the implausible rate), and the webhooks of types evlog does not read.
+STATION_COLUMNS: tuple[str, ...] = (
+    "station_id",
+    *(
+        c
+        for c in EVSE_COLUMNS[1:]
+        if c not in ("location_id", "implausible_rate", "longest_charging_s", "after_removed")
+    ),
+    "other_webhooks",
+    "other_types",
+)
+
 STATIONS = Option(
     "stations",
     "--stations",
@@ -64,24 +95,7 @@ _PER_EVSE = Report(
     "receipt; `busiest_day_events` and `implausible_rate` (over 1,440 on one UTC day); "
     "`longest_charging_s` (to the next event or the window end); `after_removed`; `silent_s` "
     "from the last event to the window end.",
-    columns=(
-        "evse_id",
-        "location_id",
-        "events",
-        "repeated",
-        "repeated_pct",
-        "clamped",
-        "out_of_order",
-        "out_of_order_pct",
-        "lag_p50_s",
-        "lag_p95_s",
-        "busiest_day_events",
-        "implausible_rate",
-        "longest_charging_s",
-        "after_removed",
-        "last_event",
-        "silent_s",
-    ),
+    columns=EVSE_COLUMNS,
     run=_feed_health,
     options=(EVSE, LOCATION, STATION, STATIONS),
     kind=EntityKind.EVSE,
@@ -100,22 +114,7 @@ STATIONS_REPORT = replace(
     details="`--stations`: the same figures for the stations' online/offline observations, and "
     "`other_webhooks`/`other_types`: the window's webhooks naming the station whose event type "
     "is none of " + ", ".join(KNOWN_WEBHOOK_TYPES) + ".",
-    columns=(
-        "station_id",
-        "events",
-        "repeated",
-        "repeated_pct",
-        "clamped",
-        "out_of_order",
-        "out_of_order_pct",
-        "lag_p50_s",
-        "lag_p95_s",
-        "busiest_day_events",
-        "last_event",
-        "silent_s",
-        "other_webhooks",
-        "other_types",
-    ),
+    columns=STATION_COLUMNS,
     kind=EntityKind.STATION,
     sql="feed_health_stations",
     title="feed health of the stations (worst first)",

@@ -49,7 +49,7 @@ from evlog._reports.exclusions import (
 from evlog._reports.files import export_directory, write_file
 from evlog._reports.opening_hours import Hours, closed_micros, load_opening_hours
 from evlog._time import from_micros, to_micros
-from evlog._window import Period, Window, parse_tz
+from evlog._window import Period, Window, parse_choice, parse_tz
 
 DAY_US = 86_400 * 1_000_000
 NEVI_YEAR_MIN = 525_600  # 23 CFR 680.116(b): the fixed denominator, 365 x 24 x 60
@@ -210,11 +210,7 @@ RULES: dict[Standard, Rule] = {
 
 
 def parse_standard(value: str | Standard, flag: str = "--standard") -> Standard:
-    try:
-        return Standard(str(value).strip().lower())
-    except ValueError:
-        choices = "|".join(s.value for s in Standard)
-        raise UsageError(f"{flag}: expected one of {choices}, got {value!r}") from None
+    return parse_choice(Standard, value, flag)
 
 
 _STATE_KEYS = {s.value.replace("_", ""): s.value for s in Status}
@@ -248,11 +244,7 @@ def parse_outage_states(
 
 
 def parse_unobserved(value: str | Unobserved, flag: str = "--unobserved") -> Unobserved:
-    try:
-        return Unobserved(str(value).strip().lower())
-    except ValueError:
-        choices = "|".join(u.value for u in Unobserved)
-        raise UsageError(f"{flag}: expected one of {choices}, got {value!r}") from None
+    return parse_choice(Unobserved, value, flag)
 
 
 def parse_min_coverage(value: float | str, flag: str = "--min-coverage") -> float:

@@ -16,6 +16,7 @@ from rich.table import Table as RichTable
 
 from evlog._errors import UsageError
 from evlog._reports.files import is_stdout, write_file
+from evlog._window import parse_choice
 
 
 class OutputFormat(StrEnum):
@@ -27,11 +28,7 @@ class OutputFormat(StrEnum):
 
 
 def parse_format(value: str | OutputFormat) -> OutputFormat:
-    try:
-        return OutputFormat(str(value).strip().lower())
-    except ValueError:
-        choices = "|".join(f.value for f in OutputFormat)
-        raise UsageError(f"--format: expected one of {choices}, got {value!r}") from None
+    return parse_choice(OutputFormat, value, "--format")
 
 
 def format_cell(value: object) -> str:

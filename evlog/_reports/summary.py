@@ -179,9 +179,10 @@ def compute_summary(engine: EngineBase[Any], values: Values) -> NetworkSummary:
             f"(at least {format_duration(row['duration_s'])})",
         )
 
-    for source, reason, count in engine.quarantine_counts():
+    quarantined = engine.quarantine_counts()
+    for source, reason, count in quarantined:
         line("quarantine", f"{source}: {reason}", count, "records kept aside, not replayed")
-    if not engine.quarantine_counts():
+    if not quarantined:
         line("quarantine", "records", 0, "nothing quarantined")
 
     # Freshness against the window's end, not the clock: a summary of a past window reads the

@@ -12,19 +12,10 @@ import pytest
 
 import evlog
 from tests.replay.lakes import Connectivity, StatusEvent, at, make_lake, write_coverage
+from tests.reports.test_reliability import port_row
 
 HOUR = 60
 NEVI_YEAR = 525_600
-
-
-def port(frame: pl.DataFrame, port_id: str, month: str = "2025-01") -> dict[str, object]:
-    rows = frame.filter(
-        (pl.col("scope") == "port")
-        & (pl.col("report_month") == month)
-        & (pl.col("port_id") == port_id)
-    )
-    assert rows.height == 1, rows
-    return rows.row(0, named=True)
 
 
 @pytest.fixture
@@ -57,7 +48,11 @@ def linked_lake(tmp_path: Path) -> Path:
 def test_a_port_available_while_its_station_is_offline_is_out(linked_lake: Path) -> None:
     lake = evlog.open_lake(linked_lake)
     frame = lake.reliability("nevi", month="2025-01")
-    c1, c2, h1 = port(frame, "C1"), port(frame, "C2"), port(frame, "H1")
+    c1, c2, h1 = (
+        port_row(frame, "2025-01", "C1"),
+        port_row(frame, "2025-01", "C2"),
+        port_row(frame, "2025-01", "H1"),
+    )
     assert c1["month_outage_min"] == 6 * HOUR
     assert c1["uptime_pct"] == pytest.approx((NEVI_YEAR - 6 * HOUR) / NEVI_YEAR * 100)
     assert c1["state_basis"] == "status+connectivity" and c1["station_id"] == "S1"
@@ -73,17 +68,20 @@ def test_a_port_available_while_its_station_is_offline_is_out(linked_lake: Path)
     ]
     # --status-only: the station is not consulted
     alone = lake.reliability("nevi", month="2025-01", status_only=True)
-    assert port(alone, "C1")["month_outage_min"] == 0
-    assert port(alone, "C2")["month_outage_min"] == 2 * HOUR
-    assert port(alone, "C1")["state_basis"] == "status"
+    assert port_row(alone, "2025-01", "C1")["month_outage_min"] == 0
+    assert port_row(alone, "2025-01", "C2")["month_outage_min"] == 2 * HOUR
+    assert port_row(alone, "2025-01", "C1")["state_basis"] == "status"
     # a station map links the HERE EVSE too
     mapped = lake.reliability("cec", month="2025-01", station_map=[("S1", "H1")])
-    assert port(mapped, "H1")["month_outage_min"] == 6 * HOUR
-    assert port(mapped, "H1")["state_basis"] == "status+connectivity"
+    assert port_row(mapped, "2025-01", "H1")["month_outage_min"] == 6 * HOUR
+    assert port_row(mapped, "2025-01", "H1")["state_basis"] == "status+connectivity"
     # UK judges the EVSE status (reg. 7(3), 7(4)): feed links are not applied
     uk = lake.reliability("uk-pcpr", month="2025-01")
-    assert port(uk, "C1")["month_outage_min"] == 0 and port(uk, "C1")["state_basis"] == "status"
-    assert port(uk, "C2")["month_outage_min"] == 2 * HOUR
+    assert (
+        port_row(uk, "2025-01", "C1")["month_outage_min"] == 0
+        and port_row(uk, "2025-01", "C1")["state_basis"] == "status"
+    )
+    assert port_row(uk, "2025-01", "C2")["month_outage_min"] == 2 * HOUR
 
 
 def test_cli_states_the_basis(linked_lake: Path) -> None:

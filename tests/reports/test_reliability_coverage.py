@@ -11,29 +11,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import polars as pl
 import pytest
 
 import evlog
 from tests.replay.lakes import Connectivity, StatusEvent, at, make_lake, write_coverage
+from tests.reports.test_reliability import network_row, port_row
 
 DAY = 1440
-
-
-def port(frame: pl.DataFrame, month: str, port_id: str = "E1") -> dict[str, object]:
-    rows = frame.filter(
-        (pl.col("scope") == "port")
-        & (pl.col("report_month") == month)
-        & (pl.col("port_id") == port_id)
-    )
-    assert rows.height == 1, rows
-    return rows.row(0, named=True)
-
-
-def network(frame: pl.DataFrame, month: str) -> dict[str, object]:
-    rows = frame.filter((pl.col("scope") == "network") & (pl.col("report_month") == month))
-    assert rows.height == 1
-    return rows.row(0, named=True)
 
 
 @pytest.fixture
@@ -64,7 +48,7 @@ def gap_lake(tmp_path: Path) -> Path:
 def test_a_month_half_unobserved_has_no_verdict(gap_lake: Path) -> None:
     lake = evlog.open_lake(gap_lake)
     # UK, January 2025: the basis is January (31 days), 16 of them observed.
-    january = port(lake.reliability("uk-pcpr", month="2025-01"), "2025-01")
+    january = port_row(lake.reliability("uk-pcpr", month="2025-01"), "2025-01", "E1")
     assert january["measured_min"] == 16 * DAY
     assert january["unobserved_min"] == 15 * DAY
     assert january["coverage_pct"] == pytest.approx(16 / 31 * 100)
@@ -76,20 +60,24 @@ def test_a_month_half_unobserved_has_no_verdict(gap_lake: Path) -> None:
     assert january["uptime_pct"] == pytest.approx((16 - 1) / 16 * 100)
     assert january["month_uptime_pct"] == pytest.approx((16 - 1) / 16 * 100)
     # counted as outage: 1 + 15 days out of 31
-    outage = port(lake.reliability("uk-pcpr", month="2025-01", unobserved="outage"), "2025-01")
+    outage = port_row(
+        lake.reliability("uk-pcpr", month="2025-01", unobserved="outage"), "2025-01", "E1"
+    )
     assert outage["t_outage_min"] == 16 * DAY
     assert outage["uptime_pct"] == pytest.approx((31 - 16) / 31 * 100)
     assert outage["passed"] is None  # the threshold holds whatever the policy
     # counted as up: only the observed day out
-    up = port(lake.reliability("uk-pcpr", month="2025-01", unobserved="up"), "2025-01")
+    up = port_row(lake.reliability("uk-pcpr", month="2025-01", unobserved="up"), "2025-01", "E1")
     assert up["uptime_pct"] == pytest.approx((31 - 1) / 31 * 100)
     # a lower threshold gives the verdict: 93.75 % < 99 %
-    lenient = port(lake.reliability("uk-pcpr", month="2025-01", min_coverage=50), "2025-01")
+    lenient = port_row(
+        lake.reliability("uk-pcpr", month="2025-01", min_coverage=50), "2025-01", "E1"
+    )
     assert lenient["passed"] is False and lenient["no_verdict_reason"] is None
 
 
 def test_a_year_with_a_short_gap_keeps_its_verdict(gap_lake: Path) -> None:
-    row = port(evlog.open_lake(gap_lake).reliability("nevi", month="2025-12"), "2025-12")
+    row = port_row(evlog.open_lake(gap_lake).reliability("nevi", month="2025-12"), "2025-12", "E1")
     # 350 of 365 days observed: 95.89 %, a verdict; D = 525,600 x 350/365 = 504,000
     assert row["coverage_pct"] == pytest.approx(350 / 365 * 100)
     assert row["denominator_min"] == pytest.approx(504_000)
@@ -109,7 +97,7 @@ def test_time_after_the_lake_is_never_up(tmp_path: Path) -> None:
     )
     lake = evlog.open_lake(tmp_path / "lake")
     march = lake.reliability("uk-pcpr", month="2025-03")
-    e1 = port(march, "2025-03")
+    e1 = port_row(march, "2025-03", "E1")
     # basis January-March (90 days); the data ends on 10 March at 12:00 (and 1 µs)
     assert e1["unobserved_min"] == pytest.approx(21.5 * DAY, abs=1e-4)
     assert e1["measured_min"] == pytest.approx(68.5 * DAY, abs=1e-4)
@@ -117,17 +105,19 @@ def test_time_after_the_lake_is_never_up(tmp_path: Path) -> None:
     # far beyond the data: nothing observed, no verdict, nothing counted as up
     later = lake.reliability("nevi", month="2030-01")
     for port_id in ("E1", "E2"):
-        row = port(later, "2030-01", port_id)
+        row = port_row(later, "2030-01", port_id)
         assert row["measured_min"] == 0
         assert row["uptime_pct"] is None and row["passed"] is None
         assert row["no_verdict_reason"] == "nothing observed in the basis"
         assert row["unobserved_min"] == 365 * DAY  # 2029-02-01 to 2030-02-01
-    net = network(later, "2030-01")
+    net = network_row(later, "2030-01")
     assert net["passed"] is None and net["ports"] == 2 and net["ports_assessed"] == 0
     assert net["no_verdict_reason"] == "nothing observed in the basis"
     # the quarter around the data's end: only the month before the end has any of it
     quarter = lake.reliability("uk-pcpr", quarter="2025-Q2")
-    assert port(quarter, "2025-06")["unobserved_min"] == pytest.approx((181 - 68.5) * DAY, abs=1e-4)
+    assert port_row(quarter, "2025-06", "E1")["unobserved_min"] == pytest.approx(
+        (181 - 68.5) * DAY, abs=1e-4
+    )
 
 
 def test_uptime_and_reliability_agree_on_an_unobserved_window(tmp_path: Path) -> None:
@@ -143,11 +133,11 @@ def test_uptime_and_reliability_agree_on_an_unobserved_window(tmp_path: Path) ->
     api = evlog.open_lake(lake.root)
     uptime = api.uptime("2025-03-01", "2025-04-01", by="none")
     assert uptime["uptime_pct"].to_list() == [None]
-    row = port(api.reliability("uk-pcpr", month="2025-03"), "2025-03")
+    row = port_row(api.reliability("uk-pcpr", month="2025-03"), "2025-03", "E1")
     assert row["month_uptime_pct"] is None and row["passed"] is None
     # and inside the coverage both count the observed time alone
     assert api.uptime("2025-01-01", "2025-02-01", by="none")["uptime_pct"].to_list() == [100.0]
-    january = port(api.reliability("uk-pcpr", month="2025-01"), "2025-01")
+    january = port_row(api.reliability("uk-pcpr", month="2025-01"), "2025-01", "E1")
     assert january["month_uptime_pct"] == 100.0 and january["coverage_pct"] == 100.0
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from evlog._reports.plots._figure import (
@@ -25,6 +26,42 @@ STATUS_ORDER = ("AVAILABLE", "CHARGING", "RESERVED", "BLOCKED", "OUT_OF_ORDER", 
                 "PLANNED", "REMOVED", "UNKNOWN")  # fmt: skip
 
 
+def _status_parts(availability: pl.DataFrame) -> list[tuple[str, str]]:
+    """(state, column) of each status the frame has, then no data and unobserved."""
+    parts = [(s, f"{s.lower()}_s") for s in STATUS_ORDER]
+    parts += [("no_data", "no_data_s"), ("unobserved", "unobserved_s")]
+    return [(s, c) for s, c in parts if c in availability.columns]
+
+
+def _stack(
+    ax: Axes,
+    positions: np.ndarray,
+    rows: pl.DataFrame,
+    parts: list[tuple[str, str]],
+    total: np.ndarray,
+    *,
+    horizontal: bool,
+) -> None:
+    """Stacked bars at `positions`, one segment per state: its share (%) of `total`."""
+    base = np.zeros(len(positions))
+    for state, column in parts:
+        share = np.nan_to_num(100 * rows[column].to_numpy() / total)
+        if not share.any():
+            continue
+        style: dict[str, Any] = {
+            "label": STATE_LABELS.get(state, state),
+            "color": STATE_COLOURS[state],
+            "edgecolor": "#777777" if state == "unobserved" else "none",
+            "hatch": "////" if state == "unobserved" else None,
+            "linewidth": 0.4,
+        }
+        if horizontal:
+            ax.barh(positions, share, left=base, height=0.8, **style)
+        else:
+            ax.bar(positions, share, bottom=base, width=0.8, **style)
+        base += share
+
+
 def status_share_figure(
     availability: pl.DataFrame, *, tz: str | None = None, title: str | None = None
 ) -> Figure:
@@ -34,11 +71,7 @@ def status_share_figure(
     zone = frame_zone(availability, "period_start", tz)
     if availability.is_empty():
         return empty_figure(new_figure(10, 3), heading)
-    parts = [(s, f"{s.lower()}_s") for s in STATUS_ORDER] + [
-        ("no_data", "no_data_s"),
-        ("unobserved", "unobserved_s"),
-    ]
-    parts = [(s, c) for s, c in parts if c in availability.columns]
+    parts = _status_parts(availability)
     local = as_zone(availability, ["period_start", "period_end"], zone)
     sums = (
         local.group_by("period_start", "period_end")
@@ -49,18 +82,7 @@ def status_share_figure(
     total = np.where(total > 0, total, np.nan)
     figure = new_figure(max(8.0, 2.5 + 0.6 * sums.height), 4.6)
     ax = figure.add_subplot()
-    x = np.arange(sums.height)
-    bottom = np.zeros(sums.height)
-    for state, column in parts:
-        share = np.nan_to_num(100 * sums[column].to_numpy() / total)
-        if not share.any():
-            continue
-        ax.bar(
-            x, share, bottom=bottom, width=0.8, label=STATE_LABELS.get(state, state),
-            color=STATE_COLOURS[state], edgecolor="#777777" if state == "unobserved" else "none",
-            hatch="////" if state == "unobserved" else None, linewidth=0.4,
-        )  # fmt: skip
-        bottom += share
+    _stack(ax, np.arange(sums.height), sums, parts, total, horizontal=False)
     period_ticks(ax, sums, 20)
     ax.set_ylim(0, 100)
     ax.set_ylabel("share of EVSE time (%)")
@@ -80,11 +102,7 @@ def evse_share_figure(
     heading = title or "EVSE time by status"
     if availability.is_empty():
         return empty_figure(new_figure(10, 3), heading)
-    parts = [(s, f"{s.lower()}_s") for s in STATUS_ORDER] + [
-        ("no_data", "no_data_s"),
-        ("unobserved", "unobserved_s"),
-    ]
-    parts = [(s, c) for s, c in parts if c in availability.columns]
+    parts = _status_parts(availability)
     per_evse = (
         availability.group_by("evse_id")
         .agg(pl.col(c).sum() for _, c in parts)
@@ -96,18 +114,8 @@ def evse_share_figure(
     figure = new_figure(10, 1.4 + 0.24 * shown.height)
     ax = figure.add_subplot()
     y = np.arange(shown.height)[::-1]  # least available at the top
-    left = np.zeros(shown.height)
     total = np.where(shown["total"].to_numpy() > 0, shown["total"].to_numpy(), np.nan)
-    for state, column in parts:
-        share = np.nan_to_num(100 * shown[column].to_numpy() / total)
-        if not share.any():
-            continue
-        ax.barh(
-            y, share, left=left, height=0.8, label=STATE_LABELS.get(state, state),
-            color=STATE_COLOURS[state], edgecolor="#777777" if state == "unobserved" else "none",
-            hatch="////" if state == "unobserved" else None, linewidth=0.4,
-        )  # fmt: skip
-        left += share
+    _stack(ax, y, shown, parts, total, horizontal=True)
     ax.set_yticks(y, [short_id(str(e), 28) for e in shown["evse_id"]], fontsize=7)
     ax.set_xlim(0, 100)
     ax.set_xlabel("share of the EVSE's time (%)")
