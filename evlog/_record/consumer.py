@@ -30,14 +30,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from evlog._errors import UsageError
 from evlog._lake.layout import Lake
 from evlog._lake.ledger import StreamMarks
-from evlog._lake.schema import Source, Table
+from evlog._lake.schema import TIMESTAMP, Source, Table
 from evlog._record.derive import DEFAULT_SKEW_TOLERANCE, STATUS_FEED
 from evlog._record.live import HEARTBEAT_EVERY, LiveSession, fields
 from evlog._record.recorder import DEFAULT_DEDUPE_HORIZON, Recorder, RecordSummary, utc_now
@@ -138,17 +140,12 @@ class Resumption:
         self.caught_up: set[int] = set()
         self.broken = False
 
-    def observe(self, records: list[RawStatusRecord]) -> None:
-        """Note a durable batch."""
-        firsts: dict[int, int] = {}
-        for record in records:
-            partition, offset = record.kafka_partition, record.kafka_offset
-            if partition is None or offset is None:
-                continue
-            if offset < firsts.get(partition, offset + 1):
-                firsts[partition] = offset
-            if record.received_at >= self.session_start:
-                self.caught_up.add(partition)
+    def observe(self, batch: pa.Table) -> None:
+        """Note a durable batch (`here.RAW_BATCH` columns)."""
+        firsts = _per_partition(batch, "min")
+        start = pa.scalar(self.session_start, TIMESTAMP)
+        recent = batch.filter(pc.greater_equal(batch["received_at"], start))
+        self.caught_up.update(_per_partition(recent, "min"))
         for partition, first in firsts.items():
             if partition in self.resumed:
                 continue
@@ -184,7 +181,7 @@ def consume(
     idle_wait_s: float = IDLE_WAIT_S,
     max_backoff: timedelta = MAX_BACKOFF,
     progress: bool | None = False,
-    after_append: Callable[[list[RawStatusRecord]], None] | None = None,
+    after_append: Callable[[pa.Table], None] | None = None,
 ) -> ConsumerStats:
     """Consume `api`'s layer into `lake` until `stop` is set, `max_messages` have been received,
     `duration` has passed or, with `until_idle`, a fetch comes back empty (caught up).
@@ -252,8 +249,9 @@ def consume(
                     session.stop.wait(wait)
                     continue  # no heartbeat while the service is away: nothing is being received
                 if resumption is not None:
-                    resumption.observe(rows)
-                    if resumption.shown(empty_batch=not rows):
+                    if rows is not None:
+                        resumption.observe(rows)
+                    if resumption.shown(empty_batch=rows is None):
                         gap_from, gap_to = resumption.gap_from, resumption.session_start
                         recorder.write_coverage(gap_from, gap_to, "resume")
                         log.info("coverage continued", extra=fields(covered_from=gap_from))
@@ -261,9 +259,9 @@ def consume(
                     elif resumption.broken:
                         resumption = None
                 session.tick(stats.fields())
-                if not rows and until_idle:
+                if rows is None and until_idle:
                     break
-                if not rows:
+                if rows is None:
                     wait = idle_wait_s
                     if deadline is not None:
                         wait = min(wait, max(0.0, deadline - time.monotonic()))
@@ -330,22 +328,24 @@ def _one_batch(
     stats: ConsumerStats,
     capture: str,
     remaining: int | None,
-    after_append: Callable[[list[RawStatusRecord]], None] | None,
-) -> list[RawStatusRecord]:
-    """Fetch, store and commit one batch; its records, once durable and committed."""
+    after_append: Callable[[pa.Table], None] | None,
+) -> pa.Table | None:
+    """Fetch, store and commit one batch; its records (`here.RAW_BATCH`), once durable and
+    committed; None when there was nothing to fetch."""
     messages = api.partitions(sub)
     if remaining is not None:
         # Messages past the bound are dropped uncommitted: the next session receives them again.
         messages = messages[:remaining]
     if not messages:
-        return []
+        return None
     fallback = utc_now()
-    records = [
-        _record(api, message, capture, index, fallback, stats)
-        for index, message in enumerate(messages)
-    ]
+
+    def slow(message: Any, index: int) -> RawStatusRecord:
+        return _record(api, message, capture, index, fallback, stats)
+
     # Column-wise, like the offline import; returns once raw, events and quarantine are durable.
-    batch = recorder.append_columns(here.records_table(records))
+    records = here.data_api_table(messages, capture, fallback, slow=slow)
+    batch = recorder.append_columns(records)
     if after_append is not None:
         after_append(records)
     offsets = highest_offsets(records)
@@ -391,26 +391,30 @@ def _record(
     return record
 
 
-def highest_offsets(records: list[RawStatusRecord]) -> dict[int, int]:
-    """Per Kafka partition, the highest offset among `records` (what gets committed)."""
-    offsets: dict[int, int] = {}
-    for record in records:
-        partition, offset = record.kafka_partition, record.kafka_offset
-        if partition is not None and offset is not None and offset > offsets.get(partition, -1):
-            offsets[partition] = offset
-    return offsets
+def highest_offsets(batch: pa.Table) -> dict[int, int]:
+    """Per Kafka partition, the highest offset in `batch` (what gets committed)."""
+    return _per_partition(batch, "max")
 
 
-def _note_times(stats: ConsumerStats, records: list[RawStatusRecord]) -> None:
-    newest: datetime = max(record.received_at for record in records)
+def _per_partition(batch: pa.Table, how: Literal["min", "max"]) -> dict[int, int]:
+    """Per Kafka partition of `batch`, its lowest or highest offset."""
+    keyed = batch.select(["kafka_partition", "kafka_offset"]).drop_null()
+    grouped = keyed.group_by("kafka_partition").aggregate([("kafka_offset", how)])
+    partitions = cast(list[int], grouped["kafka_partition"].to_pylist())
+    offsets = cast(list[int], grouped[f"kafka_offset_{how}"].to_pylist())
+    return dict(zip(partitions, offsets, strict=True))
+
+
+def _note_times(stats: ConsumerStats, batch: pa.Table) -> None:
+    newest: datetime = pc.max(batch["received_at"]).as_py()
     if stats.last_message_at is None or newest > stats.last_message_at:
         stats.last_message_at = newest
     # The last event time, from the batch's last message only (cheap: one gunzip per batch).
-    last = records[-1]
-    if last.defect:
+    last = batch.slice(batch.num_rows - 1).to_pylist()[0]
+    if last["defect"]:
         return
     try:
-        parsed = here.parse_message(here.decode_payload(last.payload), last.received_at)
+        parsed = here.parse_message(here.decode_payload(last["payload"]), last["received_at"])
     except Exception:  # display only: the recorder quarantines a bad record anyway
         return
     for obs in parsed.observations:

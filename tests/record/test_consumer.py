@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import pyarrow as pa
 import pytest
 
 from evlog._lake.layout import Lake
@@ -26,7 +27,6 @@ from evlog._record.consumer import consume, record_here
 from evlog._record.derive import STATUS_FEED, Row
 from evlog._record.recorder import Recorder
 from evlog._sources._http import AuthError, RetryPolicy
-from evlog._sources.here import RawStatusRecord
 from evlog._sources.here_api import DataApiClient, OAuthTokenProvider, StaticToken, read_credentials
 from tests import feeds
 from tests.fakes.here_server import FakeHere, credentials_text
@@ -105,8 +105,10 @@ def test_commit_only_after_durable_append(
     lake = Lake.create(tmp_path / "lake")
     seen: list[int] = []
 
-    def check(records: list[RawStatusRecord]) -> None:  # after append, before commit
-        assert set(_offsets(lake)) >= {(0, r.kafka_offset) for r in records}
+    def check(records: pa.Table) -> None:  # after append, before commit
+        assert set(_offsets(lake)) >= {
+            (0, offset) for offset in records["kafka_offset"].to_pylist()
+        }
         seen.append(fake.committed["evlog"].get(0, -1))
 
     consume(lake, api, until_idle=True, after_append=check)
@@ -124,7 +126,7 @@ def test_restart_mid_stream_no_gap_no_duplicate(
     # 2. A crash after the Parquet is durable but before the commit (the at-least-once window).
     batches = [0]
 
-    def crash(records: list[RawStatusRecord]) -> None:
+    def crash(records: pa.Table) -> None:
         batches[0] += 1
         if batches[0] == 2:
             raise RuntimeError("simulated crash")

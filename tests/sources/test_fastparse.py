@@ -265,3 +265,72 @@ def test_ndjson_keys_are_the_per_line_content_keys(lines: list[bytes], batch_siz
     batches = here.split_capture_batches(io.BytesIO(data), "c.ndjson", NOW, batch_size, 7)
     got = [key for batch in batches for key in batch.column("record_key").to_pylist()]
     assert got == _reference_keys(data)
+
+
+def _nested(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+B64 = base64.b64encode(b'{"id": "loc-1"}').decode()
+DATA_VALUES = st.sampled_from(
+    [B64] * 6 + ["", "QQ==", "QQ", "QQ===", "=QQ=", "QQ==\n", "Q Q=", "caf\u00e9", "%%%", 7, None]
+)
+MS_VALUES = st.sampled_from(
+    [1_763_700_000_000, 1_763_700_000_001, 0, 1, 4_102_444_799_999] * 3
+    + [4_102_444_800_000, 253_402_300_800_000, 2**62, -1, 1.5e12, True, "1763700000000", None]
+)
+OFFSET_VALUES = st.sampled_from([0, 1, 7, 2**31 - 1] * 3 + [2**31, 2**63, -1, 1.0, True, "3"])
+
+
+@st.composite
+def data_api_message(draw: st.DrawFn) -> Any:
+    shape = draw(st.sampled_from(["usual"] * 8 + ["odd"]))
+    if shape == "odd":
+        return draw(st.sampled_from([[], "x", 3, None, {}, {"metaData": 1}, {"offset": {}}]))
+    meta: dict[str, Any] = {"partition": "1", "timestamp": draw(MS_VALUES)}
+    meta["data"] = draw(DATA_VALUES)
+    if draw(st.integers(0, 9)) == 0:
+        del meta["data"]
+        meta["dataHandle"] = "h-1"
+    if draw(st.integers(0, 19)) == 0:
+        meta["extra"] = _nested(draw(st.sampled_from([3, 252, 253])))
+    offset = {"partition": draw(OFFSET_VALUES), "offset": draw(OFFSET_VALUES)}
+    return {"metaData": meta, "offset": offset}
+
+
+@given(st.lists(data_api_message(), min_size=1, max_size=30), st.integers(0, 5))
+@settings(max_examples=300, deadline=None)
+def test_data_api_columns_give_what_the_record_path_gives(messages: list[Any], first: int) -> None:
+    """`data_api_table` (column-wise, the consumer's and a saved response's path) against
+    `records_table` of `data_api_record` message by message: same rows, same order, same defects."""
+    expected = here.records_table(
+        [here.data_api_record(m, "cap", first + i, NOW) for i, m in enumerate(messages)]
+    )
+    got = here.data_api_table(messages, "cap", NOW, first)
+    assert got.schema == expected.schema
+    assert got.to_pylist() == expected.to_pylist()
+
+
+def test_data_api_columns_take_the_usual_message_without_the_record_path() -> None:
+    """The usual message does not go through the per-record function (that is the speed)."""
+    usual = {
+        "metaData": {"data": B64, "timestamp": 1_763_700_000_000},
+        "offset": {"partition": 2, "offset": 9},
+    }
+    slow_calls: list[int] = []
+
+    def slow(message: Any, index: int) -> here.RawStatusRecord:
+        slow_calls.append(index)
+        return here.data_api_record(message, "cap", index, NOW)
+
+    table = here.data_api_table([usual, {"odd": 1}, usual], "cap", NOW, slow=slow)
+    assert slow_calls == [1]
+    assert table["record_key"].to_pylist() == [
+        "kafka:2:9",
+        here.data_api_record({"odd": 1}, "cap", 1, NOW).record_key,
+        "kafka:2:9",
+    ]
+    assert table["received_at"].to_pylist()[0] == datetime(2025, 11, 21, 4, 40, tzinfo=UTC)
