@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import TypedDict
 
+from evlog._reports._report import Feed
 from evlog._reports.exclusions import Exclusion
 from evlog._reports.opening_hours import Hours
 from evlog._reports.reliability import Unobserved
@@ -38,6 +39,7 @@ class AvailabilityOptions(TypedDict, total=False):
     vendor: str | Iterable[str] | None
     model: str | Iterable[str] | None
     firmware: str | Iterable[str] | None
+    feed: str | Feed | None
     by_location: bool
     group: str | None
     station_map: str | os.PathLike[str] | Iterable[tuple[str, str]] | None
@@ -113,6 +115,7 @@ class ReliabilityOptions(TypedDict, total=False):
     vendor: str | Iterable[str] | None
     model: str | Iterable[str] | None
     firmware: str | Iterable[str] | None
+    feed: str | Feed | None
     exclusions: str | os.PathLike[str] | Iterable[Exclusion] | None
     opening_hours: str | os.PathLike[str] | Iterable[Hours] | None
     outage_states: str | Iterable[str] | None

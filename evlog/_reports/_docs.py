@@ -32,6 +32,7 @@ _TYPE_IMPORTS = {
     "Path": "pathlib",
     "Exclusion": "evlog._reports.exclusions",
     "Unobserved": "evlog._reports.reliability",
+    "Feed": "evlog._reports._report",
     "Hours": "evlog._reports.opening_hours",
     "Period": "evlog._window",
 }

@@ -27,6 +27,7 @@ from evlog._reports import (
 from evlog._reports import reliability as rel
 from evlog._reports._report import (
     EVSE,
+    FEED,
     FIRMWARE,
     HOLD_AFTER_GAP,
     LOCATION,
@@ -41,6 +42,7 @@ from evlog._reports._report import (
     Plot,
     Report,
     Values,
+    metadata_filtered,
     metadata_ids,
     narrowed_ids,
 )
@@ -215,7 +217,7 @@ def _reliability(report: Report, engine: EngineBase[Any], values: Values) -> Por
     values, ports = _rapid_default(engine, values)
     evse_ids = values["evse"]
     bound = report.sql_params(values)
-    if values["rapid"] or values["vendor"] or values["model"] or values["firmware"]:
+    if metadata_filtered(values):
         window = engine.window(
             EntityKind.EVSE, values["start"], values["end"], Period.NONE, values["tz"]
         )
@@ -324,6 +326,7 @@ _RELIABILITY_OPTIONS = (
     VENDOR,
     MODEL,
     FIRMWARE,
+    FEED,
     EXCLUSIONS,
     OPENING_HOURS,
     OUTAGE_STATES,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,7 @@ from evlog._replay.runner import EntityKind
 from evlog._reports.exclusions import parse_station_map
 from evlog._reports.files import check_output_file, is_stdout
 from evlog._reports.render import OutputFormat, parse_format
-from evlog._window import Period, Window, parse_ids
+from evlog._window import Period, Window, parse_choice, parse_ids
 
 if TYPE_CHECKING:
     import polars as pl
@@ -226,6 +227,29 @@ def _metadata_option(name: str, field: str, metavar: str) -> Option:
     )
 
 
+class Feed(StrEnum):
+    """Which feed's ports a report covers (`--feed`; docs/lake.md, "Feeds")."""
+
+    HERE = "here"  # HERE EVSEs
+    EDRV = "edrv"  # eDRV connectors
+
+
+def parse_feed(value: str | Feed | None, option: str = "--feed") -> Feed | None:
+    return None if value is None else parse_choice(Feed, value, option)
+
+
+FEED = Option(
+    "feed",
+    "--feed",
+    str | None,
+    None,
+    "Only the ports of one feed: here (HERE EVSEs) or edrv (eDRV connectors). A network "
+    "recorded from both holds each charger twice, once per feed.",
+    parse=parse_feed,
+    choices=tuple(f.value for f in Feed),
+    api_type="str | Feed | None",
+    metavar="FEED",
+)
 VENDOR = _metadata_option("vendor", "vendor", "NAME")
 MODEL = _metadata_option("model", "model", "NAME")
 FIRMWARE = _metadata_option("firmware", "firmware version", "VERSION")
@@ -284,8 +308,8 @@ def metadata_params(values: Values, rapid_kw: float = RAPID_KW) -> dict[str, Any
 
 
 def metadata_filtered(values: Values) -> bool:
-    """Whether any metadata filter is given."""
-    return any(values.get(option.name) for option in METADATA_FILTERS)
+    """Whether any metadata filter (or `--feed`) is given."""
+    return any(values.get(option.name) for option in (*METADATA_FILTERS, FEED))
 
 
 def metadata_ids(
@@ -311,6 +335,12 @@ def metadata_ids(
     return tuple(sorted(engine.to_polars(relation)["entity_id"].to_list()))
 
 
+def feed_ids(engine: EngineBase[Any], window: Window, feed: Feed) -> tuple[str, ...]:
+    """The ports of `feed` with an observation before the window end (`feed_ids.sql`)."""
+    relation = engine.relation(EntityKind.EVSE, "feed_ids", window, feed=feed.value)
+    return tuple(sorted(engine.to_polars(relation)["entity_id"].to_list()))
+
+
 def narrowed_ids(
     engine: EngineBase[Any],
     kind: EntityKind,
@@ -319,13 +349,21 @@ def narrowed_ids(
     given: tuple[str, ...],
 ) -> tuple[str, ...]:
     """The entity ids a report binds: `given` (`--evse`, `--station`; empty: every entity),
-    narrowed to those the metadata filters keep when one is given (`NO_ENTITY` if none is)."""
+    narrowed to those the metadata filters and `--feed` keep when one is given (`NO_ENTITY` if
+    none is)."""
     if not metadata_filtered(values):
         return given
-    kept = metadata_ids(engine, kind, window, values)
-    if given:
-        kept = tuple(entity for entity in given if entity in set(kept))
-    return kept or NO_ENTITY
+    kept: set[str] | None = None
+    if any(values.get(option.name) for option in METADATA_FILTERS):
+        kept = set(metadata_ids(engine, kind, window, values))
+    feed = values.get("feed")
+    if feed is not None and kind is EntityKind.EVSE:
+        of_feed = set(feed_ids(engine, window, feed))
+        kept = of_feed if kept is None else kept & of_feed
+    if kept is None:
+        return given
+    chosen = tuple(entity for entity in given if entity in kept) if given else tuple(sorted(kept))
+    return chosen or NO_ENTITY
 
 
 HOLD_AFTER_GAP = Option(

@@ -14,6 +14,7 @@ from evlog._replay.engine import NO_ROLLUPS, EngineBase
 from evlog._replay.runner import EntityKind
 from evlog._reports._report import (
     EVSE,
+    FEED,
     HOLD_AFTER_GAP,
     LOCATION,
     METADATA_FILTERS,
@@ -90,6 +91,7 @@ _PER_EVSE = Report(
         EVSE,
         LOCATION,
         *METADATA_FILTERS,
+        FEED,
         BY_LOCATION,
         GROUP,
         STATION_MAP,

@@ -84,12 +84,12 @@ def test_a_port_available_while_its_station_is_offline_is_out(linked_lake: Path)
     assert port_row(uk, "2025-01", "C2")["month_outage_min"] == 2 * HOUR
 
 
-def test_cli_states_the_basis(linked_lake: Path) -> None:
+def test_cli_states_the_basis_of_one_feeds_ports(linked_lake: Path) -> None:
     result = subprocess.run(
         [
             sys.executable, "-m", "evlog", "report", "reliability", "--standard", "nevi",
             "--month", "2025-01", "--lake", str(linked_lake), "--format", "csv",
-            "--columns", "port_id,state_basis,month_outage_min",
+            "--columns", "port_id,state_basis,month_outage_min", "--feed", "edrv",
         ],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
@@ -98,8 +98,7 @@ def test_cli_states_the_basis(linked_lake: Path) -> None:
         "port_id,state_basis,month_outage_min",
         "C1,status+connectivity,360.0",
         "C2,status+connectivity,420.0",
-        "H1,status,0.0",
-        ",mixed,780.0",
+        ",status+connectivity,780.0",
     ]
 
 
@@ -132,3 +131,23 @@ def test_summary_says_how_many_ports_come_from_each_feed(linked_lake: Path) -> N
     evses = frame.filter(pl.col("item") == "EVSEs").row(0, named=True)
     assert evses["value"] == 3
     assert evses["detail"] == "at 2 locations; 2 of them eDRV connectors, 1 from HERE"
+
+
+def test_feed_keeps_one_feeds_ports(linked_lake: Path) -> None:
+    """A network recorded from both feeds holds each charger twice; `feed` keeps one copy
+    (docs/lake.md, "Feeds")."""
+    lake = evlog.open_lake(linked_lake)
+    ports = lake.availability("2025-01-10", "2025-01-11", by="none", feed="edrv")
+    assert sorted(ports["evse_id"]) == ["C1", "C2"]
+    here_only = lake.availability("2025-01-10", "2025-01-11", by="none", feed="HERE")
+    assert here_only["evse_id"].to_list() == ["H1"]
+    # with another filter: the ids both keep
+    assert lake.availability("2025-01-10", "2025-01-11", by="none", feed="edrv", evse=["C2", "H1"])[
+        "evse_id"
+    ].to_list() == ["C2"]
+    frame = lake.reliability("nevi", month="2025-01", feed="edrv")
+    network = frame.filter(pl.col("scope") == "network").row(0, named=True)
+    # C1 6 h and C2 7 h out; H1 left out of the network's sum
+    assert network["ports"] == 2 and network["month_outage_min"] == 13 * HOUR
+    with pytest.raises(evlog.UsageError, match=r"feed: expected one of here\|edrv"):
+        lake.availability("2025-01-10", "2025-01-11", feed="ocpi")
