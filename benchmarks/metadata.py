@@ -35,6 +35,7 @@ from evlog._lake.schema import Source, Table
 from evlog._record import derive
 from evlog._sources import edrv
 from evlog._sources._common import DEFAULT_SKEW_TOLERANCE
+from evlog._sources.ocpp import DEFAULT_STATUS_MAP
 
 MODELS = [
     ("ABB", "Terra 54 CJG", 50),
@@ -101,9 +102,10 @@ def main() -> None:
             derive.derive_webhooks(rows, skew)
 
         def without_metadata() -> None:  # the same derivation, describing nothing
-            derive._derive_connectivity(
-                rows, skew, edrv.parse_webhook, lambda payload: None, Source.EDRV_WEBHOOKS
-            )
+            derive._derive_edrv(
+                rows, skew, DEFAULT_STATUS_MAP, edrv.read_webhook_body,
+                lambda body, connectors: None, Source.EDRV_WEBHOOKS,
+            )  # fmt: skip
 
         plain, described = timed(without_metadata, 3), timed(with_metadata, 3)
         print(f"derive {len(rows):,} webhooks: {plain:.2f} s without metadata, {described:.2f} s "

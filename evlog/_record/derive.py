@@ -25,7 +25,7 @@ from evlog._lake.schema import (
     Table,
 )
 from evlog._sources import edrv, edrv_metadata, here
-from evlog._sources._common import DEFAULT_SKEW_TOLERANCE, from_defect
+from evlog._sources._common import DEFAULT_SKEW_TOLERANCE, decode_json_object, from_defect
 from evlog._sources.ocpp import DEFAULT_STATUS_MAP, StatusMap
 
 Row = dict[str, Any]
@@ -251,8 +251,10 @@ def _derive_edrv(
     raws: Iterable[Row],
     skew_tolerance: timedelta,
     status_map: StatusMap,
-    read: Callable[[bytes, Any, timedelta, StatusMap], edrv.EdrvObservations],
-    describe: Callable[[bytes], edrv_metadata.StationMetadata | None],
+    read: Callable[[dict[str, Any], Any, timedelta, StatusMap], edrv.EdrvObservations],
+    describe: Callable[
+        [dict[str, Any], list[edrv.Connector] | None], edrv_metadata.StationMetadata | None
+    ],
     source: Source,
 ) -> Derived:
     """eDRV records (webhooks, poll snapshots) to connectivity events and, for their
@@ -265,12 +267,13 @@ def _derive_edrv(
     for raw in raws:
         try:
             edrv.refuse_too_large(raw["record_key"])
-            observed = read(raw["payload"], raw["received_at"], skew_tolerance, status_map)
+            body = decode_json_object(raw["payload"])  # once, for the events and the metadata
+            observed = read(body, raw["received_at"], skew_tolerance, status_map)
         except Exception as problem:  # any parser failure is the record's fault
             derived.reject(raw, problem)
             continue
         # every valid record's station and connectors, whatever its event type
-        _add_metadata(metadata, describe(raw["payload"]), raw, source)
+        _add_metadata(metadata, describe(body, observed.connectors), raw, source)
         obs = observed.connectivity
         if obs is not None:  # else a valid webhook of another type, or connectors only
             row = {
@@ -305,7 +308,7 @@ def derive_webhooks(
 ) -> Derived:
     describe = edrv_metadata.webhook_metadata
     return _derive_edrv(
-        raws, skew_tolerance, status_map, edrv.read_webhook, describe, Source.EDRV_WEBHOOKS
+        raws, skew_tolerance, status_map, edrv.read_webhook_body, describe, Source.EDRV_WEBHOOKS
     )
 
 
@@ -314,7 +317,7 @@ def derive_polls(
 ) -> Derived:
     describe = edrv_metadata.snapshot_metadata
     return _derive_edrv(
-        raws, skew_tolerance, status_map, edrv.read_snapshot, describe, Source.EDRV_POLL
+        raws, skew_tolerance, status_map, edrv.read_snapshot_body, describe, Source.EDRV_POLL
     )
 
 

@@ -207,6 +207,9 @@ class EdrvObservations:
     connectivity: ConnectivityObservation | None = None
     ports: list[StatusObservation] = field(default_factory=list)
     problem: RecordError | None = None
+    #: the station's Connector objects as read for `ports` (None: not read, e.g. a webhook of
+    #: another type), so the metadata of the same station need not read them again
+    connectors: list[Connector] | None = None
 
 
 def _station(body: dict[str, Any], field_name: str) -> tuple[dict[str, Any], str]:
@@ -229,6 +232,7 @@ def _with_ports(
     status_map: StatusMap,
 ) -> EdrvObservations:
     connectors, result.problem = read_connectors(station, station_id)
+    result.connectors = connectors
     for connector in connectors:
         try:
             result.ports.append(
@@ -245,12 +249,21 @@ def read_webhook(
     skew_tolerance: timedelta = DEFAULT_SKEW_TOLERANCE,
     status_map: StatusMap = DEFAULT_STATUS_MAP,
 ) -> EdrvObservations:
-    """The observations a webhook body carries: `chargestation.online`/`offline` give the
-    station's connectivity, and they and `chargestation.connector_status.updated` its
+    """The observations a webhook body carries (`read_webhook_body`)."""
+    return read_webhook_body(decode_json_object(payload), received_at, skew_tolerance, status_map)
+
+
+def read_webhook_body(
+    body: dict[str, Any],
+    received_at: datetime,
+    skew_tolerance: timedelta = DEFAULT_SKEW_TOLERANCE,
+    status_map: StatusMap = DEFAULT_STATUS_MAP,
+) -> EdrvObservations:
+    """The observations a decoded webhook body carries: `chargestation.online`/`offline` give
+    the station's connectivity, and they and `chargestation.connector_status.updated` its
     connectors' statuses (each webhook's `data` is the Chargestation with all its connectors);
     other (valid) event types give nothing. `RecordError` for a body that names no event or no
     station: nothing of it is read."""
-    body = decode_json_object(payload)
     event = body.get("event") or body.get("type")
     if not isinstance(event, str) or not event:
         raise RecordError(QuarantineReason.MISSING_EVENT, shown("event", event))
@@ -288,9 +301,18 @@ def read_snapshot(
     skew_tolerance: timedelta = DEFAULT_SKEW_TOLERANCE,
     status_map: StatusMap = DEFAULT_STATUS_MAP,
 ) -> EdrvObservations:
-    """A polled `GET /chargestations/{id}` body: `online` observed at receive time, and its
+    """A polled `GET /chargestations/{id}` body (`read_snapshot_body`)."""
+    return read_snapshot_body(decode_json_object(payload), received_at, skew_tolerance, status_map)
+
+
+def read_snapshot_body(
+    body: dict[str, Any],
+    received_at: datetime,
+    skew_tolerance: timedelta = DEFAULT_SKEW_TOLERANCE,
+    status_map: StatusMap = DEFAULT_STATUS_MAP,
+) -> EdrvObservations:
+    """A decoded `GET /chargestations/{id}` body: `online` observed at receive time, and its
     connectors' statuses (each at its own `updatedAt`)."""
-    body = decode_json_object(payload)
     result_body = body.get("result")
     station, station_id = _station(result_body if isinstance(result_body, dict) else body, "")
     online = station.get("online")

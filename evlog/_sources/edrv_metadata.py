@@ -13,11 +13,9 @@ and whether the record is valid at all is for `evlog._sources.edrv` to say.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from evlog._errors import RecordError
 from evlog._sources import edrv
-from evlog._sources._common import decode_json_object
 
 
 class StationMetadata(NamedTuple):
@@ -40,8 +38,11 @@ def _object_id(value: object) -> str | None:
     return _text(value.get("_id") or value.get("id")) if isinstance(value, dict) else _text(value)
 
 
-def station_metadata(station: object) -> StationMetadata | None:
-    """The metadata of a Chargestation object; None if it is not one (no `_id`)."""
+def station_metadata(
+    station: object, connectors: list[edrv.Connector] | None = None
+) -> StationMetadata | None:
+    """The metadata of a Chargestation object; None if it is not one (no `_id`). `connectors`:
+    its Connector objects if already read (`edrv.EdrvObservations.connectors`)."""
     if not isinstance(station, dict):
         return None
     station_id = _object_id(station)
@@ -57,23 +58,25 @@ def station_metadata(station: object) -> StationMetadata | None:
         _text(station.get("firmwareVersion")) or _text(boot.get("firmwareVersion")),
         _text(boot.get("chargePointSerialNumber")) or _text(boot.get("chargeBoxSerialNumber")),
         _text(station.get("protocol")) or _text(station.get("ocppVersion")),
-        tuple(edrv.read_connectors(station, station_id).connectors),
+        tuple(
+            edrv.read_connectors(station, station_id).connectors
+            if connectors is None
+            else connectors
+        ),
     )
 
 
-def webhook_metadata(payload: bytes) -> StationMetadata | None:
-    """The station a webhook body's `data` describes, if any."""
-    try:
-        body = decode_json_object(payload)
-    except RecordError:
-        return None
-    return station_metadata(body.get("data"))
+def webhook_metadata(
+    body: dict[str, Any], connectors: list[edrv.Connector] | None = None
+) -> StationMetadata | None:
+    """The station a decoded webhook body's `data` describes, if any."""
+    return station_metadata(body.get("data"), connectors)
 
 
-def snapshot_metadata(payload: bytes) -> StationMetadata | None:
-    """The station a polled `GET /chargestations/{id}` body describes (its `result`, or itself)."""
-    try:
-        body = decode_json_object(payload)
-    except RecordError:
-        return None
-    return station_metadata(body["result"] if isinstance(body.get("result"), dict) else body)
+def snapshot_metadata(
+    body: dict[str, Any], connectors: list[edrv.Connector] | None = None
+) -> StationMetadata | None:
+    """The station a decoded `GET /chargestations/{id}` body describes (its `result`, or
+    itself)."""
+    station = body["result"] if isinstance(body.get("result"), dict) else body
+    return station_metadata(station, connectors)

@@ -394,4 +394,4 @@ def test_station_metadata_takes_only_what_is_well_typed() -> None:
     ]
     assert edrv_metadata.station_metadata({"connectors": []}) is None  # no station id
     assert edrv_metadata.station_metadata(["not", "an", "object"]) is None
-    assert edrv_metadata.webhook_metadata(b"not json") is None
+    assert edrv_metadata.webhook_metadata({"event": "chargestation.online"}) is None  # no data
