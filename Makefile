@@ -52,7 +52,7 @@ typecheck: $(VENV)/.installed-dev
 
 # One worker per core (pytest-xdist): tests are independent (own tmp dirs, ephemeral ports).
 test: lint typecheck
-	$(BIN)/python -m pytest -q -n auto
+	$(BIN)/python -m pytest -q -n auto --dist loadgroup
 
 # The quick tier for the edit-run loop (tests/conftest.py says which tests are slow or Spark).
 test-fast: $(VENV)/.installed-dev

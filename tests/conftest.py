@@ -43,5 +43,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         module = item.path.relative_to(root).as_posix()
         if module in SPARK_MODULES:
             item.add_marker(pytest.mark.spark)
+            # one worker runs them all (`make test` distributes by `--dist loadgroup`): one JVM
+            # to start and warm up instead of one per worker
+            item.add_marker(pytest.mark.xdist_group("spark"))
         if module in SLOW_MODULES:
             item.add_marker(pytest.mark.slow)
