@@ -5,11 +5,10 @@
 -- Time in each status comes from the replay (`status_time`) and, for whole local days that
 -- `evlog lake compact` rolled up, from the rollups (`rollups.py`: those days' events are not read);
 -- unobserved time is the coverage gaps, the same for every EVSE; no_data is the rest of the period.
-WITH rolled_up_time AS (
-    -- a rolled-up day lies inside one period (the engine uses rollups only then)
+WITH rolled_up_days AS (
     SELECT
         e.entity_key,
-        p.period_start,
+        r.day_start_us,
         r.available_us,
         r.charging_us,
         r.reserved_us,
@@ -21,11 +20,31 @@ WITH rolled_up_time AS (
         r.unknown_us
     FROM status_rollups AS r
     JOIN entities AS e ON e.entity_id = r.evse_id
-    JOIN periods AS p ON r.day_start_us >= p.period_start AND r.day_start_us < p.period_end
     WHERE r.zone = $rollup_zone
         AND r.date BETWEEN $rollup_first_date AND $rollup_last_date
         AND r.day_start_us >= $rollup_start_us
         AND r.day_start_us < $rollup_end_us
+),
+rolled_up_time AS (
+    -- A rolled-up day lies inside one period (the engine uses rollups only then). Where the days
+    -- are the periods, a day's start is its period's: no range join of every day with the periods.
+    SELECT * FROM rolled_up_days WHERE $rollup_days_are_periods
+    UNION ALL
+    SELECT
+        d.entity_key,
+        p.period_start,
+        d.available_us,
+        d.charging_us,
+        d.reserved_us,
+        d.blocked_us,
+        d.inoperative_us,
+        d.out_of_order_us,
+        d.planned_us,
+        d.removed_us,
+        d.unknown_us
+    FROM rolled_up_days AS d
+    JOIN periods AS p ON d.day_start_us >= p.period_start AND d.day_start_us < p.period_end
+    WHERE NOT $rollup_days_are_periods
 ),
 period_status_time AS (
     -- Where every rolled-up day is a whole period ($rollup_days_are_periods: `--by day` in the
