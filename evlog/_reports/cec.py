@@ -5,9 +5,9 @@ reliability result.
 The CEC publishes no machine-readable template evlog could copy, so the layout is evlog's own
 (docs/reliability.md, "Export: --export cec DIR", gives each column's source and the rule text):
 
-- `cec_<YYYY>-H<n>_ports.csv`: per port and half-year (January–June, July–December) of the report
-  months, the 12-month figure and its verdict against 97 % from the row of the half's last report
-  month, and the half-year's own minutes and figure from the sum of its months' rows;
+- `cec_<YYYY>-H<n>_ports.csv`: per port and half-year (January to June, July to December) of the
+  report months, the 12-month figure and its verdict against 97 % from the row of the half's last
+  report month, and the half-year's own minutes and figure from the sum of its months' rows;
 - `cec_<YYYY>-H<n>_network.csv`: the network's row of the same;
 - `cec_intervals_<YYYY-MM>.csv` (or `.parquet`): per port and 15-minute (or hourly) interval of
   each report month, the minutes observed, in outage, excluded, closed and not observed, cut from
@@ -169,7 +169,7 @@ def _half_figure(
     outage: pl.Expr, excluded: pl.Expr, length: pl.Expr, measured: pl.Expr, unobserved: Unobserved
 ) -> pl.Expr:
     """The half-year's uptime, the report's month formula over the half's minutes:
-    100 × (D − (outage − excluded)) / D, D = the measured minutes under `--unobserved excluded`,
+    100 * (D - (outage - excluded)) / D, D = the measured minutes under `--unobserved excluded`,
     else the half's length (reliability_ports.sql, `month_uptime_pct`)."""
     denominator = measured if unobserved is Unobserved.EXCLUDED else length
     figure = 100.0 * (denominator - (outage - excluded)) / denominator
@@ -302,7 +302,9 @@ def _month_bounds(month: str, zone: ZoneInfo) -> tuple[int, int]:
     """[start, end) of a `YYYY-MM` month in `zone`, epoch microseconds."""
     first = date.fromisoformat(f"{month}-01")
     after = date(first.year + first.month // 12, first.month % 12 + 1, 1)
-    start, end = (datetime(d.year, d.month, d.day, tzinfo=zone).astimezone(UTC) for d in (first, after))
+    start, end = (
+        datetime(d.year, d.month, d.day, tzinfo=zone).astimezone(UTC) for d in (first, after)
+    )
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
     return (start - epoch) // timedelta(microseconds=1), (end - epoch) // timedelta(microseconds=1)
 
@@ -323,7 +325,7 @@ def month_grid(
     starts = list(range(start, end, interval.step_us))
     ends = [min(s + interval.step_us, end) for s in starts]
     if file_format is IntervalFormat.CSV:
-        labels: tuple[pa.Array, pa.Array] = (
+        labels: tuple[pa.Array[Any], pa.Array[Any]] = (
             pa.array([_stamp(s, zone) for s in starts], pa.string()),
             pa.array([_stamp(e, zone) for e in ends], pa.string()),
         )

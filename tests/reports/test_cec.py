@@ -98,7 +98,11 @@ def test_semiannual_ports(exported: tuple[ReliabilityResult, Path]) -> None:
     e1, e2 = h1
     # E1, H1: 120 min (60 excluded) in March and 10 min in June; its 12-month basis
     # 2024-07-01..2025-07-01 (365 days) holds the same outages.
-    assert (e1["port_id"], e1["period_start"], e1["period_end"]) == ("E1", "2025-01-01", "2025-07-01")
+    assert (e1["port_id"], e1["period_start"], e1["period_end"]) == (
+        "E1",
+        "2025-01-01",
+        "2025-07-01",
+    )
     assert e1["complete_half"] == "true"
     assert (e1["basis_start"], e1["basis_end"]) == ("2024-07-01", "2025-07-01")
     assert e1["t_outage_min"] == "130.000" and e1["t_excluded_min"] == "60.000"
@@ -163,7 +167,11 @@ def test_interval_rows(exported: tuple[ReliabilityResult, Path]) -> None:
     ]
     row = e1["2025-03-10T10:00:00+00:00"]
     assert row["interval_end"] == "2025-03-10T10:15:00+00:00"
-    assert (row["interval_min"], row["observed_min"], row["counted_min"]) == ("15.0", "15.0", "10.0")
+    assert (row["interval_min"], row["observed_min"], row["counted_min"]) == (
+        "15.0",
+        "15.0",
+        "10.0",
+    )
     _, june = read(out / "cec_intervals_2025-06.csv")
     last = [r for r in june if r["port_id"] == "E1"][-1]
     assert (last["interval_start"], last["outage_min"]) == ("2025-06-30T23:45:00+00:00", "10.0")
