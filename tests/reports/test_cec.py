@@ -210,6 +210,45 @@ def test_interval_rows_add_up_to_the_report(
                 assert r[column] == f"{sum(sums[(r['port_id'], m)][name] for m in labels):.3f}"
 
 
+def test_closed_minutes_under_opening_hours(tmp_path: Path) -> None:
+    observed_lake(tmp_path / "lake", status=EVENTS, until="2026-01-01T00:00:00")
+    exclusions = write_csv(tmp_path / "x.csv", EXCLUSIONS)
+    hours = write_csv(
+        tmp_path / "h.csv", ["entity_id,weekday,open,close", "E1,mon-sun,06:00,11:00"]
+    )
+    result = evlog.open_lake(tmp_path / "lake").reliability_report(
+        "cec", month="2025-03", exclusions=exclusions, opening_hours=hours
+    )
+    evlog.export_cec(result, tmp_path / "cec")
+    e1 = [
+        r for r in read(tmp_path / "cec" / "cec_intervals_2025-03.csv")[1] if r["port_id"] == "E1"
+    ]
+    # closed 19 hours a day (11:00 to 06:00)
+    assert sum(float(r["closed_min"]) for r in e1) == 31 * 19 * 60
+    # The outage 10:05-12:05: vandalism excludes 10:30-11:00, and from 11:00 the port is closed
+    # (CEC: outside_hours, uncapped, before vandalism): 30 + 65 = 95 excluded minutes.
+    by_start = {
+        r["interval_start"][11:16]: r for r in e1 if r["interval_start"][:10] == "2025-03-10"
+    }
+    cells = [
+        (t, by_start[t]["outage_min"], by_start[t]["excluded_min"], by_start[t]["closed_min"])
+        for t in ("10:00", "10:30", "10:45", "11:00", "12:00", "12:15")
+    ]
+    assert cells == [
+        ("10:00", "10.0", "0.0", "0.0"),
+        ("10:30", "15.0", "15.0", "0.0"),
+        ("10:45", "15.0", "15.0", "0.0"),
+        ("11:00", "15.0", "15.0", "15.0"),
+        ("12:00", "5.0", "5.0", "15.0"),
+        ("12:15", "0.0", "0.0", "15.0"),
+    ]
+    row = result.frame.filter((pl.col("port_id") == "E1") & (pl.col("scope") == "port")).row(
+        0, named=True
+    )
+    assert row["month_excluded_min"] == pytest.approx(95)
+    assert sum(float(r["excluded_min"]) for r in e1) == 95
+
+
 def test_hourly_parquet_intervals(tmp_path: Path) -> None:
     observed_lake(tmp_path / "lake", status=EVENTS, until="2026-01-01T00:00:00")
     exclusions = write_csv(tmp_path / "x.csv", EXCLUSIONS)
