@@ -41,11 +41,18 @@ from evlog._reports.files import export_directory, text_cell, write_csv_rows, wr
 from evlog._reports.reliability import ReliabilityResult, Standard, Unobserved
 from evlog._window import parse_choice
 
+_PERIOD = ("half_year", "period_start", "period_end", "complete_half")
+_HALF = (
+    "half_uptime_pct",
+    "half_outage_min",
+    "half_excluded_min",
+    "half_min",
+    "half_measured_min",
+    "half_coverage_pct",
+    "unobserved_as",
+)
 PORTS_HEADER = (
-    "half_year",
-    "period_start",
-    "period_end",
-    "complete_half",
+    *_PERIOD,
     "port_id",
     "station_id",
     "location_id",
@@ -60,19 +67,10 @@ PORTS_HEADER = (
     "denominator_min",
     "measured_min",
     "coverage_pct",
-    "half_uptime_pct",
-    "half_outage_min",
-    "half_excluded_min",
-    "half_min",
-    "half_measured_min",
-    "half_coverage_pct",
-    "unobserved_as",
+    *_HALF,
 )
 NETWORK_HEADER = (
-    "half_year",
-    "period_start",
-    "period_end",
-    "complete_half",
+    *_PERIOD,
     "ports",
     "ports_assessed",
     "ports_passed",
@@ -81,13 +79,7 @@ NETWORK_HEADER = (
     "passed",
     "no_verdict_reason",
     "coverage_pct",
-    "half_uptime_pct",
-    "half_outage_min",
-    "half_excluded_min",
-    "half_min",
-    "half_measured_min",
-    "half_coverage_pct",
-    "unobserved_as",
+    *_HALF,
 )
 INTERVAL_HEADER = (
     "port_id",
@@ -197,7 +189,7 @@ def half_frames(result: ReliabilityResult, half: Half) -> tuple[pl.DataFrame, pl
         ).alias("half_uptime_pct"),
         (100.0 * pl.col("half_measured_min") / pl.col("half_min")).alias("half_coverage_pct"),
     )
-    ports = joined.filter(pl.col("scope") == "port").sort("station_id", "port_id")
+    ports = joined.filter(pl.col("scope") == "port").sort("station_id", "port_id", nulls_last=True)
     # the network's half-year figure: the mean of its ports' (as the report's network figure)
     network = joined.filter(pl.col("scope") == "network").with_columns(
         pl.lit(ports.get_column("half_uptime_pct").mean(), pl.Float64).alias("half_uptime_pct")
@@ -234,13 +226,13 @@ def _figures(row: dict[str, Any], names: tuple[str, ...]) -> list[str]:
 def _port_rows(half: Half, ports: pl.DataFrame) -> list[list[str]]:
     period = _period(half)
     return [
-        [*period, *_figures(r, PORTS_HEADER[len(period) :])] for r in ports.iter_rows(named=True)
+        [*period, *_figures(r, PORTS_HEADER[len(_PERIOD) :])] for r in ports.iter_rows(named=True)
     ]
 
 
 def _network_row(half: Half, network: pl.DataFrame) -> list[str]:
     period = _period(half)
-    return [*period, *_figures(network.row(0, named=True), NETWORK_HEADER[len(period) :])]
+    return [*period, *_figures(network.row(0, named=True), NETWORK_HEADER[len(_PERIOD) :])]
 
 
 # ------------------------------------------------------------------------------------------------

@@ -25,6 +25,12 @@ closed_islands AS (
 ),
 closed_time AS (
     SELECT port_id, min(s) AS s, max(e) AS e FROM closed_islands GROUP BY port_id, island
+),
+cut_at_months AS (
+    -- closed time and the time the log cannot speak for, cut into the report months below
+    SELECT port_id, s, e, 'closed' AS kind FROM closed_time
+    UNION ALL
+    SELECT port_id, s, e, state FROM port_intervals WHERE state IN ('no_data', 'unobserved')
 )
 SELECT port_id, month_label, s, e, 'outage' AS kind FROM in_range WHERE closed_us = 0
 UNION ALL
@@ -37,19 +43,9 @@ SELECT
     m.month_label,
     greatest(c.s, m.month_start),
     least(c.e, m.month_end),
-    'closed'
-FROM closed_time AS c
+    c.kind
+FROM cut_at_months AS c
 JOIN report_range AS m ON c.s < m.month_end AND c.e > m.month_start
-UNION ALL
-SELECT
-    i.port_id,
-    m.month_label,
-    greatest(i.s, m.month_start),
-    least(i.e, m.month_end),
-    i.state
-FROM port_intervals AS i
-JOIN report_range AS m ON i.s < m.month_end AND i.e > m.month_start
-WHERE i.state IN ('no_data', 'unobserved')
 UNION ALL
 SELECT p.port_id, m.month_label, greatest(m.month_start, $data_end_us), m.month_end, 'unobserved'
 FROM port_ids AS p
