@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from enum import StrEnum
 from functools import partial
 from pathlib import Path
@@ -39,6 +39,7 @@ import pyarrow.parquet as pq
 from evlog._errors import UsageError
 from evlog._reports.files import export_directory, text_cell, write_csv_rows, write_file
 from evlog._reports.reliability import ReliabilityResult, Standard, Unobserved
+from evlog._time import from_micros, to_micros
 from evlog._window import parse_choice
 
 _PERIOD = ("half_year", "period_start", "period_end", "complete_half")
@@ -197,11 +198,16 @@ def half_frames(result: ReliabilityResult, half: Half) -> tuple[pl.DataFrame, pl
     return ports, network
 
 
+def _first_days(month: str) -> tuple[date, date]:
+    """The first day of a `YYYY-MM` month and of the month after it."""
+    first = date.fromisoformat(f"{month}-01")
+    return first, date(first.year + first.month // 12, first.month % 12 + 1, 1)
+
+
 def _period(half: Half) -> list[str]:
     """half_year, period_start, period_end (exclusive) and complete_half of `half`."""
-    first = date.fromisoformat(f"{half.months[0]}-01")
-    last = date.fromisoformat(f"{half.months[-1]}-01")
-    after = date(last.year + last.month // 12, last.month % 12 + 1, 1)
+    first, _ = _first_days(half.months[0])
+    _, after = _first_days(half.months[-1])
     return [half.label, first.isoformat(), after.isoformat(), text_cell(half.complete)]
 
 
@@ -292,18 +298,14 @@ ORDER BY p.port_index, g.k
 
 def _month_bounds(month: str, zone: ZoneInfo) -> tuple[int, int]:
     """[start, end) of a `YYYY-MM` month in `zone`, epoch microseconds."""
-    first = date.fromisoformat(f"{month}-01")
-    after = date(first.year + first.month // 12, first.month % 12 + 1, 1)
-    start, end = (
-        datetime(d.year, d.month, d.day, tzinfo=zone).astimezone(UTC) for d in (first, after)
+    first, after = (
+        to_micros(datetime(d.year, d.month, d.day, tzinfo=zone)) for d in _first_days(month)
     )
-    epoch = datetime(1970, 1, 1, tzinfo=UTC)
-    return (start - epoch) // timedelta(microseconds=1), (end - epoch) // timedelta(microseconds=1)
+    return first, after
 
 
 def _stamp(us: int, zone: ZoneInfo) -> str:
-    when = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
-    return when.astimezone(zone).isoformat(timespec="seconds")
+    return from_micros(us).astimezone(zone).isoformat(timespec="seconds")
 
 
 def month_grid(
@@ -461,7 +463,7 @@ def export_cec(
     check_export(result.rule.standard.value)
     step = parse_interval(interval)
     kind = parse_interval_format(file_format)
-    result.pieces  # noqa: B018 (a result without them fails before anything is written)
+    _ = result.pieces  # before anything is written: a result without them is an error
     target = export_directory(directory)
     paths: list[Path] = []
     for half in halves_of(result.frame.get_column("report_month").to_list()):
