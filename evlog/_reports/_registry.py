@@ -257,8 +257,9 @@ def _reliability(report: Report, engine: EngineBase[Any], values: Values) -> Por
         exclusions=values["exclusions"],
         station_map=values["station_map"],
         bound=bound,
-        # the outage list replays every event: only when shown, exported or asked for by the API
-        outages=report.switch is OUTAGES or export is not None,
+        # the outage list replays every event: only when shown, exported (the CEC export reads the
+        # interval pieces instead) or asked for by the API
+        outages=report.switch is OUTAGES or (export is not None and export[0] != "cec"),
         unobserved=values["unobserved"],
         min_coverage=values["min_coverage"],
         connectivity=not values["status_only"],
