@@ -20,6 +20,7 @@ from evlog._errors import (
     UsageError,
 )
 from evlog._lake.layout import Lake
+from evlog._reports.cec import export_cec
 from evlog._reports.ev_chart import ev_chart_dashboard, export_ev_chart
 from evlog._reports.reliability import export_charging_use_spec
 from evlog._reports.uk_pcpr import export_uk_pcpr
@@ -42,6 +43,7 @@ __all__ = [
     "UsageError",
     "__version__",
     "ev_chart_dashboard",
+    "export_cec",
     "export_charging_use_spec",
     "export_ev_chart",
     "export_uk_pcpr",

@@ -14,6 +14,7 @@ from evlog._replay.engine import EngineBase
 from evlog._replay.runner import EntityKind
 from evlog._reports import (
     availability,
+    cec,
     ev_chart,
     feed_health,
     flaps,
@@ -104,11 +105,12 @@ EXPORT = Option(
     "--export",
     tuple[str, Path] | None,
     None,
-    "Also write the filing files in DIR: charging-use-spec (uptime.csv, outages.csv), ev-chart "
-    "(EV-ChART Modules 3 and 4 per quarter, validated, and the dashboard figures) or uk-pcpr "
-    "(PCPR 2023 annual network figure, per-point figures and distribution, published summary).",
+    "Also write the filing files in DIR: cec (CEC semiannual port and network uptime, interval "
+    "data per port and month), charging-use-spec (uptime.csv, outages.csv), ev-chart (EV-ChART "
+    "Modules 3 and 4 per quarter, validated, and the dashboard figures) or uk-pcpr (PCPR 2023 "
+    "annual network figure, per-point figures and distribution, published summary).",
     parse=lambda value, flag: rel.parse_export(value),
-    metavar="charging-use-spec|ev-chart|uk-pcpr DIR",
+    metavar="cec|charging-use-spec|ev-chart|uk-pcpr DIR",
     cli_only=True,
 )
 UNOBSERVED = Option(
@@ -148,6 +150,27 @@ OPERATIONAL_DATES = Option(
     parse=ev_chart.parse_operational_dates,
     cli_only=True,
     metavar="CSV",
+)
+CEC_INTERVAL = Option(
+    "cec_interval",
+    "--cec-interval",
+    str,
+    cec.Interval.QUARTER_HOUR.value,
+    "Resolution of the CEC interval data (with --export cec): 15-minute, as the CEC asks to "
+    "record, or hourly, which it accepts instead.",
+    parse=cec.parse_interval,
+    choices=tuple(i.value for i in cec.Interval),
+    cli_only=True,
+)
+CEC_FORMAT = Option(
+    "cec_format",
+    "--cec-format",
+    str,
+    cec.IntervalFormat.CSV.value,
+    "Format of the CEC interval files (with --export cec); the semiannual files are CSV.",
+    parse=cec.parse_interval_format,
+    choices=tuple(f.value for f in cec.IntervalFormat),
+    cli_only=True,
 )
 RELIABILITY_RAPID = replace(
     RAPID,
@@ -223,6 +246,7 @@ def _reliability(report: Report, engine: EngineBase[Any], values: Values) -> Por
         )
         evse_ids = narrowed_ids(engine, EntityKind.EVSE, window, values, evse_ids)
         bound["entity_ids"] = list(evse_ids)
+    export = values.get("export")
     result = rel.compute_reliability(
         engine,
         values["standard"],
@@ -235,13 +259,17 @@ def _reliability(report: Report, engine: EngineBase[Any], values: Values) -> Por
         exclusions=values["exclusions"],
         station_map=values["station_map"],
         bound=bound,
-        # the outage list replays every event: only when shown, exported or asked for by the API
-        outages=report.switch is OUTAGES or values.get("export") is not None,
+        # the outage list replays every event: only when shown, exported (the CEC export reads the
+        # interval pieces instead) or asked for by the API
+        outages=report.switch is OUTAGES or (export is not None and export[0] != "cec"),
         unobserved=values["unobserved"],
         min_coverage=values["min_coverage"],
         connectivity=not values["status_only"],
         opening_hours=values["opening_hours"],
         budgets=report.switch is BUDGETS,
+        # the CEC interval pieces: for --export cec, and for the API's reliability_report(...)
+        pieces=values["standard"] is rel.Standard.CEC
+        and (report.switch is OUTAGES or (export is not None and export[0] == "cec")),
     )
     return PortsChosen(**{f.name: getattr(result, f.name) for f in fields(result)}, ports=ports)
 
@@ -272,6 +300,13 @@ def _export(result: rel.ReliabilityResult, values: Values) -> None:
         )
     elif kind == "uk-pcpr":
         uk_pcpr.export_uk_pcpr(result, directory)
+    elif kind == "cec":
+        cec.export_cec(
+            result,
+            directory,
+            interval=values["cec_interval"],
+            file_format=values["cec_format"],
+        )
     else:
         rel.export_charging_use_spec(result, directory)
 
@@ -285,6 +320,8 @@ def _check(values: Values) -> None:
         ev_chart.check_export(values["standard"].value, values.get("network_provider"))
     if export is not None and export[0] == "uk-pcpr":
         uk_pcpr.check_export(values["standard"].value)
+    if export is not None and export[0] == "cec":
+        cec.check_export(values["standard"].value)
 
 
 def _ports_title(result: rel.ReliabilityResult) -> str:
@@ -337,6 +374,8 @@ _RELIABILITY_OPTIONS = (
     EXPORT,
     NETWORK_PROVIDER,
     OPERATIONAL_DATES,
+    CEC_INTERVAL,
+    CEC_FORMAT,
     OUTAGES,
     BUDGETS,
     HOLD_AFTER_GAP,

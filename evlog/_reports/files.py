@@ -13,6 +13,7 @@ import csv
 import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from evlog._errors import OutputError, UsageError
 from evlog._lake.layout import atomic_write_file
@@ -77,3 +78,14 @@ def write_csv_rows(
             out.writerows(rows)
 
     write_file(path, write, what)
+
+
+def text_cell(value: Any, digits: int = 3) -> str:
+    """A filing CSV's cell: empty for a null, `true`/`false`, a float with `digits` decimals."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)

@@ -14,7 +14,8 @@ One row per port and report month (`scope = 'port'`) and one network row per mon
 
     scope, standard, report_month, port_id, station_id, location_id, basis_start, basis_end,
     uptime_pct, target_pct, passed, t_outage_min, t_excluded_min, denominator_min,
-    month_uptime_pct, month_outage_min, month_excluded_min, no_data_min, unobserved_min,
+    month_uptime_pct, month_outage_min, month_excluded_min, month_min, month_measured_min,
+    no_data_min, unobserved_min,
     ports, ports_passed
 
 `uptime_pct` is the standard's figure over the basis (the twelve months ending with the report
@@ -55,7 +56,7 @@ DAY_US = 86_400 * 1_000_000
 NEVI_YEAR_MIN = 525_600  # 23 CFR 680.116(b): the fixed denominator, 365 x 24 x 60
 OBSERVATION_STATES = ("no_data", "unobserved")
 DEFAULT_MIN_COVERAGE = 95.0
-EXPORT_FORMATS = ("charging-use-spec", "ev-chart", "uk-pcpr")
+EXPORT_FORMATS = ("cec", "charging-use-spec", "ev-chart", "uk-pcpr")
 _Row = TypeVar("_Row")
 
 COLUMNS: tuple[str, ...] = (
@@ -81,6 +82,8 @@ COLUMNS: tuple[str, ...] = (
     "month_uptime_pct",
     "month_outage_min",
     "month_excluded_min",
+    "month_min",
+    "month_measured_min",
     "no_data_min",
     "unobserved_min",
     "ports",
@@ -361,6 +364,7 @@ class ReliabilityResult:
     min_coverage: float = DEFAULT_MIN_COVERAGE
     data_end: datetime | None = None  # where the lake's data ends: later time is unobserved
     budget_list: pl.DataFrame | None = None  # None: not asked for (`budgets=False`)
+    piece_list: pl.DataFrame | None = None  # None: not asked for (`pieces=False`)
 
     @property
     def warnings(self) -> list[str]:
@@ -382,6 +386,19 @@ class ReliabilityResult:
         if self.outage_list is None:
             raise UsageError("this reliability result was computed without its outages")
         return self.outage_list
+
+    @property
+    def pieces(self) -> pl.DataFrame:
+        """The report months' time of each port as pieces by kind (`reliability_pieces.sql`):
+        `port_id, month_label, s, e` (epoch microseconds, [s, e) inside the month) and `kind`
+        (`outage`, `excluded`, `closed`, `no_data`, `unobserved`); the CEC interval export's
+        input."""
+        if self.piece_list is None:
+            raise UsageError(
+                "this reliability result was computed without its interval pieces (the API's "
+                "reliability_report(...) computes them for --standard cec)"
+            )
+        return self.piece_list
 
     @property
     def budgets(self) -> pl.DataFrame:
@@ -410,9 +427,11 @@ def compute_reliability(
     connectivity: bool = True,
     opening_hours: list[Hours] | None = None,
     budgets: bool = False,
+    pieces: bool = False,
 ) -> ReliabilityResult:
     """Compute a standard's figures from the report's parsed options (`bound`: the SQL parameters
-    they bind), and the outage list if `outages`; see the module docstring and docs/reliability.md.
+    they bind), the outage list if `outages`, the budgets if `budgets` and the interval pieces
+    if `pieces`; see the module docstring and docs/reliability.md.
 
     The figures take whole days from `evlog lake compact`'s rollups where they can
     (docs/reliability.md, "Rollups"): without exclusions and a station map, a port's outage
@@ -484,6 +503,7 @@ def compute_reliability(
     queries = ["reliability_ports"]
     queries += ["reliability_outages"] if outages else []
     queries += ["reliability_budgets"] if budgets else []
+    queries += ["reliability_pieces"] if pieces else []
     frames = {
         query: engine.to_polars(
             engine.relation(
@@ -502,6 +522,7 @@ def compute_reliability(
         min_coverage=min_coverage,
         data_end=from_micros(data_end_us),
         budget_list=_budget_frame(frames["reliability_budgets"], zone) if budgets else None,
+        piece_list=frames["reliability_pieces"] if pieces else None,
     )
 
 
@@ -691,6 +712,8 @@ def _with_network(
         pl.col("month_uptime_pct").mean(),
         pl.col("month_outage_min").sum(),
         pl.col("month_excluded_min").sum(),
+        pl.col("month_min").sum(),
+        pl.col("month_measured_min").sum(),
         pl.col("no_data_min").sum(),
         pl.col("unobserved_min").sum(),
         pl.len().cast(pl.UInt32).alias("ports"),

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from evlog._errors import UsageError
-from evlog._reports.files import export_directory, write_csv_rows, write_file
+from evlog._reports.files import export_directory, text_cell, write_csv_rows, write_file
 
 if TYPE_CHECKING:
     from evlog._reports.reliability import ReliabilityResult
@@ -87,16 +87,6 @@ def check_export(standard: str) -> None:
         raise UsageError("--export uk-pcpr: the PCPR figures need --standard uk-pcpr")
 
 
-def _cell(value: Any, digits: int = 3) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
 def _band(figure: float | None) -> str:
     if figure is None:
         return NO_FIGURE
@@ -143,14 +133,14 @@ def _network_row(y: Year) -> list[str]:
         str(y.year),
         n["basis_start"].date().isoformat(),
         n["basis_end"].date().isoformat(),
-        _cell(y.complete),
-        _cell(n["ports"]),
-        _cell(n["ports_assessed"]),
-        _cell(n["ports_passed"]),
-        _cell(n["uptime_pct"]),
-        _cell(n["target_pct"], 0),
-        _cell(n["passed"]),
-        _cell(n["coverage_pct"], 2),
+        text_cell(y.complete),
+        text_cell(n["ports"]),
+        text_cell(n["ports_assessed"]),
+        text_cell(n["ports_passed"]),
+        text_cell(n["uptime_pct"]),
+        text_cell(n["target_pct"], 0),
+        text_cell(n["passed"]),
+        text_cell(n["coverage_pct"], 2),
         n["no_verdict_reason"] or "",
     ]
 
@@ -162,11 +152,11 @@ def _point_rows(y: Year) -> list[list[str]]:
             p["port_id"] or "",
             p["station_id"] or "",
             p["location_id"] or "",
-            _cell(p["uptime_pct"]),
-            _cell(p["t_outage_min"]),
-            _cell(p["t_excluded_min"]),
-            _cell(p["denominator_min"]),
-            _cell(p["coverage_pct"], 2),
+            text_cell(p["uptime_pct"]),
+            text_cell(p["t_outage_min"]),
+            text_cell(p["t_excluded_min"]),
+            text_cell(p["denominator_min"]),
+            text_cell(p["coverage_pct"], 2),
             p["no_verdict_reason"] or "",
         ]
         for p in y.points

@@ -331,6 +331,9 @@ def test_reliability_identical(spark: Any, tmp_path: Path) -> None:
     ]
     assert_frame_equal(on_spark.frame, on_duckdb.frame)
     assert_frame_equal(on_spark.outages, on_duckdb.outages)
+    # the CEC interval export's pieces (`reliability_pieces.sql`)
+    assert on_duckdb.pieces.height > 0
+    assert_frame_equal(on_spark.pieces, on_duckdb.pieces)
 
 
 def test_reliability_opening_hours_and_budgets_identical(spark: Any, tmp_path: Path) -> None:

@@ -171,6 +171,8 @@ SELECT
     f.month_uptime_pct,
     f.month_outage_us / 60e6 AS month_outage_min,
     f.month_excluded_us / 60e6 AS month_excluded_min,
+    f.month_us / 60e6 AS month_min,  -- the month's minutes in the basis (less closed time, UK)
+    (f.month_us - f.month_unknown_us) / 60e6 AS month_measured_min,
     f.no_data_us / 60e6 AS no_data_min,
     f.unobserved_us / 60e6 AS unobserved_min,
     f.basis_us / 60e6 AS basis_min  -- the basis' minutes less closed time (for the network row)
