@@ -23,9 +23,9 @@ from evlog._errors import LakeError
 from evlog._faults import fault_point
 from evlog._lake import checkpoints, rollups
 from evlog._lake.layout import Lake, damaged_files_as_lake_errors, parquet_files
-from evlog._lake.schema import STATUS_EVENTS, STATUS_ROLLUPS, Table
+from evlog._lake.schema import STATUS_EVENTS, STATUS_ROLLUPS, Source, Table
 from evlog._replay import runner
-from evlog._replay.coverage import covered_spans, lake_coverage
+from evlog._replay.coverage import covered_spans, lake_coverage, status_coverage_source
 from evlog._replay.runner import EntityKind
 from evlog._time import FOREVER_US, from_micros, to_micros
 from evlog._window import Period, Window, parse_tz
@@ -187,9 +187,15 @@ class EngineBase(Generic[R]):
         raise NotImplementedError
 
     def coverage_spans(self) -> list[rollups.Span]:
-        """The status stream's merged coverage (decides which rollup days are still exact)."""
+        """The EVSEs' merged coverage (decides which rollup days are still exact)."""
         assert self.local_lake is not None
         return lake_coverage(self.local_lake)
+
+    def coverage_source(self, kind: EntityKind) -> Source:
+        """The source whose coverage governs `kind` in this lake (rule *Coverage*)."""
+        if kind is EntityKind.EVSE:
+            return status_coverage_source(self.local_lake)
+        return runner.KINDS[kind].coverage_source
 
     def _local_evse_lake(self, kind: EntityKind) -> Lake | None:
         """The lake whose checkpoints and rollups an EVSE replay may use (local lakes only)."""
@@ -285,6 +291,7 @@ class EngineBase(Generic[R]):
             "entity_ids": [],
             "location_ids": [],
             "hold_after_gap": False,
+            "coverage_source": self.coverage_source(kind).value,
             "last_date": from_micros(window.end_us - 1).date(),
             **self.range_params(
                 kind,
@@ -441,7 +448,7 @@ class ReplayEngine(EngineBase[duckdb.DuckDBPyRelation]):
 
     def coverage_spans(self) -> list[rollups.Span]:
         self._need({Table.COVERAGE.value})
-        return covered_spans(self._con)
+        return covered_spans(self._con, self.coverage_source(EntityKind.EVSE))
 
     def ensure_not_empty(self) -> None:
         """Raise `LakeError` for a lake without a single event: nothing to replay."""
@@ -461,7 +468,7 @@ class ReplayEngine(EngineBase[duckdb.DuckDBPyRelation]):
         alone does not extend it: an offline capture's is often its file's modification time or
         the moment of import, and holding the last state until then would invent observation."""
         table = _EVENT_TABLE[kind]
-        source = runner.KINDS[kind].coverage_source.value
+        source = self.coverage_source(kind).value
         # `table` comes from the fixed mapping above, never from user input.
         self._need({table, Table.COVERAGE.value})
         rows = self._con.sql(

@@ -283,7 +283,9 @@ def bind(
     available: dict[str, Any] = {}
     for each in EntityKind:
         given = params if each is kind else (params_of or {}).get(each, {})
-        own = {**given, "coverage_source": KINDS[each].coverage_source.value}
+        # the kind's governing source, unless the engine chose it for the lake (EVSEs of an
+        # eDRV-only lake: `coverage.status_coverage_source`)
+        own = {"coverage_source": KINDS[each].coverage_source.value, **given}
         prefix = "" if each is kind else f"{each.value}_"
         available.update({prefix + name: value for name, value in own.items()})
     used = set(_PARAMETER.findall(query))

@@ -209,7 +209,7 @@ class SparkEngine(EngineBase["DataFrame"]):
 
     def event_span(self, kind: EntityKind) -> EventSpan:
         table = _EVENT_TABLE[kind]
-        source = runner.KINDS[kind].coverage_source.value
+        source = self.coverage_source(kind).value
         sql = dialect.to_spark(EVENT_SPAN_SQL.format(table=table), {"source": source}, self.views)
         row = self.spark.sql(sql).collect()[0]
         return EventSpan(row["first_us"], row["last_us"], row["last_event_us"])

@@ -499,14 +499,13 @@ def simulate(
             replay_file, "station", station_ids, station_locs, (ONLINE, OFFLINE), hook_gaps, periods
         )
         true_port = TrueTimeline(true_file, "evse", port_ids, port_locs, port_initial, t0)
-        # Ports are EVSEs, so rule *Coverage* governs them by the status stream's coverage: the
-        # HERE gaps in the lake of both feeds; none in a lake of the webhooks alone (a source
-        # without coverage rows counts as observed throughout).
+        # Rule *Coverage*: ports are governed by the status stream's coverage in the lake of both
+        # feeds (the HERE gaps), by the webhook receiver's in a lake of the webhooks alone.
         replay_ports = (
             ReplayTimeline(
                 replay_file, "evse", port_ids, port_locs, EVSE_STATES, here_gaps, periods
             ),
-            ReplayTimeline(edrv_file, "evse", port_ids, port_locs, EVSE_STATES, [], periods),
+            ReplayTimeline(edrv_file, "evse", port_ids, port_locs, EVSE_STATES, hook_gaps, periods),
         )
         key_base = 0
         deliverers = []

@@ -402,3 +402,45 @@ def test_poll_snapshot_connectors_are_port_observations() -> None:
         ("C1", "S1", "OUT_OF_ORDER", 7),
         ("C2", "S1", "CHARGING", 8),
     ]
+
+
+def test_an_edrv_only_lake_judges_its_ports_by_the_webhook_receivers_coverage(
+    tmp_path: Path,
+) -> None:
+    """docs/replay.md, rule *Coverage*: in a lake of eDRV alone the webhook receiver's coverage
+    governs the ports as it does the stations. The import declares 00:00-08:00 and 12:00-24:00
+    covered: 08:00-12:00 is unobserved for C1 and C2, not held; a HERE capture in the same lake
+    hands the EVSEs back to the status stream's coverage (it has none: observed throughout)."""
+    (tmp_path / "hooks.jsonl").write_bytes(jsonl(HOOKS))
+    lake = Lake.create(tmp_path / "lake")
+    day = datetime(2024, 4, 5, tzinfo=UTC)
+    covered = [
+        (day, day + timedelta(hours=8)),
+        (day + timedelta(hours=12), day + timedelta(days=1)),
+    ]
+    record_webhook_files(lake, [str(tmp_path / "hooks.jsonl")], coverage=covered)
+    ports = by_port(evlog.open_lake(lake.root).availability(*DAY, by="none"))
+    c1, c2 = ports["C1"], ports["C2"]
+    assert c1["unobserved_s"] == c2["unobserved_s"] == 4 * H
+    # C1: no_data 00-06 (its Faulted observation is from before the coverage), AVAILABLE 06-08,
+    # unobserved 08-12, no_data 12-18 (after the gap, until its next event), INOPERATIVE 18-20,
+    # AVAILABLE 20-24
+    assert (c1["out_of_order_s"], c1["available_s"], c1["inoperative_s"]) == (0.0, 6 * H, 2 * H)
+    assert c1["no_data_s"] == 12 * H
+    # C2: AVAILABLE 00-08, unobserved 08-12, in use 12:00-12:10 (Finishing, reported at 12:00),
+    # AVAILABLE 12:10-24
+    assert (c2["charging_s"], c2["available_s"], c2["no_data_s"]) == (600, 8 * H + 11 * H + 3000, 0)
+    reliability = evlog.open_lake(lake.root).reliability("nevi", month="2024-04")
+    c1_month = reliability.filter(pl.col("port_id") == "C1").row(0, named=True)
+    assert c1_month["unobserved_min"] > 4 * 60  # the 4 hours, and the month after the data
+    # a HERE message in the lake: EVSEs are the status stream's again (no coverage rows of its
+    # own: observed throughout, rule *Coverage*)
+    here = tmp_path / "here.ndjson"
+    here.write_text(
+        '{"id": "L9", "evses": [{"uid": "E9", "status": "AVAILABLE", '
+        '"last_updated": "2024-04-05T00:00:00Z"}]}\n'
+    )
+    evlog.record_stream(lake.root, [str(here)])
+    again = by_port(evlog.open_lake(lake.root).availability(*DAY, by="none"))
+    assert again["C1"]["unobserved_s"] == 0.0
+    assert (again["C1"]["out_of_order_s"], again["C1"]["available_s"]) == (6 * H, 16 * H)

@@ -508,12 +508,13 @@ def test_expected_intervals_are_a_replay_of_the_delivered_feed(
     for station in stations:
         assert got[station] == expected[("station", station)], station
 
-    # eDRV ports are EVSEs: governed by the status stream's coverage (rule *Coverage*), so by
-    # HERE's gaps in the lake of both feeds and by none in a lake of the webhooks alone; an
-    # observation inside a gap ends no `no_data` and is itself unobserved: left out
+    # eDRV ports (rule *Coverage*): governed by HERE's gaps in the lake of both feeds and by the
+    # webhook receiver's in a lake of the webhooks alone; an observation inside a gap ends no
+    # `no_data` and is itself unobserved: left out
     connectors = [r["connector_id"] for r in mapping]
     edrv_only = intervals(out / "truth" / "expected_edrv_intervals.csv")
-    for gaps, want in ((gaps_of(m, "here_stream"), expected), ([], edrv_only)):
+    hook_gaps = gaps_of(m, "edrv_webhooks")
+    for gaps, want in ((gaps_of(m, "here_stream"), expected), (hook_gaps, edrv_only)):
         seen = {
             port: [o for o in obs if not any(g0 <= o[0] < g1 for g0, g1 in gaps)]
             for port, obs in ports.items()
