@@ -13,31 +13,23 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypedDict
 
 import typer
 from rich.console import Console
-from rich.table import Table as RichTable
 
-from evlog._api import import_then_compact, open_lake
+# Only what declares the commands and their options is imported here: each command imports the
+# library it runs (DuckDB, Polars, pyarrow, the HTTP servers), so that `evlog --help`, a usage
+# error and `--version` start at once (tests/test_startup.py keeps it so).
 from evlog._errors import EvlogError, UsageError
-from evlog._lake.layout import Lake
-from evlog._record import offline
 from evlog._record.live import LogFormat, configure_logging, log_level, parse_compact_every
-from evlog._record.receiver import (
-    ReceiverConfig,
-    parse_listen,
-    parse_size,
-    run_receiver,
-    secret_from_env,
-)
-from evlog._record.recorder import RecordSummary
 from evlog._reports._registry import COMMANDS
 from evlog._reports._report import FORMAT, LAKE_ENV, OUTPUT, Report, cli_options
 from evlog._reports.files import check_output_file
-from evlog._reports.render import format_duration, render, select_rows
 from evlog._time import parse_duration, parse_instant, parse_window
-from evlog._upkeep.compact import CompactSummary, compact
-from evlog._upkeep.maintenance import LakeInfo, lake_info, quarantined, rebuild
 
 if TYPE_CHECKING:
+    from evlog._lake.layout import Lake
     from evlog._record.poller import PollStats
+    from evlog._record.recorder import RecordSummary
+    from evlog._upkeep.compact import CompactSummary
+    from evlog._upkeep.maintenance import LakeInfo
 
 
 class EngineSwitches(TypedDict):
@@ -207,6 +199,8 @@ def _import(
 ) -> None:
     """Run an offline import, print its summary, then (unless `no_compact`) what compacting the
     touched partitions did, on stderr (stdout keeps the import's one line)."""
+    from evlog._api import import_then_compact
+
     summary, compacted = import_then_compact(lake, record, compact=not no_compact)
     _print_summary(summary)
     if compacted is not None:
@@ -249,6 +243,8 @@ def record_stream_command(
     skipped; records that cannot be parsed are kept in quarantine with a reason. Then the days
     the import touched are compacted (--no-compact: not).
     """
+    from evlog._record import offline
+
     windows = _windows(coverage)
     skew = parse_duration(skew_tolerance, "--skew-tolerance")
     horizon = parse_duration(dedupe_horizon, "--dedupe-horizon")
@@ -367,6 +363,8 @@ def record_webhooks_command(
     if listen is None:
         if redact_header:
             raise UsageError("--redact-header: only for --listen (imports redact the standard set)")
+        from evlog._record import offline
+
         windows = _windows(coverage)
         _import(
             lake,
@@ -384,6 +382,14 @@ def record_webhooks_command(
         raise UsageError("--no-compact: only for --from imports (--listen uses --compact-every)")
     if coverage:
         raise UsageError("--coverage: only for --from imports (--listen writes its own coverage)")
+    from evlog._record.receiver import (
+        ReceiverConfig,
+        parse_listen,
+        parse_size,
+        run_receiver,
+        secret_from_env,
+    )
+
     host, port = parse_listen(listen)
     config = ReceiverConfig(
         lake=lake,
@@ -619,6 +625,9 @@ def record_poll_command(
 @lake_app.command("info")
 def lake_info_command(lake: LakeOption) -> None:
     """Show what the lake holds: tables, rows, files, time spans, coverage, quarantine."""
+    from evlog._lake.layout import Lake
+    from evlog._upkeep.maintenance import lake_info
+
     _print_info(lake_info(Lake.open(lake)))
 
 
@@ -654,6 +663,10 @@ def lake_quarantine_command(
 
     The records themselves (`payload`) stay in the lake: `evlog lake rebuild` parses them again
     after a parser fix."""
+    from evlog._lake.layout import Lake
+    from evlog._reports.render import render
+    from evlog._upkeep.maintenance import quarantined
+
     on_day = None if day is None else parse_instant(day, "--day").date()
     frame = quarantined(Lake.open(lake), reason=reason, source=source, day=on_day, limit=limit)
     target = None if output is None else check_output_file(output, "--output")
@@ -670,6 +683,7 @@ def lake_check_command(
     """Read every file and manifest of the lake and say what is damaged, with the fix.
 
     Exit 0 when nothing is, 1 when something is (the findings on stdout). Nothing is changed."""
+    from evlog._lake.layout import Lake
     from evlog._upkeep.check import check_lake
 
     result = check_lake(Lake.open(lake), deep=deep)
@@ -706,6 +720,9 @@ def lake_rebuild_command(
 ) -> None:
     """Re-derive the event and quarantine tables from the raw tables (after a parser fix, or
     with a new OCPP status mapping)."""
+    from evlog._lake.layout import Lake
+    from evlog._upkeep.maintenance import rebuild
+
     summary = rebuild(
         Lake.open(lake), parse_duration(skew_tolerance, "--skew-tolerance"), status_map=status_map
     )
@@ -747,6 +764,9 @@ def lake_compact_command(
     Safe while a recorder appends: only files listed at the start are merged, and they are
     removed only after the merged file is in place.
     """
+    from evlog._lake.layout import Lake
+    from evlog._upkeep.compact import compact
+
     summary = compact(
         Lake.open(lake), checkpoints=checkpoints, rollups=rollups, rollup_zones=rollup_tz or ()
     )
@@ -754,6 +774,10 @@ def lake_compact_command(
 
 
 def _print_info(info: LakeInfo) -> None:
+    from rich.table import Table as RichTable
+
+    from evlog._reports.render import format_duration
+
     tables = RichTable(title=f"lake {info.root}", title_justify="left")
     for column in ("table", "rows", "files", "MB", "first", "last"):
         tables.add_column(column, justify="right" if column in ("rows", "files", "MB") else "left")
@@ -822,6 +846,9 @@ def _report_command(report: Report) -> Callable[..., None]:
     options = cli_options(report)
 
     def command(**given: Any) -> None:
+        from evlog._api import open_lake
+        from evlog._reports.render import render, select_rows
+
         values = report.read(given, options)
         lake = open_lake(
             values["lake"],

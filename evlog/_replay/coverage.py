@@ -6,8 +6,8 @@ from __future__ import annotations
 import duckdb
 
 from evlog._lake.layout import Lake
+from evlog._lake.names import Table
 from evlog._lake.rollups import Span
-from evlog._lake.schema import Table
 from evlog._replay import runner
 from evlog._replay.runner import EntityKind
 

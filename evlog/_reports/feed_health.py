@@ -10,13 +10,15 @@ parsed.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from evlog._replay.engine import EngineBase
 from evlog._replay.runner import EntityKind
 from evlog._reports._report import EVSE, LOCATION, STATION, Option, Report, Values
-from evlog._sources.edrv import CONNECTOR_STATUS_EVENT, OFFLINE_EVENT, ONLINE_EVENT
+from evlog._sources.edrv_events import CONNECTOR_STATUS_EVENT, OFFLINE_EVENT, ONLINE_EVENT
 from evlog._window import Period
+
+if TYPE_CHECKING:
+    from evlog._replay.engine import EngineBase
 
 # The webhook types evlog turns into observations; others are counted as `other_webhooks`.
 KNOWN_WEBHOOK_TYPES = (ONLINE_EVENT, OFFLINE_EVENT, CONNECTOR_STATUS_EVENT)

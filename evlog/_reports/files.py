@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from evlog._errors import OutputError, UsageError
-from evlog._lake.layout import atomic_write_file
 
 STDOUT = "-"
 
@@ -46,6 +45,8 @@ def write_file(path: Path, write: Callable[[Path], object], what: str) -> None:
         if path.exists() and not path.is_file():
             write(path)
         else:
+            from evlog._lake.layout import atomic_write_file  # lazily: it imports pyarrow
+
             atomic_write_file(path, write)
     except OSError as exc:
         reason = exc.strerror or str(exc)

@@ -7,7 +7,8 @@ to the window and split at period boundaries when `--by` asks for it.
 
 from __future__ import annotations
 
-from evlog._replay.engine import EngineBase, R
+from typing import TYPE_CHECKING
+
 from evlog._replay.runner import EntityKind
 from evlog._reports._report import (
     EVSE,
@@ -21,6 +22,9 @@ from evlog._reports._report import (
     report_plot,
 )
 from evlog._window import Period
+
+if TYPE_CHECKING:
+    from evlog._replay.engine import EngineBase, R
 
 
 def selected_kinds(

@@ -83,7 +83,8 @@ from evlog._lake.layout import (
     parquet_files,
     partition_date,
 )
-from evlog._lake.schema import SCHEMAS, STATUS_EVENTS, Table
+from evlog._lake.names import Table
+from evlog._lake.schema import SCHEMAS, STATUS_EVENTS
 from evlog._replay.runner import expand_rules
 from evlog._upkeep import rollups as rollup_module
 

@@ -23,7 +23,7 @@ from evlog._faults import fault_point
 from evlog._lake import rollups
 from evlog._lake.checkpoints import event_files_by_day
 from evlog._lake.layout import Lake, damaged_files_as_lake_errors, fsync_dir
-from evlog._lake.schema import DATE_COLUMN, QuarantineReason, Table
+from evlog._lake.names import DATE_COLUMN, QuarantineReason, Table
 from evlog._record.derive import DEFAULT_SKEW_TOLERANCE, FEEDS
 from evlog._record.recorder import RecordSummary
 from evlog._replay import runner

@@ -21,7 +21,7 @@ import pytest
 import evlog
 from evlog._errors import UsageError
 from evlog._lake.layout import Lake
-from evlog._lake.schema import Table
+from evlog._lake.names import Table
 from evlog._record.derive import WEBHOOK_FEED, derive_polls
 from evlog._record.offline import record_webhook_files
 from evlog._record.recorder import Recorder
