@@ -36,6 +36,7 @@ import polars as pl
 
 from evlog._errors import UsageError
 from evlog._lake.layout import Lake
+from evlog._progress import Progress, quiet
 from evlog._record import offline
 from evlog._record.derive import DEFAULT_SKEW_TOLERANCE
 from evlog._record.recorder import DEFAULT_DEDUPE_HORIZON, RecordSummary
@@ -415,10 +416,12 @@ def record_stream(
     stdin: BinaryIO | None = None,
     dedupe_horizon: timedelta = DEFAULT_DEDUPE_HORIZON,
     compact: bool = True,
+    progress: Progress = quiet,
 ) -> RecordSummary:
     """Import HERE status-stream captures into `lake` (see `evlog._record.offline.record_stream`);
     then, unless `compact=False`, compact what the import touched (`compact_imported`), so that
-    the first report after it reads checkpoints and rollups."""
+    the first report after it reads checkpoints and rollups. `progress` (a callable taking an
+    `evlog._progress.Step`) is told the bytes read, then the partitions compacted."""
     summary, _ = import_then_compact(
         lake,
         lambda target: offline.record_stream(
@@ -428,8 +431,10 @@ def record_stream(
             skew_tolerance=skew_tolerance,
             stdin=stdin,
             dedupe_horizon=dedupe_horizon,
+            progress=progress,
         ),
         compact,
+        progress,
     )
     return summary
 
@@ -443,9 +448,11 @@ def record_webhook_files(
     stdin: BinaryIO | None = None,
     dedupe_horizon: timedelta = DEFAULT_DEDUPE_HORIZON,
     compact: bool = True,
+    progress: Progress = quiet,
 ) -> RecordSummary:
     """Import saved eDRV webhook bodies into `lake` (`evlog._record.offline.record_webhook_files`);
-    then, unless `compact=False`, compact what the import touched, as `record_stream` does."""
+    then, unless `compact=False`, compact what the import touched, as `record_stream` does (and
+    tells `progress` as it does)."""
     summary, _ = import_then_compact(
         lake,
         lambda target: offline.record_webhook_files(
@@ -455,8 +462,10 @@ def record_webhook_files(
             skew_tolerance=skew_tolerance,
             stdin=stdin,
             dedupe_horizon=dedupe_horizon,
+            progress=progress,
         ),
         compact,
+        progress,
     )
     return summary
 
@@ -465,6 +474,7 @@ def import_then_compact(
     lake: Lake | str | os.PathLike[str],
     record: Callable[[Lake | str | os.PathLike[str]], RecordSummary],
     compact: bool,
+    progress: Progress = quiet,
 ) -> tuple[RecordSummary, CompactSummary | None]:
     """Run the import `record` on `lake`; with `compact`, then compact the partitions it added
     files to (only those crowded with files) and bring checkpoints and rollups up to date from the
@@ -479,5 +489,9 @@ def import_then_compact(
     # Only the partitions crowded with files are merged (`compact.CROWDED_FILES`): the first report
     # needs the checkpoints and rollups, not the import's few well-sized files rewritten.
     return summary, compact_lake(
-        target, partitions=sorted(summary.partitions), wait=True, only_crowded=True
+        target,
+        partitions=sorted(summary.partitions),
+        wait=True,
+        only_crowded=True,
+        progress=progress,
     )

@@ -6,7 +6,8 @@ from __future__ import annotations
 import inspect
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypedDict
@@ -18,6 +19,7 @@ from rich.console import Console
 # library it runs (DuckDB, Polars, pyarrow, the HTTP servers), so that `evlog --help`, a usage
 # error and `--version` start at once (tests/test_startup.py keeps it so).
 from evlog._errors import EvlogError, UsageError
+from evlog._progress import Progress, Step, quiet
 from evlog._record.live import LogFormat, configure_logging, log_level, parse_compact_every
 from evlog._reports._registry import COMMANDS
 from evlog._reports._report import FORMAT, LAKE_ENV, OUTPUT, Report, cli_options
@@ -77,7 +79,9 @@ def _root(
 ) -> None:
     """Record EV charging network feeds into a Parquet lake and replay them offline.
 
-    Every command takes -h for its options. EVLOG_LAKE sets the default --lake."""
+    Every command takes -h for its options. EVLOG_LAKE sets the default --lake. Long offline
+    commands (simulate, record stream, record webhooks --from, lake compact, lake rebuild) draw
+    progress bars on stderr when it is a terminal; EVLOG_PROGRESS=1 always, 0 never."""
 
 
 record_app = typer.Typer(
@@ -160,6 +164,51 @@ ProgressOption = Annotated[
 ]
 
 
+PROGRESS_ENV = "EVLOG_PROGRESS"  # 1: progress bars even when stderr is not a terminal; 0: never
+
+
+@contextmanager
+def _progress_bars() -> Iterator[Progress]:
+    """While the block runs, a bar per task of the `Progress` it yields, on stderr: only when
+    stderr is a terminal (a pipe or a log file gets nothing; EVLOG_PROGRESS=1 or 0 decides
+    instead). The bars go when the block ends, leaving the command's summary lines alone."""
+    wanted = os.environ.get(PROGRESS_ENV)
+    if wanted == "0" or (wanted != "1" and not sys.stderr.isatty()):
+        yield quiet
+        return
+    from rich.progress import BarColumn, TaskID, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as Bars
+
+    console = Console(stderr=True, force_terminal=wanted == "1" or None)
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[amount]}"))
+    with Bars(*columns, TimeElapsedColumn(), console=console, transient=True) as bars:
+        tasks: dict[str, TaskID] = {}
+
+        def show(step: Step) -> None:
+            if step.task not in tasks:
+                tasks[step.task] = bars.add_task(step.task, total=step.total, amount="")
+            bars.update(
+                tasks[step.task], completed=step.done, total=step.total, amount=_amount(step)
+            )
+
+        yield show
+
+
+def _amount(step: Step) -> str:
+    """How much of a step is done, for people: `12.5/40.0 MB`, `3/12 partitions`."""
+    total = "?" if step.total is None else f"{step.total:,}"
+    if step.unit == "bytes":
+        scale, unit = next(
+            (scale, unit)
+            for scale, unit in ((1e9, "GB"), (1e6, "MB"), (1e3, "kB"), (1, "bytes"))
+            if max(step.done, step.total or 0) >= scale or scale == 1
+        )
+        if scale > 1:
+            total = "?" if step.total is None else f"{step.total / scale:,.1f}"
+            return f"{step.done / scale:,.1f}/{total} {unit}"
+    return f"{step.done:,}/{total} {step.unit}"
+
+
 def _live_logging(log_format: LogFormat, verbose: bool, quiet: bool) -> None:
     """What every live recorder logs: one format, one choice of levels."""
     configure_logging(log_format, log_level(verbose, quiet))
@@ -195,13 +244,19 @@ NoCompactOption = Annotated[
 
 
 def _import(
-    lake: Path, record: Callable[[Lake | str | os.PathLike[str]], RecordSummary], no_compact: bool
+    lake: Path,
+    record: Callable[[Lake | str | os.PathLike[str], Progress], RecordSummary],
+    no_compact: bool,
 ) -> None:
-    """Run an offline import, print its summary, then (unless `no_compact`) what compacting the
-    touched partitions did, on stderr (stdout keeps the import's one line)."""
+    """Run an offline import (`record(lake, progress)`), print its summary, then (unless
+    `no_compact`) what compacting the touched partitions did, on stderr (stdout keeps the
+    import's one line)."""
     from evlog._api import import_then_compact
 
-    summary, compacted = import_then_compact(lake, record, compact=not no_compact)
+    with _progress_bars() as progress:
+        summary, compacted = import_then_compact(
+            lake, lambda target: record(target, progress), not no_compact, progress
+        )
     _print_summary(summary)
     if compacted is not None:
         print(_compact_line(compacted), file=sys.stderr)
@@ -250,8 +305,13 @@ def record_stream_command(
     horizon = parse_duration(dedupe_horizon, "--dedupe-horizon")
     _import(
         lake,
-        lambda target: offline.record_stream(
-            target, inputs, coverage=windows, skew_tolerance=skew, dedupe_horizon=horizon
+        lambda target, progress: offline.record_stream(
+            target,
+            inputs,
+            coverage=windows,
+            skew_tolerance=skew,
+            dedupe_horizon=horizon,
+            progress=progress,
         ),
         no_compact,
     )
@@ -368,12 +428,13 @@ def record_webhooks_command(
         windows = _windows(coverage)
         _import(
             lake,
-            lambda target: offline.record_webhook_files(
+            lambda target, progress: offline.record_webhook_files(
                 target,
                 from_files or [],
                 coverage=windows,
                 skew_tolerance=skew,
                 dedupe_horizon=horizon,
+                progress=progress,
             ),
             no_compact,
         )
@@ -723,9 +784,9 @@ def lake_rebuild_command(
     from evlog._lake.layout import Lake
     from evlog._upkeep.maintenance import rebuild
 
-    summary = rebuild(
-        Lake.open(lake), parse_duration(skew_tolerance, "--skew-tolerance"), status_map=status_map
-    )
+    opened, skew = Lake.open(lake), parse_duration(skew_tolerance, "--skew-tolerance")
+    with _progress_bars() as progress:
+        summary = rebuild(opened, skew, status_map=status_map, progress=progress)
     out.print(
         f"rebuilt from {summary.recorded} raw records: {summary.events} events, "
         f"{summary.quarantined} quarantined",
@@ -767,9 +828,15 @@ def lake_compact_command(
     from evlog._lake.layout import Lake
     from evlog._upkeep.compact import compact
 
-    summary = compact(
-        Lake.open(lake), checkpoints=checkpoints, rollups=rollups, rollup_zones=rollup_tz or ()
-    )
+    opened = Lake.open(lake)
+    with _progress_bars() as progress:
+        summary = compact(
+            opened,
+            checkpoints=checkpoints,
+            rollups=rollups,
+            rollup_zones=rollup_tz or (),
+            progress=progress,
+        )
     out.print(_compact_line(summary), highlight=False)
 
 
@@ -948,15 +1015,17 @@ def simulate_command(
     from evlog._simulate import simulate  # lazily: other commands do not need it
 
     began = time.perf_counter()
-    manifest = simulate(
-        out_dir,
-        stations=stations,
-        days=days,
-        seed=seed,
-        start=start,
-        faults=faults,
-        overwrite=overwrite,
-    )
+    with _progress_bars() as progress:
+        manifest = simulate(
+            out_dir,
+            stations=stations,
+            days=days,
+            seed=seed,
+            start=start,
+            faults=faults,
+            overwrite=overwrite,
+            progress=progress,
+        )
     elapsed = time.perf_counter() - began
     counts = manifest["counts"]
     records = counts["delivered_records"]
