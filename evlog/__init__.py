@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         UsageError,
     )
     from evlog._lake.layout import Lake
+    from evlog._progress import ProgressStep
     from evlog._reports import plots
     from evlog._reports.ev_chart import ev_chart_dashboard, export_ev_chart
     from evlog._reports.reliability import export_charging_use_spec
@@ -53,6 +54,7 @@ _DEFINED_IN = {
         "evlog._errors",
     ),
     "Lake": "evlog._lake.layout",
+    "ProgressStep": "evlog._progress",
     "ev_chart_dashboard": "evlog._reports.ev_chart",
     "export_ev_chart": "evlog._reports.ev_chart",
     "export_charging_use_spec": "evlog._reports.reliability",
@@ -72,6 +74,7 @@ __all__ = [
     "LakeError",
     "LakeNotFoundError",
     "OutputError",
+    "ProgressStep",
     "RecordError",
     "UsageError",
     "__version__",

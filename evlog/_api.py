@@ -421,7 +421,7 @@ def record_stream(
     """Import HERE status-stream captures into `lake` (see `evlog._record.offline.record_stream`);
     then, unless `compact=False`, compact what the import touched (`compact_imported`), so that
     the first report after it reads checkpoints and rollups. `progress` (a callable taking an
-    `evlog._progress.Step`) is told the bytes read, then the partitions compacted."""
+    `evlog.ProgressStep`) is told the bytes read, then the partitions compacted."""
     summary, _ = import_then_compact(
         lake,
         lambda target: offline.record_stream(

@@ -19,7 +19,7 @@ from rich.console import Console
 # library it runs (DuckDB, Polars, pyarrow, the HTTP servers), so that `evlog --help`, a usage
 # error and `--version` start at once (tests/test_startup.py keeps it so).
 from evlog._errors import EvlogError, UsageError
-from evlog._progress import Progress, Step, quiet
+from evlog._progress import Progress, ProgressStep, quiet
 from evlog._record.live import LogFormat, configure_logging, log_level, parse_compact_every
 from evlog._reports._registry import COMMANDS
 from evlog._reports._report import FORMAT, LAKE_ENV, OUTPUT, Report, cli_options
@@ -184,7 +184,7 @@ def _progress_bars() -> Iterator[Progress]:
     with Bars(*columns, TimeElapsedColumn(), console=console, transient=True) as bars:
         tasks: dict[str, TaskID] = {}
 
-        def show(step: Step) -> None:
+        def show(step: ProgressStep) -> None:
             if step.task not in tasks:
                 tasks[step.task] = bars.add_task(step.task, total=step.total, amount="")
             bars.update(
@@ -194,7 +194,7 @@ def _progress_bars() -> Iterator[Progress]:
         yield show
 
 
-def _amount(step: Step) -> str:
+def _amount(step: ProgressStep) -> str:
     """How much of a step is done, for people: `12.5/40.0 MB`, `3/12 partitions`."""
     total = "?" if step.total is None else f"{step.total:,}"
     if step.unit == "bytes":

@@ -8,21 +8,21 @@ from pathlib import Path
 
 import evlog
 from evlog._lake.layout import Lake
-from evlog._progress import Step
+from evlog._progress import ProgressStep
 from evlog._simulate import simulate
 from evlog._upkeep.compact import compact
 from evlog._upkeep.maintenance import rebuild
 from tests import feeds
 
 
-def last_of_each(steps: list[Step]) -> dict[str, Step]:
-    last: dict[str, Step] = {}
+def last_of_each(steps: list[ProgressStep]) -> dict[str, ProgressStep]:
+    last: dict[str, ProgressStep] = {}
     for step in steps:
         last[step.task] = step
     return last
 
 
-def in_order(steps: list[Step], task: str) -> bool:
+def in_order(steps: list[ProgressStep], task: str) -> bool:
     done = [step.done for step in steps if step.task == task]
     return done == sorted(done)
 
@@ -36,7 +36,7 @@ def test_an_import_tells_bytes_read_then_the_compaction(tmp_path: Path) -> None:
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.ndjson").write_bytes(first)
     (tmp_path / "in" / "b.ndjson").write_bytes(second)
-    steps: list[Step] = []
+    steps: list[ProgressStep] = []
     evlog.record_stream(tmp_path / "lake", [str(tmp_path / "in")], progress=steps.append)
     size = len(first) + len(second)
     last = last_of_each(steps)
@@ -46,7 +46,7 @@ def test_an_import_tells_bytes_read_then_the_compaction(tmp_path: Path) -> None:
         "updating checkpoints",
         "updating rollups",
     ]
-    assert last["reading captures"] == Step("reading captures", size, size, "bytes")
+    assert last["reading captures"] == ProgressStep("reading captures", size, size, "bytes")
     merged = last["merging partitions"]
     assert merged.done == merged.total and merged.unit == "partitions"
     assert all(in_order(steps, task) for task in last)
@@ -54,11 +54,11 @@ def test_an_import_tells_bytes_read_then_the_compaction(tmp_path: Path) -> None:
 
 def test_stdin_has_no_total(tmp_path: Path) -> None:
     body = feeds.ndjson(feeds.message("loc-1", ("e1", "AVAILABLE", "2024-04-05T10:00:00Z")))
-    steps: list[Step] = []
+    steps: list[ProgressStep] = []
     evlog.record_stream(
         tmp_path / "lake", ["-"], stdin=io.BytesIO(body), compact=False, progress=steps.append
     )
-    assert steps == [Step("reading captures", len(body), None, "bytes")]
+    assert steps == [ProgressStep("reading captures", len(body), None, "bytes")]
 
 
 def test_webhook_files_compact_and_rebuild_tell_their_steps(tmp_path: Path) -> None:
@@ -69,10 +69,12 @@ def test_webhook_files_compact_and_rebuild_tell_their_steps(tmp_path: Path) -> N
             feeds.webhook("w2", "s1", False, "2024-04-05T12:00:00Z"),
         )
     )
-    steps: list[Step] = []
+    steps: list[ProgressStep] = []
     evlog.record_webhook_files(tmp_path / "lake", [str(saved)], progress=steps.append)
     size = saved.stat().st_size
-    assert last_of_each(steps)["reading captures"] == Step("reading captures", size, size, "bytes")
+    assert last_of_each(steps)["reading captures"] == ProgressStep(
+        "reading captures", size, size, "bytes"
+    )
 
     lake = Lake.open(tmp_path / "lake")
     steps.clear()
@@ -84,11 +86,11 @@ def test_webhook_files_compact_and_rebuild_tell_their_steps(tmp_path: Path) -> N
     steps.clear()
     rebuild(lake, progress=steps.append)
     # two raw webhooks: every raw record is derived again
-    assert steps[0] == Step("re-deriving raw records", 0, 2, "records")
-    assert steps[-1] == Step("re-deriving raw records", 2, 2, "records")
+    assert steps[0] == ProgressStep("re-deriving raw records", 0, 2, "records")
+    assert steps[-1] == ProgressStep("re-deriving raw records", 2, 2, "records")
 
 
 def test_simulate_tells_the_days(tmp_path: Path) -> None:
-    steps: list[Step] = []
+    steps: list[ProgressStep] = []
     simulate(tmp_path / "sim", stations=1, days=3, progress=steps.append)
-    assert steps == [Step("simulating days", n, 3, "days") for n in range(4)]
+    assert steps == [ProgressStep("simulating days", n, 3, "days") for n in range(4)]

@@ -19,7 +19,7 @@ from evlog._errors import InputError
 from evlog._lake.layout import Lake, partition_days
 from evlog._lake.ledger import CaptureEntry, CaptureLedger
 from evlog._lake.schema import TIMESTAMP
-from evlog._progress import Progress, Step, quiet
+from evlog._progress import Progress, ProgressStep, quiet
 from evlog._record.derive import DEFAULT_SKEW_TOLERANCE, STATUS_FEED, WEBHOOK_FEED, Feed, Row
 from evlog._record.recorder import (
     DEFAULT_BATCH,
@@ -190,7 +190,7 @@ class _BytesRead:
     def _tell(self) -> None:
         self.told = self.done
         total = None if self.total is None else max(self.total, self.done)
-        self.progress(Step(self.TASK, self.done, total, "bytes"))
+        self.progress(ProgressStep(self.TASK, self.done, total, "bytes"))
 
 
 class _Captures:

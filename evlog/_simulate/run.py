@@ -14,7 +14,7 @@ from typing import Any, Final
 import orjson
 
 from evlog._errors import OutputError, UsageError
-from evlog._progress import Progress, Step, quiet
+from evlog._progress import Progress, ProgressStep, quiet
 from evlog._simulate.feeds import (
     HERE_KAFKA_PARTITIONS,
     MAX_MESSAGES_PER_FILE,
@@ -533,7 +533,7 @@ def simulate(
         true_events = connector_events = 0
         bounds = [t0, *range(t0 // DAY * DAY + DAY, t1, DAY), t1]
         pending: list[Delivery] = []
-        progress(Step("simulating days", 0, len(bounds) - 1, "days"))
+        progress(ProgressStep("simulating days", 0, len(bounds) - 1, "days"))
         for day, (c0, c1) in enumerate(itertools.pairwise(bounds), 1):
             for sim, dl, base in zip(sims, deliverers, evse_base, strict=True):
                 sim.advance(c1 + LOOKAHEAD)
@@ -573,7 +573,7 @@ def simulate(
             writer.start_day(iso_ms(c0)[:10])
             while heap and heap[0][0] < c1:
                 writer.add(heapq.heappop(heap)[2])
-            progress(Step("simulating days", day, len(bounds) - 1, "days"))
+            progress(ProgressStep("simulating days", day, len(bounds) - 1, "days"))
         writer.close_day()
         assert not heap
         true_evse.finish(t1)

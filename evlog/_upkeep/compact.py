@@ -85,7 +85,7 @@ from evlog._lake.layout import (
 )
 from evlog._lake.names import Table
 from evlog._lake.schema import SCHEMAS, STATUS_EVENTS
-from evlog._progress import Progress, Step, quiet
+from evlog._progress import Progress, ProgressStep, quiet
 from evlog._replay.runner import expand_rules
 from evlog._upkeep import rollups as rollup_module
 
@@ -192,7 +192,7 @@ def _compact(
     }
     total = sum(len(directories) for directories in by_table.values())
     looked_at = 0
-    progress(Step("merging partitions", looked_at, total, "partitions"))
+    progress(ProgressStep("merging partitions", looked_at, total, "partitions"))
     for table, directories in by_table.items():
         at_least = 1
         if only_crowded:
@@ -200,7 +200,7 @@ def _compact(
         for directory in directories:
             merged = compact_partition(lake, table, directory, at_least)
             looked_at += 1
-            progress(Step("merging partitions", looked_at, total, "partitions"))
+            progress(ProgressStep("merging partitions", looked_at, total, "partitions"))
             if merged:
                 summary.partitions += 1
                 summary.files_before += merged[0]
@@ -208,13 +208,13 @@ def _compact(
                 summary.rows += merged[1]
                 summary.tables[table.value] = summary.tables.get(table.value, 0) + merged[0]
     if checkpoints:
-        progress(Step("updating checkpoints", 0, 1, "steps"))
+        progress(ProgressStep("updating checkpoints", 0, 1, "steps"))
         summary.checkpoints = update_checkpoints(lake)
-        progress(Step("updating checkpoints", 1, 1, "steps"))
+        progress(ProgressStep("updating checkpoints", 1, 1, "steps"))
     if rollups:
-        progress(Step("updating rollups", 0, 1, "steps"))
+        progress(ProgressStep("updating rollups", 0, 1, "steps"))
         summary.rollup_days = rollup_module.update_rollups(lake, rollup_zones)
-        progress(Step("updating rollups", 1, 1, "steps"))
+        progress(ProgressStep("updating rollups", 1, 1, "steps"))
     return summary
 
 

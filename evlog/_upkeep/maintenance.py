@@ -24,7 +24,7 @@ from evlog._lake import rollups
 from evlog._lake.checkpoints import event_files_by_day
 from evlog._lake.layout import Lake, damaged_files_as_lake_errors, fsync_dir
 from evlog._lake.names import DATE_COLUMN, QuarantineReason, Table
-from evlog._progress import Progress, Step, quiet
+from evlog._progress import Progress, ProgressStep, quiet
 from evlog._record.derive import DEFAULT_SKEW_TOLERANCE, FEEDS
 from evlog._record.recorder import RecordSummary
 from evlog._replay import runner
@@ -263,7 +263,7 @@ def rebuild(
         summary = RecordSummary()
         raw_files = [(feed, path) for feed in FEEDS for path in lake.files(feed.raw_table)]
         total = sum(pq.ParquetFile(path).metadata.num_rows for _, path in raw_files)
-        progress(Step("re-deriving raw records", 0, total, "records"))
+        progress(ProgressStep("re-deriving raw records", 0, total, "records"))
         try:
             for feed, path in raw_files:
                 for batch in pq.ParquetFile(path).iter_batches(batch_size=50_000):
@@ -273,7 +273,9 @@ def rebuild(
                     summary.recorded += len(raws)
                     summary.events += derived.event_count
                     summary.quarantined += derived.quarantined_records
-                    progress(Step("re-deriving raw records", summary.recorded, total, "records"))
+                    progress(
+                        ProgressStep("re-deriving raw records", summary.recorded, total, "records")
+                    )
             fault_point("rebuild.after_stage")
             if status_map is not None:
                 write_status_map(lake.root, mapping)
