@@ -7,6 +7,7 @@ Every case runs the real CLI in a subprocess, as a user would meet it.
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import os
@@ -453,3 +454,14 @@ def test_long_offline_commands_draw_nothing_when_piped(tmp_path: Path) -> None:
         assert "\x1b[" not in stderr and "━" not in stderr
     # the record stream's stderr is its compaction line alone
     assert stderr.startswith("compacted ") and len(stderr.strip().splitlines()) == 1
+
+
+def test_feed_health_by_day(lake: Path) -> None:
+    # the lake: e1 AVAILABLE 04-05 10:00, CHARGING 11:00, AVAILABLE 04-06 09:00
+    result = evlog("report", "feed-health", "--lake", str(lake), "--by", "day", "--format", "csv")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout.decode())))
+    days = [(r["evse_id"], r["period_start"][:10], r["events"]) for r in rows]
+    assert days == [("e1", "2024-04-05", "2"), ("e1", "2024-04-06", "1")]
+    # CHARGING from 11:00 to 09:00 the next day: 22 h, on both days it overlaps
+    assert [float(r["longest_charging_s"]) for r in rows] == [22 * 3600.0] * 2

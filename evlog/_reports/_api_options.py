@@ -138,6 +138,7 @@ class FeedHealthOptions(TypedDict, total=False):
 
     start: str | date | datetime | None
     end: str | date | datetime | None
+    by: str | Period
     tz: str
     evse: str | Iterable[str] | None
     location: str | Iterable[str] | None

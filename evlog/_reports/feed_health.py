@@ -1,4 +1,5 @@
-"""feed-health: is the status feed trustworthy? Per EVSE over the window, ranked worst first.
+"""feed-health: is the status feed trustworthy? Per EVSE over the window (or per EVSE and day,
+`--by day`), ranked worst first.
 
 What the replay smooths over, shown as it arrived: exact repeats, clamped clock skew, events out
 of arrival order, receive lag, implausible rates (more than one status a minute all day), a
@@ -26,6 +27,8 @@ KNOWN_WEBHOOK_TYPES = (ONLINE_EVENT, OFFLINE_EVENT, CONNECTOR_STATUS_EVENT)
 EVSE_COLUMNS: tuple[str, ...] = (
     "evse_id",
     "location_id",
+    "period_start",
+    "period_end",
     "events",
     "repeated",
     "repeated_pct",
@@ -66,7 +69,7 @@ STATIONS = Option(
 def _feed_health(report: Report, engine: EngineBase[Any], values: Values) -> Any:
     stations = report.switch is STATIONS
     kind = EntityKind.STATION if stations else EntityKind.EVSE
-    window = engine.window(kind, values["start"], values["end"], Period.NONE, values["tz"])
+    window = engine.window(kind, values["start"], values["end"], values["by"], values["tz"])
     if stations:
         return engine.relation(
             kind,
@@ -87,7 +90,7 @@ def _feed_health(report: Report, engine: EngineBase[Any], values: Values) -> Any
 
 _PER_EVSE = Report(
     name="feed_health",
-    entity="EVSE over the window, worst first",
+    entity="EVSE x period (by default the window), worst first",
     summary="Is the status feed trustworthy: repeats, clamped times, out-of-order arrivals, "
     "receive lag, implausible rates, stuck CHARGING, statuses after REMOVED, silence.",
     details="One row per EVSE with events in the window. `repeated`: copies of an observation "
@@ -96,12 +99,15 @@ _PER_EVSE = Report(
     "that arrived after a later event of the same EVSE; `lag_p50_s`/`lag_p95_s`: event time to "
     "receipt; `busiest_day_events` and `implausible_rate` (over 1,440 on one UTC day); "
     "`longest_charging_s` (to the next event or the window end); `after_removed`; `silent_s` "
-    "from the last event to the window end.",
+    "from the last event to the period end. With --by day (hour, week, month) one row per EVSE "
+    "and period, each period's rows worst first, for every EVSE with events in the window (a "
+    "period without its events: zeros, and its silence); a CHARGING spell counts in every period "
+    "it overlaps.",
     columns=EVSE_COLUMNS,
     run=_feed_health,
     options=(EVSE, LOCATION, STATION, STATIONS),
     kind=EntityKind.EVSE,
-    default_by=None,
+    default_by=Period.NONE,
     sql="feed_health",
     engines=("duckdb",),
     title="feed health (worst first)",
@@ -110,7 +116,7 @@ _PER_EVSE = Report(
 STATIONS_REPORT = replace(
     _PER_EVSE,
     name="feed_health_stations",
-    entity="station over the window, worst first",
+    entity="station x period (by default the window), worst first",
     summary="Is the connectivity feed trustworthy: per station, repeats, clamped times, "
     "out-of-order arrivals, receive lag, silence, and webhooks of types evlog does not read.",
     details="`--stations`: the same figures for the stations' online/offline observations, and "
