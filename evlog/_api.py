@@ -6,13 +6,18 @@
     >>> lake.uptime_relation("2024-04-01", "2024-05-01").filter("uptime_pct < 97")  # DuckDB
 
 Every report (docs/reports.md lists them with their options and columns) is
-`lake.report(name, ...)`, a Polars DataFrame whose period columns are in the report's time zone, and
-`lake.relation(name, ...)`, the engine's lazy result (timestamps in UTC): a DuckDB relation on
+`lake.report(name, ...)`, a Polars DataFrame whose period and interval columns are in the report's
+time zone, and `lake.relation(name, ...)`, the engine's lazy result: a DuckDB relation on
 `lake.connection`, for those who want to go on in SQL, or on Spark a Spark DataFrame, for results
-too large to collect. The lake's tables are views on that connection too (`status_events`,
-`connectivity_events`, `coverage`, ...). Each report also has its own methods: `<report>(...)`
-(the frame), `<report>_relation(...)` (DuckDB's relation) and `<report>_spark(...)` (Spark's
-DataFrame, `open_lake(path, engine="spark")`, see docs/replay.md "Running on Spark").
+too large to collect. A DuckDB relation's period and interval columns (`period_start`,
+`period_end`, `interval_start`, `interval_end`) are the report zone's wall-clock times
+(`TIMESTAMP`, no zone: a Berlin day starts at `2026-11-02 00:00:00`), so `GROUP BY
+date(period_start)` groups by the report's days; `timezone('Europe/Berlin', period_start)` is the
+instant (`TIMESTAMPTZ`) again. Spark DataFrames keep those columns as instants (shown in the
+session's `spark.sql.session.timeZone`). The lake's tables are views on that connection too
+(`status_events`, `connectivity_events`, `coverage`, ...). Each report also has its own methods:
+`<report>(...)` (the frame), `<report>_relation(...)` (DuckDB's relation) and `<report>_spark(...)`
+(Spark's DataFrame, `open_lake(path, engine="spark")`, see docs/replay.md "Running on Spark").
 
 Window: `start` and `end` accept ISO 8601 strings or datetimes; a value without a UTC offset is
 local time in the report's `tz` (UTC by default).
@@ -69,7 +74,7 @@ if TYPE_CHECKING:
 
 Instant = str | date | datetime | None
 Positional = Instant  # a report method's leading arguments: `standard`, `start`, `end`
-TIME_COLUMNS = ("period_start", "period_end", "start", "end")
+TIME_COLUMNS = ("period_start", "period_end", "interval_start", "interval_end")
 
 
 def open_lake(
@@ -114,10 +119,26 @@ def parse_engine(value: str) -> str:
 
 
 def localize(frame: pl.DataFrame, tz: str) -> pl.DataFrame:
-    """Show a report frame's timestamps (UTC) in the report's time zone."""
+    """Show a report frame's time columns (UTC) in the report's time zone."""
     zone = parse_tz(tz).key
     return frame.with_columns(
         pl.col(name).dt.convert_time_zone(zone) for name in TIME_COLUMNS if name in frame.columns
+    )
+
+
+def local_times(relation: duckdb.DuckDBPyRelation, tz: str) -> duckdb.DuckDBPyRelation:
+    """A report relation with its time columns (instants, `TIMESTAMPTZ`) as the wall-clock times
+    of the report's time zone (`TIMESTAMP`): what `date()`, `hour()` and `date_trunc` of a DuckDB
+    user should see, whatever the connection's `TimeZone` (evlog's is UTC). In a zone's repeated
+    autumn hour two hourly periods show the same wall-clock start: `tz="UTC"` tells them apart."""
+    zone = duckdb.ConstantExpression(parse_tz(tz).key)
+    return relation.select(
+        *(
+            duckdb.FunctionExpression("timezone", zone, duckdb.ColumnExpression(name)).alias(name)
+            if name in TIME_COLUMNS
+            else duckdb.ColumnExpression(name)
+            for name in relation.columns
+        )
     )
 
 
@@ -188,13 +209,18 @@ class EvlogLake:
             return report.frame(self.outcome(report, values))
 
     def relation(self, name: str, *args: Any, **options: Any) -> Any:
-        """Report `name` as the engine's lazy result, timestamps in UTC: a DuckDB relation on
-        `lake.connection`, or a Spark DataFrame with engine='spark'."""
+        """Report `name` as the engine's lazy result: a DuckDB relation on `lake.connection`, its
+        period and interval columns the wall-clock times of the report's `tz` (`TIMESTAMP`, see
+        `local_times`: `GROUP BY date(period_start)` groups by the report's days), or with
+        engine='spark' a Spark DataFrame, those columns instants."""
         with keyword_names(name):
             report, values = self.prepare(name, args, options)
             if not report.lazy:
                 raise UsageError(f"the {report.name} report has no lazy form: use lake.report(...)")
-            return report.run(report, self.engine, values)
+            outcome = report.run(report, self.engine, values)
+            if isinstance(outcome, duckdb.DuckDBPyRelation):
+                return local_times(outcome, values.get("tz", "UTC"))
+            return outcome
 
     def close(self) -> None:
         """Close the DuckDB connection (relations made on it stop working); a Spark session is

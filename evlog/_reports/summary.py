@@ -168,8 +168,8 @@ def compute_summary(engine: EngineBase[Any], values: Values) -> NetworkSummary:
     end = window.end
     out_now = (
         spans.filter(
-            pl.col("state").is_in(OUT_STATES) & (pl.col("end") == end.astimezone(UTC))
-        ).sort(["entity_kind", "start", "entity_id"])
+            pl.col("state").is_in(OUT_STATES) & (pl.col("interval_end") == end.astimezone(UTC))
+        ).sort(["entity_kind", "interval_start", "entity_id"])
         if spans.height
         else spans
     )
@@ -179,7 +179,7 @@ def compute_summary(engine: EngineBase[Any], values: Values) -> NetworkSummary:
             "at the end",
             row["entity_id"],
             row["duration_s"],
-            f"{row['state']} since {row['start'].astimezone(window.tz).isoformat()} "
+            f"{row['state']} since {row['interval_start'].astimezone(window.tz).isoformat()} "
             f"(at least {format_duration(row['duration_s'])})",
         )
 

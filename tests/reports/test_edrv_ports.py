@@ -134,7 +134,7 @@ def check_default_figures(lake: evlog.EvlogLake) -> None:
     alone = by_port(lake.availability(*DAY, by="none", status_only=True))["C2"]
     assert alone["available_pct"] == pytest.approx(100 * (24 * H - 7_800) / (24 * H))
     assert alone["in_service_pct"] == 100.0
-    intervals = lake.intervals(*DAY, evse=["C1", "C2"]).sort("entity_id", "start")
+    intervals = lake.intervals(*DAY, evse=["C1", "C2"]).sort("entity_id", "interval_start")
     assert intervals.select("entity_id", "state", "duration_s").rows() == [
         ("C1", "OUT_OF_ORDER", 6 * H),
         ("C1", "AVAILABLE", 12 * H),
