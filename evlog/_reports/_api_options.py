@@ -144,6 +144,7 @@ class FeedHealthOptions(TypedDict, total=False):
     location: str | Iterable[str] | None
     station: str | Iterable[str] | None
     stations: bool
+    network: bool
 
 
 class MetadataOptions(TypedDict, total=False):

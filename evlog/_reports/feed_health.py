@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from evlog._errors import UsageError
 from evlog._replay.runner import EntityKind
 from evlog._reports._report import EVSE, LOCATION, STATION, Option, Report, Values
 from evlog._sources.edrv_events import CONNECTOR_STATUS_EVENT, OFFLINE_EVENT, ONLINE_EVENT
@@ -57,6 +58,25 @@ STATION_COLUMNS: tuple[str, ...] = (
     "other_types",
 )
 
+NETWORK_COLUMNS: tuple[str, ...] = (
+    "period_start",
+    "period_end",
+    "evses",
+    "reporting_evses",
+    "silent_evses",
+    "events",
+    "repeated",
+    "repeated_pct",
+    "clamped",
+    "out_of_order",
+    "out_of_order_pct",
+    "lag_p50_s",
+    "lag_p95_s",
+    "implausible_evses",
+    "charging_over_24h_evses",
+    "after_removed_evses",
+)
+
 STATIONS = Option(
     "stations",
     "--stations",
@@ -64,11 +84,24 @@ STATIONS = Option(
     False,
     "One row per station (the connectivity feed) instead of per EVSE.",
 )
+NETWORK = Option(
+    "network",
+    "--network",
+    bool,
+    False,
+    "One row per period for the whole status feed (its EVSEs together) instead of per EVSE.",
+)
+
+
+def _check(values: Values) -> None:
+    if values.get("stations") and values.get("network"):
+        raise UsageError("--network: not with --stations (the network rows are the EVSEs')")
 
 
 def _feed_health(report: Report, engine: EngineBase[Any], values: Values) -> Any:
     stations = report.switch is STATIONS
     kind = EntityKind.STATION if stations else EntityKind.EVSE
+    sql = "feed_health_network" if report.switch is NETWORK else "feed_health"
     window = engine.window(kind, values["start"], values["end"], values["by"], values["tz"])
     if stations:
         return engine.relation(
@@ -81,7 +114,7 @@ def _feed_health(report: Report, engine: EngineBase[Any], values: Values) -> Any
         )
     return engine.relation(
         kind,
-        "feed_health",
+        sql,
         window,
         entity_ids=list(values["evse"]),
         location_ids=list(values["location"]),
@@ -105,12 +138,13 @@ _PER_EVSE = Report(
     "it overlaps.",
     columns=EVSE_COLUMNS,
     run=_feed_health,
-    options=(EVSE, LOCATION, STATION, STATIONS),
+    options=(EVSE, LOCATION, STATION, STATIONS, NETWORK),
     kind=EntityKind.EVSE,
     default_by=Period.NONE,
     sql="feed_health",
     engines=("duckdb",),
     title="feed health (worst first)",
+    check=_check,
 )
 
 STATIONS_REPORT = replace(
@@ -129,4 +163,23 @@ STATIONS_REPORT = replace(
     switch=STATIONS,
     command="feed_health",
 )
-REPORT = replace(_PER_EVSE, variants=(STATIONS_REPORT,))
+NETWORK_REPORT = replace(
+    _PER_EVSE,
+    name="feed_health_network",
+    entity="period, the whole status feed",
+    summary="Is the status feed trustworthy, network-wide: per period (--by day), the EVSEs "
+    "reporting and silent, repeats, clamped and out-of-order events, receive lag, and the EVSEs "
+    "with an implausible rate, CHARGING over 24 h or statuses after REMOVED.",
+    details="`--network`: over the EVSEs with events in the window (and the --evse/--location "
+    "filters), one row per period, also a period without any event. `silent_evses`: those without "
+    "an event in the period; `repeated`, `clamped`, `out_of_order` and the lag as per EVSE, over "
+    "all the period's events; `implausible_evses`: EVSEs with over 1,440 events on a UTC day of "
+    "the period; `charging_over_24h_evses`: with a CHARGING spell longer than 24 h overlapping "
+    "it; `after_removed_evses`: with a status after REMOVED in it.",
+    columns=NETWORK_COLUMNS,
+    sql="feed_health_network",
+    title="feed health of the network",
+    switch=NETWORK,
+    command="feed_health",
+)
+REPORT = replace(_PER_EVSE, variants=(STATIONS_REPORT, NETWORK_REPORT))

@@ -201,3 +201,42 @@ def test_station_feed_health_by_day_counts_other_webhooks_on_their_day(tmp_path:
         ("2025-01-01", 1, 1, "chargestation.firmware.updated"),
         ("2025-01-02", 0, 2, "session.updated"),
     ]
+
+
+def test_network_feed_health_by_day(tmp_path: Path) -> None:
+    d1, d2 = at("2024-04-05T00:00:00"), at("2024-04-06T00:00:00")
+    h = 3600 * S
+    make_lake(
+        tmp_path,
+        status=[
+            # e1: a repeat, then CHARGING from day 1 06:00 to day 2 12:00 (30 h)
+            StatusEvent("e1", "AVAILABLE", d1, received_at=d1 + 10 * S, arrival_index=0),
+            StatusEvent("e1", "AVAILABLE", d1, received_at=d1 + 20 * S, arrival_index=1),
+            StatusEvent("e1", "CHARGING", d1 + 6 * h, received_at=d1 + 6 * h + 30 * S),
+            StatusEvent("e1", "AVAILABLE", d2 + 12 * h, received_at=d2 + 12 * h + 40 * S),
+            # e2: a status after REMOVED on day 1
+            StatusEvent("e2", "REMOVED", d1 + h, received_at=d1 + h + S),
+            StatusEvent("e2", "AVAILABLE", d1 + 2 * h, received_at=d1 + 2 * h + S),
+            # e3: a time clamped to its receipt (event time = receive time)
+            StatusEvent("e3", "AVAILABLE", d1 + 3 * h, received_at=d1 + 3 * h),
+        ],
+    )
+    frame = evlog.open_lake(tmp_path).feed_health(
+        "2024-04-05", "2024-04-07", by="day", network=True
+    )
+    day1, day2 = frame.iter_rows(named=True)
+    assert (day1["period_start"], day2["period_start"]) == (d1, d2)
+    assert (day1["evses"], day1["reporting_evses"], day1["silent_evses"]) == (3, 3, 0)
+    # 3 + 2 + 1 events, one repeat, one clamped
+    assert (day1["events"], day1["repeated"], day1["repeated_pct"]) == (6, 1, 16.667)
+    assert (day1["clamped"], day1["out_of_order"]) == (1, 0)
+    # lags 0, 1, 1, 10, 20, 30 s: median (1 + 10) / 2, p95 at 4.75 of 5: 20 + 0.75 x 10
+    assert day1["lag_p50_s"] == 5.5 and day1["lag_p95_s"] == pytest.approx(27.5)
+    assert (day1["charging_over_24h_evses"], day1["after_removed_evses"]) == (1, 1)
+    assert day1["implausible_evses"] == 0
+    # day 2: only e1 reports (12:00, 40 s late); its 30 h CHARGING spell overlaps day 2 too
+    assert (day2["evses"], day2["reporting_evses"], day2["silent_evses"]) == (3, 1, 2)
+    assert (day2["events"], day2["repeated_pct"], day2["lag_p50_s"]) == (1, 0.0, 40.0)
+    assert (day2["charging_over_24h_evses"], day2["after_removed_evses"]) == (1, 0)
+    with pytest.raises(evlog.UsageError, match=r"^network: not with stations"):
+        evlog.open_lake(tmp_path).feed_health(network=True, stations=True)

@@ -7,40 +7,17 @@
 -- longest CHARGING spell overlapping the period (to the next event or the window end, not cut at the
 -- period: a stuck charger shows on every day it is stuck), statuses after REMOVED, the last event by the
 -- period end and the silence since. A period without events of the EVSE has a row of zeros.
-WITH arrived AS (
-    SELECT
-        entity_id,
-        location_id,
-        state,
-        t,
-        epoch_us(received_at) AS r,
-        -- the latest event time arrived so far, this event's included: an earlier time than it
-        -- means a later event arrived first
-        max(t) OVER (
-            PARTITION BY entity_id ORDER BY {{arrival_order}} ROWS UNBOUNDED PRECEDING
-        ) AS latest_so_far
-    FROM event_rows
-    WHERE t >= $window_start_us AND t < $window_end_us
-),
-ordered AS (
-    SELECT
-        *,
-        lag(state) OVER by_time AS previous_state,
-        coalesce(lead(t) OVER by_time, $window_end_us) AS next_t
-    FROM arrived
-    WINDOW by_time AS (PARTITION BY entity_id ORDER BY t, r)
-),
-grid AS (
+WITH grid AS (
     SELECT e.entity_id, e.location_id, p.period_start, p.period_end
     FROM (
-        SELECT entity_id, any_value(location_id) AS location_id FROM arrived GROUP BY entity_id
+        SELECT entity_id, any_value(location_id) AS location_id FROM feed_events GROUP BY entity_id
     ) AS e
     CROSS JOIN periods AS p
 ),
 placed AS (
     -- each event with the period it happened in
     SELECT o.*, p.period_start
-    FROM ordered AS o
+    FROM feed_events AS o
     JOIN periods AS p ON o.t >= p.period_start AND o.t < p.period_end
 ),
 days AS (
@@ -68,7 +45,7 @@ counted AS (
 ),
 charging AS (
     SELECT o.entity_id, p.period_start, max(o.next_t - o.t) AS longest_charging_us
-    FROM ordered AS o
+    FROM feed_events AS o
     JOIN periods AS p ON o.t < p.period_end AND o.next_t > p.period_start
     WHERE o.state = 'CHARGING'
     GROUP BY o.entity_id, p.period_start
@@ -76,7 +53,7 @@ charging AS (
 last_seen AS (
     SELECT g.entity_id, g.period_start, max(o.t) AS last_t
     FROM grid AS g
-    JOIN ordered AS o ON o.entity_id = g.entity_id AND o.t < g.period_end
+    JOIN feed_events AS o ON o.entity_id = g.entity_id AND o.t < g.period_end
     GROUP BY g.entity_id, g.period_start
 ),
 health AS (
