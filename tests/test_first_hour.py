@@ -42,7 +42,8 @@ def one_error_line(result: subprocess.CompletedProcess[bytes], code: int = 2) ->
     return lines[0]
 
 
-def make_lake(root: Path, *, compact: bool = True) -> Path:
+def write_capture(root: Path) -> Path:
+    """Three statuses of e1: AVAILABLE 04-05 10:00, CHARGING 11:00, AVAILABLE 04-06 09:00."""
     capture = root / "c.ndjson"
     capture.write_bytes(
         feeds.ndjson(
@@ -51,6 +52,11 @@ def make_lake(root: Path, *, compact: bool = True) -> Path:
             feeds.message("loc-1", ("e1", "AVAILABLE", "2024-04-06T09:00:00Z")),
         )
     )
+    return capture
+
+
+def make_lake(root: Path, *, compact: bool = True) -> Path:
+    capture = write_capture(root)
     lake = root / "lake"
     flags = [] if compact else ["--no-compact"]
     done = evlog("record", "stream", str(capture), "--lake", str(lake), *flags)
@@ -404,14 +410,7 @@ BAR_TASKS = ("simulating days", "reading captures", "merging partitions", "re-de
 
 
 def test_long_offline_commands_draw_progress_bars_on_a_terminal(tmp_path: Path) -> None:
-    capture = tmp_path / "c.ndjson"
-    capture.write_bytes(
-        feeds.ndjson(
-            feeds.message("loc-1", ("e1", "AVAILABLE", "2024-04-05T10:00:00Z")),
-            feeds.message("loc-1", ("e1", "CHARGING", "2024-04-05T11:00:00Z")),
-            feeds.message("loc-1", ("e1", "AVAILABLE", "2024-04-06T09:00:00Z")),
-        )
-    )
+    capture = write_capture(tmp_path)
     size = capture.stat().st_size  # under 1 kB: shown in bytes
     hooks = tmp_path / "hooks.jsonl"
     hooks.write_bytes(feeds.jsonl(feeds.webhook("w1", "s1", True, "2024-04-05T10:00:00Z")))

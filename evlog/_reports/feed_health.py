@@ -25,11 +25,8 @@ if TYPE_CHECKING:
 # The webhook types evlog turns into observations; others are counted as `other_webhooks`.
 KNOWN_WEBHOOK_TYPES = (ONLINE_EVENT, OFFLINE_EVENT, CONNECTOR_STATUS_EVENT)
 
-EVSE_COLUMNS: tuple[str, ...] = (
-    "evse_id",
-    "location_id",
-    "period_start",
-    "period_end",
+# What the events of an EVSE, a station or the network say about their feed.
+_ARRIVAL_FIGURES: tuple[str, ...] = (
     "events",
     "repeated",
     "repeated_pct",
@@ -38,6 +35,13 @@ EVSE_COLUMNS: tuple[str, ...] = (
     "out_of_order_pct",
     "lag_p50_s",
     "lag_p95_s",
+)
+EVSE_COLUMNS: tuple[str, ...] = (
+    "evse_id",
+    "location_id",
+    "period_start",
+    "period_end",
+    *_ARRIVAL_FIGURES,
     "busiest_day_events",
     "implausible_rate",
     "longest_charging_s",
@@ -64,14 +68,7 @@ NETWORK_COLUMNS: tuple[str, ...] = (
     "evses",
     "reporting_evses",
     "silent_evses",
-    "events",
-    "repeated",
-    "repeated_pct",
-    "clamped",
-    "out_of_order",
-    "out_of_order_pct",
-    "lag_p50_s",
-    "lag_p95_s",
+    *_ARRIVAL_FIGURES,
     "implausible_evses",
     "charging_over_24h_evses",
     "after_removed_evses",

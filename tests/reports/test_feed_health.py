@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -124,6 +124,16 @@ def test_station_feed_health_counts_webhooks_of_other_types(tmp_path: Path) -> N
     assert frame["station_id"].to_list() == ["S1", "S2"]  # S1 first: it has other webhooks
 
 
+def repeat_then_charging(day: datetime, charging_at: datetime) -> list[StatusEvent]:
+    """e1 AVAILABLE at `day`'s midnight twice (received 10 s and 20 s after), then CHARGING at
+    `charging_at` (received 30 s after)."""
+    return [
+        StatusEvent("e1", "AVAILABLE", day, received_at=day + 10 * S, arrival_index=0),
+        StatusEvent("e1", "AVAILABLE", day, received_at=day + 20 * S, arrival_index=1),
+        StatusEvent("e1", "CHARGING", charging_at, received_at=charging_at + 30 * S),
+    ]
+
+
 def test_feed_health_by_day_has_a_row_per_evse_and_day_each_day_worst_first(
     tmp_path: Path,
 ) -> None:
@@ -133,9 +143,7 @@ def test_feed_health_by_day_has_a_row_per_evse_and_day_each_day_worst_first(
         tmp_path,
         status=[
             # e1, day 1: a repeat, then CHARGING from 22:00 to 02:00 the next day (4 h)
-            StatusEvent("e1", "AVAILABLE", d1, received_at=d1 + 10 * S, arrival_index=0),
-            StatusEvent("e1", "AVAILABLE", d1, received_at=d1 + 20 * S, arrival_index=1),
-            StatusEvent("e1", "CHARGING", d1 + 22 * h, received_at=d1 + 22 * h + 30 * S),
+            *repeat_then_charging(d1, d1 + 22 * h),
             # e1, day 2: AVAILABLE at 02:00, then silent
             StatusEvent("e1", "AVAILABLE", d2 + 2 * h, received_at=d2 + 2 * h + 5 * S),
             # e2: one event on day 1 at 06:00, nothing on day 2
@@ -210,9 +218,7 @@ def test_network_feed_health_by_day(tmp_path: Path) -> None:
         tmp_path,
         status=[
             # e1: a repeat, then CHARGING from day 1 06:00 to day 2 12:00 (30 h)
-            StatusEvent("e1", "AVAILABLE", d1, received_at=d1 + 10 * S, arrival_index=0),
-            StatusEvent("e1", "AVAILABLE", d1, received_at=d1 + 20 * S, arrival_index=1),
-            StatusEvent("e1", "CHARGING", d1 + 6 * h, received_at=d1 + 6 * h + 30 * S),
+            *repeat_then_charging(d1, d1 + 6 * h),
             StatusEvent("e1", "AVAILABLE", d2 + 12 * h, received_at=d2 + 12 * h + 40 * S),
             # e2: a status after REMOVED on day 1
             StatusEvent("e2", "REMOVED", d1 + h, received_at=d1 + h + S),
