@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import duckdb
 from replay_data import generate
 
-from evlog._lake.schema import Table
+from evlog._lake.names import Table
 from evlog._upkeep import compact, rollups
 
 

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import evlog
 from evlog._lake.layout import Lake
-from evlog._lake.schema import Source, Table
+from evlog._lake.names import Source, Table
 from evlog._record import derive
 from evlog._sources import edrv
 from evlog._sources._common import DEFAULT_SKEW_TOLERANCE

@@ -195,7 +195,7 @@ def run_mode(mode: str, args: argparse.Namespace, workdir: Path) -> dict[str, fl
             process.wait()
     if mode != "bare":
         from evlog._lake.layout import Lake
-        from evlog._lake.schema import Table
+        from evlog._lake.names import Table
 
         final = json.loads(out.decode().strip().splitlines()[-1])
         stored = Lake.open(lake).read(Table.RAW_WEBHOOKS).num_rows

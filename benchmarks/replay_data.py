@@ -18,7 +18,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from evlog._lake.layout import Lake, atomic_write_parquet
-from evlog._lake.schema import STATUS_EVENTS, Table
+from evlog._lake.names import Table
+from evlog._lake.schema import STATUS_EVENTS
 
 DAY_US = 86_400_000_000
 STATUSES = np.array(

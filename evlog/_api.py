@@ -6,13 +6,18 @@
     >>> lake.uptime_relation("2024-04-01", "2024-05-01").filter("uptime_pct < 97")  # DuckDB
 
 Every report (docs/reports.md lists them with their options and columns) is
-`lake.report(name, ...)`, a Polars DataFrame whose period columns are in the report's time zone, and
-`lake.relation(name, ...)`, the engine's lazy result (timestamps in UTC): a DuckDB relation on
+`lake.report(name, ...)`, a Polars DataFrame whose period and interval columns are in the report's
+time zone, and `lake.relation(name, ...)`, the engine's lazy result: a DuckDB relation on
 `lake.connection`, for those who want to go on in SQL, or on Spark a Spark DataFrame, for results
-too large to collect. The lake's tables are views on that connection too (`status_events`,
-`connectivity_events`, `coverage`, ...). Each report also has its own methods: `<report>(...)`
-(the frame), `<report>_relation(...)` (DuckDB's relation) and `<report>_spark(...)` (Spark's
-DataFrame, `open_lake(path, engine="spark")`, see docs/replay.md "Running on Spark").
+too large to collect. A DuckDB relation's period and interval columns (`period_start`,
+`period_end`, `interval_start`, `interval_end`) are the report zone's wall-clock times
+(`TIMESTAMP`, no zone: a Berlin day starts at `2026-11-02 00:00:00`), so `GROUP BY
+date(period_start)` groups by the report's days; `timezone('Europe/Berlin', period_start)` is the
+instant (`TIMESTAMPTZ`) again. Spark DataFrames keep those columns as instants (shown in the
+session's `spark.sql.session.timeZone`). The lake's tables are views on that connection too
+(`status_events`, `connectivity_events`, `coverage`, ...). Each report also has its own methods:
+`<report>(...)` (the frame), `<report>_relation(...)` (DuckDB's relation) and `<report>_spark(...)`
+(Spark's DataFrame, `open_lake(path, engine="spark")`, see docs/replay.md "Running on Spark").
 
 Window: `start` and `end` accept ISO 8601 strings or datetimes; a value without a UTC offset is
 local time in the report's `tz` (UTC by default).
@@ -36,6 +41,7 @@ import polars as pl
 
 from evlog._errors import UsageError
 from evlog._lake.layout import Lake
+from evlog._progress import Progress, quiet
 from evlog._record import offline
 from evlog._record.derive import DEFAULT_SKEW_TOLERANCE
 from evlog._record.recorder import DEFAULT_DEDUPE_HORIZON, RecordSummary
@@ -68,7 +74,7 @@ if TYPE_CHECKING:
 
 Instant = str | date | datetime | None
 Positional = Instant  # a report method's leading arguments: `standard`, `start`, `end`
-TIME_COLUMNS = ("period_start", "period_end", "start", "end")
+TIME_COLUMNS = ("period_start", "period_end", "interval_start", "interval_end")
 
 
 def open_lake(
@@ -113,10 +119,26 @@ def parse_engine(value: str) -> str:
 
 
 def localize(frame: pl.DataFrame, tz: str) -> pl.DataFrame:
-    """Show a report frame's timestamps (UTC) in the report's time zone."""
+    """Show a report frame's time columns (UTC) in the report's time zone."""
     zone = parse_tz(tz).key
     return frame.with_columns(
         pl.col(name).dt.convert_time_zone(zone) for name in TIME_COLUMNS if name in frame.columns
+    )
+
+
+def local_times(relation: duckdb.DuckDBPyRelation, tz: str) -> duckdb.DuckDBPyRelation:
+    """A report relation with its time columns (instants, `TIMESTAMPTZ`) as the wall-clock times
+    of the report's time zone (`TIMESTAMP`): what `date()`, `hour()` and `date_trunc` of a DuckDB
+    user should see, whatever the connection's `TimeZone` (evlog's is UTC). In a zone's repeated
+    autumn hour two hourly periods show the same wall-clock start: `tz="UTC"` tells them apart."""
+    zone = duckdb.ConstantExpression(parse_tz(tz).key)
+    return relation.select(
+        *(
+            duckdb.FunctionExpression("timezone", zone, duckdb.ColumnExpression(name)).alias(name)
+            if name in TIME_COLUMNS
+            else duckdb.ColumnExpression(name)
+            for name in relation.columns
+        )
     )
 
 
@@ -187,13 +209,18 @@ class EvlogLake:
             return report.frame(self.outcome(report, values))
 
     def relation(self, name: str, *args: Any, **options: Any) -> Any:
-        """Report `name` as the engine's lazy result, timestamps in UTC: a DuckDB relation on
-        `lake.connection`, or a Spark DataFrame with engine='spark'."""
+        """Report `name` as the engine's lazy result: a DuckDB relation on `lake.connection`, its
+        period and interval columns the wall-clock times of the report's `tz` (`TIMESTAMP`, see
+        `local_times`: `GROUP BY date(period_start)` groups by the report's days), or with
+        engine='spark' a Spark DataFrame, those columns instants."""
         with keyword_names(name):
             report, values = self.prepare(name, args, options)
             if not report.lazy:
                 raise UsageError(f"the {report.name} report has no lazy form: use lake.report(...)")
-            return report.run(report, self.engine, values)
+            outcome = report.run(report, self.engine, values)
+            if isinstance(outcome, duckdb.DuckDBPyRelation):
+                return local_times(outcome, values.get("tz", "UTC"))
+            return outcome
 
     def close(self) -> None:
         """Close the DuckDB connection (relations made on it stop working); a Spark session is
@@ -415,10 +442,12 @@ def record_stream(
     stdin: BinaryIO | None = None,
     dedupe_horizon: timedelta = DEFAULT_DEDUPE_HORIZON,
     compact: bool = True,
+    progress: Progress = quiet,
 ) -> RecordSummary:
     """Import HERE status-stream captures into `lake` (see `evlog._record.offline.record_stream`);
     then, unless `compact=False`, compact what the import touched (`compact_imported`), so that
-    the first report after it reads checkpoints and rollups."""
+    the first report after it reads checkpoints and rollups. `progress` (a callable taking an
+    `evlog.ProgressStep`) is told the bytes read, then the partitions compacted."""
     summary, _ = import_then_compact(
         lake,
         lambda target: offline.record_stream(
@@ -428,8 +457,10 @@ def record_stream(
             skew_tolerance=skew_tolerance,
             stdin=stdin,
             dedupe_horizon=dedupe_horizon,
+            progress=progress,
         ),
         compact,
+        progress,
     )
     return summary
 
@@ -443,9 +474,11 @@ def record_webhook_files(
     stdin: BinaryIO | None = None,
     dedupe_horizon: timedelta = DEFAULT_DEDUPE_HORIZON,
     compact: bool = True,
+    progress: Progress = quiet,
 ) -> RecordSummary:
     """Import saved eDRV webhook bodies into `lake` (`evlog._record.offline.record_webhook_files`);
-    then, unless `compact=False`, compact what the import touched, as `record_stream` does."""
+    then, unless `compact=False`, compact what the import touched, as `record_stream` does (and
+    tells `progress` as it does)."""
     summary, _ = import_then_compact(
         lake,
         lambda target: offline.record_webhook_files(
@@ -455,8 +488,10 @@ def record_webhook_files(
             skew_tolerance=skew_tolerance,
             stdin=stdin,
             dedupe_horizon=dedupe_horizon,
+            progress=progress,
         ),
         compact,
+        progress,
     )
     return summary
 
@@ -465,6 +500,7 @@ def import_then_compact(
     lake: Lake | str | os.PathLike[str],
     record: Callable[[Lake | str | os.PathLike[str]], RecordSummary],
     compact: bool,
+    progress: Progress = quiet,
 ) -> tuple[RecordSummary, CompactSummary | None]:
     """Run the import `record` on `lake`; with `compact`, then compact the partitions it added
     files to (only those crowded with files) and bring checkpoints and rollups up to date from the
@@ -479,5 +515,9 @@ def import_then_compact(
     # Only the partitions crowded with files are merged (`compact.CROWDED_FILES`): the first report
     # needs the checkpoints and rollups, not the import's few well-sized files rewritten.
     return summary, compact_lake(
-        target, partitions=sorted(summary.partitions), wait=True, only_crowded=True
+        target,
+        partitions=sorted(summary.partitions),
+        wait=True,
+        only_crowded=True,
+        progress=progress,
     )

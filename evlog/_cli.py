@@ -6,38 +6,32 @@ from __future__ import annotations
 import inspect
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypedDict
 
 import typer
 from rich.console import Console
-from rich.table import Table as RichTable
 
-from evlog._api import import_then_compact, open_lake
+# Only what declares the commands and their options is imported here: each command imports the
+# library it runs (DuckDB, Polars, pyarrow, the HTTP servers), so that `evlog --help`, a usage
+# error and `--version` start at once (tests/test_startup.py keeps it so).
 from evlog._errors import EvlogError, UsageError
-from evlog._lake.layout import Lake
-from evlog._record import offline
+from evlog._progress import Progress, ProgressStep, quiet
 from evlog._record.live import LogFormat, configure_logging, log_level, parse_compact_every
-from evlog._record.receiver import (
-    ReceiverConfig,
-    parse_listen,
-    parse_size,
-    run_receiver,
-    secret_from_env,
-)
-from evlog._record.recorder import RecordSummary
 from evlog._reports._registry import COMMANDS
 from evlog._reports._report import FORMAT, LAKE_ENV, OUTPUT, Report, cli_options
 from evlog._reports.files import check_output_file
-from evlog._reports.render import format_duration, render, select_rows
 from evlog._time import parse_duration, parse_instant, parse_window
-from evlog._upkeep.compact import CompactSummary, compact
-from evlog._upkeep.maintenance import LakeInfo, lake_info, quarantined, rebuild
 
 if TYPE_CHECKING:
+    from evlog._lake.layout import Lake
     from evlog._record.poller import PollStats
+    from evlog._record.recorder import RecordSummary
+    from evlog._upkeep.compact import CompactSummary
+    from evlog._upkeep.maintenance import LakeInfo
 
 
 class EngineSwitches(TypedDict):
@@ -85,7 +79,9 @@ def _root(
 ) -> None:
     """Record EV charging network feeds into a Parquet lake and replay them offline.
 
-    Every command takes -h for its options. EVLOG_LAKE sets the default --lake."""
+    Every command takes -h for its options. EVLOG_LAKE sets the default --lake. Long offline
+    commands (simulate, record stream, record webhooks --from, lake compact, lake rebuild) draw
+    progress bars on stderr when it is a terminal; EVLOG_PROGRESS=1 always, 0 never."""
 
 
 record_app = typer.Typer(
@@ -168,6 +164,51 @@ ProgressOption = Annotated[
 ]
 
 
+PROGRESS_ENV = "EVLOG_PROGRESS"  # 1: progress bars even when stderr is not a terminal; 0: never
+
+
+@contextmanager
+def _progress_bars() -> Iterator[Progress]:
+    """While the block runs, a bar per task of the `Progress` it yields, on stderr: only when
+    stderr is a terminal (a pipe or a log file gets nothing; EVLOG_PROGRESS=1 or 0 decides
+    instead). The bars go when the block ends, leaving the command's summary lines alone."""
+    wanted = os.environ.get(PROGRESS_ENV)
+    if wanted == "0" or (wanted != "1" and not sys.stderr.isatty()):
+        yield quiet
+        return
+    from rich.progress import BarColumn, TaskID, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as Bars
+
+    console = Console(stderr=True, force_terminal=wanted == "1" or None)
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[amount]}"))
+    with Bars(*columns, TimeElapsedColumn(), console=console, transient=True) as bars:
+        tasks: dict[str, TaskID] = {}
+
+        def show(step: ProgressStep) -> None:
+            if step.task not in tasks:
+                tasks[step.task] = bars.add_task(step.task, total=step.total, amount="")
+            bars.update(
+                tasks[step.task], completed=step.done, total=step.total, amount=_amount(step)
+            )
+
+        yield show
+
+
+def _amount(step: ProgressStep) -> str:
+    """How much of a step is done, for people: `12.5/40.0 MB`, `3/12 partitions`."""
+    total = "?" if step.total is None else f"{step.total:,}"
+    if step.unit == "bytes":
+        scale, unit = next(
+            (scale, unit)
+            for scale, unit in ((1e9, "GB"), (1e6, "MB"), (1e3, "kB"), (1, "bytes"))
+            if max(step.done, step.total or 0) >= scale or scale == 1
+        )
+        if scale > 1:
+            total = "?" if step.total is None else f"{step.total / scale:,.1f}"
+            return f"{step.done / scale:,.1f}/{total} {unit}"
+    return f"{step.done:,}/{total} {step.unit}"
+
+
 def _live_logging(log_format: LogFormat, verbose: bool, quiet: bool) -> None:
     """What every live recorder logs: one format, one choice of levels."""
     configure_logging(log_format, log_level(verbose, quiet))
@@ -203,11 +244,19 @@ NoCompactOption = Annotated[
 
 
 def _import(
-    lake: Path, record: Callable[[Lake | str | os.PathLike[str]], RecordSummary], no_compact: bool
+    lake: Path,
+    record: Callable[[Lake | str | os.PathLike[str], Progress], RecordSummary],
+    no_compact: bool,
 ) -> None:
-    """Run an offline import, print its summary, then (unless `no_compact`) what compacting the
-    touched partitions did, on stderr (stdout keeps the import's one line)."""
-    summary, compacted = import_then_compact(lake, record, compact=not no_compact)
+    """Run an offline import (`record(lake, progress)`), print its summary, then (unless
+    `no_compact`) what compacting the touched partitions did, on stderr (stdout keeps the
+    import's one line)."""
+    from evlog._api import import_then_compact
+
+    with _progress_bars() as progress:
+        summary, compacted = import_then_compact(
+            lake, lambda target: record(target, progress), not no_compact, progress
+        )
     _print_summary(summary)
     if compacted is not None:
         print(_compact_line(compacted), file=sys.stderr)
@@ -249,13 +298,20 @@ def record_stream_command(
     skipped; records that cannot be parsed are kept in quarantine with a reason. Then the days
     the import touched are compacted (--no-compact: not).
     """
+    from evlog._record import offline
+
     windows = _windows(coverage)
     skew = parse_duration(skew_tolerance, "--skew-tolerance")
     horizon = parse_duration(dedupe_horizon, "--dedupe-horizon")
     _import(
         lake,
-        lambda target: offline.record_stream(
-            target, inputs, coverage=windows, skew_tolerance=skew, dedupe_horizon=horizon
+        lambda target, progress: offline.record_stream(
+            target,
+            inputs,
+            coverage=windows,
+            skew_tolerance=skew,
+            dedupe_horizon=horizon,
+            progress=progress,
         ),
         no_compact,
     )
@@ -367,15 +423,18 @@ def record_webhooks_command(
     if listen is None:
         if redact_header:
             raise UsageError("--redact-header: only for --listen (imports redact the standard set)")
+        from evlog._record import offline
+
         windows = _windows(coverage)
         _import(
             lake,
-            lambda target: offline.record_webhook_files(
+            lambda target, progress: offline.record_webhook_files(
                 target,
                 from_files or [],
                 coverage=windows,
                 skew_tolerance=skew,
                 dedupe_horizon=horizon,
+                progress=progress,
             ),
             no_compact,
         )
@@ -384,6 +443,14 @@ def record_webhooks_command(
         raise UsageError("--no-compact: only for --from imports (--listen uses --compact-every)")
     if coverage:
         raise UsageError("--coverage: only for --from imports (--listen writes its own coverage)")
+    from evlog._record.receiver import (
+        ReceiverConfig,
+        parse_listen,
+        parse_size,
+        run_receiver,
+        secret_from_env,
+    )
+
     host, port = parse_listen(listen)
     config = ReceiverConfig(
         lake=lake,
@@ -619,6 +686,9 @@ def record_poll_command(
 @lake_app.command("info")
 def lake_info_command(lake: LakeOption) -> None:
     """Show what the lake holds: tables, rows, files, time spans, coverage, quarantine."""
+    from evlog._lake.layout import Lake
+    from evlog._upkeep.maintenance import lake_info
+
     _print_info(lake_info(Lake.open(lake)))
 
 
@@ -654,6 +724,10 @@ def lake_quarantine_command(
 
     The records themselves (`payload`) stay in the lake: `evlog lake rebuild` parses them again
     after a parser fix."""
+    from evlog._lake.layout import Lake
+    from evlog._reports.render import render
+    from evlog._upkeep.maintenance import quarantined
+
     on_day = None if day is None else parse_instant(day, "--day").date()
     frame = quarantined(Lake.open(lake), reason=reason, source=source, day=on_day, limit=limit)
     target = None if output is None else check_output_file(output, "--output")
@@ -670,6 +744,7 @@ def lake_check_command(
     """Read every file and manifest of the lake and say what is damaged, with the fix.
 
     Exit 0 when nothing is, 1 when something is (the findings on stdout). Nothing is changed."""
+    from evlog._lake.layout import Lake
     from evlog._upkeep.check import check_lake
 
     result = check_lake(Lake.open(lake), deep=deep)
@@ -706,9 +781,12 @@ def lake_rebuild_command(
 ) -> None:
     """Re-derive the event and quarantine tables from the raw tables (after a parser fix, or
     with a new OCPP status mapping)."""
-    summary = rebuild(
-        Lake.open(lake), parse_duration(skew_tolerance, "--skew-tolerance"), status_map=status_map
-    )
+    from evlog._lake.layout import Lake
+    from evlog._upkeep.maintenance import rebuild
+
+    opened, skew = Lake.open(lake), parse_duration(skew_tolerance, "--skew-tolerance")
+    with _progress_bars() as progress:
+        summary = rebuild(opened, skew, status_map=status_map, progress=progress)
     out.print(
         f"rebuilt from {summary.recorded} raw records: {summary.events} events, "
         f"{summary.quarantined} quarantined",
@@ -747,13 +825,26 @@ def lake_compact_command(
     Safe while a recorder appends: only files listed at the start are merged, and they are
     removed only after the merged file is in place.
     """
-    summary = compact(
-        Lake.open(lake), checkpoints=checkpoints, rollups=rollups, rollup_zones=rollup_tz or ()
-    )
+    from evlog._lake.layout import Lake
+    from evlog._upkeep.compact import compact
+
+    opened = Lake.open(lake)
+    with _progress_bars() as progress:
+        summary = compact(
+            opened,
+            checkpoints=checkpoints,
+            rollups=rollups,
+            rollup_zones=rollup_tz or (),
+            progress=progress,
+        )
     out.print(_compact_line(summary), highlight=False)
 
 
 def _print_info(info: LakeInfo) -> None:
+    from rich.table import Table as RichTable
+
+    from evlog._reports.render import format_duration
+
     tables = RichTable(title=f"lake {info.root}", title_justify="left")
     for column in ("table", "rows", "files", "MB", "first", "last"):
         tables.add_column(column, justify="right" if column in ("rows", "files", "MB") else "left")
@@ -822,6 +913,9 @@ def _report_command(report: Report) -> Callable[..., None]:
     options = cli_options(report)
 
     def command(**given: Any) -> None:
+        from evlog._api import open_lake
+        from evlog._reports.render import render, select_rows
+
         values = report.read(given, options)
         lake = open_lake(
             values["lake"],
@@ -921,15 +1015,17 @@ def simulate_command(
     from evlog._simulate import simulate  # lazily: other commands do not need it
 
     began = time.perf_counter()
-    manifest = simulate(
-        out_dir,
-        stations=stations,
-        days=days,
-        seed=seed,
-        start=start,
-        faults=faults,
-        overwrite=overwrite,
-    )
+    with _progress_bars() as progress:
+        manifest = simulate(
+            out_dir,
+            stations=stations,
+            days=days,
+            seed=seed,
+            start=start,
+            faults=faults,
+            overwrite=overwrite,
+            progress=progress,
+        )
     elapsed = time.perf_counter() - began
     counts = manifest["counts"]
     records = counts["delivered_records"]

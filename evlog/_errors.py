@@ -50,7 +50,7 @@ class ExportError(EvlogError):
 
 
 class RecordError(EvlogError):
-    """A record that cannot be parsed. `reason` is one of `evlog._lake.schema.QuarantineReason`."""
+    """A record that cannot be parsed. `reason` is one of `evlog._lake.names.QuarantineReason`."""
 
     def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)

@@ -27,6 +27,10 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FOREVER_US = 1 << 62
 
 
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 def to_micros(instant: datetime) -> int:
     """Microseconds since the Unix epoch, exactly (no float round trip)."""
     delta = instant.astimezone(UTC) - _EPOCH

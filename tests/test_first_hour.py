@@ -7,6 +7,7 @@ Every case runs the real CLI in a subprocess, as a user would meet it.
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import os
@@ -41,7 +42,8 @@ def one_error_line(result: subprocess.CompletedProcess[bytes], code: int = 2) ->
     return lines[0]
 
 
-def make_lake(root: Path, *, compact: bool = True) -> Path:
+def write_capture(root: Path) -> Path:
+    """Three statuses of e1: AVAILABLE 04-05 10:00, CHARGING 11:00, AVAILABLE 04-06 09:00."""
     capture = root / "c.ndjson"
     capture.write_bytes(
         feeds.ndjson(
@@ -50,6 +52,11 @@ def make_lake(root: Path, *, compact: bool = True) -> Path:
             feeds.message("loc-1", ("e1", "AVAILABLE", "2024-04-06T09:00:00Z")),
         )
     )
+    return capture
+
+
+def make_lake(root: Path, *, compact: bool = True) -> Path:
+    capture = write_capture(root)
     lake = root / "lake"
     flags = [] if compact else ["--no-compact"]
     done = evlog("record", "stream", str(capture), "--lake", str(lake), *flags)
@@ -396,3 +403,64 @@ def test_lake_check_names_each_damaged_file_and_its_fix(tmp_path: Path) -> None:
     events.unlink()  # the stray file alone
     line = one_error_line(evlog(*REPORT, "--lake", str(lake)))
     assert "a file outside the partition folders" in line and "stray.parquet" in line
+
+
+# The bars (issue 16, item 6): on stderr, only on a terminal. EVLOG_PROGRESS=1 stands for one.
+BAR_TASKS = ("simulating days", "reading captures", "merging partitions", "re-deriving raw records")
+
+
+def test_long_offline_commands_draw_progress_bars_on_a_terminal(tmp_path: Path) -> None:
+    capture = write_capture(tmp_path)
+    size = capture.stat().st_size  # under 1 kB: shown in bytes
+    hooks = tmp_path / "hooks.jsonl"
+    hooks.write_bytes(feeds.jsonl(feeds.webhook("w1", "s1", True, "2024-04-05T10:00:00Z")))
+    lake = str(tmp_path / "lake")
+    runs = [
+        (("simulate", "--out", str(tmp_path / "s"), "--days", "2", "--stations", "1"), "2/2 days"),
+        (("record", "stream", str(capture), "--lake", lake), f"{size}/{size} bytes"),
+        (("record", "webhooks", "--from", str(hooks), "--lake", lake), "reading captures"),
+        (("lake", "compact", "--lake", lake), "merging partitions"),
+        # three raw status records and one raw webhook
+        (("lake", "rebuild", "--lake", lake), "4/4 records"),
+    ]
+    shown_by: dict[str, str] = {}
+    for args, shown in runs:
+        result = evlog(*args, EVLOG_PROGRESS="1")
+        assert result.returncode == 0, result.stderr
+        stderr = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", result.stderr.decode())  # ANSI codes
+        assert shown in stderr, (args, stderr)
+        assert "━" in stderr  # a bar
+        shown_by[args[1]] = stderr
+    # the bar's last state: every partition looked at
+    merged = re.findall(r"merging partitions[━╺╸ ]*(\d+)/(\d+) partitions", shown_by["compact"])
+    assert merged and merged[-1][0] == merged[-1][1] != "0", shown_by["compact"]
+    assert "rebuilt from 4 raw records" in result.stdout.decode()  # the summary as before
+
+
+def test_long_offline_commands_draw_nothing_when_piped(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "EVLOG_PROGRESS"}
+    sim = tmp_path / "sim"
+    for args in (
+        ("simulate", "--out", str(sim), "--days", "1", "--stations", "1"),
+        ("record", "stream", str(sim / "here"), "--lake", str(tmp_path / "lake")),
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "evlog", *args], capture_output=True, timeout=120, env=env
+        )
+        assert result.returncode == 0, result.stderr
+        stderr = result.stderr.decode()
+        assert not any(task in stderr for task in BAR_TASKS), stderr
+        assert "\x1b[" not in stderr and "━" not in stderr
+    # the record stream's stderr is its compaction line alone
+    assert stderr.startswith("compacted ") and len(stderr.strip().splitlines()) == 1
+
+
+def test_feed_health_by_day(lake: Path) -> None:
+    # the lake: e1 AVAILABLE 04-05 10:00, CHARGING 11:00, AVAILABLE 04-06 09:00
+    result = evlog("report", "feed-health", "--lake", str(lake), "--by", "day", "--format", "csv")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout.decode())))
+    days = [(r["evse_id"], r["period_start"][:10], r["events"]) for r in rows]
+    assert days == [("e1", "2024-04-05", "2"), ("e1", "2024-04-06", "1")]
+    # CHARGING from 11:00 to 09:00 the next day: 22 h, on both days it overlaps
+    assert [float(r["longest_charging_s"]) for r in rows] == [22 * 3600.0] * 2

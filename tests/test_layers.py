@@ -17,7 +17,14 @@ PACKAGE = Path(evlog.__file__).parent
 
 # A module's layer is the first entry whose prefix its dotted name starts with.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("evlog._errors", "evlog._faults", "evlog._time", "evlog._version", "evlog._window"),
+    (
+        "evlog._errors",
+        "evlog._faults",
+        "evlog._progress",
+        "evlog._time",
+        "evlog._version",
+        "evlog._window",
+    ),
     ("evlog._lake",),
     ("evlog._sources",),
     ("evlog._record",),

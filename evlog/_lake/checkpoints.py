@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 
 from evlog._lake.layout import Lake, parquet_files, partition_date
-from evlog._lake.schema import Table
+from evlog._lake.names import Table
 from evlog._time import from_micros
 
 CHECKPOINT_DIR = Path("checkpoints") / Table.STATUS_EVENTS.value

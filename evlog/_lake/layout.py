@@ -33,7 +33,8 @@ import pyarrow.parquet as pq
 
 from evlog._errors import LakeError, LakeNotFoundError
 from evlog._faults import fault_point
-from evlog._lake.schema import DATE_COLUMN, SCHEMAS, SOURCE_PARTITIONED, Table
+from evlog._lake.names import DATE_COLUMN, SOURCE_PARTITIONED, Table
+from evlog._lake.schema import SCHEMAS
 
 MARKER = "evlog-lake.json"
 WRITE_LOCK = ".write.lock"

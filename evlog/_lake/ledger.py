@@ -25,8 +25,8 @@ from evlog._lake.layout import (
     new_file_name,
     parquet_files,
 )
+from evlog._lake.names import Source
 from evlog._lake.schema import CAPTURE_LEDGER as SCHEMA
-from evlog._lake.schema import Source
 
 LEDGER = "_captures"
 

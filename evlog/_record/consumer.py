@@ -39,10 +39,11 @@ import pyarrow.compute as pc
 from evlog._errors import UsageError
 from evlog._lake.layout import Lake
 from evlog._lake.ledger import StreamMarks
-from evlog._lake.schema import TIMESTAMP, Source, Table
+from evlog._lake.names import Source, Table
+from evlog._lake.schema import TIMESTAMP
 from evlog._record.derive import DEFAULT_SKEW_TOLERANCE, STATUS_FEED
 from evlog._record.live import HEARTBEAT_EVERY, LiveSession, fields
-from evlog._record.recorder import DEFAULT_DEDUPE_HORIZON, Recorder, RecordSummary, utc_now
+from evlog._record.recorder import DEFAULT_DEDUPE_HORIZON, Recorder, RecordSummary
 from evlog._sources import here
 from evlog._sources._http import RETRY_STATUSES, ApiError, AuthError, RetryPolicy
 from evlog._sources.here import RawStatusRecord
@@ -53,6 +54,7 @@ from evlog._sources.here_api import (
     new_http_client,
     token_provider,
 )
+from evlog._time import utc_now
 
 log = logging.getLogger("evlog.record.here")
 

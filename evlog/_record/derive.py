@@ -14,15 +14,13 @@ import pyarrow.compute as pc
 
 from evlog._errors import RecordError
 from evlog._lake.layout import Lake, table_of_columns, table_of_rows
+from evlog._lake.names import QuarantineReason, Source, Table
 from evlog._lake.schema import (
     CONNECTIVITY_EVENTS,
     ENTITY_METADATA,
     SCHEMAS,
     STATUS_EVENTS,
     TIMESTAMP,
-    QuarantineReason,
-    Source,
-    Table,
 )
 from evlog._sources import edrv, edrv_metadata, here
 from evlog._sources._common import DEFAULT_SKEW_TOLERANCE, decode_json_object, from_defect

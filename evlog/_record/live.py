@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from types import FrameType
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import orjson
 from rich.console import Console
@@ -25,10 +25,12 @@ from rich.live import Live
 from rich.text import Text
 
 from evlog._errors import UsageError
-from evlog._lake.layout import Lake
-from evlog._lake.schema import Table
-from evlog._record.recorder import Recorder, utc_now
-from evlog._time import parse_duration
+from evlog._lake.names import Table
+from evlog._time import parse_duration, utc_now
+
+if TYPE_CHECKING:
+    from evlog._lake.layout import Lake
+    from evlog._record.recorder import Recorder
 
 log = logging.getLogger("evlog.record")
 

@@ -19,6 +19,7 @@ from evlog._errors import InputError
 from evlog._lake.layout import Lake, partition_days
 from evlog._lake.ledger import CaptureEntry, CaptureLedger
 from evlog._lake.schema import TIMESTAMP
+from evlog._progress import Progress, ProgressStep, quiet
 from evlog._record.derive import DEFAULT_SKEW_TOLERANCE, STATUS_FEED, WEBHOOK_FEED, Feed, Row
 from evlog._record.recorder import (
     DEFAULT_BATCH,
@@ -40,10 +41,20 @@ def record_stream(
     skew_tolerance: timedelta = DEFAULT_SKEW_TOLERANCE,
     stdin: BinaryIO | None = None,
     dedupe_horizon: timedelta = DEFAULT_DEDUPE_HORIZON,
+    progress: Progress = quiet,
 ) -> RecordSummary:
-    """Import HERE status-stream captures (files, directories, '-' for stdin) into `lake`."""
+    """Import HERE status-stream captures (files, directories, '-' for stdin) into `lake`;
+    `progress` is told the bytes read of the captures' total."""
     return _import(
-        lake, inputs, STATUS_FEED, _store_status, coverage, skew_tolerance, stdin, dedupe_horizon
+        lake,
+        inputs,
+        STATUS_FEED,
+        _store_status,
+        coverage,
+        skew_tolerance,
+        stdin,
+        dedupe_horizon,
+        progress,
     )
 
 
@@ -55,8 +66,10 @@ def record_webhook_files(
     skew_tolerance: timedelta = DEFAULT_SKEW_TOLERANCE,
     stdin: BinaryIO | None = None,
     dedupe_horizon: timedelta = DEFAULT_DEDUPE_HORIZON,
+    progress: Progress = quiet,
 ) -> RecordSummary:
-    """Import saved eDRV webhook bodies (JSONL, one body or envelope a line) into `lake`."""
+    """Import saved eDRV webhook bodies (JSONL, one body or envelope a line) into `lake`;
+    `progress` is told the bytes read of the files' total."""
     return _import(
         lake,
         inputs,
@@ -66,6 +79,7 @@ def record_webhook_files(
         skew_tolerance,
         stdin,
         dedupe_horizon,
+        progress,
     )
 
 
@@ -78,13 +92,16 @@ def _import(
     skew_tolerance: timedelta,
     stdin: BinaryIO | None,
     dedupe_horizon: timedelta,
+    progress: Progress,
 ) -> RecordSummary:
     captures = list(_captures(inputs))  # every input checked before the lake is created
     recorder = Recorder(
         Lake.create(lake), feed, skew_tolerance=skew_tolerance, dedupe_horizon=dedupe_horizon
     )
-    reading = _Captures(captures, stdin, recorder, CaptureLedger(recorder.lake, feed.source))
+    ledger = CaptureLedger(recorder.lake, feed.source)
+    reading = _Captures(captures, stdin, recorder, ledger, _BytesRead(captures, progress))
     store(reading)
+    reading.bytes_read.finish()
     # Declared only now that every record of the import is durable: an import that dies or
     # fails part-way claims nothing (a claim over a window whose records were never stored
     # would count states as observed there; a ledger entry would skip the capture next time);
@@ -145,18 +162,55 @@ def _opened(capture: str, stdin: BinaryIO | None) -> Iterator[tuple[BinaryIO, da
             raise InputError(f"cannot read {capture}: {exc.strerror}") from None
 
 
+class _BytesRead:
+    """The bytes an import has read of its captures' total (None if one is stdin or a pipe),
+    told to `progress` every `EVERY` bytes and at the end."""
+
+    TASK = "reading captures"
+    EVERY = 1 << 20
+
+    def __init__(self, names: list[str], progress: Progress) -> None:
+        self.progress = progress
+        sizes = [
+            None if n == STDIN or not Path(n).is_file() else Path(n).stat().st_size for n in names
+        ]
+        self.total = None if None in sizes else sum(s or 0 for s in sizes)
+        self.done = self.told = 0
+
+    def add(self, size: int) -> None:
+        self.done += size
+        if self.done - self.told >= self.EVERY:
+            self._tell()
+
+    def finish(self) -> None:
+        if self.total is not None:
+            self.done = max(self.done, self.total)  # a file that grew or shrank meanwhile
+        self._tell()
+
+    def _tell(self) -> None:
+        self.told = self.done
+        total = None if self.total is None else max(self.total, self.done)
+        self.progress(ProgressStep(self.TASK, self.done, total, "bytes"))
+
+
 class _Captures:
     """The captures of one import, opened one after the other: those the ledger knows whole are
     skipped unread (`Recorder.summary` counts them), the others are hashed while they are read
     and added to `recorded` once read to the end."""
 
     def __init__(
-        self, names: list[str], stdin: BinaryIO | None, recorder: Recorder, ledger: CaptureLedger
+        self,
+        names: list[str],
+        stdin: BinaryIO | None,
+        recorder: Recorder,
+        ledger: CaptureLedger,
+        bytes_read: _BytesRead,
     ) -> None:
         self.names = names
         self.stdin = stdin
         self.recorder = recorder
         self.ledger = ledger
+        self.bytes_read = bytes_read
         self.recorded: list[CaptureEntry] = []
 
     def each(self) -> Iterator[_Capture]:
@@ -169,7 +223,7 @@ class _Captures:
             # A grown capture's first part may have gone to another (older) partition.
             self.recorder.known.also_days |= self.ledger.days_of(name)
             with _opened(capture, self.stdin) as (stream, received_at):
-                hashed = _HashingReader(stream)
+                hashed = _HashingReader(stream, self.bytes_read.add)
                 reading = _Capture(capture, cast(BinaryIO, hashed), received_at)
                 yield reading
                 hashed.read_rest()
@@ -194,6 +248,7 @@ class _Captures:
         known = self.ledger.recorded_whole(hashed.size, hashed.hexdigest())
         if known is None:
             return False
+        self.bytes_read.add(hashed.size)
         self.recorder.summary.known_captures += 1
         self.recorder.summary.duplicates += known.records
         return True
@@ -211,17 +266,21 @@ class _Capture:
 
 
 class _HashingReader:
-    """A binary stream that hashes what is read from it."""
+    """A binary stream that hashes what is read from it (and tells `on_read` how much)."""
 
-    def __init__(self, stream: BinaryIO) -> None:
+    def __init__(
+        self, stream: BinaryIO, on_read: Callable[[int], None] = lambda size: None
+    ) -> None:
         self.stream = stream
         self.hasher = hashlib.sha256()
         self.size = 0
+        self.on_read = on_read
 
     def read(self, size: int = -1) -> bytes:
         data = self.stream.read(size)
         self.hasher.update(data)
         self.size += len(data)
+        self.on_read(len(data))
         return data
 
     def read_rest(self) -> None:

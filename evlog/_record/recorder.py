@@ -8,7 +8,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from itertools import islice
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -30,7 +30,8 @@ from evlog._lake.layout import (
     table_of_rows,
     write_files,
 )
-from evlog._lake.schema import DATE_COLUMN, SCHEMAS, Table
+from evlog._lake.names import DATE_COLUMN, Table
+from evlog._lake.schema import SCHEMAS
 from evlog._record.derive import DEFAULT_SKEW_TOLERANCE, Derived, Feed, Row
 from evlog._sources._common import HashSet
 from evlog._sources.ocpp import load_status_map
@@ -439,7 +440,3 @@ def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
     iterator = iter(items)
     while batch := list(islice(iterator, size)):
         yield batch
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)

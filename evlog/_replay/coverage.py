@@ -7,8 +7,8 @@ from __future__ import annotations
 import duckdb
 
 from evlog._lake.layout import Lake
+from evlog._lake.names import Source, Table
 from evlog._lake.rollups import Span
-from evlog._lake.schema import Source, Table
 from evlog._replay import runner
 from evlog._replay.runner import EntityKind
 

@@ -23,7 +23,8 @@ from evlog._errors import LakeError
 from evlog._faults import fault_point
 from evlog._lake import checkpoints, rollups
 from evlog._lake.layout import Lake, damaged_files_as_lake_errors, parquet_files
-from evlog._lake.schema import STATUS_EVENTS, STATUS_ROLLUPS, Source, Table
+from evlog._lake.names import Source, Table
+from evlog._lake.schema import STATUS_EVENTS, STATUS_ROLLUPS
 from evlog._replay import runner
 from evlog._replay.coverage import covered_spans, lake_coverage, status_coverage_source
 from evlog._replay.runner import EntityKind

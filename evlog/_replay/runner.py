@@ -31,12 +31,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
-
-from evlog._lake.schema import Source
+from evlog._lake.names import Source
 from evlog._time import FOREVER_US
+
+if TYPE_CHECKING:
+    import duckdb
 
 
 class EntityKind(StrEnum):

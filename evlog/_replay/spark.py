@@ -32,7 +32,8 @@ import pyarrow as pa
 from evlog._errors import EngineError
 from evlog._lake import checkpoints, rollups
 from evlog._lake.layout import Lake
-from evlog._lake.schema import SCHEMAS, SOURCE_PARTITIONED, STATUS_EVENTS, STATUS_ROLLUPS, Table
+from evlog._lake.names import SOURCE_PARTITIONED, Table
+from evlog._lake.schema import SCHEMAS, STATUS_EVENTS, STATUS_ROLLUPS
 from evlog._replay import dialect, runner
 from evlog._replay.engine import (
     _EVENT_TABLE,

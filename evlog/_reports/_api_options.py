@@ -141,11 +141,13 @@ class FeedHealthOptions(TypedDict, total=False):
 
     start: str | date | datetime | None
     end: str | date | datetime | None
+    by: str | Period
     tz: str
     evse: str | Iterable[str] | None
     location: str | Iterable[str] | None
     station: str | Iterable[str] | None
     stations: bool
+    network: bool
 
 
 class MetadataOptions(TypedDict, total=False):

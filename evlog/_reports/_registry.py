@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evlog._errors import UsageError
-from evlog._replay.engine import EngineBase
 from evlog._replay.runner import EntityKind
 from evlog._reports import (
     availability,
@@ -48,6 +47,9 @@ from evlog._reports._report import (
     narrowed_ids,
 )
 from evlog._window import Period
+
+if TYPE_CHECKING:
+    from evlog._replay.engine import EngineBase
 
 STANDARD = Option(
     "standard",

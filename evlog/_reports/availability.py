@@ -7,10 +7,9 @@ least one of its EVSEs was AVAILABLE.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from evlog._lake.schema import Status
-from evlog._replay.engine import NO_ROLLUPS, EngineBase
+from evlog._lake.names import Status
 from evlog._replay.runner import EntityKind
 from evlog._reports._report import (
     EVSE,
@@ -40,12 +39,17 @@ BY_LOCATION = Option(
     "One row per location: time with an EVSE AVAILABLE.",
 )
 
+if TYPE_CHECKING:
+    from evlog._replay.engine import EngineBase
+
 GROUP = group_option("EVSEs")
 
 
 def _availability(report: Report, engine: EngineBase[Any], values: Values) -> Any:
     """The replay, with each linked port's station offline time counted against it
     (docs/reliability.md, "Connectivity") unless `--status-only`."""
+    from evlog._replay.engine import NO_ROLLUPS
+
     window = engine.window(
         EntityKind.EVSE, values["start"], values["end"], values["by"], values["tz"]
     )

@@ -28,19 +28,20 @@ from datetime import date, datetime
 from enum import StrEnum
 from functools import partial
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
-
-import duckdb
-import polars as pl
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from evlog._errors import UsageError
 from evlog._reports.files import export_directory, text_cell, write_csv_rows, write_file
 from evlog._reports.reliability import ReliabilityResult, Standard, Unobserved
 from evlog._time import from_micros, to_micros
 from evlog._window import parse_choice
+
+if TYPE_CHECKING:
+    import duckdb
+    import polars as pl
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
 _PERIOD = ("half_year", "period_start", "period_end", "complete_half")
 _HALF = (
@@ -164,6 +165,8 @@ def _half_figure(
     """The half-year's uptime, the report's month formula over the half's minutes:
     100 * (D - (outage - excluded)) / D, D = the measured minutes under `--unobserved excluded`,
     else the half's length (reliability_ports.sql, `month_uptime_pct`)."""
+    import polars as pl
+
     denominator = measured if unobserved is Unobserved.EXCLUDED else length
     figure = 100.0 * (denominator - (outage - excluded)) / denominator
     return pl.when(denominator > 0).then(pl.max_horizontal(figure, pl.lit(0.0)))
@@ -172,6 +175,8 @@ def _half_figure(
 def half_frames(result: ReliabilityResult, half: Half) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The half's port rows and network row: the 12-month columns of its last report month's
     rows, and the sums of its months' `month_*` columns (nothing computed twice)."""
+    import polars as pl
+
     rows = result.frame.filter(pl.col("report_month").is_in(half.months))
     sums = rows.group_by("scope", "port_id").agg(
         pl.col("month_outage_min").sum().alias("half_outage_min"),
@@ -315,6 +320,8 @@ def month_grid(
     month's end (a month is a whole number of quarter-hours in every zone), with their start and
     end as ISO 8601 text with the offset in `zone` (CSV) or as epoch microseconds (Parquet,
     `_in_zone` makes them timestamps)."""
+    import pyarrow as pa
+
     start, end = _month_bounds(month, zone)
     starts = list(range(start, end, interval.step_us))
     ends = [min(s + interval.step_us, end) for s in starts]
@@ -338,6 +345,8 @@ def month_grid(
 
 def _in_zone(table: pa.Table, zone: ZoneInfo) -> pa.Table:
     """`table` with its epoch-microsecond interval bounds as timestamps in `zone`."""
+    import pyarrow as pa
+
     for name in ("interval_start", "interval_end"):
         column = table.column(name).cast(pa.timestamp("us", tz=zone.key))
         table = table.set_column(table.schema.get_field_index(name), name, column)
@@ -370,6 +379,8 @@ def _as_is(table: pa.Table) -> pa.Table:
 
 
 def _csv_writer(batches: Iterator[pa.Table]) -> Callable[[Path], object]:
+    import polars as pl
+
     def write(tmp: Path) -> None:
         with tmp.open("wb") as handle:
             for number, batch in enumerate(batches):
@@ -379,11 +390,15 @@ def _csv_writer(batches: Iterator[pa.Table]) -> Callable[[Path], object]:
 
 
 def _write_csv(frame: pl.DataFrame | pl.Series, handle: IO[bytes], header: bool) -> None:
+    import polars as pl
+
     assert isinstance(frame, pl.DataFrame)
     frame.write_csv(handle, include_header=header)
 
 
 def _parquet_writer(batches: Iterator[pa.Table]) -> Callable[[Path], object]:
+    import pyarrow.parquet as pq
+
     def write(tmp: Path) -> None:
         writer: pq.ParquetWriter | None = None
         try:
@@ -405,6 +420,9 @@ def write_intervals(
     file_format: IntervalFormat,
 ) -> list[Path]:
     """`cec_intervals_<YYYY-MM>.<csv|parquet>` for every report month, in `target`."""
+    import duckdb
+    import polars as pl
+
     zone = result.tz
     ports = (
         result.frame.filter(pl.col("scope") == "port")

@@ -44,8 +44,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-import polars as pl
-
 from evlog._errors import ExportError, UsageError
 from evlog._reports.exclusions import EXCLUSION_REASONS, Cause, csv_columns, read_csv_rows
 from evlog._reports.files import export_directory, write_csv_rows, write_file
@@ -342,6 +340,8 @@ def _exclusion_cells(causes: str, exempted: float, duration: float) -> tuple[str
 
 
 def _ports_rows(result: ReliabilityResult, provider: str) -> dict[str, list[Row]]:
+    import polars as pl
+
     ports = result.frame.filter(pl.col("scope") == "port").sort(
         "station_id", "port_id", "report_month"
     )

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from evlog._errors import OutputError, UsageError
-from evlog._lake.layout import atomic_write_file
 
 STDOUT = "-"
 
@@ -47,6 +46,8 @@ def write_file(path: Path, write: Callable[[Path], object], what: str) -> None:
         if path.exists() and not path.is_file():
             write(path)
         else:
+            from evlog._lake.layout import atomic_write_file  # lazily: it imports pyarrow
+
             atomic_write_file(path, write)
     except OSError as exc:
         reason = exc.strerror or str(exc)

@@ -1,4 +1,5 @@
-"""intervals: the replayed state intervals themselves (entity, state, start, end), for analysts.
+"""intervals: the replayed state intervals themselves (entity, state, interval_start, interval_end),
+for analysts.
 
 EVSE intervals carry OCPI statuses, station intervals `online`/`offline`; both kinds also have
 `no_data` and `unobserved`. Adjacent intervals of the same state are merged; intervals are clipped
@@ -7,7 +8,8 @@ to the window and split at period boundaries when `--by` asks for it.
 
 from __future__ import annotations
 
-from evlog._replay.engine import EngineBase, R
+from typing import TYPE_CHECKING
+
 from evlog._replay.runner import EntityKind
 from evlog._reports._report import (
     EVSE,
@@ -21,6 +23,9 @@ from evlog._reports._report import (
     report_plot,
 )
 from evlog._window import Period
+
+if TYPE_CHECKING:
+    from evlog._replay.engine import EngineBase, R
 
 
 def selected_kinds(
@@ -55,20 +60,21 @@ def _intervals(report: Report, engine: EngineBase[R], values: Values) -> R:
                 hold_after_gap=values["hold_after_gap"],
             )
         )
-    return engine.union_ordered(relations, ["entity_kind", "entity_id", "start"])
+    return engine.union_ordered(relations, ["entity_kind", "entity_id", "interval_start"])
 
 
 REPORT: Report = Report(
     name="intervals",
     entity="replayed state interval (EVSEs and stations)",
-    summary="The replayed state intervals (entity, state, start, end) of EVSEs and stations.",
+    summary="The replayed state intervals (entity, state, interval_start, interval_end) of EVSEs "
+    "and stations.",
     columns=(
         "entity_kind",
         "entity_id",
         "location_id",
         "state",
-        "start",
-        "end",
+        "interval_start",
+        "interval_end",
         "duration_s",
     ),
     run=_intervals,

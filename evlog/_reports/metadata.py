@@ -7,10 +7,9 @@ what the reports' `--rapid`, `--vendor`, `--model` and `--firmware` filter by.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evlog._errors import UsageError
-from evlog._replay.engine import EngineBase
 from evlog._replay.runner import EntityKind
 from evlog._reports._report import (
     METADATA_FILTERS,
@@ -22,6 +21,9 @@ from evlog._reports._report import (
     metadata_params,
 )
 from evlog._window import Period
+
+if TYPE_CHECKING:
+    from evlog._replay.engine import EngineBase
 
 ENTITY_KINDS = ("station", "port")
 

@@ -18,18 +18,20 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
-import duckdb
-import polars as pl
+from typing import TYPE_CHECKING, Any
 
 from evlog._errors import UsageError
-from evlog._lake.layout import Lake
-from evlog._lake.schema import Source, Table
-from evlog._replay.engine import EngineBase
+from evlog._lake.names import Source, Table
 from evlog._replay.runner import expand_rules
 from evlog._reports._report import END, LAKE, START, STATION, Report, Values
 from evlog._time import parse_instant
+
+if TYPE_CHECKING:
+    import duckdb
+    import polars as pl
+
+    from evlog._lake.layout import Lake
+    from evlog._replay.engine import EngineBase
 
 RECONCILE_SQL = expand_rules("""
 WITH snapshots AS (
@@ -122,6 +124,8 @@ def _on_engine(report: Report, engine: EngineBase[Any], values: Values) -> Any:
 
 
 def _select(relation: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
+    import duckdb
+
     return relation.select(*(duckdb.ColumnExpression(name) for name in REPORT.columns))
 
 
@@ -168,6 +172,10 @@ def reconcile(
 ) -> pl.DataFrame:
     """Poll snapshots that contradict the webhook state at their instant: missed webhooks, on a
     connection of its own that reads only the connectivity events (`REPORT.columns`)."""
+    import duckdb
+
+    from evlog._lake.layout import Lake
+
     opened = Lake.open(lake)
     values = REPORT.read({"start": start, "end": end, "station": stations})
     con = duckdb.connect()

@@ -32,14 +32,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
-import polars as pl
-
 from evlog._errors import UsageError
-from evlog._lake.schema import Status
-from evlog._replay.engine import NO_ROLLUPS, EngineBase
+from evlog._lake.names import Status
 from evlog._replay.runner import EntityKind
 from evlog._reports.exclusions import (
     EXCLUSION_REASONS,
@@ -51,6 +48,11 @@ from evlog._reports.files import export_directory, write_file
 from evlog._reports.opening_hours import Hours, closed_micros, load_opening_hours
 from evlog._time import from_micros, to_micros
 from evlog._window import Period, Window, parse_choice, parse_tz
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from evlog._replay.engine import EngineBase
 
 DAY_US = 86_400 * 1_000_000
 NEVI_YEAR_MIN = 525_600  # 23 CFR 680.116(b): the fixed denominator, 365 x 24 x 60
@@ -369,6 +371,8 @@ class ReliabilityResult:
     @property
     def warnings(self) -> list[str]:
         """What a user must know before filing these figures (the CLI prints them on stderr)."""
+        import polars as pl
+
         ports = self.frame.filter(pl.col("scope") == "port")
         missing = ports.filter(pl.col("passed").is_null())
         if missing.is_empty():
@@ -440,6 +444,8 @@ def compute_reliability(
 
     Time after the end of the lake's data (its last event or coverage, whichever is later) is
     unobserved, never the last state held (docs/reliability.md, "Unobserved time")."""
+    from evlog._replay.engine import NO_ROLLUPS
+
     rule = RULES[standard]
     zone = parse_tz(tz)
     months = report_months(engine, zone, start, end, chosen_months)
@@ -648,6 +654,8 @@ def _exclusion_params(rows: list[Exclusion], rule: Rule) -> dict[str, list[Any]]
 
 
 def _from_us(column: str, zone: ZoneInfo) -> pl.Expr:
+    import polars as pl
+
     return (
         pl.from_epoch(pl.col(column), time_unit="us")
         .dt.replace_time_zone("UTC")
@@ -658,6 +666,8 @@ def _from_us(column: str, zone: ZoneInfo) -> pl.Expr:
 def _with_network(
     ports: pl.DataFrame, rule: Rule, zone: ZoneInfo, unobserved: Unobserved, min_coverage: float
 ) -> pl.DataFrame:
+    import polars as pl
+
     ports = ports.with_columns(
         pl.lit("port").alias("scope"),
         pl.lit(rule.standard.value).alias("standard"),
@@ -729,6 +739,8 @@ _CODES = {cause.value: str(code) for cause, code in EXCLUSION_REASONS.items()}
 
 
 def _outage_frame(outages: pl.DataFrame, zone: ZoneInfo) -> pl.DataFrame:
+    import polars as pl
+
     if outages.is_empty():
         strings = ("port_id", "station_id", "outage_id", "outage_cause", "outage_states")
         schema: dict[str, Any] = {
@@ -768,6 +780,8 @@ def _outage_frame(outages: pl.DataFrame, zone: ZoneInfo) -> pl.DataFrame:
 
 
 def _budget_frame(budgets: pl.DataFrame, zone: ZoneInfo) -> pl.DataFrame:
+    import polars as pl
+
     return budgets.with_columns(
         _from_us("incident_start_us", zone).alias("incident_start"),
         _from_us("incident_end_us", zone).alias("incident_end"),
@@ -790,6 +804,8 @@ def export_charging_use_spec(
 ) -> list[Path]:
     """Write `uptime.csv` and `outages.csv` (minutes) in `directory`, each atomically (a failed
     write never leaves half a file); returns the paths."""
+    import polars as pl
+
     target = export_directory(directory)
     ports = result.frame.filter(pl.col("scope") == "port")
     uptime = ports.select(

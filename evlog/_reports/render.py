@@ -8,15 +8,17 @@ from collections.abc import Iterator
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-import polars as pl
 from rich.console import Console
 from rich.table import Table as RichTable
 
 from evlog._errors import UsageError
 from evlog._reports.files import is_stdout, write_file
 from evlog._window import parse_choice
+
+if TYPE_CHECKING:
+    import polars as pl
 
 
 class OutputFormat(StrEnum):
@@ -79,6 +81,8 @@ PCT_DECIMALS = 3  # a thousandth of a percent: 0.9 s in a day, finer than any ru
 def to_csv(frame: pl.DataFrame) -> str:
     """CSV that spreadsheets read as-is: ISO times with a `+01:00` offset, percentages to
     `PCT_DECIMALS` decimals (durations keep their microseconds)."""
+    import polars as pl
+
     percentages = [name for name in frame.columns if name.endswith("_pct")]
     rounded = frame.with_columns(pl.col(percentages).round(PCT_DECIMALS))
     return rounded.write_csv(datetime_format=CSV_DATETIME_FORMAT)
@@ -175,6 +179,8 @@ ID_MIN_CHARS = 8  # ids are cut to no fewer characters than this, and only when 
 
 def table_view(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
     """`frame` as `to_rich_table` shows it when not wide, and notes saying what changed."""
+    import polars as pl
+
     notes: list[str] = []
     zero = [
         name
@@ -205,6 +211,8 @@ def table_view(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
 def _short_ids(column: pl.Series) -> tuple[pl.Series, str]:
     """`column`'s ids without the `:`-separated prefix they all share, then cut to the shortest
     start that still tells them apart (at least `ID_MIN_CHARS`, marked `…`)."""
+    import polars as pl
+
     values = [v for v in column.to_list() if v is not None]
     notes = []
     prefix = _common_prefix(values)

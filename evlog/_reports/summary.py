@@ -13,17 +13,19 @@ import os
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
-
-from evlog._replay.engine import EngineBase
 from evlog._replay.runner import EntityKind
 from evlog._reports import availability, flaps, intervals, uptime
 from evlog._reports._report import Plot, Report, Values
 from evlog._reports.render import format_duration
 from evlog._time import from_micros
 from evlog._window import Period, Window
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from evlog._replay.engine import EngineBase
 
 COLUMNS: tuple[str, ...] = ("section", "item", "value", "detail")
 WORST = 5  # rows of each "worst" list
@@ -61,6 +63,8 @@ def _quantiles(values: pl.Series) -> str:
 
 def compute_summary(engine: EngineBase[Any], values: Values) -> NetworkSummary:
     """The summary of the window the values give (default: the lake's span)."""
+    import polars as pl
+
     window = engine.window(
         EntityKind.EVSE, values["start"], values["end"], Period.NONE, values["tz"]
     )
@@ -164,8 +168,8 @@ def compute_summary(engine: EngineBase[Any], values: Values) -> NetworkSummary:
     end = window.end
     out_now = (
         spans.filter(
-            pl.col("state").is_in(OUT_STATES) & (pl.col("end") == end.astimezone(UTC))
-        ).sort(["entity_kind", "start", "entity_id"])
+            pl.col("state").is_in(OUT_STATES) & (pl.col("interval_end") == end.astimezone(UTC))
+        ).sort(["entity_kind", "interval_start", "entity_id"])
         if spans.height
         else spans
     )
@@ -175,7 +179,7 @@ def compute_summary(engine: EngineBase[Any], values: Values) -> NetworkSummary:
             "at the end",
             row["entity_id"],
             row["duration_s"],
-            f"{row['state']} since {row['start'].astimezone(window.tz).isoformat()} "
+            f"{row['state']} since {row['interval_start'].astimezone(window.tz).isoformat()} "
             f"(at least {format_duration(row['duration_s'])})",
         )
 

@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import polars as pl
-
 from evlog._errors import UsageError
 from evlog._reports.files import export_directory, text_cell, write_csv_rows, write_file
 
@@ -113,6 +111,8 @@ class Year:
 
 def years_of(result: ReliabilityResult) -> list[Year]:
     """Each calendar year of the report months, from its last report month's rows."""
+    import polars as pl
+
     frame = result.frame
     months = sorted(set(frame.get_column("report_month").to_list()))
     last: dict[int, str] = {}

@@ -14,6 +14,7 @@ from typing import Any, Final
 import orjson
 
 from evlog._errors import OutputError, UsageError
+from evlog._progress import Progress, ProgressStep, quiet
 from evlog._simulate.feeds import (
     HERE_KAFKA_PARTITIONS,
     MAX_MESSAGES_PER_FILE,
@@ -432,9 +433,11 @@ def simulate(
     start: str | datetime | None = None,
     faults: bool = True,
     overwrite: bool = False,
+    progress: Progress = quiet,
 ) -> dict[str, Any]:
     """Simulate `stations` stations for `days` days and write raw feeds, ground truth and a manifest
-    under `out`. Same arguments, same bytes. Returns the manifest."""
+    under `out`. Same arguments, same bytes. Returns the manifest. `progress` is told the (UTC)
+    days simulated."""
     if not 1 <= stations <= MAX_STATIONS:
         raise UsageError(f"--stations: must be between 1 and {MAX_STATIONS}, got {stations}")
     if not 1 <= days <= MAX_DAYS:
@@ -529,7 +532,8 @@ def simulate(
         true_events = connector_events = 0
         bounds = [t0, *range(t0 // DAY * DAY + DAY, t1, DAY), t1]
         pending: list[Delivery] = []
-        for c0, c1 in itertools.pairwise(bounds):
+        progress(ProgressStep("simulating days", 0, len(bounds) - 1, "days"))
+        for day, (c0, c1) in enumerate(itertools.pairwise(bounds), 1):
             for sim, dl, base in zip(sims, deliverers, evse_base, strict=True):
                 sim.advance(c1 + LOOKAHEAD)
                 events = sim.out
@@ -568,6 +572,7 @@ def simulate(
             writer.start_day(iso_ms(c0)[:10])
             while heap and heap[0][0] < c1:
                 writer.add(heapq.heappop(heap)[2])
+            progress(ProgressStep("simulating days", day, len(bounds) - 1, "days"))
         writer.close_day()
         assert not heap
         true_evse.finish(t1)

@@ -13,7 +13,7 @@ import numpy.typing as npt
 import orjson
 
 from evlog._errors import RecordError
-from evlog._lake.schema import QuarantineReason, Status
+from evlog._lake.names import QuarantineReason, Status
 
 DEFAULT_SKEW_TOLERANCE = timedelta(minutes=5)
 

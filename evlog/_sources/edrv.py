@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from evlog._errors import RecordError
-from evlog._lake.schema import QuarantineReason
+from evlog._lake.names import QuarantineReason
 from evlog._sources._common import (
     DEFAULT_SKEW_TOLERANCE,
     LongLine,
@@ -38,11 +38,9 @@ from evlog._sources._common import (
     too_large,
 )
 from evlog._sources._headers import redact_headers
+from evlog._sources.edrv_events import CONNECTOR_STATUS_EVENT, OFFLINE_EVENT, ONLINE_EVENT
 from evlog._sources.ocpp import DEFAULT_STATUS_MAP, StatusMap
 
-ONLINE_EVENT = "chargestation.online"
-OFFLINE_EVENT = "chargestation.offline"
-CONNECTOR_STATUS_EVENT = "chargestation.connector_status.updated"
 SIGNATURE_HEADER = "edrv-signature"
 
 # Which station field holds the source time of each connectivity event.

@@ -32,7 +32,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from evlog._errors import RecordError
-from evlog._lake.schema import RAW_STATUS, TIMESTAMP, QuarantineReason, Status
+from evlog._lake.names import QuarantineReason, Status
+from evlog._lake.schema import RAW_STATUS, TIMESTAMP
 from evlog._sources._common import (
     KEPT_PREFIX_BYTES,
     MAX_RECORD_BYTES,

@@ -23,7 +23,7 @@ from typing import Final, NamedTuple
 
 from evlog._errors import InputError, LakeError, UsageError
 from evlog._lake.layout import atomic_write_text
-from evlog._lake.schema import Status
+from evlog._lake.names import Status
 from evlog._sources._common import spelling_key
 
 # Where a lake keeps its mapping overrides, relative to the lake's root.

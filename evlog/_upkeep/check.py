@@ -17,7 +17,8 @@ import pyarrow.parquet as pq
 
 from evlog._lake import checkpoints, rollups
 from evlog._lake.layout import INTENTS, Lake
-from evlog._lake.schema import SCHEMAS, Table
+from evlog._lake.names import Table
+from evlog._lake.schema import SCHEMAS
 
 _RAW = {Table.RAW_STATUS.value, Table.RAW_WEBHOOKS.value, Table.RAW_POLLS.value}
 _DERIVED = {

@@ -83,7 +83,9 @@ from evlog._lake.layout import (
     parquet_files,
     partition_date,
 )
-from evlog._lake.schema import SCHEMAS, STATUS_EVENTS, Table
+from evlog._lake.names import Table
+from evlog._lake.schema import SCHEMAS, STATUS_EVENTS
+from evlog._progress import Progress, ProgressStep, quiet
 from evlog._replay.runner import expand_rules
 from evlog._upkeep import rollups as rollup_module
 
@@ -137,6 +139,7 @@ def compact(
     partitions: Collection[Path] | None = None,
     wait: bool = False,
     only_crowded: bool = False,
+    progress: Progress = quiet,
 ) -> CompactSummary:
     """Compact every table of `lake` (or only the partition directories `partitions`: those an
     import wrote to, `RecordSummary.partitions`; with `only_crowded`, only those holding at least
@@ -148,13 +151,18 @@ def compact(
     One compaction at a time per lake (`LakeError` if another runs: an hourly cron job that
     overran, a second operator, a rebuild; with `wait`, wait for it instead: an import's own
     compaction); recorders and reports may run alongside.
+
+    `progress` is told the partitions looked at of those to look at, then the checkpoints and the
+    rollups once each is up to date.
     """
     with (
         damaged_files_as_lake_errors(lake.root),
         compaction_lock(lake, "another `evlog lake compact` or `evlog lake rebuild`", wait),
     ):
         remove_leftovers(lake)
-        return _compact(lake, checkpoints, rollups, rollup_zones, partitions, only_crowded)
+        return _compact(
+            lake, checkpoints, rollups, rollup_zones, partitions, only_crowded, progress
+        )
 
 
 def compaction_lock(
@@ -172,21 +180,27 @@ def _compact(
     rollups: bool,
     rollup_zones: Iterable[str],
     partitions: Collection[Path] | None,
-    only_crowded: bool = False,
+    only_crowded: bool,
+    progress: Progress,
 ) -> CompactSummary:
     summary = CompactSummary()
-    for table in Table:
+    by_table = {
+        table: _partitions(lake, table)
+        if partitions is None
+        else sorted(Path(d) for d in partitions if Path(d).is_relative_to(lake.table_dir(table)))
+        for table in Table
+    }
+    total = sum(len(directories) for directories in by_table.values())
+    looked_at = 0
+    progress(ProgressStep("merging partitions", looked_at, total, "partitions"))
+    for table, directories in by_table.items():
         at_least = 1
         if only_crowded:
             at_least = CROWDED_RAW_FILES if table in RAW_TABLES else CROWDED_FILES
-        if partitions is None:
-            directories = _partitions(lake, table)
-        else:
-            directories = sorted(
-                Path(d) for d in partitions if Path(d).is_relative_to(lake.table_dir(table))
-            )
         for directory in directories:
             merged = compact_partition(lake, table, directory, at_least)
+            looked_at += 1
+            progress(ProgressStep("merging partitions", looked_at, total, "partitions"))
             if merged:
                 summary.partitions += 1
                 summary.files_before += merged[0]
@@ -194,9 +208,13 @@ def _compact(
                 summary.rows += merged[1]
                 summary.tables[table.value] = summary.tables.get(table.value, 0) + merged[0]
     if checkpoints:
+        progress(ProgressStep("updating checkpoints", 0, 1, "steps"))
         summary.checkpoints = update_checkpoints(lake)
+        progress(ProgressStep("updating checkpoints", 1, 1, "steps"))
     if rollups:
+        progress(ProgressStep("updating rollups", 0, 1, "steps"))
         summary.rollup_days = rollup_module.update_rollups(lake, rollup_zones)
+        progress(ProgressStep("updating rollups", 1, 1, "steps"))
     return summary
 
 

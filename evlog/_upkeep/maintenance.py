@@ -23,7 +23,8 @@ from evlog._faults import fault_point
 from evlog._lake import rollups
 from evlog._lake.checkpoints import event_files_by_day
 from evlog._lake.layout import Lake, damaged_files_as_lake_errors, fsync_dir
-from evlog._lake.schema import DATE_COLUMN, QuarantineReason, Table
+from evlog._lake.names import DATE_COLUMN, QuarantineReason, Table
+from evlog._progress import Progress, ProgressStep, quiet
 from evlog._record.derive import DEFAULT_SKEW_TOLERANCE, FEEDS
 from evlog._record.recorder import RecordSummary
 from evlog._replay import runner
@@ -229,6 +230,7 @@ def rebuild(
     skew_tolerance: timedelta = DEFAULT_SKEW_TOLERANCE,
     on_wait: Callable[[str], None] | None = None,
     status_map: Path | None = None,
+    progress: Progress = quiet,
 ) -> RecordSummary:
     """Re-derive the event and quarantine tables from the raw tables, then swap them in.
 
@@ -244,7 +246,8 @@ def rebuild(
     hidden staging directory and their files moved into the table directories under a
     `Lake.intent`: should the rebuild die, the next holder of the write lock deletes the files
     moved in so far (the old tables stay), or, once every new file is in place, the old files
-    that remain (the new tables are then whole). Raw tables are only read.
+    that remain (the new tables are then whole). Raw tables are only read. `progress` is told
+    the raw records derived of the raw tables' total.
     """
     with (
         damaged_files_as_lake_errors(lake.root),
@@ -258,16 +261,21 @@ def rebuild(
             mapping = parse_status_map(read_status_map(status_map), f"--status-map {status_map}")
         staged = Lake(lake.root / f".rebuild-{uuid.uuid4().hex[:8]}")
         summary = RecordSummary()
+        raw_files = [(feed, path) for feed in FEEDS for path in lake.files(feed.raw_table)]
+        total = sum(pq.ParquetFile(path).metadata.num_rows for _, path in raw_files)
+        progress(ProgressStep("re-deriving raw records", 0, total, "records"))
         try:
-            for feed in FEEDS:
-                for path in lake.files(feed.raw_table):
-                    for batch in pq.ParquetFile(path).iter_batches(batch_size=50_000):
-                        raws = batch.to_pylist()
-                        derived = feed.derive(raws, skew_tolerance, mapping)
-                        derived.write(staged, feed)
-                        summary.recorded += len(raws)
-                        summary.events += derived.event_count
-                        summary.quarantined += derived.quarantined_records
+            for feed, path in raw_files:
+                for batch in pq.ParquetFile(path).iter_batches(batch_size=50_000):
+                    raws = batch.to_pylist()
+                    derived = feed.derive(raws, skew_tolerance, mapping)
+                    derived.write(staged, feed)
+                    summary.recorded += len(raws)
+                    summary.events += derived.event_count
+                    summary.quarantined += derived.quarantined_records
+                    progress(
+                        ProgressStep("re-deriving raw records", summary.recorded, total, "records")
+                    )
             fault_point("rebuild.after_stage")
             if status_map is not None:
                 write_status_map(lake.root, mapping)

@@ -13,7 +13,7 @@ import pytest
 
 from evlog._errors import LakeNotFoundError
 from evlog._lake.layout import WRITE_LOCK, Lake, atomic_write_parquet
-from evlog._lake.schema import Table
+from evlog._lake.names import Table
 from evlog._record.offline import record_stream, record_webhook_files
 from evlog._replay.coverage import lake_coverage
 from evlog._time import to_micros

@@ -12,8 +12,8 @@ import pytest
 
 from evlog._errors import UsageError
 from evlog._lake.layout import Lake, exclusive_lock
+from evlog._lake.names import Table
 from evlog._lake.rollups import manifests
-from evlog._lake.schema import Table
 from evlog._record.live import PeriodicCompaction, parse_compact_every
 from evlog._upkeep.compact import COMPACT_LOCK, COMPACTED_PREFIX
 from tests.record.test_receiver import PATH, online, serving, signed

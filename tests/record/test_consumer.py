@@ -22,7 +22,7 @@ import pytest
 
 from evlog._lake.layout import Lake
 from evlog._lake.ledger import StreamMarks
-from evlog._lake.schema import QuarantineReason, Source, Table
+from evlog._lake.names import QuarantineReason, Source, Table
 from evlog._record.consumer import consume, record_here
 from evlog._record.derive import STATUS_FEED, Row
 from evlog._record.recorder import Recorder

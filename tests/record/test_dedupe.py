@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evlog._lake.layout import Lake, day_name
-from evlog._lake.schema import Table
+from evlog._lake.names import Table
 from evlog._record.derive import WEBHOOK_FEED
 from evlog._record.offline import record_stream, record_webhook_files
 from evlog._record.recorder import Recorder

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from evlog._lake.layout import Lake
-from evlog._lake.schema import Table
+from evlog._lake.names import Table
 from evlog._record.derive import POLL_FEED
 from evlog._record.live import SessionCoverage, TextFormatter, fields, logfmt
 from tests.fakes.edrv_server import TOKEN, FakeEdrv

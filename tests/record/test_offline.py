@@ -13,7 +13,7 @@ import pytest
 
 from evlog._errors import InputError
 from evlog._lake.layout import Lake
-from evlog._lake.schema import QuarantineReason, Table
+from evlog._lake.names import QuarantineReason, Table
 from evlog._record.offline import record_stream, record_webhook_files
 from evlog._sources import here
 from tests import feeds

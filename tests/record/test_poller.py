@@ -14,7 +14,7 @@ import pytest
 
 from evlog._errors import UsageError
 from evlog._lake.layout import Lake
-from evlog._lake.schema import Source, Table
+from evlog._lake.names import Source, Table
 from evlog._record.derive import POLL_FEED, WEBHOOK_FEED
 from evlog._record.poller import poll, record_poll
 from evlog._record.recorder import Recorder

@@ -24,7 +24,7 @@ import pytest
 
 from evlog._cli import main
 from evlog._lake.layout import Lake
-from evlog._lake.schema import QuarantineReason, Table
+from evlog._lake.names import QuarantineReason, Table
 from evlog._record import wal
 from evlog._record.receiver import Receiver, ReceiverConfig, open_receiver, wal_lock
 from evlog._sources import edrv

@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from evlog._lake.layout import Lake
-from evlog._lake.schema import QuarantineReason, Table
+from evlog._lake.names import QuarantineReason, Table
 from evlog._record import wal
 from tests import feeds
 from tests.record.test_receiver import PATH, SECRET, free_port, online, raw_ids, signed

@@ -13,7 +13,7 @@ import pytest
 
 from evlog import _faults
 from evlog._lake.layout import Lake
-from evlog._lake.schema import Table
+from evlog._lake.names import Table
 from evlog._record import wal
 from evlog._record.derive import WEBHOOK_FEED
 from evlog._record.receiver import convert_segment, recover

@@ -16,7 +16,7 @@ import pytest
 
 from evlog import _faults
 from evlog._lake.layout import INTENTS, Lake
-from evlog._lake.schema import Table
+from evlog._lake.names import Table
 from evlog._record.derive import STATUS_FEED, Row
 from evlog._record.offline import record_stream
 from evlog._record.recorder import Recorder

@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from evlog._lake.layout import Lake
-from evlog._lake.schema import Source, Table
+from evlog._lake.names import Source, Table
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

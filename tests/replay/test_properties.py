@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import evlog
-from evlog._lake.schema import Source, Status, Table
+from evlog._lake.names import Source, Status, Table
 from evlog._upkeep.compact import compact
 from tests.replay import reference as ref
 from tests.replay.lakes import (

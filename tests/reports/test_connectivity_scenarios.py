@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 import evlog
-from evlog._lake.schema import Source
+from evlog._lake.names import Source
 from tests.replay.lakes import Connectivity, at, make_lake, write_coverage
 
 DAY = ("2024-04-05T00:00:00Z", "2024-04-06T00:00:00Z")

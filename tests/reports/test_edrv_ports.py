@@ -21,7 +21,7 @@ import pytest
 import evlog
 from evlog._errors import UsageError
 from evlog._lake.layout import Lake
-from evlog._lake.schema import Table
+from evlog._lake.names import Table
 from evlog._record.derive import WEBHOOK_FEED, derive_polls
 from evlog._record.offline import record_webhook_files
 from evlog._record.recorder import Recorder
@@ -134,7 +134,7 @@ def check_default_figures(lake: evlog.EvlogLake) -> None:
     alone = by_port(lake.availability(*DAY, by="none", status_only=True))["C2"]
     assert alone["available_pct"] == pytest.approx(100 * (24 * H - 7_800) / (24 * H))
     assert alone["in_service_pct"] == 100.0
-    intervals = lake.intervals(*DAY, evse=["C1", "C2"]).sort("entity_id", "start")
+    intervals = lake.intervals(*DAY, evse=["C1", "C2"]).sort("entity_id", "interval_start")
     assert intervals.select("entity_id", "state", "duration_s").rows() == [
         ("C1", "OUT_OF_ORDER", 6 * H),
         ("C1", "AVAILABLE", 12 * H),

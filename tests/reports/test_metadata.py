@@ -19,7 +19,7 @@ import pytest
 
 import evlog
 from evlog._lake.layout import Lake
-from evlog._lake.schema import Table
+from evlog._lake.names import Table
 from evlog._record.derive import POLL_FEED
 from evlog._record.poller import snapshot_row
 from evlog._record.recorder import Recorder

@@ -127,8 +127,8 @@ def test_merged_intervals_are_the_intervals_report_without_period_splits(
     whole = report("intervals")
     assert by_day.height > whole.height, "the lake should have intervals that span midnight"
     merged = plots.merge_adjacent(by_day)
-    key = ["entity_kind", "entity_id", "start"]
-    columns = ["entity_kind", "entity_id", "location_id", "state", "start", "end"]
+    key = ["entity_kind", "entity_id", "interval_start"]
+    columns = ["entity_kind", "entity_id", "location_id", "state", "interval_start", "interval_end"]
     assert merged.sort(key).select(columns).equals(whole.sort(key).select(columns))
     durations = merged.sort(key)["duration_s"].to_numpy()
     assert durations == pytest.approx(whole.sort(key)["duration_s"].to_numpy(), abs=1e-6)
@@ -142,13 +142,13 @@ def test_merging_joins_only_touching_intervals_of_one_state() -> None:
             "entity_id": ["s1", "s1", "s1", "s2"],
             "location_id": "l1",
             "state": "online",
-            "start": [t[0], t[1], t[3], t[1]],
-            "end": [t[1], t[2], t[4], t[2]],
+            "interval_start": [t[0], t[1], t[3], t[1]],
+            "interval_end": [t[1], t[2], t[4], t[2]],
             "duration_s": 3600.0,
         }
     )
     merged = plots.merge_adjacent(intervals)
-    assert merged.select("entity_id", "start", "end", "duration_s").rows() == [
+    assert merged.select("entity_id", "interval_start", "interval_end", "duration_s").rows() == [
         ("s1", t[0], t[2], 7200.0),  # touching: one interval
         ("s1", t[3], t[4], 3600.0),  # an hour later: a new one
         ("s2", t[1], t[2], 3600.0),  # another entity
@@ -253,7 +253,7 @@ def test_timeline_draws_every_interval_in_its_row_and_colour(
             to_rgba(plots.STATE_COLOURS.get(state, plots.OTHER_STATE_COLOUR)),
         )
         for entity, state, start, end in intervals.select(
-            "entity_id", "state", "start", "end"
+            "entity_id", "state", "interval_start", "interval_end"
         ).iter_rows()
     }
     assert drawn == expected

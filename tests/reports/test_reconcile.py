@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import evlog
-from evlog._lake.schema import Source
+from evlog._lake.names import Source
 from evlog._reports.reconcile import reconcile
 from tests.replay.lakes import Connectivity, at, make_lake
 

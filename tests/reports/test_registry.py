@@ -18,7 +18,7 @@ import typer
 import evlog
 from evlog._cli import app
 from evlog._errors import UsageError
-from evlog._lake.schema import Source
+from evlog._lake.names import Source
 from evlog._replay.runner import EntityKind
 from evlog._reports import _api_options, _docs, uptime
 from evlog._reports._registry import COMMANDS, REPORTS

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 import evlog
 from evlog._lake.layout import Lake
+from evlog._lake.names import Source, Status, Table
 from evlog._lake.rollups import zone_dir
-from evlog._lake.schema import Source, Status, Table
 from evlog._replay.engine import ReplayEngine
 from evlog._replay.runner import EntityKind
 from evlog._upkeep.compact import compact

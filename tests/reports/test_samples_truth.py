@@ -103,8 +103,13 @@ def test_availability_matches_truth(
 
 
 def test_intervals_match_truth(lake: evlog.EvlogLake, feed: Path, window: tuple[str, str]) -> None:
+    # the simulator's truth names the columns entity_type, start, end
     got = lake.intervals(*window).select(
-        pl.col("entity_kind").alias("entity_type"), "entity_id", "state", "start", "end"
+        pl.col("entity_kind").alias("entity_type"),
+        "entity_id",
+        "state",
+        pl.col("interval_start").alias("start"),
+        pl.col("interval_end").alias("end"),
     )
     want = expected(feed, "intervals").select("entity_type", "entity_id", "state", "start", "end")
     assert got.sort("entity_id", "start").equals(want.sort("entity_id", "start"))
@@ -125,7 +130,12 @@ def test_edrv_only_lake_port_availability_matches_truth(
     got_intervals = (
         edrv_lake.intervals(*window)
         .filter(pl.col("entity_kind") == "evse")
-        .select("entity_id", "state", "start", "end")
+        .select(
+            "entity_id",
+            "state",
+            pl.col("interval_start").alias("start"),
+            pl.col("interval_end").alias("end"),
+        )
     )
     want_intervals = expected(feed, "edrv_intervals").select("entity_id", "state", "start", "end")
     assert got_intervals.sort("entity_id", "start").equals(

@@ -15,7 +15,7 @@ import pytest
 
 from evlog._errors import RecordError
 from evlog._lake.layout import Lake
-from evlog._lake.schema import QuarantineReason, Table
+from evlog._lake.names import QuarantineReason, Table
 from evlog._record.offline import record_stream, record_webhook_files
 from evlog._sources import here
 from evlog._sources._common import KEPT_PREFIX_BYTES, MAX_RECORD_BYTES

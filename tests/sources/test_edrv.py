@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from evlog._errors import RecordError
-from evlog._lake.schema import QuarantineReason
+from evlog._lake.names import QuarantineReason
 from evlog._sources import edrv
 from tests import feeds
 

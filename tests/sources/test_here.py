@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from evlog._errors import RecordError
-from evlog._lake.schema import QuarantineReason, Status
+from evlog._lake.names import QuarantineReason, Status
 from evlog._sources import here
 from tests import feeds
 

@@ -9,7 +9,7 @@ import pytest
 
 from evlog._errors import LakeError
 from evlog._lake.layout import Lake
-from evlog._lake.schema import Status
+from evlog._lake.names import Status
 from evlog._record.derive import WEBHOOK_FEED
 from evlog._record.recorder import Recorder
 from evlog._sources.ocpp import (

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from evlog._lake.layout import Lake
-from evlog._lake.schema import Table
+from evlog._lake.names import Table
 from tests import feeds
 
 T = "2024-04-05T11:00:00Z"

@@ -19,7 +19,7 @@ from evlog._cli import main
 from evlog._errors import LakeError
 from evlog._lake.checkpoints import CHECKPOINT_DIR, usable_checkpoint
 from evlog._lake.layout import Lake, exclusive_lock
-from evlog._lake.schema import Source, Table
+from evlog._lake.names import Source, Table
 from evlog._replay.runner import EntityKind
 from evlog._upkeep.compact import COMPACT_LOCK, compact
 from tests.replay.lakes import (

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 import evlog
 from evlog._lake.layout import Lake
-from evlog._lake.schema import Table
+from evlog._lake.names import Table
 from evlog._record.offline import record_stream
 from evlog._upkeep.compact import STALE_TMP_SECONDS, compact
 from evlog._upkeep.maintenance import DERIVED_TABLES, rebuild

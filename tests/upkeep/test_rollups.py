@@ -20,8 +20,8 @@ import pytest
 
 import evlog
 from evlog._lake.layout import Lake
+from evlog._lake.names import Source, Table
 from evlog._lake.rollups import ROLLUP_DIR, RollupSpan, first_difference, manifests, zone_dir
-from evlog._lake.schema import Source, Table
 from evlog._replay.runner import EntityKind
 from evlog._upkeep.compact import compact
 from evlog._upkeep.maintenance import lake_info

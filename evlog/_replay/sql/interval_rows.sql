@@ -13,8 +13,8 @@ SELECT
     s.entity_id,
     e.location_id,
     s.state,
-    make_timestamptz(s.part_start) AS "start",
-    make_timestamptz(s.part_end) AS "end",
+    make_timestamptz(s.part_start) AS interval_start,
+    make_timestamptz(s.part_end) AS interval_end,
     (s.part_end - s.part_start) / 1e6 AS duration_s
 FROM split AS s
 JOIN entities AS e USING (entity_id)

@@ -28,7 +28,7 @@ def hour_of_week_profile(frame: pl.DataFrame, *, tz: str | None = None) -> pl.Da
     and weeks. Columns: hour_of_week, weekday, hour, known_s, available_pct, charging_pct.
     """
     if "state" in frame.columns:
-        pieces = _hourly_pieces(frame, frame_zone(frame, "start", tz))
+        pieces = _hourly_pieces(frame, frame_zone(frame, "interval_start", tz))
     else:
         pieces = _hourly_from_report(frame, frame_zone(frame, "period_start", tz))
     profile = pieces.group_by("hour_of_week").agg(
@@ -99,18 +99,21 @@ def _hourly_pieces(intervals: pl.DataFrame, zone: str) -> pl.DataFrame:
             schema={"hour_of_week": pl.Int32, "known_s": pl.Float64, "available_s": pl.Float64,
                     "charging_s": pl.Float64}
         )  # fmt: skip
-    local = as_zone(evses, ["start", "end"], zone)
+    local = as_zone(evses, ["interval_start", "interval_end"], zone)
     pieces = (
         local.with_columns(
             hour=pl.datetime_ranges(
-                pl.col("start").dt.truncate("1h"), pl.col("end"), "1h", closed="left"
+                pl.col("interval_start").dt.truncate("1h"),
+                pl.col("interval_end"),
+                "1h",
+                closed="left",
             )
         )
         .explode("hour")
         .with_columns(
             piece_s=(
-                pl.min_horizontal(pl.col("hour") + pl.duration(hours=1), pl.col("end"))
-                - pl.max_horizontal(pl.col("hour"), pl.col("start"))
+                pl.min_horizontal(pl.col("hour") + pl.duration(hours=1), pl.col("interval_end"))
+                - pl.max_horizontal(pl.col("hour"), pl.col("interval_start"))
             ).dt.total_microseconds()
             / 1e6
         )
@@ -128,7 +131,7 @@ def hour_of_week_figure(
     frame: pl.DataFrame, *, tz: str | None = None, title: str | None = None
 ) -> Figure:
     """Mean AVAILABLE (and CHARGING, when known) share per hour of week, Monday 00:00 first."""
-    column = "start" if "state" in frame.columns else "period_start"
+    column = "interval_start" if "state" in frame.columns else "period_start"
     zone = frame_zone(frame, column, tz)
     heading = title or "Availability by hour of week"
     profile = hour_of_week_profile(frame, tz=zone)

@@ -47,11 +47,11 @@ def merge_adjacent(intervals: pl.DataFrame) -> pl.DataFrame:
     """Join touching intervals of the same entity and state (undo a split at period boundaries)."""
     if intervals.is_empty():
         return intervals
-    ordered = intervals.sort("entity_kind", "entity_id", "start")
+    ordered = intervals.sort("entity_kind", "entity_id", "interval_start")
     key = pl.struct("entity_kind", "entity_id")
     starts_run = (
         (pl.col("state") != pl.col("state").shift(1).over(key))
-        | (pl.col("start") != pl.col("end").shift(1).over(key))
+        | (pl.col("interval_start") != pl.col("interval_end").shift(1).over(key))
         | pl.col("state").shift(1).over(key).is_null()
     )
     return (
@@ -60,8 +60,8 @@ def merge_adjacent(intervals: pl.DataFrame) -> pl.DataFrame:
         .agg(
             pl.col("location_id").first(),
             pl.col("state").first(),
-            pl.col("start").min(),
-            pl.col("end").max(),
+            pl.col("interval_start").min(),
+            pl.col("interval_end").max(),
             pl.col("duration_s").sum(),
         )
         .drop("run")
@@ -87,8 +87,8 @@ def flapping_episodes(
     episodes: list[Episode] = []
     for (entity_id,), rows in stations.group_by("entity_id", maintain_order=True):
         states = rows["state"].to_list()
-        starts = rows["start"].to_list()
-        ends = rows["end"].to_list()
+        starts = rows["interval_start"].to_list()
+        ends = rows["interval_end"].to_list()
         disconnects = [
             (starts[i], ends[i])
             for i in range(1, len(states))
@@ -172,7 +172,7 @@ def timeline_figure(
     triangle at its start and each flapping episode with a black bar under the row.
     """
     settings = flap_settings or FlapSettings()
-    zone = frame_zone(intervals, "start", tz)
+    zone = frame_zone(intervals, "interval_start", tz)
     heading = title or "State timeline"
     if intervals.is_empty():
         return empty_figure(new_figure(10, 3), heading)
@@ -191,8 +191,8 @@ def timeline_figure(
 
     figure = new_figure(12, 1.6 + 0.32 * len(rows))
     ax = figure.add_subplot()
-    starts = date_numbers(data["start"])
-    ends = date_numbers(data["end"])
+    starts = date_numbers(data["interval_start"])
+    ends = date_numbers(data["interval_end"])
     row_of = np.array([rows[e] for e in data["entity_id"].to_list()])
     states = data["state"].to_list()
     present: list[str] = []
@@ -224,7 +224,7 @@ def timeline_figure(
         )
         if not outages.is_empty():
             ax.scatter(
-                date_numbers(outages["start"]),
+                date_numbers(outages["interval_start"]),
                 [rows[e] - 0.42 for e in outages["entity_id"].to_list()],
                 marker="v",
                 s=28,
@@ -256,7 +256,7 @@ def timeline_figure(
     time_axis(ax, zone)
     ax.grid(axis="x", color="#999999", linewidth=0.4, alpha=0.6)
     ax.set_axisbelow(True)
-    window = window_text(data["start"].min(), data["end"].max())
+    window = window_text(data["interval_start"].min(), data["interval_end"].max())
     shown = f"{len(rows)} of {all_entities} entities" + (
         ", most eventful first" if not entities and len(rows) < all_entities else ""
     )
