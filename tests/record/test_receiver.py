@@ -373,7 +373,7 @@ def test_secret_headers_are_stored_redacted(tmp_path: Path) -> None:
     body = online("w-secrets")
     sent = {
         "Authorization": "Bearer live-token",
-        "Cookie": "session=abc",
+        "Cookie": "session=cookie-secret",
         "X-Api-Key": "key-1",
         "X-Tenant-Token": "tenant-secret",
         "X-Request-Id": "req-7",
@@ -388,7 +388,9 @@ def test_secret_headers_are_stored_redacted(tmp_path: Path) -> None:
         assert stored[name] == "[redacted]"
     assert stored["x-request-id"] == "req-7"
     assert stored[edrv.SIGNATURE_HEADER].startswith("t=")
-    assert not any(secret in raw["headers"] for secret in ("live-token", "abc", "tenant-secret"))
+    assert not any(
+        secret in raw["headers"] for secret in ("live-token", "cookie-secret", "tenant-secret")
+    )
 
 
 def test_saved_envelopes_are_imported_with_secret_headers_redacted(tmp_path: Path) -> None:

@@ -331,7 +331,7 @@ def test_availability_matches_reference(s: Scenario) -> None:
     assert_availability_matches(frame, s)
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     status_scenarios,
     st.just(1000) | st.integers(0, 30),  # events recorded before the compaction

@@ -51,7 +51,7 @@ from tests.reports import test_connectivity_scenarios as scenarios
 # next to nothing).
 HISTORIES = 2
 SPARK_SETTINGS = settings(
-    max_examples=3,
+    max_examples=2,
     deadline=None,
     suppress_health_check=[
         HealthCheck.too_slow,

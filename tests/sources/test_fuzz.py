@@ -48,7 +48,7 @@ def raw_row(record: here.RawStatusRecord) -> dict[str, Any]:
     return {**record.as_row(), "session_id": "s"}
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(SHAPED | st.binary(max_size=300))
 def test_arbitrary_input_through_every_splitter_and_parser(value: Any) -> None:
     texts = [value, gzip.compress(value)] if isinstance(value, bytes) else encodings(value)

@@ -204,7 +204,7 @@ def histories(draw: st.DrawFn) -> tuple[list[StatusEvent], datetime, datetime, i
     return events, start, end, draw(st.integers(1, 4))
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(histories(), st.booleans())
 def test_checkpoints_and_compaction_do_not_change_reports(
     case: tuple[list[StatusEvent], datetime, datetime, int], coverage: bool
