@@ -18,6 +18,7 @@ SLOW_MODULES = frozenset(
         "tests/test_notebooks.py",
         "tests/record/test_compaction.py",
         "tests/record/test_consumer.py",
+        "tests/record/test_dedupe.py",
         "tests/record/test_live.py",
         "tests/record/test_poller.py",
         "tests/record/test_receiver.py",
@@ -25,8 +26,11 @@ SLOW_MODULES = frozenset(
         "tests/record/test_write_path.py",
         "tests/replay/test_properties.py",
         "tests/reports/test_reliability_rollups.py",
+        "tests/sources/test_fastparse.py",
+        "tests/sources/test_fuzz.py",
         "tests/upkeep/test_compact.py",
         "tests/upkeep/test_faults.py",
+        "tests/upkeep/test_import_compaction.py",
         "tests/upkeep/test_rollups.py",
     }
 )
