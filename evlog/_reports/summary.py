@@ -90,6 +90,8 @@ def compute_summary(engine: EngineBase[Any], values: Values) -> NetworkSummary:
     where = f"at {evses['location_id'].n_unique()} locations" if evses.height else ""
     if edrv_ports:
         where += f"; {edrv_ports} of them eDRV connectors, {evses.height - edrv_ports} from HERE"
+        if edrv_ports < evses.height:  # both feeds: say how to report one
+            where += " (availability and reliability take --feed here|edrv)"
     line("network", "EVSEs", evses.height, where)
     line("network", "stations", stations.height)
 

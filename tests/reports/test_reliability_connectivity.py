@@ -130,7 +130,10 @@ def test_summary_says_how_many_ports_come_from_each_feed(linked_lake: Path) -> N
     frame = evlog.open_lake(linked_lake).summary("2025-01-10", "2025-01-11")
     evses = frame.filter(pl.col("item") == "EVSEs").row(0, named=True)
     assert evses["value"] == 3
-    assert evses["detail"] == "at 2 locations; 2 of them eDRV connectors, 1 from HERE"
+    assert evses["detail"] == (
+        "at 2 locations; 2 of them eDRV connectors, 1 from HERE"
+        " (availability and reliability take --feed here|edrv)"
+    )
 
 
 def test_feed_keeps_one_feeds_ports(linked_lake: Path) -> None:
