@@ -156,23 +156,31 @@ OPERATIONAL_DATES = Option(
 CEC_INTERVAL = Option(
     "cec_interval",
     "--cec-interval",
-    str,
-    cec.Interval.QUARTER_HOUR.value,
-    "Resolution of the CEC interval data (with --export cec): 15-minute, as the CEC asks to "
-    "record, or hourly, which it accepts instead.",
-    parse=cec.parse_interval,
+    str | None,
+    None,
+    "Resolution of the CEC interval data (with --export cec): 15-minute (the default), as the "
+    "CEC asks to record, or hourly, which it accepts instead.",
+    parse=lambda value, flag: None if value is None else cec.parse_interval(value, flag),
     choices=tuple(i.value for i in cec.Interval),
     cli_only=True,
 )
 CEC_FORMAT = Option(
     "cec_format",
     "--cec-format",
-    str,
-    cec.IntervalFormat.CSV.value,
-    "Format of the CEC interval files (with --export cec); the semiannual files are CSV.",
-    parse=cec.parse_interval_format,
+    str | None,
+    None,
+    "Format of the CEC interval files (with --export cec; default csv); the semiannual files "
+    "are CSV.",
+    parse=lambda value, flag: None if value is None else cec.parse_interval_format(value, flag),
     choices=tuple(f.value for f in cec.IntervalFormat),
     cli_only=True,
+)
+#: the options that only an export of one kind reads (given without it: an error, not ignored)
+_EXPORT_ONLY = (
+    (NETWORK_PROVIDER, "ev-chart"),
+    (OPERATIONAL_DATES, "ev-chart"),
+    (CEC_INTERVAL, "cec"),
+    (CEC_FORMAT, "cec"),
 )
 RELIABILITY_RAPID = replace(
     RAPID,
@@ -306,8 +314,8 @@ def _export(result: rel.ReliabilityResult, values: Values) -> None:
         cec.export_cec(
             result,
             directory,
-            interval=values["cec_interval"],
-            file_format=values["cec_format"],
+            interval=values["cec_interval"] or cec.Interval.QUARTER_HOUR,
+            file_format=values["cec_format"] or cec.IntervalFormat.CSV,
         )
     else:
         rel.export_charging_use_spec(result, directory)
@@ -318,6 +326,9 @@ def _check(values: Values) -> None:
     replay."""
     rel.check_options(values)
     export = values.get("export")
+    for option, kind in _EXPORT_ONLY:
+        if values.get(option.name) and (export is None or export[0] != kind):
+            raise UsageError(f"{option.flag}: only with --export {kind}")
     if export is not None and export[0] == "ev-chart":
         ev_chart.check_export(values["standard"].value, values.get("network_provider"))
     if export is not None and export[0] == "uk-pcpr":

@@ -299,6 +299,12 @@ def test_cli_cec_export_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture
          "'hour'."),
         (["--standard", "nevi", "--export", "cec", str(tmp_path / "x")],
          "--export cec: the CEC filing needs --standard cec"),
+        # an export's own option without that export is refused, not ignored
+        (["--standard", "cec", "--cec-interval", "hour"], "--cec-interval: only with --export cec"),
+        (["--standard", "cec", "--export", "uk-pcpr", str(tmp_path / "x"), "--cec-format",
+          "parquet"], "--cec-format: only with --export cec"),
+        (["--standard", "nevi", "--network-provider", "Acme"],
+         "--network-provider: only with --export ev-chart"),
     ):  # fmt: skip
         with pytest.raises(SystemExit) as exit_info:
             main([*base, *args])
