@@ -43,7 +43,7 @@ PERIODS = ["none", "hour", "day", "week", "month"]
 STEP = timedelta(microseconds=ref.STEP)
 
 SETTINGS = settings(
-    max_examples=60,
+    max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

@@ -189,7 +189,7 @@ def status_of(rows: list[tuple[str, str, int, int]]) -> pa.Table:
     )
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(histories())
 def test_random_histories_same_with_and_without_rollups(h: dict[str, object]) -> None:
     with tempfile.TemporaryDirectory() as root:
