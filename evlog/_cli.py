@@ -925,7 +925,8 @@ def _report_command(report: Report) -> Callable[..., None]:
         )
         chosen = report.chosen(values)
         outcome = lake.outcome(chosen, values)
-        chosen.after(outcome, values)
+        for note in chosen.after(outcome, values):
+            err.print(note, highlight=False)
         for warning in chosen.warnings(outcome):
             print(f"evlog: warning: {warning}", file=sys.stderr)
         frame = select_rows(chosen.frame(outcome), values["columns"], values["sort"], values["top"])

@@ -297,28 +297,29 @@ def _warnings(result: rel.ReliabilityResult) -> list[str]:
     ]
 
 
-def _export(result: rel.ReliabilityResult, values: Values) -> None:
+def _export(result: rel.ReliabilityResult, values: Values) -> list[str]:
     if values.get("export") is None:
-        return
+        return []
     kind, directory = values["export"]
     if kind == "ev-chart":
-        ev_chart.export_ev_chart(
+        written = ev_chart.export_ev_chart(
             result,
             directory,
             network_provider=values["network_provider"],
             operational_dates=values["operational_dates"],
         )
     elif kind == "uk-pcpr":
-        uk_pcpr.export_uk_pcpr(result, directory)
+        written = uk_pcpr.export_uk_pcpr(result, directory)
     elif kind == "cec":
-        cec.export_cec(
+        written = cec.export_cec(
             result,
             directory,
             interval=values["cec_interval"] or cec.Interval.QUARTER_HOUR,
             file_format=values["cec_format"] or cec.IntervalFormat.CSV,
         )
     else:
-        rel.export_charging_use_spec(result, directory)
+        written = rel.export_charging_use_spec(result, directory)
+    return [f"{kind} export: {len(written)} files written to {directory}"]
 
 
 def _check(values: Values) -> None:

@@ -458,8 +458,9 @@ class Report:
     title: Callable[[Any], str] | str = ""
     details: str = ""  # more `--help` text after the summary
     check: Callable[[Values], None] = lambda values: None  # rules across several options
-    #: what the command does with the outcome besides showing it (`--export`)
-    after: Callable[[Any, Values], None] = lambda outcome, values: None
+    #: what the command does with the outcome besides showing it (`--export`), and what it says
+    #: it did (the CLI prints each line on stderr, as it does "plot written to ...")
+    after: Callable[[Any, Values], list[str]] = lambda outcome, values: []
     #: what a user must know about the outcome (the CLI prints each on stderr)
     warnings: Callable[[Any], list[str]] = lambda outcome: []
     #: the switch that picks this report on its parent's command (`--by-location`), and that

@@ -285,6 +285,8 @@ def test_cli_cec_export_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture
         **run,  # type: ignore[call-overload]
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+    # the command says what it wrote ("nothing happened" is never silent)
+    assert f"cec export: 3 files written to {tmp_path / 'cec'}" in done.stderr
     assert sorted(p.name for p in (tmp_path / "cec").iterdir()) == [
         "cec_2025-H2_network.csv",
         "cec_2025-H2_ports.csv",
