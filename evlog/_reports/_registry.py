@@ -42,6 +42,7 @@ from evlog._reports._report import (
     Plot,
     Report,
     Values,
+    feed_coverage,
     metadata_filtered,
     metadata_ids,
     narrowed_ids,
@@ -249,7 +250,7 @@ def _rapid_default(engine: EngineBase[Any], values: Values) -> tuple[Values, str
 def _reliability(report: Report, engine: EngineBase[Any], values: Values) -> PortsChosen:
     values, ports = _rapid_default(engine, values)
     evse_ids = values["evse"]
-    bound = report.sql_params(values)
+    bound = {**report.sql_params(values), **feed_coverage(values)}
     if metadata_filtered(values):
         window = engine.window(
             EntityKind.EVSE, values["start"], values["end"], Period.NONE, values["tz"]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evlog._errors import UsageError
+from evlog._lake.names import Source
 from evlog._replay.runner import EntityKind
 from evlog._reports.exclusions import parse_station_map
 from evlog._reports.files import check_output_file, is_stdout
@@ -335,6 +336,17 @@ def metadata_ids(
     return tuple(sorted(engine.to_polars(relation)["entity_id"].to_list()))
 
 
+def feed_coverage(values: Values) -> dict[str, Any]:
+    """The parameters of a report of one feed's ports (docs/lake.md, "Feeds"): eDRV ports alone
+    (`--feed edrv`) are governed by the webhook receiver's coverage, as their stations (rule
+    *Coverage*), and replay every day (the rollups hold the EVSEs' usual coverage)."""
+    from evlog._replay.engine import NO_ROLLUPS
+
+    if values.get("feed") is Feed.EDRV:
+        return {"coverage_source": Source.EDRV_WEBHOOKS.value, NO_ROLLUPS: True}
+    return {}
+
+
 def feed_ids(engine: EngineBase[Any], window: Window, feed: Feed) -> tuple[str, ...]:
     """The ports of `feed` with an observation before the window end (`feed_ids.sql`)."""
     relation = engine.relation(EntityKind.EVSE, "feed_ids", window, feed=feed.value)
@@ -574,7 +586,7 @@ def replay_params(
         params["entity_ids"] = list(narrowed_ids(engine, report.kind, window, values, given))
     if "group_by" in params:
         params["rapid_kw"] = RAPID_KW
-    return params
+    return {**params, **feed_coverage(values)}
 
 
 def _names(value: str | None, flag: str) -> list[str] | None:

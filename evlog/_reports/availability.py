@@ -66,9 +66,8 @@ def _availability(report: Report, engine: EngineBase[Any], values: Values) -> An
         map_station_ids=[station for station, _ in links],
         map_evse_ids=[evse for _, evse in links],
         data_end_us=window.end_us,  # the replay's rule: the last state holds to the window's end
-        **replay_params(report, engine, window, values),
         # the offline time needs the ports' intervals, which only a replay gives
-        **{NO_ROLLUPS: True},
+        **{**replay_params(report, engine, window, values), NO_ROLLUPS: True},
     )
 
 

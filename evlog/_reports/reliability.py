@@ -502,7 +502,7 @@ def compute_reliability(
         "min_coverage_label": f"{min_coverage:g}",
         # exclusions, opening hours and station outages need the outage intervals, which only a
         # replay gives
-        NO_ROLLUPS: bool(exclusions or pairs or opening_hours),
+        NO_ROLLUPS: bool(exclusions or pairs or opening_hours or bound.get(NO_ROLLUPS)),
     }
     # the mapped stations' offline intervals, from the stations' own replay in the same query
     stations = {"entity_ids": sorted({station for station, _ in pairs}), "location_ids": []}

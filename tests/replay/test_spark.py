@@ -381,6 +381,7 @@ def test_metadata_filters_and_groups_identical(spark: Any, tmp_path: Path) -> No
         ("metadata", {"end": WINDOW[1], "rapid": True}),
         ("availability", {**window, "rapid": True}),
         ("availability", {**window, "group": "vendor"}),
+        ("availability", {**window, "feed": "edrv"}),  # feed_ids.sql, the receiver's coverage
         ("uptime", {**window, "group": "rapid", "model": "hyc300"}),
     ]:
         expected = on_duckdb.report(name, **options)

@@ -154,3 +154,45 @@ def test_feed_keeps_one_feeds_ports(linked_lake: Path) -> None:
     assert network["ports"] == 2 and network["month_outage_min"] == 13 * HOUR
     with pytest.raises(evlog.UsageError, match=r"feed: expected one of here\|edrv"):
         lake.availability("2025-01-10", "2025-01-11", feed="ocpi")
+
+
+def test_one_feeds_ports_are_judged_by_that_feeds_coverage(tmp_path: Path) -> None:
+    """docs/lake.md, "Feeds": in a lake of both feeds, `feed="edrv"` governs the eDRV ports by the
+    webhook receiver's coverage (here: down 6 h on 10 January), the default and `feed="here"` by
+    the HERE recorder's (up throughout). Figures in hours by hand."""
+    lake = make_lake(
+        tmp_path / "lake",
+        connectivity=[Connectivity("S1", True, at("2025-01-01T00:00:00"))],
+        status=[
+            StatusEvent("C1", "AVAILABLE", at("2025-01-01T00:00:00"), location_id="S1"),
+            StatusEvent("H1", "AVAILABLE", at("2025-01-01T00:00:00"), location_id="here:loc:1"),
+        ],
+    )
+    year = (at("2025-01-01T00:00:00"), at("2026-01-01T00:00:00"))
+    write_coverage(lake, "here_stream", {"h": [year]})
+    write_coverage(
+        lake,
+        "edrv_webhooks",
+        {"r": [(year[0], at("2025-01-10T06:00:00")), (at("2025-01-10T12:00:00"), year[1])]},
+    )
+    day = ("2025-01-10", "2025-01-11")
+    opened = evlog.open_lake(lake.root)
+    edrv = opened.availability(*day, by="none", feed="edrv").row(0, named=True)
+    # C1: AVAILABLE 00-06, unobserved 06-12, no_data 12-24 (after the gap, until an event)
+    assert (edrv["evse_id"], edrv["unobserved_s"], edrv["available_s"]) == (
+        "C1",
+        6 * 3600,
+        6 * 3600,
+    )
+    assert edrv["no_data_s"] == 12 * 3600
+    both_feeds = opened.availability(*day, by="none").sort("evse_id")
+    assert both_feeds["unobserved_s"].to_list() == [0.0, 0.0]  # the status stream's coverage
+    here_only = opened.availability(*day, by="none", feed="here").row(0, named=True)
+    assert (here_only["evse_id"], here_only["available_s"]) == ("H1", 24 * 3600)
+    # reliability: the basis is February 2024 to January 2025, unobserved before either recorder
+    # started (335 days); the receiver's 6 h gap is unobserved too for C1 under `feed="edrv"`
+    before = 335 * 24 * HOUR
+    month = opened.reliability("nevi", month="2025-01", feed="edrv")
+    assert port_row(month, "2025-01", "C1")["unobserved_min"] == before + 6 * HOUR
+    default = opened.reliability("nevi", month="2025-01")
+    assert port_row(default, "2025-01", "C1")["unobserved_min"] == before
