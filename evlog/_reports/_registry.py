@@ -225,6 +225,27 @@ class PortsChosen(rel.ReliabilityResult):
     which ones, in words (shown in the title and on stderr)."""
 
     ports: str = ""
+    #: what the user should know about the feeds the ports came from ("" if nothing)
+    feeds: str = ""
+
+
+def _feeds_note(result: rel.ReliabilityResult, values: Values) -> str:
+    """A note when the ports are of both feeds and no `--feed` chose one: the network rows then
+    count a charger recorded from both feeds twice, and judge every port by the status stream's
+    coverage (docs/lake.md, "Feeds"). Both feeds show as a network row of `mixed` basis: linked
+    (eDRV) and unlinked (HERE) ports; a station map links ports on purpose, so no note then."""
+    import polars as pl
+
+    if values.get("feed") is not None or values.get("station_map"):
+        return ""
+    network = result.frame.filter(pl.col("scope") == "network")
+    if not (network.get_column("state_basis") == "mixed").any():
+        return ""
+    return (
+        "the ports are of both feeds (eDRV connectors and HERE EVSEs): a charger recorded from "
+        "both counts twice in the network rows, and all are judged by the HERE recorder's "
+        "coverage; --feed here|edrv reports one feed"
+    )
 
 
 def _rapid_default(engine: EngineBase[Any], values: Values) -> tuple[Values, str]:
@@ -282,7 +303,11 @@ def _reliability(report: Report, engine: EngineBase[Any], values: Values) -> Por
         pieces=values["standard"] is rel.Standard.CEC
         and (report.switch is OUTAGES or (export is not None and export[0] == "cec")),
     )
-    return PortsChosen(**{f.name: getattr(result, f.name) for f in fields(result)}, ports=ports)
+    return PortsChosen(
+        **{f.name: getattr(result, f.name) for f in fields(result)},
+        ports=ports,
+        feeds=_feeds_note(result, values),
+    )
 
 
 def _ports_chosen(result: rel.ReliabilityResult) -> str:
@@ -290,10 +315,12 @@ def _ports_chosen(result: rel.ReliabilityResult) -> str:
 
 
 def _warnings(result: rel.ReliabilityResult) -> list[str]:
-    """The result's warnings, and which ports a default chose."""
+    """The result's warnings, which ports a default chose, and the feeds' note."""
     ports = _ports_chosen(result)
+    feeds = result.feeds if isinstance(result, PortsChosen) else ""
     return [
         *([f"{result.rule.standard} reliability of {ports}"] if ports else []),
+        *([feeds] if feeds else []),
         *result.warnings,
     ]
 

@@ -196,3 +196,15 @@ def test_one_feeds_ports_are_judged_by_that_feeds_coverage(tmp_path: Path) -> No
     assert port_row(month, "2025-01", "C1")["unobserved_min"] == before + 6 * HOUR
     default = opened.reliability("nevi", month="2025-01")
     assert port_row(default, "2025-01", "C1")["unobserved_min"] == before
+
+
+def test_cli_warns_when_the_ports_are_of_both_feeds(linked_lake: Path) -> None:
+    """Without `--feed`, a lake of both feeds' ports says what that means; with it, nothing."""
+    base = [sys.executable, "-m", "evlog", "report", "reliability", "--standard", "nevi",
+            "--month", "2025-01", "--lake", str(linked_lake), "--format", "csv"]  # fmt: skip
+    mixed = subprocess.run(base, capture_output=True, text=True, check=False)
+    assert mixed.returncode == 0, mixed.stderr
+    assert "evlog: warning: the ports are of both feeds" in mixed.stderr
+    assert "--feed here|edrv reports one feed" in mixed.stderr
+    one = subprocess.run([*base, "--feed", "here"], capture_output=True, text=True, check=False)
+    assert one.returncode == 0 and "both feeds" not in one.stderr
