@@ -45,6 +45,13 @@ def parse_choice(kind: type[_Choice], value: str | _Choice, option: str) -> _Cho
         raise UsageError(f"{option}: expected one of {choices}, got {value!r}") from None
 
 
+def parse_optional_choice(
+    kind: type[_Choice], value: str | _Choice | None, option: str
+) -> _Choice | None:
+    """`parse_choice` of an option that may be left out (None stays None)."""
+    return None if value is None else parse_choice(kind, value, option)
+
+
 def parse_period(value: str | Period, option: str = "--by") -> Period:
     return parse_choice(Period, value, option)
 

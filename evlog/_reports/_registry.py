@@ -6,6 +6,7 @@ reliability's declaration is here, beside its computation's module.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,7 +48,7 @@ from evlog._reports._report import (
     metadata_ids,
     narrowed_ids,
 )
-from evlog._window import Period
+from evlog._window import Period, parse_optional_choice
 
 if TYPE_CHECKING:
     from evlog._replay.engine import EngineBase
@@ -161,7 +162,7 @@ CEC_INTERVAL = Option(
     None,
     "Resolution of the CEC interval data (with --export cec): 15-minute (the default), as the "
     "CEC asks to record, or hourly, which it accepts instead.",
-    parse=lambda value, flag: None if value is None else cec.parse_interval(value, flag),
+    parse=partial(parse_optional_choice, cec.Interval),
     choices=tuple(i.value for i in cec.Interval),
     cli_only=True,
 )
@@ -172,7 +173,7 @@ CEC_FORMAT = Option(
     None,
     "Format of the CEC interval files (with --export cec; default csv); the semiannual files "
     "are CSV.",
-    parse=lambda value, flag: None if value is None else cec.parse_interval_format(value, flag),
+    parse=partial(parse_optional_choice, cec.IntervalFormat),
     choices=tuple(f.value for f in cec.IntervalFormat),
     cli_only=True,
 )

@@ -20,7 +20,7 @@ from evlog._replay.runner import EntityKind
 from evlog._reports.exclusions import parse_station_map
 from evlog._reports.files import check_output_file, is_stdout
 from evlog._reports.render import OutputFormat, parse_format
-from evlog._window import Period, Window, parse_choice, parse_ids
+from evlog._window import Period, Window, parse_ids, parse_optional_choice
 
 if TYPE_CHECKING:
     import polars as pl
@@ -236,7 +236,7 @@ class Feed(StrEnum):
 
 
 def parse_feed(value: str | Feed | None, option: str = "--feed") -> Feed | None:
-    return None if value is None else parse_choice(Feed, value, option)
+    return parse_optional_choice(Feed, value, option)
 
 
 FEED = Option(
