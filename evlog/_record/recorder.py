@@ -120,6 +120,8 @@ class KnownKeys:
         self._days: OrderedDict[int, _DayKeys] = OrderedDict()
         self._con = duckdb.connect()
         self.also_days: set[int] = set()
+        self.deferred_run: int | None = None  # see `defer`
+        self.deferred_days: set[int] = set()
 
     def unknown(self, keys: pa.Array[Any], days: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
         """For each record (its key and partition day), whether no stored record has its key.
@@ -158,8 +160,17 @@ class KnownKeys:
         near = np.abs(days - day) <= self.reach
         return near | (day in self.also_days)
 
-    def add(self, keys: pa.Array[Any], days: npt.NDArray[np.int64], files: list[Path]) -> None:
-        """This recorder stored `keys` (with their partition days) durably, in `files`."""
+    def add(
+        self,
+        keys: pa.Array[Any],
+        days: npt.NDArray[np.int64],
+        files: list[Path],
+        unheld: npt.NDArray[np.bool_] | None = None,
+    ) -> None:
+        """This recorder stored `keys` (with their partition days) durably, in `files`; the keys
+        marked `unheld` are not held (`defer`), only their files are known as read."""
+        if unheld is not None:
+            keys, days = keys.filter(pa.array(~unheld)), days[~unheld]
         hashes = self._hash(keys)
         for day in np.unique(days).tolist():
             if day in self._days:
@@ -169,10 +180,29 @@ class KnownKeys:
             if file_day in self._days:
                 self._days[file_day].files.add(path)
 
+    def defer(self, run: int, days: npt.NDArray[np.int64]) -> None:
+        """The keys of key run `run` stored in the partitions of `days` are not held: they are
+        distinct among themselves (`here.RAW_BATCH`), so only records of another run need to see
+        them, and `hold_deferred` brings them in (from the files) before such a record is looked
+        up. An import of one large capture so holds no key of its own."""
+        self.deferred_run = run
+        self.deferred_days.update(np.unique(days).tolist())
+
+    def hold_deferred(self) -> None:
+        """Hold the deferred run's keys too: its partitions are read afresh when next needed."""
+        for day in self.deferred_days:
+            self._days.pop(day, None)
+        self.deferred_run, self.deferred_days = None, set()
+
     def refresh(self) -> bool:
         """Read the keys of files that appeared (or were merged) in the partitions kept; whether
         any did. Call under the lake's write lock."""
         return any([self._load(day) for day in list(self._days)])
+
+    @property
+    def nbytes(self) -> int:
+        """The key hashes held, in bytes."""
+        return sum(day.nbytes for day in self._days.values())
 
     def loaded_days(self) -> list[str]:
         """The partitions whose key hashes are held, oldest first (what a batch has cost)."""
@@ -318,18 +348,30 @@ class Recorder:
             raw = chosen.select(SCHEMAS[self.feed.raw_table].names)
             return raw, self.feed.derive_table(chosen, self.skew_tolerance, self.status_map)
 
-        return self._append(keys, days, columns_to_store)
+        runs = None
+        if "key_run" in batch.column_names:
+            runs = np.asarray(
+                batch.column("key_run").fill_null(pa.scalar(-1, pa.int64())), np.int64
+            )
+        return self._append(keys, days, columns_to_store, runs)
 
     def _append(
         self,
         keys: pa.Array[Any],
         days: npt.NDArray[np.int64],
         to_store: Callable[[npt.NDArray[np.int64]], tuple[pa.Table, Derived]],
+        runs: npt.NDArray[np.int64] | None = None,
     ) -> RecordSummary:
         """`append`'s steps: `keys` and `days` are the records' identities and partitions,
         `to_store` gives the raw table and derivation of the records at the positions given
-        (in order, stamped with this session)."""
+        (in order, stamped with this session); `runs`, each record's key run (-1: none), lets
+        the last run's keys go unheld (`KnownKeys.defer`)."""
+        last_run = -1 if runs is None or not len(runs) else int(runs[-1])
         with self.lake.write_lock():
+            if self.known.deferred_run is not None and (
+                runs is None or bool((runs != self.known.deferred_run).any())
+            ):
+                self.known.hold_deferred()  # a record of another run may repeat one of it
             fresh = self._unknown(keys, days)
         stored, derived = to_store(fresh)
         with self.lake.write_lock():
@@ -346,7 +388,12 @@ class Recorder:
                 raw_files = self._store(stored, derived)
                 batch.events = derived.event_count
                 batch.quarantined = derived.quarantined_records
-                self.known.add(keys.take(fresh), days[fresh], raw_files)
+                unheld = None
+                if last_run >= 0:
+                    assert runs is not None
+                    unheld = runs[fresh] == last_run
+                    self.known.defer(last_run, days[fresh][unheld])
+                self.known.add(keys.take(fresh), days[fresh], raw_files, unheld)
         self.summary.add(batch)
         return batch
 

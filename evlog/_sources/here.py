@@ -17,6 +17,7 @@ import binascii
 import bisect
 import functools
 import io
+import itertools
 import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -356,8 +357,16 @@ class RawStatusRecord(NamedTuple):  # a tuple: one is built per message on the c
 # Raw records column-wise, as splitting gives them: the raw table's columns but `session_id`
 # (the recorder stamps it), plus `text` (see `RawStatusRecord.text`).
 RAW_BATCH: Final = pa.schema(
-    [*(f for f in RAW_STATUS if f.name != "session_id"), pa.field("text", pa.binary())]
+    [
+        *(f for f in RAW_STATUS if f.name != "session_id"),
+        pa.field("text", pa.binary()),
+        # Records of one key run (one reading of one capture, `_keyed`) have distinct keys by
+        # construction, so a recorder need not hold their keys to find repeats among them
+        # (`Recorder.append_columns`); null where keys may repeat (Kafka redelivery).
+        pa.field("key_run", pa.int64()),
+    ]
 )
+_KEY_RUNS = itertools.count()
 DEFAULT_BATCH_RECORDS = 50_000
 CHUNK_BYTES = 4 * 1024 * 1024  # read from a capture at a time
 
@@ -366,14 +375,20 @@ def records_table(records: list[RawStatusRecord]) -> pa.Table:
     """Records as one batch (`RAW_BATCH`)."""
     columns = dict(zip(RawStatusRecord._fields, zip(*records, strict=True), strict=True))
     return pa.Table.from_arrays(
-        [pa.array(columns.get(f.name, ()), f.type) for f in RAW_BATCH], schema=RAW_BATCH
+        [
+            pa.array(columns[f.name], f.type)
+            if f.name in columns
+            else pa.nulls(len(records), f.type)
+            for f in RAW_BATCH
+        ],
+        schema=RAW_BATCH,
     )
 
 
 def split_capture(data: bytes, capture: str, received_at: datetime) -> Iterator[RawStatusRecord]:
     """The records of a capture given whole (`split_capture_batches` on its bytes)."""
     for batch in split_capture_batches(io.BytesIO(data), capture, received_at):
-        for row in batch.to_pylist():
+        for row in batch.drop_columns(["key_run"]).to_pylist():
             yield RawStatusRecord(**row)
 
 
@@ -832,6 +847,7 @@ def _keyed(
     """
     seen = _Occurrences()
     first_index = 0
+    key_run = pa.scalar(next(_KEY_RUNS), pa.int64())
     for batch in rebatched(pieces, batch_size):
         digests, prefixes = _content_keys(batch.column("digest"), batch.column("payload"))
         numbers = cast("pa.StringArray", pa.array(seen.number(prefixes)).cast(pa.string()))
@@ -848,6 +864,7 @@ def _keyed(
                 pa.nulls(count, pa.int32()),
                 pa.nulls(count, pa.int64()),
                 batch.column("text"),
+                pa.repeat(key_run, count),
             ],
             schema=RAW_BATCH,
         )
@@ -1044,6 +1061,7 @@ def data_api_table(
         "kafka_offset": pa.array(offsets, pa.int64()),
         "defect": pa.array(defects, pa.string()),
         "text": pa.nulls(rows, pa.binary()),
+        "key_run": pa.nulls(rows, pa.int64()),
     }
     return pa.Table.from_arrays([columns[f.name] for f in RAW_BATCH], schema=RAW_BATCH)
 

@@ -3,11 +3,13 @@ cost (only the partitions near a batch are read)."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,9 +19,10 @@ from hypothesis import strategies as st
 
 from evlog._lake.layout import Lake, day_name
 from evlog._lake.names import Table
-from evlog._record.derive import WEBHOOK_FEED
+from evlog._record.derive import STATUS_FEED, WEBHOOK_FEED
 from evlog._record.offline import record_stream, record_webhook_files
 from evlog._record.recorder import Recorder
+from evlog._sources import here
 from tests import feeds
 
 DAY = timedelta(days=1)
@@ -189,3 +192,64 @@ def test_a_record_is_new_unless_its_key_is_stored_within_the_horizon(
         summary = recorder.append(rows)
         assert summary.recorded == expected, (n, batch, stored)
     assert raw_count(lake.root, Table.RAW_WEBHOOKS) == len(stored)
+
+
+def status_reading(contents: list[int], name: str, batch_size: int) -> list[Any]:
+    """The batches of one reading of an NDJSON capture of messages numbered by `contents`."""
+    messages = [
+        feeds.message(f"loc-{n}", (f"evse-{n}", "AVAILABLE", "2026-11-01T10:00:00Z"))
+        for n in contents
+    ]
+    data = feeds.ndjson(*messages)
+    at = datetime(2026, 11, 2, tzinfo=UTC)
+    return list(here.split_capture_batches(io.BytesIO(data), name, at, batch_size))
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    readings=st.lists(
+        st.tuples(st.lists(st.integers(0, 6), max_size=12), st.sampled_from(["a", "b"])),
+        min_size=1,
+        max_size=4,
+    ),
+    split=st.integers(1, 5),
+    rebatch=st.integers(1, 9),
+)
+def test_records_of_one_reading_are_not_held_yet_every_repeat_is_found(
+    tmp_path_factory: Any, readings: list[tuple[list[int], str]], split: int, rebatch: int
+) -> None:
+    """Against a plain model of identity: a record's key is its content and how many earlier
+    records of the same reading have that content; a record is stored iff no stored one has its
+    key. Readings (the same file read twice, two files sharing records) are cut into batches
+    and re-cut across their boundaries, as an import does: the recorder does not hold a
+    reading's own keys (`KnownKeys.defer`), yet finds every repeat of another reading."""
+    lake = Lake.create(tmp_path_factory.mktemp("lake"))
+    recorder = Recorder(lake, STATUS_FEED)
+    stored: set[tuple[int, int]] = set()
+    for contents, _ in readings:
+        counts: Counter[int] = Counter()
+        for n in contents:
+            stored.add((n, counts[n]))
+            counts[n] += 1
+    pieces = [b for contents, name in readings for b in status_reading(contents, name, split)]
+    for batch in here.rebatched(iter(pieces), rebatch):
+        recorder.append_columns(batch)
+    assert recorder.summary.recorded == raw_count(lake.root) == len(stored)
+    total = sum(len(contents) for contents, _ in readings)
+    assert recorder.summary.duplicates == total - len(stored)
+
+
+def test_an_import_of_one_capture_holds_none_of_its_own_keys(tmp_path: Path) -> None:
+    """Memory bounded by the batch: a capture's keys are distinct among themselves, so
+    importing one into an empty lake holds no key hash; another capture's first batch brings
+    them in, and its repeats are found."""
+    lake = Lake.create(tmp_path / "lake")
+    recorder = Recorder(lake, STATUS_FEED)
+    for batch in status_reading(list(range(40)), "a", 7):
+        recorder.append_columns(batch)
+    assert recorder.summary.recorded == 40
+    assert recorder.known.nbytes == 0
+    for batch in status_reading(list(range(30, 50)), "b", 7):
+        recorder.append_columns(batch)
+    assert (recorder.summary.recorded, recorder.summary.duplicates) == (50, 10)
+    assert recorder.known.nbytes == 40 * 8  # a's keys, read from its files; not b's own

@@ -162,9 +162,16 @@ def capture(draw: st.DrawFn) -> tuple[bytes, str]:
 
 
 def _split(data: bytes, name: str, chunk_bytes: int, batch_size: int) -> list[dict[str, Any]]:
+    """The records of one reading, without their key run (each reading has its own); a reading
+    has one run, under which no key repeats (what lets a recorder not hold them), or none."""
     stream = io.BytesIO(data)
     batches = here.split_capture_batches(stream, name, NOW, batch_size, chunk_bytes)
-    return [row for batch in batches for row in batch.to_pylist()]
+    rows = [row for batch in batches for row in batch.to_pylist()]
+    runs = {row.pop("key_run") for row in rows}
+    assert len(runs) <= 1
+    if runs != {None}:
+        assert len({row["record_key"] for row in rows}) == len(rows)
+    return rows
 
 
 @settings(max_examples=300, deadline=None)
