@@ -128,7 +128,6 @@ class KnownKeys:
         Call under the lake's write lock."""
         if not len(keys):
             return np.zeros(0, np.bool_)
-        hashes = self._hash(keys)
         needed = self._needed(set(np.unique(days).tolist()))
         for day in needed:
             self._load(day)
@@ -136,6 +135,9 @@ class KnownKeys:
         # the next batch, which `add` and `refresh` keep up to date.
         while len(self._days) > max(self.MAX_DAYS, len(needed)):
             self._days.popitem(last=False)
+        if not any(self._days[day].nbytes for day in needed):  # nothing held: no hash needed
+            return np.ones(len(keys), np.bool_)
+        hashes = self._hash(keys)
         hit = np.zeros(len(keys), dtype=bool)
         for day in needed:  # each record looks only at the partitions within its own reach
             near = self._reaches(days, day)
