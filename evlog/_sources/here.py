@@ -54,6 +54,7 @@ from evlog._sources._common import (
     spelling_key,
     too_large,
 )
+from evlog._sources._spill import SpilledNumbers
 
 GZIP_MAGIC = b"\x1f\x8b"
 _MEMBER_START = b"\x1f\x8b\x08"  # magic + deflate: where a member can begin
@@ -368,6 +369,9 @@ RAW_BATCH: Final = pa.schema(
 )
 _KEY_RUNS = itertools.count()
 DEFAULT_BATCH_RECORDS = 50_000
+# Records of one capture numbered in memory (`_Occurrences`, 8 to 24 bytes each); the rest of a
+# longer capture is numbered on disk (`_spill`).
+SPILL_AFTER: Final = 1 << 20
 CHUNK_BYTES = 4 * 1024 * 1024  # read from a capture at a time
 
 
@@ -398,22 +402,25 @@ def split_capture_batches(
     received_at: datetime,
     batch_size: int = DEFAULT_BATCH_RECORDS,
     chunk_bytes: int = CHUNK_BYTES,
+    spill_after: int = SPILL_AFTER,
 ) -> Iterator[pa.Table]:
     """Split a capture of any supported shape into batches of raw records (`RAW_BATCH`),
     recognising the shape by content. Read in chunks: gzip members and NDJSON are split as they
     are read, so memory is bounded by the batch (a capture that is one JSON document, a Data API
-    response or a single message, is read whole, as it must be parsed whole)."""
+    response or a single message, is read whole, as it must be parsed whole); past `spill_after`
+    records a capture is numbered on disk (`_keyed`)."""
     source = _Capture(stream, chunk_bytes)
     source.refill(0)
     # Enough to tell the shape: the gzip magic, or the first non-blank byte.
     while not source.done and (len(source.data) < 2 or not _first_non_blank(source.data)):
         source.refill(0)
     if source.data.startswith(GZIP_MAGIC):
-        yield from _split_gzip_capture(source, capture, received_at, batch_size)
+        yield from _split_gzip_capture(source, capture, received_at, batch_size, spill_after)
         return
     document = _as_document(source) if _first_non_blank(source.data) == b"{" else None
     if document is None:
-        yield from _keyed(_line_tables(source.chunks()), capture, received_at, batch_size)
+        lines = _line_tables(source.chunks())
+        yield from _keyed(lines, capture, received_at, batch_size, spill_after)
     elif isinstance(document.get("messages"), list):
         yield from _split_data_api_response(document, capture, received_at, batch_size)
     else:  # one message per file, possibly pretty-printed
@@ -627,7 +634,7 @@ _NON_BLANK = re.compile(rb"\S")
 
 
 def _split_gzip_capture(
-    source: _Capture, capture: str, received_at: datetime, batch_size: int
+    source: _Capture, capture: str, received_at: datetime, batch_size: int, spill_after: int
 ) -> Iterator[pa.Table]:
     """Concatenated gzip members, unless the first member turns out to hold NDJSON or a response."""
     first, _ = _member_at(source, 0)
@@ -635,7 +642,7 @@ def _split_gzip_capture(
         first is not None and _is_multi_line_json(first)
     ):
         lines = _line_tables(_inflate_all(source.chunks()))
-        yield from _keyed(lines, capture, received_at, batch_size)
+        yield from _keyed(lines, capture, received_at, batch_size, spill_after)
         return
     if first is not None and first.whole and _first_non_blank(first.text) == b"{":
         response = _as_json_object(first.text)
@@ -646,7 +653,8 @@ def _split_gzip_capture(
         ):
             yield from _split_data_api_response(response, capture, received_at, batch_size)
             return
-    yield from _keyed(_gzip_members(source, batch_size), capture, received_at, batch_size)
+    members = _gzip_members(source, batch_size)
+    yield from _keyed(members, capture, received_at, batch_size, spill_after)
 
 
 class _Member(NamedTuple):
@@ -837,25 +845,32 @@ def _is_multi_line_json(first: _Member) -> bool:
 
 
 def _keyed(
-    pieces: Iterator[pa.Table], capture: str, received_at: datetime, batch_size: int
+    pieces: Iterator[pa.Table],
+    capture: str,
+    received_at: datetime,
+    batch_size: int,
+    spill_after: int = SPILL_AFTER,
 ) -> Iterator[pa.Table]:
     """Give each record of a file capture (`_PIECES` tables, in capture order) its identity,
     content hash plus occurrence number, in batches of `batch_size`.
 
     The same capture recorded twice gives the same keys (nothing added); a message delivered twice
-    inside one capture keeps both copies (`#0`, `#1`), as received.
+    inside one capture keeps both copies (`#0`, `#1`), as received. The first `spill_after`
+    records are numbered as they are read; the rest are set aside on disk and numbered once the
+    capture is read (`_spill`), so memory stays bounded however long the capture.
     """
     seen = _Occurrences()
     first_index = 0
     key_run = pa.scalar(next(_KEY_RUNS), pa.int64())
-    for batch in rebatched(pieces, batch_size):
-        digests, prefixes = _content_keys(batch.column("digest"), batch.column("payload"))
-        numbers = cast("pa.StringArray", pa.array(seen.number(prefixes)).cast(pa.string()))
+
+    def keyed(digests: pa.StringArray, batch: pa.Table, numbers: npt.NDArray[np.int64]) -> pa.Table:
         count = batch.num_rows
-        yield pa.Table.from_arrays(
+        return pa.Table.from_arrays(
             [
                 # the separator as a str: pyarrow's stubs admit it only as an array
-                pc.binary_join_element_wise(digests, numbers, "#"),  # type: ignore[call-overload]
+                pc.binary_join_element_wise(  # type: ignore[call-overload]
+                    digests, pa.array(numbers).cast(pa.string()), "#"
+                ),
                 batch.column("payload"),
                 batch.column("defect"),
                 pa.repeat(pa.scalar(received_at, TIMESTAMP), count),
@@ -868,7 +883,27 @@ def _keyed(
             ],
             schema=RAW_BATCH,
         )
-        first_index += count
+
+    spilled: SpilledNumbers | None = None
+    try:
+        for batch in rebatched(pieces, batch_size):
+            digests, prefixes = _content_keys(batch.column("digest"), batch.column("payload"))
+            if spilled is None and first_index + batch.num_rows > spill_after:
+                spilled = SpilledNumbers()
+            if spilled is not None:
+                aside = batch.set_column(0, "digest", digests)
+                spilled.add(aside, prefixes, seen.counts(prefixes))
+                continue
+            yield keyed(digests, batch, seen.number(prefixes))
+            first_index += batch.num_rows
+        if spilled is not None:
+            for batch, numbers in spilled.numbered():
+                digests = cast("pa.StringArray", batch.column("digest").combine_chunks())
+                yield keyed(digests, batch, numbers)
+                first_index += batch.num_rows
+    finally:
+        if spilled is not None:
+            spilled.close()
 
 
 def rebatched(tables: Iterator[pa.Table], size: int) -> Iterator[pa.Table]:
@@ -941,11 +976,7 @@ class _Occurrences:
         group = np.cumsum(starts_group) - 1
         distinct = ordered[group_start]
         sizes = np.diff(np.append(group_start, count))
-        earlier = self.seen.contains(distinct)
-        # Seen once before, unless counted in `repeated` (only those seen before can be).
-        before = earlier.astype(np.int64)
-        if earlier.any():
-            before[earlier] = np.maximum(self.repeated.get(distinct[earlier]), 1)
+        earlier, before = self._before(distinct)
         numbers = np.empty(count, np.int64)
         numbers[order] = before[group] + np.arange(count) - group_start[group]
         total = before + sizes  # the counts of those now seen twice or more
@@ -953,6 +984,22 @@ class _Occurrences:
         self.repeated.set(distinct[twice], total[twice])
         self.seen.add(distinct[~earlier])
         return numbers
+
+    def counts(self, prefixes: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
+        """How often each of `prefixes` occurred in the calls to `number` (none added)."""
+        distinct, inverse = np.unique(prefixes, return_inverse=True)
+        return self._before(distinct)[1][inverse]
+
+    def _before(
+        self, distinct: npt.NDArray[np.uint64]
+    ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64]]:
+        """For sorted, distinct prefixes: whether each was seen, and how often."""
+        earlier = self.seen.contains(distinct)
+        # Seen once before, unless counted in `repeated` (only those seen before can be).
+        before = earlier.astype(np.int64)
+        if earlier.any():
+            before[earlier] = np.maximum(self.repeated.get(distinct[earlier]), 1)
+        return earlier, before
 
     @property
     def nbytes(self) -> int:

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evlog._record.derive import _derive_status_rows, derive_status_batch
-from evlog._sources import here
+from evlog._sources import _spill, here
 from evlog._sources._common import (
     MAX_RECORD_BYTES,
     LongLine,
@@ -341,3 +341,74 @@ def test_data_api_columns_take_the_usual_message_without_the_record_path() -> No
         "kafka:2:9",
     ]
     assert table["received_at"].to_pylist()[0] == datetime(2025, 11, 21, 4, 40, tzinfo=UTC)
+
+
+POOL = [b'{"id": "a", "evses": []}', b'{"id": "b", "evses": []}', b"junk", b'{"id": "c"}']
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(0, len(POOL) - 1), max_size=60),
+    st.sampled_from(["members", "ndjson"]),
+    st.integers(0, 61),
+    st.integers(1, 7),
+)
+def test_a_capture_numbered_on_disk_gets_the_keys_numbering_in_memory_gives(
+    picks: list[int], shape: str, spill_after: int, batch_size: int
+) -> None:
+    """Past `spill_after` records a capture is set aside and numbered on disk (`_spill`): the
+    batches, keys and every other column are what numbering in memory gives, and each `#n`
+    counts the earlier copies (a Counter)."""
+    texts = [POOL[i] for i in picks]
+    if shape == "members":
+        data, name = b"".join(gzip.compress(t, mtime=0) for t in texts), "c.gz"
+    else:
+        data, name = b"\n".join(texts), "c.ndjson"
+
+    def split(after: int) -> list[dict[str, Any]]:
+        batches = here.split_capture_batches(
+            io.BytesIO(data), name, NOW, batch_size, spill_after=after
+        )
+        return [row | {"key_run": None} for b in batches for row in b.to_pylist()]
+
+    in_memory = split(len(texts) + 1)
+    assert split(spill_after) == in_memory
+    counter: Counter[bytes] = Counter()
+    for text, row in zip(texts, in_memory, strict=True):
+        assert row["record_key"].endswith(f"#{counter[text]}")
+        counter[text] += 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(0, 9), max_size=80),
+    st.lists(st.integers(0, 3), min_size=10, max_size=10),
+    st.integers(1, 9),
+    st.integers(1, 5),
+)
+def test_spilled_numbers_rank_each_record_among_earlier_copies(
+    picks: list[int], before: list[int], batch_size: int, read_rows: int
+) -> None:
+    """Against a Counter, with DuckDB's sorted output read a few rows at a time (a group of
+    copies spans reads): number = the count from the part numbered in memory + earlier copies in
+    the spilled part."""
+    prefixes = np.array([p * 0x9E3779B97F4A7C15 % 2**64 for p in picks], np.uint64)
+    got: list[int] = []
+    with _spill.SpilledNumbers(read_rows) as spilled:
+        for start in range(0, len(picks), batch_size):
+            part = prefixes[start : start + batch_size]
+            rows = pa.table({"n": np.arange(start, start + len(part))})
+            spilled.add(
+                rows,
+                part,
+                np.array([before[p] for p in picks[start : start + batch_size]], np.int64),
+            )
+        for rows, numbers in spilled.numbered():
+            assert rows.column_names == ["n"]
+            got += numbers.tolist()
+    counter: Counter[int] = Counter()
+    expected = []
+    for pick in picks:
+        expected.append(before[pick] + counter[pick])
+        counter[pick] += 1
+    assert got == expected
