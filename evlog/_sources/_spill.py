@@ -96,6 +96,7 @@ class SpilledNumbers:
             }
         )
         try:
+            con.execute("SET enable_progress_bar = false")  # DuckDB would draw one on stdout
             self._write_ranks(con)
             ranks = _Ranks(
                 con.sql(_BY_INDEX, params={"path": str(self._ranks_path)}), self._read_rows
