@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final, cast
 
@@ -23,6 +24,9 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from evlog._errors import InputError
+from evlog._faults import fault_point
 
 _PREFIXES: Final = pa.schema([("idx", pa.int64()), ("prefix", pa.uint64())])
 _RANKS: Final = pa.schema([("idx", pa.int64()), ("rank", pa.int64())])
@@ -34,19 +38,34 @@ _BY_PREFIX = "SELECT idx, prefix FROM read_parquet($path) ORDER BY prefix, idx"
 _BY_INDEX = "SELECT idx, rank FROM read_parquet($path) ORDER BY idx"
 
 
+@contextmanager
+def _temporary_files() -> Iterator[None]:
+    """A failure of the temporary directory (full, not writable) as one line that says which."""
+    try:
+        yield
+    except (OSError, duckdb.IOException, duckdb.OutOfMemoryException) as exc:
+        where = tempfile.gettempdir()
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise InputError(
+            f"cannot set a long capture's records aside in {where} (TMPDIR): {reason}"
+        ) from None
+
+
 class SpilledNumbers:
     """The batches of one reading past the in-memory part, in order, with their numbers once
     `numbered` is called; a context manager that removes its files."""
 
     def __init__(self, read_rows: int = _READ_ROWS) -> None:
         self._read_rows = read_rows  # rows a read of DuckDB's sorted output gives
-        self._dir = tempfile.TemporaryDirectory(prefix="evlog-occurrences-")
+        with _temporary_files():
+            self._dir = tempfile.TemporaryDirectory(prefix="evlog-occurrences-")
         root = Path(self._dir.name)
         self._batches_path = root / "batches.arrow"
         self._prefixes_path = root / "prefixes.parquet"
         self._ranks_path = root / "ranks.parquet"
         self._batches: pa.ipc.RecordBatchStreamWriter | None = None
-        self._prefixes = pq.ParquetWriter(self._prefixes_path, _PREFIXES)
+        with _temporary_files():
+            self._prefixes = pq.ParquetWriter(self._prefixes_path, _PREFIXES)
         self._written = False  # both files closed: nothing more can be added
         self.count = 0
 
@@ -71,15 +90,19 @@ class SpilledNumbers:
     ) -> None:
         """Set aside the next batch of the reading: its rows, their hash prefixes and how many
         records of the part numbered in memory share each one's content."""
-        table = table.append_column("before", pa.array(before, pa.int64()))
-        if self._batches is None:
-            options = pa.ipc.IpcWriteOptions(compression="zstd")
-            self._batches = pa.ipc.new_stream(
-                str(self._batches_path), table.schema, options=options
+        with _temporary_files():
+            fault_point("spill.add")
+            table = table.append_column("before", pa.array(before, pa.int64()))
+            if self._batches is None:
+                options = pa.ipc.IpcWriteOptions(compression="zstd")
+                self._batches = pa.ipc.new_stream(
+                    str(self._batches_path), table.schema, options=options
+                )
+            self._batches.write_table(table)
+            index = np.arange(self.count, self.count + len(prefixes), dtype=np.int64)
+            self._prefixes.write_table(
+                pa.table({"idx": index, "prefix": prefixes}, schema=_PREFIXES)
             )
-        self._batches.write_table(table)
-        index = np.arange(self.count, self.count + len(prefixes), dtype=np.int64)
-        self._prefixes.write_table(pa.table({"idx": index, "prefix": prefixes}, schema=_PREFIXES))
         self.count += len(prefixes)
 
     def numbered(self) -> Iterator[tuple[pa.Table, npt.NDArray[np.int64]]]:
@@ -87,33 +110,34 @@ class SpilledNumbers:
         self._close_writers()
         if self._batches is None:
             return
-        con = duckdb.connect(
-            config={
-                "memory_limit": _SORT_MEMORY,
-                "temp_directory": self._dir.name,
-                "threads": 1,
-                "preserve_insertion_order": False,
-            }
-        )
-        try:
-            con.execute("SET enable_progress_bar = false")  # DuckDB would draw one on stdout
-            self._write_ranks(con)
-            ranks = _Ranks(
-                con.sql(_BY_INDEX, params={"path": str(self._ranks_path)}), self._read_rows
+        with _temporary_files():
+            con = duckdb.connect(
+                config={
+                    "memory_limit": _SORT_MEMORY,
+                    "temp_directory": self._dir.name,
+                    "threads": 1,
+                    "preserve_insertion_order": False,
+                }
             )
-            first = 0
-            with (
-                pa.OSFile(str(self._batches_path), "r") as file,
-                pa.ipc.open_stream(file) as reader,
-            ):
-                for batch in reader:
-                    rows = pa.Table.from_batches([batch])
-                    before = np.asarray(rows.column("before"), np.int64)
-                    numbers = before + ranks.below(first, first + rows.num_rows)
-                    first += rows.num_rows
-                    yield rows.drop_columns(["before"]), numbers
-        finally:
-            con.close()
+            try:
+                con.execute("SET enable_progress_bar = false")  # DuckDB would draw one on stdout
+                self._write_ranks(con)
+                ranks = _Ranks(
+                    con.sql(_BY_INDEX, params={"path": str(self._ranks_path)}), self._read_rows
+                )
+                first = 0
+                with (
+                    pa.OSFile(str(self._batches_path), "r") as file,
+                    pa.ipc.open_stream(file) as reader,
+                ):
+                    for batch in reader:
+                        rows = pa.Table.from_batches([batch])
+                        before = np.asarray(rows.column("before"), np.int64)
+                        numbers = before + ranks.below(first, first + rows.num_rows)
+                        first += rows.num_rows
+                        yield rows.drop_columns(["before"]), numbers
+            finally:
+                con.close()
 
     def _write_ranks(self, con: duckdb.DuckDBPyConnection) -> None:
         """Rank each record among the earlier ones of the spilled part with its prefix (read in

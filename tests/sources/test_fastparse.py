@@ -13,9 +13,12 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from evlog import _faults
+from evlog._errors import InputError
 from evlog._record.derive import _derive_status_rows, derive_status_batch
 from evlog._sources import _spill, here
 from evlog._sources._common import (
@@ -412,3 +415,19 @@ def test_spilled_numbers_rank_each_record_among_earlier_copies(
         expected.append(before[pick] + counter[pick])
         counter[pick] += 1
     assert got == expected
+
+
+def test_a_full_temporary_directory_is_one_line_that_names_it() -> None:
+    """Setting a long capture aside needs room in TMPDIR: a full disk there is an `InputError`
+    (the CLI's one line), not a traceback, and nothing past the in-memory part is yielded."""
+    data = b"".join(gzip.compress(POOL[i % 2], mtime=0) for i in range(30))
+    batches = here.split_capture_batches(io.BytesIO(data), "c.gz", NOW, 5, spill_after=10)
+    _faults.arm("spill.add", "enospc")
+    try:
+        yielded = 0
+        with pytest.raises(InputError, match=r"aside in .+ \(TMPDIR\): No space left"):
+            for batch in batches:
+                yielded += batch.num_rows
+    finally:
+        _faults.disarm()
+    assert yielded == 10
