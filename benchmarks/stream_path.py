@@ -120,10 +120,13 @@ def peak_rss(count: int, work: Path) -> tuple[int, float, float]:
         "print(n, time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
     )
     root = str(Path(__file__).resolve().parents[1])
-    out = subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-c", code, str(work / f"lake-rss-{count}"), str(capture), root],
-        check=True, capture_output=True, text=True,
-    ).stdout.split()  # fmt: skip
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if done.returncode:
+        sys.exit(f"the import of {count:,} records failed:\n{done.stderr}")
+    out = done.stdout.split()
     capture.unlink()
     return int(out[0]), float(out[1]), int(out[2]) / 1024
 

@@ -31,7 +31,7 @@ from evlog._faults import fault_point
 _PREFIXES: Final = pa.schema([("idx", pa.int64()), ("prefix", pa.uint64())])
 _RANKS: Final = pa.schema([("idx", pa.int64()), ("rank", pa.int64())])
 # DuckDB's own memory while it sorts: what it holds beyond this goes to its temporary files.
-_SORT_MEMORY: Final = "32MB"
+_SORT_MEMORY: Final = "64MB"
 _READ_ROWS: Final = 1 << 16
 
 _BY_PREFIX = "SELECT idx, prefix FROM read_parquet($path) ORDER BY prefix, idx"
