@@ -41,12 +41,14 @@ def test_an_import_tells_bytes_read_then_the_compaction(tmp_path: Path) -> None:
     size = len(first) + len(second)
     last = last_of_each(steps)
     assert list(last) == [
+        "storing records",
         "reading captures",
         "merging partitions",
         "updating checkpoints",
         "updating rollups",
     ]
     assert last["reading captures"] == ProgressStep("reading captures", size, size, "bytes")
+    assert last["storing records"] == ProgressStep("storing records", 3, None, "records")
     merged = last["merging partitions"]
     assert merged.done == merged.total and merged.unit == "partitions"
     assert all(in_order(steps, task) for task in last)
@@ -58,7 +60,10 @@ def test_stdin_has_no_total(tmp_path: Path) -> None:
     evlog.record_stream(
         tmp_path / "lake", ["-"], stdin=io.BytesIO(body), compact=False, progress=steps.append
     )
-    assert steps == [ProgressStep("reading captures", len(body), None, "bytes")]
+    assert steps == [
+        ProgressStep("storing records", 1, None, "records"),
+        ProgressStep("reading captures", len(body), None, "bytes"),
+    ]
 
 
 def test_webhook_files_compact_and_rebuild_tell_their_steps(tmp_path: Path) -> None:

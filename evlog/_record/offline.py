@@ -292,8 +292,17 @@ class _HashingReader:
 
 
 def _store_status(captures: _Captures) -> None:
+    """Store the captures' records batch by batch, telling how many are stored: a long capture's
+    records past its first million are stored after it is read (`here.SPILL_AFTER`), while the
+    reading's bar stands at its end."""
+    stored = 0
     for batch in here.rebatched(_status_batches(captures), DEFAULT_BATCH):
         captures.recorder.append_columns(batch)
+        stored += batch.num_rows
+        captures.bytes_read.progress(ProgressStep(STORING, stored, None, "records"))
+
+
+STORING = "storing records"
 
 
 def _status_batches(captures: _Captures) -> Iterator[pa.Table]:
