@@ -954,11 +954,12 @@ _NIBBLE_SHIFT = np.arange(60, -1, -4, dtype=np.uint64)
 class _Occurrences:
     """How often each content hash occurred earlier in one capture (its first `SPILL_AFTER`
     records; `_spill` numbers the rest), in 8 bytes a distinct record: the first 64 bits of every
-    hash seen (`HashSet`), and exact counts for those seen twice or more (16 bytes each). Two different records whose hashes share 64 bits (about one
-    capture in 40,000 of 30M records) would number the second `#1`: the same on every import of
-    the capture, so its identity holds; a copy in another capture would be stored once more,
-    which no figure counts (docs/lake.md, "Identity and duplicates"). Numbering is vectorised:
-    a batch is sorted once; Python touches no record."""
+    hash seen (`HashSet`), and exact counts for those seen twice or more (16 bytes each). Two
+    different records whose hashes share 64 bits (about one capture in 40,000 of 30M records)
+    would number the second `#1`: the same on every import of the capture, so its identity
+    holds; a copy in another capture would be stored once more, which no figure counts
+    (docs/lake.md, "Identity and duplicates"). Numbering is vectorised: a batch is sorted once;
+    Python touches no record."""
 
     def __init__(self) -> None:
         self.seen = HashSet()
