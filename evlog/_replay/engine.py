@@ -22,6 +22,7 @@ import pyarrow as pa
 from evlog._errors import LakeError
 from evlog._faults import fault_point
 from evlog._lake import checkpoints, rollups
+from evlog._lake.duck import configure
 from evlog._lake.layout import Lake, damaged_files_as_lake_errors, parquet_files
 from evlog._lake.names import Source, Table
 from evlog._lake.schema import STATUS_EVENTS, STATUS_ROLLUPS
@@ -37,14 +38,6 @@ _EVENT_TABLE = {EntityKind.EVSE: "status_events", EntityKind.STATION: "connectiv
 # "No checkpoint": a time before any event, and a date before any partition.
 _NO_CHECKPOINT_US = -FOREVER_US
 _NO_CHECKPOINT_DATE = date(1, 1, 1)
-
-# DuckDB settings that users may need on big lakes, from the environment (or `ReplayEngine(...)`):
-# e.g. EVLOG_DUCKDB_MEMORY_LIMIT=4GB EVLOG_DUCKDB_TEMP_DIRECTORY=/scratch EVLOG_DUCKDB_THREADS=2.
-SETTINGS_ENV = {
-    "memory_limit": "EVLOG_DUCKDB_MEMORY_LIMIT",
-    "temp_directory": "EVLOG_DUCKDB_TEMP_DIRECTORY",
-    "threads": "EVLOG_DUCKDB_THREADS",
-}
 
 
 @dataclass(frozen=True)
@@ -357,11 +350,13 @@ class ReplayEngine(EngineBase[duckdb.DuckDBPyRelation]):
         threads: int | None = None,
         checkpoints: bool = True,
         rollups: bool = True,
+        upkeep: bool = False,
     ) -> None:
         self.lake = lake
         self.use_checkpoints = checkpoints
         self.use_rollups = rollups
         self.local_lake = lake
+        own = con is None
         if con is None:
             con = duckdb.connect()
             # Every report ends with its own ORDER BY: intermediate order need not be kept, which
@@ -370,12 +365,15 @@ class ReplayEngine(EngineBase[duckdb.DuckDBPyRelation]):
         self._con = con
         # Timestamps leave DuckDB in UTC whatever the machine's zone; the API converts them.
         self._con.sql("SET TimeZone = 'UTC'")
-        given = {"memory_limit": memory_limit, "temp_directory": temp_directory, "threads": threads}
-        for name, env in SETTINGS_ENV.items():
-            value = given[name] if given[name] is not None else os.environ.get(env)
-            if value is not None and str(value).strip():
-                # names come from SETTINGS_ENV; the value is a bound parameter
-                self._con.execute(f"SET {name} = ?", [str(value).strip()])
+        # e.g. EVLOG_DUCKDB_MEMORY_LIMIT=4GB EVLOG_DUCKDB_TEMP_DIRECTORY=/scratch (`duck.configure`)
+        configure(
+            self._con,
+            memory_limit=memory_limit,
+            temp_directory=temp_directory,
+            threads=threads,
+            upkeep=upkeep,
+            spill_under_tmpdir=own,  # a connection given to us keeps its own
+        )
         self.refresh()
 
     @classmethod

@@ -64,6 +64,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from evlog._faults import fault_point
+from evlog._lake import duck
 from evlog._lake.checkpoints import (
     CHECKPOINT_DIR,
     MANIFEST,
@@ -236,7 +237,7 @@ def compact_partition(
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     target = directory / f"{COMPACTED_PREFIX}{stamp}-{uuid.uuid4().hex[:12]}.parquet"
     staged = target.with_name(f".{target.name}{STAGED_SUFFIX}")
-    con = duckdb.connect()
+    con = duck.connect(upkeep=True)
     # The files' own columns in the table's order (no hive `date`/`source` column added); every
     # writer casts to the declared schema, so the files agree on it.
     columns = ", ".join(SCHEMAS[table].names)
@@ -477,7 +478,7 @@ def update_checkpoints(lake: Lake) -> int:
     ]
     computed = 0
     if stale:
-        con = duckdb.connect()
+        con = duck.connect(upkeep=True)
         con.sql("SET TimeZone = 'UTC'")
         first, last = stale[0], max(vouched)
         before = first - timedelta(days=1)

@@ -102,7 +102,7 @@ def update_rollups(lake: Lake, zones: Iterable[str] = ()) -> int:
     # not in the manifest, so the days it touches count as changed (never the other way round).
     event_files = event_files_by_day(lake)
     coverage = lake_coverage(lake)
-    engine = ReplayEngine(lake)
+    engine = ReplayEngine(lake, upkeep=True)
     engine.quiet()  # `lake compact` prints its own summary
     build = _Build(lake, engine, engine.event_span(EntityKind.EVSE), event_files, coverage)
     return sum(_update_zone(build, zone) for zone in sorted(wanted))

@@ -1,0 +1,58 @@
+"""DuckDB settings for big lakes: the environment's, else evlog's upkeep default, applied the
+same way to replay and upkeep connections (`evlog._lake.duck`)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from evlog._lake import duck
+from evlog._lake.layout import Lake
+from evlog._replay.engine import ReplayEngine
+
+
+def setting(con: duckdb.DuckDBPyConnection, name: str) -> str:
+    value = con.execute("SELECT current_setting(?)", [name]).fetchall()[0][0]
+    return str(value)
+
+
+def megabytes(limit: str) -> float:
+    """DuckDB's `memory_limit` as it reports it (`953.6 MiB`, `1.0 GiB`), in MB of 10^6 bytes."""
+    number, unit = limit.split()
+    scale = {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30}[unit]
+    return float(number) * scale / 1e6
+
+
+def test_upkeep_keeps_duckdb_within_its_default_and_spills_under_tmpdir(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for env in duck.SETTINGS_ENV.values():
+        monkeypatch.delenv(env, raising=False)
+    upkeep = duck.connect(upkeep=True)
+    assert megabytes(setting(upkeep, "memory_limit")) == pytest.approx(1000, rel=0.01)
+    spill = Path(setting(upkeep, "temp_directory"))
+    assert spill.parent == Path(tempfile.gettempdir()) and spill.name.startswith("evlog-duckdb-")
+    # Anything else keeps DuckDB's own memory default (a share of the machine, far above 1 GB
+    # on any machine that runs this suite), and spills under TMPDIR too.
+    other = duck.connect()
+    assert megabytes(setting(other, "memory_limit")) > 1000
+    assert Path(setting(other, "temp_directory")).parent == Path(tempfile.gettempdir())
+
+
+def test_the_environment_sets_replay_and_upkeep_alike(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EVLOG_DUCKDB_MEMORY_LIMIT", "300MB")
+    monkeypatch.setenv("EVLOG_DUCKDB_TEMP_DIRECTORY", str(tmp_path / "spill"))
+    monkeypatch.setenv("EVLOG_DUCKDB_THREADS", "1")
+    engine = ReplayEngine(Lake.create(tmp_path / "lake"))
+    for con in (duck.connect(upkeep=True), engine.con):
+        assert megabytes(setting(con, "memory_limit")) == pytest.approx(300, rel=0.01)
+        assert setting(con, "temp_directory") == str(tmp_path / "spill")
+        assert setting(con, "threads") == "1"
+    # An argument given in code wins over the environment.
+    given = ReplayEngine(Lake.open(tmp_path / "lake"), memory_limit="200MB")
+    assert megabytes(setting(given.con, "memory_limit")) == pytest.approx(200, rel=0.01)
