@@ -391,8 +391,7 @@ class Recorder:
                 batch.events = derived.event_count
                 batch.quarantined = derived.quarantined_records
                 unheld = None
-                if last_run >= 0:
-                    assert runs is not None
+                if runs is not None and last_run >= 0:
                     unheld = runs[fresh] == last_run
                     self.known.defer(last_run, days[fresh][unheld])
                 self.known.add(keys.take(fresh), days[fresh], raw_files, unheld)
