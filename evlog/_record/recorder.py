@@ -173,10 +173,11 @@ class KnownKeys:
         marked `unheld` are not held (`defer`), only their files are known as read."""
         if unheld is not None:
             keys, days = keys.filter(pa.array(~unheld)), days[~unheld]
-        hashes = self._hash(keys)
-        for day in np.unique(days).tolist():
-            if day in self._days:
-                self._days[day].add(hashes[days == day])
+        if len(keys):
+            hashes = self._hash(keys)
+            for day in np.unique(days).tolist():
+                if day in self._days:
+                    self._days[day].add(hashes[days == day])
         for path in files:
             file_day = partition_day(path.parent)
             if file_day in self._days:

@@ -582,7 +582,8 @@ def _chunk_lines(chunk: bytes, start: int, end: int) -> pa.Table:
     the whole line. Every line (but the rare one to strip) becomes a range of the chunk, and the
     payloads one buffer cut out of it, with no Python object per line."""
     data = np.frombuffer(chunk, np.uint8, count=end - start, offset=start)
-    breaks = np.flatnonzero((data == 0x0A) | (data == 0x0D))
+    is_break = (data == 0x0A) | (data == 0x0D)
+    breaks = np.flatnonzero(is_break)
     # Breaking at every CR and LF gives the lines `splitlines` gives and blank ones (a CRLF's
     # empty middle), which are dropped anyway.
     starts = np.concatenate((np.zeros(1, np.int64), breaks[:-1] + 1))
@@ -611,11 +612,14 @@ def _chunk_lines(chunk: bytes, start: int, end: int) -> pa.Table:
             defects[i] = as_defect(too_large(int(ends[i] - starts[i])))
         digest, defect = pa.array(digests, pa.string()), pa.array(defects, pa.string())
         ends = np.where(long, starts + KEPT_PREFIX_BYTES, ends)
-    # The bytes inside the ranges, at once: +1 where a range starts, -1 where it ends.
-    inside = np.zeros(len(data) + 1, np.int8)
-    inside[starts] = 1
-    inside[ends] -= 1
-    values = data[np.cumsum(inside[:-1], dtype=np.int8).view(np.bool_)]
+    if to_strip.any() or long.any():
+        # The bytes inside the ranges, at once: +1 where a range starts, -1 where it ends.
+        inside = np.zeros(len(data) + 1, np.int8)
+        inside[starts] = 1
+        inside[ends] -= 1
+        values = data[np.cumsum(inside[:-1], dtype=np.int8).view(np.bool_)]
+    else:  # every line whole: the ranges hold every byte but the line breaks
+        values = data[~is_break]
     offsets = np.concatenate((np.zeros(1, np.int64), np.cumsum(ends - starts)))
     buffers = [pa.array(offsets.astype(np.int32)).buffers()[1], pa.array(values).buffers()[1]]
     payload = pa.BinaryArray.from_buffers(pa.binary(), count, [None, *buffers])
