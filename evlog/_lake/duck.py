@@ -2,7 +2,9 @@
 
 `EVLOG_DUCKDB_MEMORY_LIMIT`, `EVLOG_DUCKDB_TEMP_DIRECTORY` and `EVLOG_DUCKDB_THREADS` set DuckDB's
 `memory_limit`, `temp_directory` (where it spills what does not fit) and `threads` for every
-replay and upkeep connection; an argument given in code wins over the environment. Without one,
+connection that reads a lake (replay, upkeep, `lake info`, the CEC export, reconciliation); an
+argument given in code wins over the environment. (The import's own small connections, per
+batch, keep one thread and DuckDB's defaults.) Without one,
 upkeep (merging, checkpoints, rollups) keeps DuckDB within `UPKEEP_MEMORY_LIMIT`, so that an
 import's compaction of a crowded day does not take most of the machine (DuckDB's own default is
 80 % of it), and DuckDB spills under the system's temporary directory (`TMPDIR`) rather than into

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import duckdb
 
+from evlog._lake import duck
 from evlog._lake.layout import Lake
 from evlog._lake.names import Source, Table
 from evlog._lake.rollups import Span
@@ -37,6 +38,6 @@ def covered_spans(con: duckdb.DuckDBPyConnection, source: Source) -> list[Span]:
 
 def lake_coverage(lake: Lake) -> list[Span]:
     """`covered_spans` of `lake`'s EVSEs, on a connection of its own."""
-    con = duckdb.connect()
+    con = duck.connect()
     lake.register(con, Table.COVERAGE)
     return covered_spans(con, status_coverage_source(lake))

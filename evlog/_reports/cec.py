@@ -420,8 +420,9 @@ def write_intervals(
     file_format: IntervalFormat,
 ) -> list[Path]:
     """`cec_intervals_<YYYY-MM>.<csv|parquet>` for every report month, in `target`."""
-    import duckdb
     import polars as pl
+
+    from evlog._lake import duck
 
     zone = result.tz
     ports = (
@@ -435,7 +436,7 @@ def write_intervals(
     pieces = result.pieces.join(ports.select("port_id", "port_index"), on="port_id")
     months = sorted(set(result.frame.get_column("report_month").to_list()))
     paths: list[Path] = []
-    con = duckdb.connect()
+    con = duck.connect()
     try:
         con.register("ports", ports.to_arrow())
         for month in months:

@@ -172,13 +172,12 @@ def reconcile(
 ) -> pl.DataFrame:
     """Poll snapshots that contradict the webhook state at their instant: missed webhooks, on a
     connection of its own that reads only the connectivity events (`REPORT.columns`)."""
-    import duckdb
-
+    from evlog._lake import duck
     from evlog._lake.layout import Lake
 
     opened = Lake.open(lake)
     values = REPORT.read({"start": start, "end": end, "station": stations})
-    con = duckdb.connect()
+    con = duck.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
         opened.register(con, Table.CONNECTIVITY_EVENTS)

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from evlog._errors import UsageError
 from evlog._faults import fault_point
-from evlog._lake import rollups
+from evlog._lake import duck, rollups
 from evlog._lake.checkpoints import event_files_by_day
 from evlog._lake.layout import Lake, damaged_files_as_lake_errors, fsync_dir
 from evlog._lake.names import DATE_COLUMN, QuarantineReason, Table
@@ -100,7 +100,7 @@ def lake_info(lake: Lake) -> LakeInfo:
 
 
 def _lake_info(lake: Lake) -> LakeInfo:
-    con = duckdb.connect()
+    con = duck.connect()
     lake.register(con)
     info = LakeInfo(str(lake.root))
     for table in Table:
@@ -218,7 +218,7 @@ def quarantined(
         known = ", ".join(r.value for r in QuarantineReason)
         raise UsageError(f"--reason: expected one of {known}; got {reason!r}")
     with damaged_files_as_lake_errors(lake.root):
-        con = duckdb.connect()
+        con = duck.connect()
         lake.register(con)
         params = {"reason": reason, "source": source, "day": day, "limit": limit}
         frame: pl.DataFrame = con.sql(_QUARANTINE_SQL, params=params).pl()
