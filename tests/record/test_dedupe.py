@@ -205,7 +205,7 @@ def status_reading(contents: list[int], name: str, batch_size: int) -> list[Any]
     return list(here.split_capture_batches(io.BytesIO(data), name, at, batch_size))
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(
     readings=st.lists(
         st.tuples(st.lists(st.integers(0, 6), max_size=12), st.sampled_from(["a", "b"])),
