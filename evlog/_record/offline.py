@@ -291,6 +291,9 @@ class _HashingReader:
         return self.hasher.hexdigest()
 
 
+STORING = "storing records"
+
+
 def _store_status(captures: _Captures) -> None:
     """Store the captures' records batch by batch, telling how many are stored: a long capture's
     records past its first million are stored after it is read (`here.SPILL_AFTER`), while the
@@ -301,8 +304,6 @@ def _store_status(captures: _Captures) -> None:
         stored += batch.num_rows
         captures.bytes_read.progress(ProgressStep(STORING, stored, None, "records"))
 
-
-STORING = "storing records"
 
 
 def _status_batches(captures: _Captures) -> Iterator[pa.Table]:

@@ -11,7 +11,12 @@ import pytest
 
 from evlog._lake import duck
 from evlog._lake.layout import Lake
+from evlog._lake.names import Table
+from evlog._record.offline import record_stream
 from evlog._replay.engine import ReplayEngine
+from evlog._upkeep.compact import compact_partition, update_checkpoints
+from evlog._upkeep.rollups import update_rollups
+from tests import feeds
 
 
 def setting(con: duckdb.DuckDBPyConnection, name: str) -> str:
@@ -56,3 +61,29 @@ def test_the_environment_sets_replay_and_upkeep_alike(
     # An argument given in code wins over the environment.
     given = ReplayEngine(Lake.open(tmp_path / "lake"), memory_limit="200MB")
     assert megabytes(setting(given.con, "memory_limit")) == pytest.approx(200, rel=0.01)
+
+
+def test_every_upkeep_stage_runs_within_the_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Merging, checkpoints and rollups each open their connection through `duck`: a memory limit
+    too small for any of them stops each one (DuckDB's own default would let them run)."""
+    lake_dir = tmp_path / "lake"
+    for minute in range(3):  # three files in one partition: something to merge
+        capture = tmp_path / f"c{minute}.ndjson"
+        at = f"2024-04-05T10:0{minute}:00Z"
+        capture.write_bytes(feeds.ndjson(feeds.message("loc", ("e1", "AVAILABLE", at))))
+        record_stream(lake_dir, [str(capture)])  # the import alone, no compaction
+    lake = Lake.open(lake_dir)
+    partition = next((lake_dir / "status_events").iterdir())
+    monkeypatch.setenv("EVLOG_DUCKDB_MEMORY_LIMIT", "64KB")
+    stages = [
+        lambda: compact_partition(lake, Table.STATUS_EVENTS, partition),
+        lambda: update_checkpoints(lake),
+        lambda: update_rollups(lake),
+    ]
+    for stage in stages:
+        with pytest.raises(duckdb.OutOfMemoryException):
+            stage()
+    monkeypatch.delenv("EVLOG_DUCKDB_MEMORY_LIMIT")
+    assert compact_partition(lake, Table.STATUS_EVENTS, partition) == (3, 3)
