@@ -305,7 +305,6 @@ def _store_status(captures: _Captures) -> None:
         captures.bytes_read.progress(ProgressStep(STORING, stored, None, "records"))
 
 
-
 def _status_batches(captures: _Captures) -> Iterator[pa.Table]:
     for capture in captures.each():
         for batch in here.split_capture_batches(capture.stream, capture.name, capture.received_at):

@@ -860,8 +860,9 @@ def _keyed(
 
     The same capture recorded twice gives the same keys (nothing added); a message delivered twice
     inside one capture keeps both copies (`#0`, `#1`), as received. The first batches, up to
-    `spill_after` records, are numbered as they are read; the rest are set aside on disk and numbered once the
-    capture is read (`_spill`), so memory stays bounded however long the capture.
+    `spill_after` records, are numbered as they are read; the rest are set aside on disk and
+    numbered once the capture is read (`_spill`), so memory stays bounded however long the
+    capture.
     """
     seen = _Occurrences()
     first_index = 0
