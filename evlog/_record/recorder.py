@@ -370,17 +370,19 @@ class Recorder:
         (in order, stamped with this session); `runs`, each record's key run (-1: none), lets
         the last run's keys go unheld (`KnownKeys.defer`)."""
         last_run = -1 if runs is None or not len(runs) else int(runs[-1])
+        # one key run's keys are distinct by construction (`here.RAW_BATCH`): no check for repeats
+        one_run = last_run >= 0 and runs is not None and bool((runs == last_run).all())
         with self.lake.write_lock():
             if self.known.deferred_run is not None and (
                 runs is None or bool((runs != self.known.deferred_run).any())
             ):
                 self.known.hold_deferred()  # a record of another run may repeat one of it
-            fresh = self._unknown(keys, days)
+            fresh = self._unknown(keys, days, one_run)
         stored, derived = to_store(fresh)
         with self.lake.write_lock():
             derive_again = self._take_status_map()
             if self.known.refresh():
-                narrowed = fresh[self._unknown(keys.take(fresh), days[fresh])]
+                narrowed = fresh[self._unknown(keys.take(fresh), days[fresh], one_run)]
                 if len(narrowed) < len(fresh):
                     fresh = narrowed
                     derive_again = True
@@ -423,11 +425,16 @@ class Recorder:
         )
         return _as_int64(partition_days(times))  # received_at is never null
 
-    def _unknown(self, keys: pa.Array[Any], days: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    def _unknown(
+        self, keys: pa.Array[Any], days: npt.NDArray[np.int64], distinct: bool = False
+    ) -> npt.NDArray[np.int64]:
         """The positions of the records no stored record matches, each key once (its first
-        such record). Call under the write lock."""
+        such record); `distinct`: the keys are known to be distinct (one key run). Call under
+        the write lock."""
         unknown = np.flatnonzero(self.known.unknown(keys, days))
-        candidates = keys.take(unknown)
+        if distinct:
+            return unknown
+        candidates = keys if len(unknown) == len(keys) else keys.take(unknown)
         if pc.count_distinct(candidates).as_py() == len(candidates):  # the usual case
             return unknown
         encoded = cast("pa.DictionaryArray[Any, Any]", pc.dictionary_encode(candidates))

@@ -220,11 +220,12 @@ _FIELDS_SQL = """
         FROM (SELECT message, from_json(text, '{"id": "VARCHAR", "evses": [{"id": "VARCHAR",
                   "status": "VARCHAR", "last_updated": "VARCHAR"}]}') AS parsed FROM texts)
     )
-    ORDER BY message, evse_index
 """
-# Where each part of `YYYY-MM-DDTHH:MM:SS[.f]Z` is, and its weight in µs (days: after the date).
-_TIME_PARTS = {"hour": (11, 3_600_000_000), "minute": (14, 60_000_000), "second": (17, 1_000_000)}
 _DAY_US = 86_400_000_000
+# The digits of `YYYY-MM-DDTHH:MM:SS`, by position; each number's weight in its part.
+_DIGITS = np.array([0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18])
+_FRACTION_DIGITS = np.arange(20, 26)  # after "SS.": 1 to 6 digits, then "Z"
+_FRACTION_WEIGHTS = 10 ** np.arange(5, -1, -1, dtype=np.int64)
 
 
 @functools.cache
@@ -263,7 +264,8 @@ def parse_batch(
     candidates = np.flatnonzero(pc.string_is_ascii(strings).to_numpy(zero_copy_only=False))
     if skew_tolerance < timedelta(0):  # clamping then meets datetime's range: left to Python
         candidates = candidates[:0]
-    matched = pc.match_substring_regex(strings.take(candidates), _MESSAGE)
+    ascii_texts = strings if len(candidates) == len(texts) else strings.take(candidates)
+    matched = pc.match_substring_regex(ascii_texts, _MESSAGE)
     candidates = candidates[matched.to_numpy(zero_copy_only=False)]
     if not len(candidates):  # nothing of the one shape: no query (a DuckDB call costs ~1 ms)
         no_text = pa.array([], pa.string())
@@ -279,37 +281,29 @@ def parse_batch(
             np.zeros(0, np.bool_),
             np.zeros(0, np.int32),
         )
-    texts_table = pa.table({"message": candidates, "text": strings.take(candidates)})
+    every = len(candidates) == len(texts)
+    texts_table = pa.table(
+        {"message": candidates, "text": strings if every else strings.take(candidates)}
+    )
     with _json_reader().cursor() as con:
         con.register("texts", texts_table)
         fields = con.sql(_FIELDS_SQL).to_arrow_table().combine_chunks()
     message = np.asarray(fields.column("message"), np.int64)
-    source_time = fields.column("source_time")
-
-    def number(start: int, length: int) -> npt.NDArray[np.int64]:
-        part = pc.utf8_slice_codeunits(source_time, start, start + length)
-        return np.asarray(pc.cast(part, pa.int64()), np.int64)
-
-    year, month, day = number(0, 4), number(5, 2), number(8, 2)
-    months = (year - 1970) * 12 + month - 1
-    days = months.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64) + day - 1
-    # A day past its month's end lands in the next month: the month read back tells.
-    month_back = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
-    valid = (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1) & (month_back == months)
-    source_us = days * _DAY_US
-    for name, (start, unit) in _TIME_PARTS.items():
-        value = number(start, 2)
-        valid &= value <= (23 if name == "hour" else 59)
-        source_us += value * unit
-    # The fraction: the digits between "SS." and "Z", as µs (1 to 6 digits, padded).
-    fraction = pc.utf8_rpad(pc.utf8_slice_codeunits(source_time, 20, -1), 6, "0")
-    source_us += np.asarray(pc.cast(fraction, pa.int64()), np.int64)
+    evse_index = np.asarray(fields.column("evse_index"), np.int32)
+    # DuckDB keeps the input's order (insertion order is preserved, one thread); should it
+    # ever not, the rows are put in message and EVSE order here.
+    if len(message) > 1 and not _in_order(message, evse_index):
+        order = np.lexsort((evse_index, message))
+        fields = fields.take(order)
+        message, evse_index = message[order], evse_index[order]
+    source_us, valid = _utc_micros(fields.column("source_time").combine_chunks())
     # A message is read here only if every EVSE of it is: otherwise parse_message names the problem.
     parsed[candidates] = True
     parsed[message[~valid]] = False
     keep = parsed[message]
-    fields = fields.filter(pa.array(keep))
-    message, source_us = message[keep], source_us[keep]
+    if not keep.all():
+        fields = fields.filter(pa.array(keep))
+        message, source_us, evse_index = message[keep], source_us[keep], evse_index[keep]
     received = received_us[message]
     clamped = source_us > received + skew_tolerance // timedelta(microseconds=1)
     status_raw = fields.column("status_raw").combine_chunks()
@@ -327,8 +321,55 @@ def parse_batch(
         status_raw=status_raw,
         event_us=np.where(clamped, received, source_us),
         time_clamped=clamped,
-        evse_index=np.asarray(fields.column("evse_index"), np.int32),
+        evse_index=evse_index,
     )
+
+
+def _in_order(message: npt.NDArray[np.int64], evse_index: npt.NDArray[np.int32]) -> bool:
+    step = np.diff(message)
+    return bool(((step > 0) | ((step == 0) & (np.diff(evse_index) > 0))).all())
+
+
+def _utc_micros(
+    times: pa.Array[Any],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """Texts of the shape `YYYY-MM-DDTHH:MM:SS[.f]Z` (1 to 6 digits of fraction; the batch
+    pattern admits no other) as µs since the epoch, with whether each is a real time (month
+    1-12, a day its month has, hours to 23, minutes and seconds to 59). Read from the text's
+    bytes at their fixed places, all at once."""
+    strings = cast("pa.StringArray", times)
+    count = len(strings)
+    _, offset_buffer, text_buffer = strings.buffers()
+    offsets = np.frombuffer(memoryview(cast(pa.Buffer, offset_buffer)), np.int32)
+    offsets = offsets[strings.offset : strings.offset + count + 1].astype(np.int64)
+    text = np.frombuffer(memoryview(cast(pa.Buffer, text_buffer)), np.uint8)
+    starts, lengths = offsets[:-1], np.diff(offsets)
+    width = int(lengths[0]) if count else 0
+    if count and int(offsets[-1] - offsets[0]) == width * count and (lengths == width).all():
+        # all of one length (the usual batch): the texts are the rows of one matrix
+        rows = text[int(offsets[0]) : int(offsets[-1])].reshape(count, width)
+        digit = rows[:, _DIGITS].astype(np.int64) - 48
+        fraction = rows[:, 20 : width - 1]
+        fraction = np.pad(fraction, ((0, 0), (0, 6 - fraction.shape[1])), constant_values=48)
+    else:
+        digit = text[starts[:, None] + _DIGITS].astype(np.int64) - 48
+        # the digits between "SS." and "Z" (`lengths` - 21 of them), padded to µs
+        places = _FRACTION_DIGITS[None, :]
+        present = places < (lengths - 1)[:, None]
+        at = np.minimum(starts[:, None] + places, len(text) - 1)
+        fraction = np.where(present, text[at], 48)
+    pairs = digit[:, 4::2] * 10 + digit[:, 5::2]  # month, day, hour, minute, second
+    year = digit[:, 0] * 1000 + digit[:, 1] * 100 + digit[:, 2] * 10 + digit[:, 3]
+    month, day, hour, minute, second = pairs.T
+    months = (year - 1970) * 12 + month - 1
+    days = months.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64) + day - 1
+    # A day past its month's end lands in the next month: the month read back tells.
+    month_back = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+    valid = (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1) & (month_back == months)
+    valid &= (hour <= 23) & (minute <= 59) & (second <= 59)
+    micros = days * _DAY_US + ((hour * 60 + minute) * 60 + second) * 1_000_000
+    micros += (fraction.astype(np.int64) - 48) @ _FRACTION_WEIGHTS
+    return micros, valid
 
 
 # ---------------------------------------------------------------------------------------------
@@ -944,16 +985,23 @@ def _content_keys(
     # "sha256:" then 64 hex digits: digits 0-15 are the prefix.
     _, offset_buffer, text_buffer = digests.buffers()
     offsets = np.frombuffer(memoryview(cast(pa.Buffer, offset_buffer)), np.int32)
-    offsets = offsets[digests.offset : digests.offset + len(digests)]
+    offsets = offsets[digests.offset : digests.offset + len(digests) + 1]
     text = np.frombuffer(memoryview(cast(pa.Buffer, text_buffer)), np.uint8)
-    digits = _HEX_VALUE[text[offsets[:, None] + np.arange(7, 23)]]
-    return digests, (digits << _NIBBLE_SHIFT).sum(axis=1, dtype=np.uint64)
+    count = len(digests)
+    first = int(offsets[0]) if count else 0
+    if count and int(offsets[-1]) - first == _KEY_LENGTH * count:  # every key 71 characters
+        digits = text[first : first + _KEY_LENGTH * count].reshape(count, _KEY_LENGTH)[:, 7:23]
+    else:
+        digits = text[offsets[:-1, None] + np.arange(7, 23)]
+    nibbles = _HEX_VALUE[digits]
+    octets = np.ascontiguousarray((nibbles[:, 0::2] << 4) | nibbles[:, 1::2])
+    return digests, octets.view(">u8").ravel().astype(np.uint64)
 
 
-_HEX_VALUE = np.zeros(256, np.uint64)
-_HEX_VALUE[list(b"0123456789")] = np.arange(10, dtype=np.uint64)
-_HEX_VALUE[list(b"abcdef")] = np.arange(10, 16, dtype=np.uint64)
-_NIBBLE_SHIFT = np.arange(60, -1, -4, dtype=np.uint64)
+_KEY_LENGTH = len(content_key(b""))
+_HEX_VALUE = np.zeros(256, np.uint8)
+_HEX_VALUE[list(b"0123456789")] = np.arange(10, dtype=np.uint8)
+_HEX_VALUE[list(b"abcdef")] = np.arange(10, 16, dtype=np.uint8)
 
 
 class _Occurrences:

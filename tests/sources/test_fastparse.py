@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import gzip
 import io
+import re
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -120,6 +121,37 @@ def test_batch_parse_gives_what_the_record_parser_gives(
     one_by_one, _ = _derive_status_rows(batch.to_pylist(), skew)
     assert column_wise.events.to_pylist() == one_by_one.events.to_pylist()
     assert column_wise.quarantine == one_by_one.quarantine
+
+
+SHAPED_TIMES = [
+    t
+    for t in GOOD_TIMES + ODD_TIMES
+    if re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z", t)
+]
+
+
+@given(st.lists(st.sampled_from(SHAPED_TIMES), min_size=1, max_size=8))
+def test_times_read_from_their_bytes_are_what_python_reads(times: list[str]) -> None:
+    """`_utc_micros` on a batch of one text width (read as one matrix) and of mixed widths
+    (gathered text by text) against `datetime.fromisoformat`; texts of the pattern's shape."""
+    for batch in (times, [t for t in times if len(t) == len(times[0])]):
+        micros, valid = here._utc_micros(pa.array(batch, pa.string()))
+        for text, us, ok in zip(batch, micros.tolist(), valid.tolist(), strict=True):
+            try:
+                when = datetime.fromisoformat(text)
+            except ValueError:
+                assert not ok, text
+                continue
+            assert ok, text
+            assert us == (when - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+
+
+def test_rows_out_of_message_order_are_noticed() -> None:
+    """The batch parser relies on DuckDB keeping the input order, and checks it."""
+    in_order = here._in_order(np.array([0, 0, 1, 3]), np.array([0, 1, 0, 0], np.int32))
+    assert in_order
+    assert not here._in_order(np.array([0, 1, 0]), np.array([0, 0, 1], np.int32))
+    assert not here._in_order(np.array([0, 0]), np.array([1, 0], np.int32))
 
 
 def test_the_common_shape_is_read_by_the_batch_parser() -> None:
