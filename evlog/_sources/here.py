@@ -264,8 +264,7 @@ def parse_batch(
     candidates = np.flatnonzero(pc.string_is_ascii(strings).to_numpy(zero_copy_only=False))
     if skew_tolerance < timedelta(0):  # clamping then meets datetime's range: left to Python
         candidates = candidates[:0]
-    ascii_texts = strings if len(candidates) == len(texts) else strings.take(candidates)
-    matched = pc.match_substring_regex(ascii_texts, _MESSAGE)
+    matched = pc.match_substring_regex(_taken(strings, candidates), _MESSAGE)
     candidates = candidates[matched.to_numpy(zero_copy_only=False)]
     if not len(candidates):  # nothing of the one shape: no query (a DuckDB call costs ~1 ms)
         no_text = pa.array([], pa.string())
@@ -281,10 +280,7 @@ def parse_batch(
             np.zeros(0, np.bool_),
             np.zeros(0, np.int32),
         )
-    every = len(candidates) == len(texts)
-    texts_table = pa.table(
-        {"message": candidates, "text": strings if every else strings.take(candidates)}
-    )
+    texts_table = pa.table({"message": candidates, "text": _taken(strings, candidates)})
     with _json_reader().cursor() as con:
         con.register("texts", texts_table)
         fields = con.sql(_FIELDS_SQL).to_arrow_table().combine_chunks()
@@ -325,9 +321,40 @@ def parse_batch(
     )
 
 
+def _taken(values: pa.Array[Any], positions: npt.NDArray[np.int64]) -> pa.Array[Any]:
+    """`values.take(positions)`, without the copy when every position is taken in order."""
+    return values if len(positions) == len(values) else values.take(positions)
+
+
 def _in_order(message: npt.NDArray[np.int64], evse_index: npt.NDArray[np.int32]) -> bool:
     step = np.diff(message)
     return bool(((step > 0) | ((step == 0) & (np.diff(evse_index) > 0))).all())
+
+
+def _offsets(strings: pa.Array[Any]) -> npt.NDArray[np.int64]:
+    buffer = cast(pa.Buffer, strings.buffers()[1])
+    offsets = np.frombuffer(memoryview(buffer), np.int32)
+    return offsets[strings.offset : strings.offset + len(strings) + 1].astype(np.int64)
+
+
+def _lengths(strings: pa.Array[Any]) -> npt.NDArray[np.int64]:
+    return np.diff(_offsets(strings))
+
+
+def _bytes_at(strings: pa.Array[Any], places: npt.NDArray[np.int64]) -> npt.NDArray[np.uint8]:
+    """The bytes at `places` of each string (a row each), without a Python object per string;
+    a place past a string's end reads some other byte (callers mask by `_lengths`). Strings all
+    of one length (the usual batch) are the rows of one matrix: no gather."""
+    offsets = _offsets(strings)
+    text = np.frombuffer(memoryview(cast(pa.Buffer, strings.buffers()[2])), np.uint8)
+    count, lengths = len(strings), np.diff(offsets)
+    if count and (lengths == lengths[0]).all() and lengths[0] > places.max():
+        rows = text[int(offsets[0]) : int(offsets[-1])].reshape(count, int(lengths[0]))
+        picked: npt.NDArray[np.uint8] = rows[:, places]
+        return picked
+    if not len(text):
+        return np.zeros((count, len(places)), np.uint8)
+    return text[np.minimum(offsets[:-1, None] + places, len(text) - 1)]
 
 
 def _utc_micros(
@@ -337,27 +364,10 @@ def _utc_micros(
     pattern admits no other) as µs since the epoch, with whether each is a real time (month
     1-12, a day its month has, hours to 23, minutes and seconds to 59). Read from the text's
     bytes at their fixed places, all at once."""
-    strings = cast("pa.StringArray", times)
-    count = len(strings)
-    _, offset_buffer, text_buffer = strings.buffers()
-    offsets = np.frombuffer(memoryview(cast(pa.Buffer, offset_buffer)), np.int32)
-    offsets = offsets[strings.offset : strings.offset + count + 1].astype(np.int64)
-    text = np.frombuffer(memoryview(cast(pa.Buffer, text_buffer)), np.uint8)
-    starts, lengths = offsets[:-1], np.diff(offsets)
-    width = int(lengths[0]) if count else 0
-    if count and int(offsets[-1] - offsets[0]) == width * count and (lengths == width).all():
-        # all of one length (the usual batch): the texts are the rows of one matrix
-        rows = text[int(offsets[0]) : int(offsets[-1])].reshape(count, width)
-        digit = rows[:, _DIGITS].astype(np.int64) - 48
-        fraction = rows[:, 20 : width - 1]
-        fraction = np.pad(fraction, ((0, 0), (0, 6 - fraction.shape[1])), constant_values=48)
-    else:
-        digit = text[starts[:, None] + _DIGITS].astype(np.int64) - 48
-        # the digits between "SS." and "Z" (`lengths` - 21 of them), padded to µs
-        places = _FRACTION_DIGITS[None, :]
-        present = places < (lengths - 1)[:, None]
-        at = np.minimum(starts[:, None] + places, len(text) - 1)
-        fraction = np.where(present, text[at], 48)
+    digit = _bytes_at(times, _DIGITS).astype(np.int64) - 48
+    # the digits between "SS." and "Z" (length - 21 of them), padded to µs with zeros
+    present = _FRACTION_DIGITS[None, :] < (_lengths(times) - 1)[:, None]
+    fraction = np.where(present, _bytes_at(times, _FRACTION_DIGITS), 48)
     pairs = digit[:, 4::2] * 10 + digit[:, 5::2]  # month, day, hour, minute, second
     year = digit[:, 0] * 1000 + digit[:, 1] * 100 + digit[:, 2] * 10 + digit[:, 3]
     month, day, hour, minute, second = pairs.T
@@ -983,22 +993,13 @@ def _content_keys(
         table = con.sql(_KEYS_SQL).to_arrow_table()
     digests = cast("pa.StringArray", table.column("digest").combine_chunks())
     # "sha256:" then 64 hex digits: digits 0-15 are the prefix.
-    _, offset_buffer, text_buffer = digests.buffers()
-    offsets = np.frombuffer(memoryview(cast(pa.Buffer, offset_buffer)), np.int32)
-    offsets = offsets[digests.offset : digests.offset + len(digests) + 1]
-    text = np.frombuffer(memoryview(cast(pa.Buffer, text_buffer)), np.uint8)
-    count = len(digests)
-    first = int(offsets[0]) if count else 0
-    if count and int(offsets[-1]) - first == _KEY_LENGTH * count:  # every key 71 characters
-        digits = text[first : first + _KEY_LENGTH * count].reshape(count, _KEY_LENGTH)[:, 7:23]
-    else:
-        digits = text[offsets[:-1, None] + np.arange(7, 23)]
+    digits = _bytes_at(digests, _PREFIX_DIGITS)
     nibbles = _HEX_VALUE[digits]
     octets = np.ascontiguousarray((nibbles[:, 0::2] << 4) | nibbles[:, 1::2])
     return digests, octets.view(">u8").ravel().astype(np.uint64)
 
 
-_KEY_LENGTH = len(content_key(b""))
+_PREFIX_DIGITS = np.arange(7, 23)
 _HEX_VALUE = np.zeros(256, np.uint8)
 _HEX_VALUE[list(b"0123456789")] = np.arange(10, dtype=np.uint8)
 _HEX_VALUE[list(b"abcdef")] = np.arange(10, 16, dtype=np.uint8)
