@@ -354,7 +354,8 @@ def _bytes_at(strings: pa.Array[Any], places: npt.NDArray[np.int64]) -> npt.NDAr
         return picked
     if not len(text):
         return np.zeros((count, len(places)), np.uint8)
-    return text[np.minimum(offsets[:-1, None] + places, len(text) - 1)]
+    gathered: npt.NDArray[np.uint8] = text[np.minimum(offsets[:-1, None] + places, len(text) - 1)]
+    return gathered
 
 
 def _utc_micros(
