@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -103,3 +104,38 @@ def test_webhooks_from_stdin(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("recorded 1 records (1 events)")
+
+
+def test_duckdb_settings_and_its_memory_give_one_line_errors(tmp_path: Path) -> None:
+    """A value DuckDB refuses is a usage error naming the variable (exit 2); a limit too small for
+    the work stops the command with what to change (exit 1), never a traceback."""
+    capture = tmp_path / "c.ndjson"
+    capture.write_bytes(
+        feeds.ndjson(
+            *(
+                feeds.message(f"loc-{i}", (f"e{i}", "AVAILABLE", f"2024-04-05T10:{i:02}:00Z"))
+                for i in range(50)
+            )
+        )
+    )
+    lake = str(tmp_path / "lake")
+    assert evlog("record", "stream", str(capture), "--lake", lake).returncode == 0
+
+    def report(limit: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "evlog", "report", "availability", "--lake", lake],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "EVLOG_DUCKDB_MEMORY_LIMIT": limit},
+        )
+
+    for limit, code, message in [
+        ("plenty", 2, "EVLOG_DUCKDB_MEMORY_LIMIT=plenty: DuckDB refuses it"),
+        ("1MB", 1, "DuckDB ran out of memory (memory limit: EVLOG_DUCKDB_MEMORY_LIMIT=1MB)"),
+    ]:
+        result = report(limit)
+        assert result.returncode == code, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"evlog: error: {message}"), result.stderr
+    assert report("200MB").returncode == 0

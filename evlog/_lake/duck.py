@@ -20,6 +20,8 @@ from typing import Final
 
 import duckdb
 
+from evlog._errors import UsageError
+
 SETTINGS_ENV: Final = {
     "memory_limit": "EVLOG_DUCKDB_MEMORY_LIMIT",
     "temp_directory": "EVLOG_DUCKDB_TEMP_DIRECTORY",
@@ -57,9 +59,26 @@ def configure(
         chosen["temp_directory"] = os.path.join(tempfile.gettempdir(), spill)
     for name, value in chosen.items():
         if value is not None:
-            # names come from SETTINGS_ENV; the value is a bound parameter
-            con.execute(f"SET {name} = ?", [str(value)])
+            try:
+                # names come from SETTINGS_ENV; the value is a bound parameter
+                con.execute(f"SET {name} = ?", [str(value)])
+            except duckdb.Error as exc:
+                source = name if given[name] is not None else SETTINGS_ENV[name]
+                refusal = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise UsageError(f"{source}={value}: DuckDB refuses it ({refusal})") from None
     return con
+
+
+def out_of_memory_message() -> str:
+    """What to tell a user whose command DuckDB stopped for want of memory: the limit in force
+    and the two settings that help (more memory, or a temporary directory with room to spill)."""
+    limit = os.environ.get(SETTINGS_ENV["memory_limit"], "").strip()
+    where = f"{SETTINGS_ENV['memory_limit']}={limit}" if limit else "evlog's or DuckDB's default"
+    return (
+        f"DuckDB ran out of memory (memory limit: {where}); raise "
+        f"{SETTINGS_ENV['memory_limit']} (e.g. 4GB) or point {SETTINGS_ENV['temp_directory']} "
+        "at a disk with room to spill"
+    )
 
 
 def connect(*, upkeep: bool = False) -> duckdb.DuckDBPyConnection:
