@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypedDict
 
-import duckdb
 import typer
 from rich.console import Console
 
@@ -20,7 +19,6 @@ from rich.console import Console
 # library it runs (DuckDB, Polars, pyarrow, the HTTP servers), so that `evlog --help`, a usage
 # error and `--version` start at once (tests/test_startup.py keeps it so).
 from evlog._errors import EvlogError, UsageError
-from evlog._lake import duck
 from evlog._progress import Progress, ProgressStep, quiet
 from evlog._record.live import LogFormat, configure_logging, log_level, parse_compact_every
 from evlog._reports._registry import COMMANDS
@@ -1061,8 +1059,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         code = 130
     except EvlogError as exc:
         code = _fail(str(exc))
-    except duckdb.OutOfMemoryException:  # a lake too big for the memory DuckDB may use
-        code = _fail(duck.out_of_memory_message(), 1)
+    except Exception as exc:  # a lake too big for the memory DuckDB may use: one line
+        duckdb = sys.modules.get("duckdb")  # not imported for --help and usage errors
+        if duckdb is None or not isinstance(exc, duckdb.OutOfMemoryException):
+            raise
+        from evlog._lake.duck import out_of_memory_message
+
+        code = _fail(out_of_memory_message(), 1)
     if code == 130:  # Ctrl-C: typer turns it into this exit code, silently
         code = _fail("interrupted", 130)
     sys.exit(code if isinstance(code, int) else 0)
