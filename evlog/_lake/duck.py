@@ -64,7 +64,7 @@ def configure(
                 con.execute(f"SET {name} = ?", [str(value)])
             except duckdb.Error as exc:
                 source = name if given[name] is not None else SETTINGS_ENV[name]
-                refusal = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                refusal = (str(exc).splitlines() or [type(exc).__name__])[0]
                 raise UsageError(f"{source}={value}: DuckDB refuses it ({refusal})") from None
     return con
 
@@ -73,7 +73,11 @@ def out_of_memory_message() -> str:
     """What to tell a user whose command DuckDB stopped for want of memory: the limit in force
     and the two settings that help (more memory, or a temporary directory with room to spill)."""
     limit = os.environ.get(SETTINGS_ENV["memory_limit"], "").strip()
-    where = f"{SETTINGS_ENV['memory_limit']}={limit}" if limit else "evlog's or DuckDB's default"
+    where = (
+        f"{SETTINGS_ENV['memory_limit']}={limit}"
+        if limit
+        else f"unset, so {UPKEEP_MEMORY_LIMIT} for upkeep and DuckDB's default otherwise"
+    )
     return (
         f"DuckDB ran out of memory (memory limit: {where}); raise "
         f"{SETTINGS_ENV['memory_limit']} (e.g. 4GB) or point {SETTINGS_ENV['temp_directory']} "
